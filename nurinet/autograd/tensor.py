@@ -1,0 +1,312 @@
+"""Tensor: an array with a gradient, the node type of nurinet's graph.
+
+Operator methods (``+``, ``@``, ``exp``, ``sum``...) are attached by
+``nurinet.functional`` when the package is imported, so this module depends on
+nothing above the autograd layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from nurinet import backend
+
+DEFAULT_FLOAT = np.float32
+
+
+def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> Any:
+    """Turn ``data`` into an array with nurinet's dtype rules.
+
+    Arrays keep their dtype (float64 stays float64); Python floats, lists of
+    floats and other non-array data become float32, as in PyTorch.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
+        if dtype is not None and data.dtype != dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
+    if isinstance(data, np.generic):
+        return np.array(data, dtype=dtype)
+    array = np.array(data, dtype=dtype)
+    if dtype is None and array.dtype == np.float64:
+        array = array.astype(DEFAULT_FLOAT)
+    return array
+
+
+class Tensor:
+    """A multi-dimensional array that can record the ops applied to it.
+
+    Args:
+        data: An array (its dtype is kept), a Tensor, a number or a nested list
+            (floats become float32, ints int64, bools bool).
+        requires_grad: Record ops on this tensor so ``backward`` can compute
+            its gradient. Only floating-point tensors can require a gradient.
+        dtype: Convert the data to this dtype.
+        name: Optional label shown in ``repr`` and error messages.
+    """
+
+    __slots__ = (
+        "data",
+        "grad",
+        "_requires_grad",
+        "creator",
+        "generation",
+        "output_index",
+        "name",
+        "_hooks",
+        "retains_grad",
+        "__weakref__",
+    )
+    # ndarray + Tensor must call Tensor.__radd__, not broadcast the Tensor as an object.
+    __array_ufunc__ = None
+    __array_priority__ = 1000.0
+    __hash__ = object.__hash__
+
+    def __init__(
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
+    ) -> None:
+        self.data = _to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.creator = None
+        self.generation = 0
+        self.output_index = 0
+        self.name = name
+        self._hooks: list[Callable] | None = None
+        self.retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, data: Any, requires_grad: bool) -> "Tensor":
+        """Fast constructor for op outputs: no conversion, no validation."""
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.creator = None
+        t.generation = 0
+        t.output_index = 0
+        t.name = None
+        t._hooks = None
+        t.retains_grad = False
+        t._requires_grad = requires_grad
+        return t
+
+    # ----- gradient bookkeeping -------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating-point tensors can require a gradient; this tensor has dtype "
+                f"{self.data.dtype}. Convert it first, e.g. t.astype('float32')"
+            )
+        if not value and self.creator is not None:
+            raise RuntimeError(
+                "requires_grad cannot be switched off on a tensor computed by an op; "
+                "use .detach() to get a tensor outside the graph"
+            )
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than computed by a recorded op."""
+        return self.creator is None
+
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Back-propagate from this tensor, accumulating into the leaves' ``.grad``.
+
+        Args:
+            gradient: The gradient of some scalar with respect to this tensor;
+                may be omitted for a one-element tensor (it is then 1).
+            retain_graph: Keep the graph so backward can run through it again;
+                defaults to ``create_graph``.
+            create_graph: Record the backward pass so the gradients themselves
+                can be differentiated (second-order methods).
+        """
+        from nurinet.autograd.engine import backward
+
+        backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "RemovableHandle":
+        """Call ``hook(grad)`` when this tensor's gradient is computed.
+
+        The hook may return a new gradient (same shape and dtype) to use instead.
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require a gradient")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if self.creator is not None:
+            self.retains_grad = True
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this one's data, outside the graph."""
+        return Tensor._wrap(self.data, False)
+
+    def zero_grad_(self) -> None:
+        self.grad = None
+
+    # ----- array facts ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def xp(self) -> Any:
+        """The array module of this tensor's data (numpy or cupy)."""
+        return backend.get_array_module(self.data)
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    # ----- conversion ---------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied off the GPU if needed; shared on the CPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item() needs a tensor with one element, but this one has shape {self.shape}"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return backend.to_numpy(self.data).tolist()
+
+    def to(self, device: str) -> "Tensor":
+        """This tensor on ``device`` ("cpu", "cuda"); differentiable."""
+        from nurinet.functional.device import to_device
+
+        return to_device(self, device)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = backend.to_numpy(self.data)
+        return array if dtype is None else array.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.data.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype != DEFAULT_FLOAT and self.data.dtype.kind == "f":
+            extras.append(f"dtype={self.data.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.creator is not None:
+            extras.append(f"grad_fn=<{self.creator.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+class Parameter(Tensor):
+    """A Tensor that is a learnable parameter of a module (requires a gradient by default)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None,
+                 name: str | None = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class RemovableHandle:
+    """Returned by ``register_hook``; ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks: list[Callable], hook: Callable) -> None:
+        self._hooks = hooks
+        self._hook = hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def as_tensor(data: Any, like: Tensor | None = None) -> Tensor:
+    """Wrap ``data`` as a Tensor (no copy for arrays and Tensors).
+
+    A Python number combined with a tensor ``like`` takes that tensor's dtype
+    when it is floating point, so ``x * 2.0`` stays float32 for a float32 ``x``.
+    """
+    if isinstance(data, Tensor):
+        return data
+    if like is not None and isinstance(data, (int, float, bool)) and not isinstance(data, np.generic):
+        dtype = like.data.dtype
+        if dtype.kind not in "fc":
+            dtype = np.result_type(dtype, data)
+            if dtype == np.float64 and isinstance(data, float):
+                dtype = np.dtype(DEFAULT_FLOAT)
+        return Tensor._wrap(like.xp.asarray(data, dtype=dtype), False)
+    return Tensor(data)

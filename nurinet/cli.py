@@ -1,0 +1,22 @@
+"""The ``nurinet`` command line."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``nurinet`` console script."""
+    parser = argparse.ArgumentParser(prog="nurinet", description="nurinet command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="train the demo model and report its accuracy")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from nurinet.demo import main as demo_main
+
+        demo_main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""Linear algebra: matmul (batched, broadcasting), linear (fused matmul + bias), einsum."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nurinet.autograd.function import Function
+from nurinet.autograd.tensor import Tensor
+from nurinet.functional._util import operands, xp_of
+
+
+class MatMul(Function):
+    """``a @ b`` for operands of at least 2 dims; batch dims broadcast."""
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return a @ b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        ga = matmul(gy, _t(b)) if self.needs_input_grad[0] else None
+        gb = matmul(_t(a), gy) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def _t(x: Tensor) -> Tensor:
+    from nurinet.functional.shape import swapaxes
+
+    return swapaxes(x, -1, -2)
+
+
+class Linear(Function):
+    """``x @ weight.T + bias`` in one op (PyTorch's weight layout: out x in).
+
+    The input may have any number of leading dims; they are folded into one so
+    the product is a single 2-D GEMM (NumPy's batched matmul on 3-D arrays is
+    much slower than one large GEMM).
+    """
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        y = x2 @ weight.T
+        if bias is not None:
+            y += bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],)) if x.ndim != 2 else y
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        from nurinet.functional.reduction import sum as sum_
+        from nurinet.functional.shape import reshape
+
+        x, weight = self.inputs[0], self.inputs[1]
+        g2 = reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
+        gx = reshape(matmul(g2, weight), x.shape) if self.needs_input_grad[0] else None
+        gw = None
+        if self.needs_input_grad[1]:
+            x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+            gw = matmul(_t(g2), x2)
+        if len(self.inputs) == 2:
+            return gx, gw
+        gb = sum_(g2, axis=0) if self.needs_input_grad[2] else None
+        return gx, gw, gb
+
+
+class Einsum(Function):
+    """Einstein summation over explicit subscripts ``"ij,jk->ik"``.
+
+    The gradient of each operand is another einsum of the output gradient with
+    the other operands. Subscripts may not repeat within one operand (no
+    diagonals) and every output letter must appear in an input.
+    """
+
+    def __init__(self, inputs: list[str], output: str) -> None:
+        self.in_subs, self.out_sub = inputs, output
+
+    def forward(self, *xs: Any) -> Any:
+        spec = ",".join(self.in_subs) + "->" + self.out_sub
+        return xp_of(xs[0]).einsum(spec, *xs, optimize=len(xs) > 2)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        grads = []
+        for i, sub in enumerate(self.in_subs):
+            if not self.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [s for j, s in enumerate(self.in_subs) if j != i]
+            tensors = [t for j, t in enumerate(self.inputs) if j != i]
+            grads.append(_einsum_grad(self.out_sub, gy, others, tensors, sub, self.inputs[i]))
+        return tuple(grads)
+
+
+def _einsum_grad(out_sub: str, gy: Tensor, others: list[str], tensors: list[Tensor], target: str,
+                 x: Tensor) -> Tensor:
+    """Gradient of one einsum operand; letters summed away in it are broadcast back."""
+    from nurinet.autograd.broadcast import broadcast_to
+    from nurinet.functional.shape import reshape
+
+    present = set(out_sub).union(*others)
+    kept = "".join(c for c in target if c in present)
+    g = Einsum([out_sub, *others], kept)(gy, *tensors)
+    if kept == target:
+        return g
+    # A letter only in this operand was summed out in forward: its gradient is constant along it.
+    shape = tuple(x.shape[target.index(c)] if c in kept else 1 for c in target)
+    return broadcast_to(reshape(g, shape), x.shape)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's ``@`` rules (1-D operands and broadcast batch dims)."""
+    from nurinet.functional.shape import reshape, squeeze
+
+    a, b = operands(a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: both operands must have at least one dimension; use mul for scalars")
+    _check_matmul(a.shape, b.shape)
+    if a.ndim == 1 and b.ndim == 1:
+        return squeeze(MatMul()(reshape(a, (1, -1)), reshape(b, (-1, 1))))
+    if a.ndim == 1:
+        return squeeze(MatMul()(reshape(a, (1, -1)), b), -2)
+    if b.ndim == 1:
+        return squeeze(MatMul()(a, reshape(b, (-1, 1))), -1)
+    return MatMul()(a, b)
+
+
+def _check_matmul(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    inner_a = a[-1]
+    inner_b = b[0] if len(b) == 1 else b[-2]
+    if inner_a != inner_b:
+        raise ValueError(
+            f"matmul: shapes {a} and {b} do not fit: the last dim of the first ({inner_a}) must "
+            f"equal the {'only' if len(b) == 1 else 'second-to-last'} dim of the second ({inner_b})"
+        )
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias``: the affine map of a fully connected layer.
+
+    Shape:
+        x: (*, in_features); weight: (out_features, in_features); bias: (out_features,);
+        output: (*, out_features).
+    """
+    if x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features but the "
+            f"weight of shape {weight.shape} expects {weight.shape[1]}"
+        )
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)
+
+
+_SUBSCRIPT = re.compile(r"^[a-zA-Z]*$")
+
+
+def einsum(subscripts: str, *operands_: Any) -> Tensor:
+    """Einstein summation, e.g. ``einsum("bij,bjk->bik", a, b)``.
+
+    Implicit output (no ``->``) follows NumPy: letters that appear once, sorted.
+    """
+    spec = subscripts.replace(" ", "")
+    if "..." in spec:
+        raise ValueError("einsum: ellipsis ('...') is not supported; name every axis")
+    ins, _, out = spec.partition("->")
+    in_subs = ins.split(",")
+    if "->" not in spec:
+        letters = "".join(in_subs)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(in_subs) != len(operands_):
+        raise ValueError(f"einsum: '{subscripts}' names {len(in_subs)} operands, got {len(operands_)}")
+    tensors = [op if isinstance(op, Tensor) else Tensor(op) for op in operands_]
+    for sub, t in zip(in_subs, tensors):
+        if not _SUBSCRIPT.match(sub) or len(set(sub)) != len(sub) or len(sub) != t.ndim:
+            raise ValueError(
+                f"einsum: subscript '{sub}' does not fit an operand of shape {t.shape} "
+                "(one distinct letter per axis)"
+            )
+    return Einsum(in_subs, out)(*tensors)

@@ -1,0 +1,200 @@
+"""Reductions: sum, mean, var, std, max, min, logsumexp, prod, cumsum.
+
+Every reduction takes NumPy's ``axis=`` (an int, a tuple or None for all) and
+``keepdims=``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from nurinet.autograd.broadcast import broadcast_to
+from nurinet.autograd.function import Function
+from nurinet.autograd.tensor import Tensor
+from nurinet.functional._util import keepdims_shape, normalize_axis, xp_of
+
+
+def _expand(gy: Tensor, x_shape: tuple[int, ...], axis: tuple[int, ...] | None) -> Tensor:
+    """Broadcast a reduction's output gradient back over the reduced axes."""
+    from nurinet.functional.shape import reshape
+
+    gy = reshape(gy, keepdims_shape(x_shape, axis))
+    return broadcast_to(gy, x_shape)
+
+
+class _Reduction(Function):
+    def __init__(self, axis: tuple[int, ...] | None, keepdims: bool) -> None:
+        self.axis, self.keepdims = axis, keepdims
+
+
+class Sum(_Reduction):
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return _expand(gy, self.x_shape, self.axis)
+
+
+class Mean(_Reduction):
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        y = x.mean(axis=self.axis, keepdims=self.keepdims)
+        self.count = x.size // builtins.max(y.size, 1) if x.size else 0
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return _expand(gy, self.x_shape, self.axis) * (1.0 / self.count)
+
+
+class _Extreme(_Reduction):
+    """Max or min. The gradient is split evenly among tied extremes."""
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        y = self.output().data
+        if not self.keepdims:
+            y = y.reshape(keepdims_shape(x.shape, self.axis))
+        hit = (x.data == y).astype(x.dtype)
+        hit /= hit.sum(axis=self.axis, keepdims=True)
+        return _expand(gy, x.shape, self.axis) * Tensor._wrap(hit, False)
+
+
+class Max(_Extreme):
+    def forward(self, x: Any) -> Any:
+        return x.max(axis=self.axis, keepdims=self.keepdims)
+
+
+class Min(_Extreme):
+    def forward(self, x: Any) -> Any:
+        return x.min(axis=self.axis, keepdims=self.keepdims)
+
+
+class LogSumExp(_Reduction):
+    """log(sum(exp(x))) computed stably by shifting by the maximum."""
+
+    def forward(self, x: Any) -> Any:
+        xp = xp_of(x)
+        m = x.max(axis=self.axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
+        return y if self.keepdims else y.reshape(_reduced_shape(x.shape, self.axis))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from nurinet.functional.elementwise import exp
+
+        x = self.inputs[0]
+        y = _expand(self.output(), x.shape, self.axis)
+        return _expand(gy, x.shape, self.axis) * exp(x - y)
+
+
+class Prod(_Reduction):
+    """Product of elements. The first-order gradient is exact at zeros too."""
+
+    def forward(self, x: Any) -> Any:
+        return x.prod(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        if (x.data != 0).all():
+            y = _expand(self.output(), x.shape, self.axis)
+            return _expand(gy, x.shape, self.axis) * y / x
+        # With zeros, y / x is 0/0: use the product of the other elements
+        # (first order only; a second derivative through zeros is not recorded).
+        others = Tensor._wrap(_product_of_others(x.data, self.axis), False)
+        return _expand(gy, x.shape, self.axis) * others
+
+
+def _product_of_others(x: Any, axis: tuple[int, ...] | None) -> Any:
+    """For each element, the product of all other elements on its reduced axes."""
+    xp = xp_of(x)
+    if axis is None:
+        axis = tuple(range(x.ndim))
+    moved = xp.moveaxis(x, axis, tuple(range(len(axis))))
+    flat = moved.reshape((-1,) + moved.shape[len(axis):])
+    ones = xp.ones((1,) + flat.shape[1:], x.dtype)
+    left = xp.concatenate([ones, xp.cumprod(flat, axis=0)[:-1]], axis=0)
+    right = xp.flip(xp.cumprod(xp.flip(flat, 0), axis=0), 0)
+    right = xp.concatenate([right[1:], ones], axis=0)
+    out = (left * right).reshape(moved.shape)
+    return xp.moveaxis(out, tuple(range(len(axis))), axis)
+
+
+class Cumsum(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return xp_of(x).cumsum(x, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from nurinet.functional.shape import flip
+
+        return flip(cumsum(flip(gy, self.axis), self.axis), self.axis)
+
+
+def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    if axis is None:
+        return ()
+    return tuple(s for i, s in enumerate(shape) if i not in axis)
+
+
+def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes when None)."""
+    return Sum(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis``."""
+    return Mean(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def var(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (NumPy's default 0)."""
+    ax = normalize_axis(axis, x.ndim)
+    centered = x - mean(x, ax, keepdims=True)
+    count = x.size if ax is None else _prod(x.shape[i] for i in ax)
+    if count - ddof <= 0:
+        raise ValueError(f"var: {count} element(s) along the axis is too few for ddof={ddof}")
+    return sum(centered * centered, ax, keepdims) * (1.0 / (count - ddof))
+
+
+def std(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Standard deviation over ``axis`` (square root of :func:`var`)."""
+    from nurinet.functional.elementwise import sqrt
+
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+    return Max(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Minimum over ``axis``; tied minima share the gradient equally."""
+    return Min(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, without overflow."""
+    return LogSumExp(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def prod(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``."""
+    return Prod(normalize_axis(axis, x.ndim), keepdims)(x)
+
+
+def cumsum(x: Tensor, axis: int = 0) -> Tensor:
+    """Cumulative sum along one axis."""
+    (ax,) = normalize_axis(axis, x.ndim)
+    return Cumsum(ax)(x)
+
+
+def _prod(values: Any) -> int:
+    result = 1
+    for v in values:
+        result *= v
+    return result

@@ -1,0 +1,273 @@
+"""Shape ops: reshape, transpose/permute, swapaxes, squeeze, unsqueeze, flatten,
+broadcast_to, concatenate, stack, split, pad, repeat, tile, flip."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from nurinet.autograd.broadcast import broadcast_to  # noqa: F401 - re-exported
+from nurinet.autograd.function import Function
+from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.functional._util import normalize_axis, xp_of
+
+
+class Reshape(Function):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return reshape(gy, self.x_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+
+    def forward(self, x: Any) -> Any:
+        return x.transpose(self.axes)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return transpose(gy, tuple(np.argsort(self.axes)))
+
+
+class Concatenate(Function):
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, *xs: Any) -> Any:
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp_of(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, ...]:
+        bounds = np.cumsum(self.sizes)[:-1].tolist()
+        return split(gy, bounds, axis=self.axis)
+
+
+class Split(Function):
+    """Split along ``axis`` at the given indices (several outputs)."""
+
+    def __init__(self, indices: list[int], axis: int) -> None:
+        self.indices, self.axis = indices, axis
+
+    def forward(self, x: Any) -> Any:
+        return tuple(xp_of(x).split(x, self.indices, axis=self.axis))
+
+    def backward(self, *gys: Tensor) -> Tensor:
+        return concatenate(list(gys), axis=self.axis)
+
+
+class Pad(Function):
+    """Constant padding; ``pad_width`` as NumPy's ((before, after), ...) per axis."""
+
+    def __init__(self, pad_width: tuple[tuple[int, int], ...], value: float) -> None:
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x: Any) -> Any:
+        return xp_of(x).pad(x, self.pad_width, mode="constant", constant_values=self.value)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        index = tuple(slice(b, gy.shape[i] - a) for i, (b, a) in enumerate(self.pad_width))
+        from nurinet.functional.indexing import getitem
+
+        return getitem(gy, index)
+
+
+class Repeat(Function):
+    """Repeat each element ``repeats`` times along ``axis`` (NumPy's ``repeat``)."""
+
+    def __init__(self, repeats: int, axis: int) -> None:
+        self.repeats, self.axis = repeats, axis
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        return xp_of(x).repeat(x, self.repeats, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from nurinet.functional.reduction import sum as sum_
+
+        ax, n = self.axis, self.x_shape[self.axis]
+        grouped = reshape(gy, gy.shape[:ax] + (n, self.repeats) + gy.shape[ax + 1 :])
+        return sum_(grouped, axis=ax + 1)
+
+
+class Tile(Function):
+    """Tile the whole array ``reps`` times per axis (NumPy's ``tile``)."""
+
+    def __init__(self, reps: tuple[int, ...]) -> None:
+        self.reps = reps
+
+    def forward(self, x: Any) -> Any:
+        self.x_shape = x.shape
+        return xp_of(x).tile(x, self.reps)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from nurinet.functional.reduction import sum as sum_
+
+        shape = (1,) * (len(self.reps) - len(self.x_shape)) + tuple(self.x_shape)
+        split_shape = []
+        for rep, size in zip(self.reps, shape):
+            split_shape += [rep, size]
+        summed = sum_(reshape(gy, tuple(split_shape)), axis=tuple(range(0, 2 * len(shape), 2)))
+        return reshape(summed, self.x_shape)
+
+
+class Flip(Function):
+    def __init__(self, axis: tuple[int, ...]) -> None:
+        self.axis = axis
+
+    def forward(self, x: Any) -> Any:
+        return xp_of(x).flip(x, self.axis)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return flip(gy, self.axis)
+
+
+def _shape_arg(shape: Any) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """``x`` with a new shape of the same size (one dimension may be -1)."""
+    shape = _shape_arg(shape)
+    if x.shape == shape:
+        return x
+    try:
+        target = np.empty(x.shape, dtype=bool).reshape(shape).shape
+    except ValueError:
+        raise ValueError(
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
+        ) from None
+    return Reshape(target)(x)
+
+
+def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``."""
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d tensor")
+    return Transpose(axes)(x)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    """PyTorch's name for :func:`transpose` with explicit axes."""
+    return transpose(x, _shape_arg(axes))
+
+
+def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes."""
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return Transpose(tuple(axes))(x)
+
+
+def squeeze(x: Tensor, axis: Any = None) -> Tensor:
+    """Remove axes of length one (all of them when ``axis`` is None)."""
+    axes = normalize_axis(axis, x.ndim)
+    if axes is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} has length {x.shape[a]}, not 1 (shape {x.shape})")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
+    """Insert an axis of length one at ``axis``."""
+    ndim = x.ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {ndim} dims")
+    axis %= ndim
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """Merge axes ``start_axis`` .. ``end_axis`` (inclusive) into one."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_axis % x.ndim, end_axis % x.ndim
+    merged = int(np.prod(x.shape[start : end + 1], dtype=np.int64))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    xs = [as_tensor(x) for x in xs]
+    if not xs:
+        raise ValueError("concatenate needs at least one tensor")
+    ndim = xs[0].ndim
+    axis = normalize_axis(axis, ndim)[0]
+    for i, x in enumerate(xs):
+        rest = x.shape[:axis] + x.shape[axis + 1 :]
+        if x.ndim != ndim or rest != xs[0].shape[:axis] + xs[0].shape[axis + 1 :]:
+            raise ValueError(
+                f"concatenate along axis {axis}: tensor {i} has shape {x.shape}, which does not "
+                f"match tensor 0's shape {xs[0].shape} outside that axis"
+            )
+    return Concatenate(axis)(*xs)
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    xs = [as_tensor(x) for x in xs]
+    if not xs:
+        raise ValueError("stack needs at least one tensor")
+    shapes = {x.shape for x in xs}
+    if len(shapes) != 1:
+        raise ValueError(f"stack needs tensors of one shape, got {sorted(shapes)}")
+    return concatenate([unsqueeze(x, axis) for x in xs], axis=axis)
+
+
+def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, ...]:
+    """Split into parts along ``axis``: a number of equal sections, or split indices."""
+    axis = normalize_axis(axis, x.ndim)[0]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = int(indices_or_sections)
+        if n <= 0 or x.shape[axis] % n:
+            raise ValueError(
+                f"split: axis {axis} of length {x.shape[axis]} cannot be split into {n} equal parts"
+            )
+        step = x.shape[axis] // n
+        indices = [step * i for i in range(1, n)]
+    else:
+        indices = [int(i) for i in indices_or_sections]
+    result = Split(indices, axis)(x)
+    return result if isinstance(result, tuple) else (result,)
+
+
+def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
+    """Pad with a constant; ``pad_width`` as in ``numpy.pad`` (int, pair, or pair per axis)."""
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    if (width < 0).any():
+        raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
+    return Pad(tuple(tuple(int(v) for v in row) for row in width), value)(x)
+
+
+def repeat(x: Tensor, repeats: int, axis: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times along ``axis`` (flattened when None)."""
+    if axis is None:
+        x, axis = flatten(x), 0
+    axis = normalize_axis(axis, x.ndim)[0]
+    return Repeat(int(repeats), axis)(x)
+
+
+def tile(x: Tensor, reps: Any) -> Tensor:
+    """Repeat the whole tensor ``reps`` times along each axis."""
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    reps = (1,) * (x.ndim - len(reps)) + reps
+    return Tile(reps)(x)
+
+
+def flip(x: Tensor, axis: Any = None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (all axes when None)."""
+    axes = normalize_axis(axis, x.ndim)
+    return Flip(tuple(range(x.ndim)) if axes is None else axes)(x)

@@ -1,0 +1,52 @@
+"""Random number generators the user can seed.
+
+Every random draw in nurinet (initializers, dropout, shuffling, ``rand``) takes an
+optional ``generator=`` and otherwise uses the default generator, which
+``manual_seed`` resets. NumPy's global random state is never used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Generator:
+    """A seedable source of random numbers (wraps ``numpy.random.Generator``).
+
+    Args:
+        seed: Initial seed; ``None`` draws one from the operating system.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int | None) -> "Generator":
+        """Reset the stream to the one that ``seed`` starts."""
+        self.initial_seed = seed
+        self.np = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+    def get_state(self) -> dict[str, Any]:
+        """The generator's full state as plain data (JSON-serializable)."""
+        return self.np.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state returned by :meth:`get_state`."""
+        self.np.bit_generator.state = state
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator so every later draw is reproducible."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed expects an integer seed, got {seed!r}")
+    return default_generator.manual_seed(int(seed))
+
+
+def resolve(generator: Generator | None) -> np.random.Generator:
+    """The NumPy generator behind ``generator``, or the default one."""
+    return (generator or default_generator).np

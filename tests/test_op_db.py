@@ -1,0 +1,104 @@
+"""Generic checks over every op in the registry (tests/op_db.py)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+
+import nurinet
+from nurinet import Function, Tensor
+from nurinet.autograd.gradcheck import gradcheck, gradgradcheck
+from tests.op_db import NOT_REGISTERED, OPS, OpSpec
+
+IDS = [spec.name for spec in OPS]
+
+
+def _outputs(result):
+    return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def _inputs(spec: OpSpec, arrays, dtype=np.float64, grad=True):
+    wanted = spec.grad_inputs if spec.grad_inputs is not None else range(len(arrays))
+    return [Tensor(a.astype(dtype), requires_grad=grad and i in wanted) for i, a in enumerate(arrays)]
+
+
+def _noncontiguous(a: np.ndarray) -> np.ndarray:
+    """The same values as a strided (non-contiguous) view."""
+    holder = np.empty(a.shape + (2,), dtype=a.dtype)
+    holder[..., 0] = a
+    return holder[..., 0]
+
+
+@pytest.mark.parametrize("spec", OPS, ids=IDS)
+def test_forward_matches_reference(spec: OpSpec) -> None:
+    arrays = spec.sample(np.random.default_rng(0))
+    got = _outputs(spec.fn(*_inputs(spec, arrays, grad=False)))
+    want = _outputs(spec.reference(*[a.copy() for a in arrays]))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == np.shape(w)
+        np.testing.assert_allclose(g.data, w, atol=spec.atol, rtol=1e-7)
+
+
+@pytest.mark.parametrize("spec", OPS, ids=IDS)
+def test_gradcheck(spec: OpSpec) -> None:
+    arrays = spec.sample(np.random.default_rng(1))
+    assert gradcheck(spec.fn, _inputs(spec, arrays), eps=spec.eps, mode="full")
+    assert gradcheck(spec.fn, _inputs(spec, arrays), eps=spec.eps, mode="fast")
+
+
+@pytest.mark.parametrize("spec", [s for s in OPS if s.gradgrad], ids=[s.name for s in OPS if s.gradgrad])
+def test_gradgradcheck(spec: OpSpec) -> None:
+    arrays = spec.sample(np.random.default_rng(2))
+    assert gradgradcheck(spec.fn, _inputs(spec, arrays), eps=spec.eps, mode="fast")
+
+
+@pytest.mark.parametrize("spec", OPS, ids=IDS)
+def test_float32_stays_float32(spec: OpSpec) -> None:
+    if "changes_dtype" in spec.tags:
+        pytest.skip("this op changes the dtype on purpose")
+    arrays = spec.sample(np.random.default_rng(3))
+    inputs = _inputs(spec, arrays, dtype=np.float32)
+    outputs = _outputs(spec.fn(*inputs))
+    for y in outputs:
+        assert y.dtype == np.float32, f"{spec.name} turned float32 into {y.dtype}"
+    differentiable = [y for y in outputs if y.requires_grad]
+    if differentiable:
+        nurinet.autograd.backward(differentiable, [nurinet.ones_like(y) for y in differentiable])
+    for x in inputs:
+        if x.requires_grad and x.grad is not None:
+            assert x.grad.dtype == np.float32, f"{spec.name}: float32 input got a {x.grad.dtype} gradient"
+
+
+@pytest.mark.parametrize("spec", OPS, ids=IDS)
+def test_noncontiguous_inputs(spec: OpSpec) -> None:
+    arrays = spec.sample(np.random.default_rng(4))
+    strided = [_noncontiguous(a) for a in arrays]
+    want = _outputs(spec.fn(*_inputs(spec, arrays, grad=False)))
+    got = _outputs(spec.fn(*[Tensor(a) for a in strided]))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.data, w.data, atol=1e-12)
+    assert gradcheck(spec.fn, [Tensor(a, requires_grad=True) for a in strided], eps=spec.eps,
+                     mode="fast")
+
+
+def _all_function_classes() -> set[type]:
+    for module in pkgutil.walk_packages(nurinet.__path__, "nurinet."):
+        importlib.import_module(module.name)
+    found, todo = set(), [Function]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            todo.append(sub)
+            if "forward" in sub.__dict__ and sub.__module__.startswith("nurinet."):
+                found.add(sub)
+    return found
+
+
+def test_every_function_is_registered() -> None:
+    registered = {cls for spec in OPS for cls in spec.functions} | set(NOT_REGISTERED)
+    missing = sorted(c.__qualname__ for c in _all_function_classes() - registered)
+    assert not missing, f"Function subclasses with no entry in tests/op_db.py: {missing}"
