@@ -40,7 +40,7 @@ def cupy_available() -> bool:
         return False
     try:
         return cp.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # CuPy installed but no driver or device.
+    except Exception:  # noqa: BLE001 - CuPy raises driver-specific errors when no GPU is usable.
         return False
 
 

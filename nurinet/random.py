@@ -22,7 +22,7 @@ class Generator:
     def __init__(self, seed: int | None = None) -> None:
         self.manual_seed(seed)
 
-    def manual_seed(self, seed: int | None) -> "Generator":
+    def manual_seed(self, seed: int | None) -> Generator:
         """Reset the stream to the one that ``seed`` starts."""
         self.initial_seed = seed
         self.np = np.random.Generator(np.random.PCG64(seed))

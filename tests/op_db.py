@@ -12,14 +12,24 @@ values for max, positive values for log and sqrt) so finite differences are vali
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.broadcast import BroadcastTo, SumTo
-from nurinet.functional.arithmetic import Add, Div, Mul, Neg, Pow, PowScalar, RPowScalar, Sub
+from nurinet.functional.arithmetic import (
+    Add,
+    Div,
+    Mul,
+    Neg,
+    Pow,
+    PowScalar,
+    RPowScalar,
+    Sub,
+)
 from nurinet.functional.device import ToDevice
 from nurinet.functional.elementwise import (
     Abs,

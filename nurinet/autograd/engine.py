@@ -10,7 +10,8 @@ shape is summed back to its input's shape here, once, for every op.
 from __future__ import annotations
 
 import heapq
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from nurinet.autograd import grad_mode
 from nurinet.autograd.tensor import Tensor
@@ -200,7 +201,7 @@ def _bad_type(fn: Any, index: int, gx: Any) -> Tensor:
 
 def _sum_back(fn: Any, index: int, x: Tensor, gx: Tensor) -> Tensor:
     """Sum a gradient in a broadcast shape back to its input's shape."""
-    from nurinet.autograd.broadcast import sum_to, broadcasts_to
+    from nurinet.autograd.broadcast import broadcasts_to, sum_to
 
     if not broadcasts_to(x.data.shape, gx.data.shape):
         raise GradientError(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -36,7 +37,7 @@ class set_grad_enabled:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _state.enabled = self.prev
 
     def __call__(self, fn: _F) -> _F:
@@ -60,7 +61,7 @@ class _GradSwitch:
         self.prev = _state.enabled
         _state.enabled = self.mode
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         _state.enabled = self.prev
 
     def __call__(self, fn: _F) -> _F:

@@ -7,7 +7,8 @@ nothing above the autograd layer.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -49,16 +50,16 @@ class Tensor:
     """
 
     __slots__ = (
-        "data",
-        "grad",
+        "__weakref__",
+        "_hooks",
         "_requires_grad",
         "creator",
+        "data",
         "generation",
-        "output_index",
+        "grad",
         "name",
-        "_hooks",
+        "output_index",
         "retains_grad",
-        "__weakref__",
     )
     # ndarray + Tensor must call Tensor.__radd__, not broadcast the Tensor as an object.
     __array_ufunc__ = None
@@ -80,7 +81,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _wrap(cls, data: Any, requires_grad: bool) -> "Tensor":
+    def _wrap(cls, data: Any, requires_grad: bool) -> Tensor:
         """Fast constructor for op outputs: no conversion, no validation."""
         t = object.__new__(Tensor)
         t.data = data
@@ -113,7 +114,7 @@ class Tensor:
             )
         self._requires_grad = bool(value)
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
         self.requires_grad = requires_grad
         return self
@@ -140,7 +141,7 @@ class Tensor:
 
         backward(self, gradient, retain_graph, create_graph)
 
-    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "RemovableHandle":
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed.
 
         The hook may return a new gradient (same shape and dtype) to use instead.
@@ -158,7 +159,7 @@ class Tensor:
         if self.creator is not None:
             self.retains_grad = True
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph."""
         return Tensor._wrap(self.data, False)
 
@@ -218,16 +219,16 @@ class Tensor:
     def tolist(self) -> Any:
         return backend.to_numpy(self.data).tolist()
 
-    def to(self, device: str) -> "Tensor":
+    def to(self, device: str) -> Tensor:
         """This tensor on ``device`` ("cpu", "cuda"); differentiable."""
         from nurinet.functional.device import to_device
 
         return to_device(self, device)
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self) -> "Tensor":
+    def cuda(self) -> Tensor:
         return self.to("cuda")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:

@@ -45,7 +45,7 @@ class Div(Function):
         return a / b
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.inputs
+        b = self.inputs[1]
         ga = gy / b if self.needs_input_grad[0] else None
         gb = -gy * self.output() / b if self.needs_input_grad[1] else None
         return ga, gb
@@ -131,7 +131,7 @@ def neg(x: Tensor) -> Tensor:
     return Neg()(x)
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors numpy/torch naming
+def pow(a: Any, b: Any) -> Tensor:
     """Elementwise ``a ** b``; a Python number as exponent uses a constant-exponent op."""
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
         return PowScalar(b)(a)

@@ -198,7 +198,7 @@ def sqrt(x: Tensor) -> Tensor:
     return Sqrt()(x)
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001
+def abs(x: Tensor) -> Tensor:
     """Elementwise absolute value (gradient 0 at 0)."""
     return Abs()(x)
 
@@ -208,7 +208,7 @@ def sign(x: Tensor) -> Tensor:
     return Sign()(x)
 
 
-def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
     """Clamp ``x`` to ``[min, max]`` (either may be None)."""
     if min is None and max is None:
         raise ValueError("clip needs at least one of min and max")

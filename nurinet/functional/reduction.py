@@ -140,7 +140,7 @@ def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     return tuple(s for i, s in enumerate(shape) if i not in axis)
 
 
-def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes when None)."""
     return Sum(normalize_axis(axis, x.ndim), keepdims)(x)
 
@@ -167,12 +167,12 @@ def std(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> T
     return sqrt(var(x, axis, keepdims, ddof))
 
 
-def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient equally."""
     return Max(normalize_axis(axis, x.ndim), keepdims)(x)
 
 
-def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; tied minima share the gradient equally."""
     return Min(normalize_axis(axis, x.ndim), keepdims)(x)
 

@@ -3,7 +3,8 @@ broadcast_to, concatenate, stack, split, pad, repeat, tile, flip."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
