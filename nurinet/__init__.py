@@ -6,6 +6,7 @@ matplotlib, onnx, ...) load lazily inside the functions that need them.
 
 from nurinet import functional
 from nurinet import functional as F
+from nurinet import data, nn, optim
 from nurinet.autograd import (
     Function,
     Parameter,
@@ -43,6 +44,7 @@ __all__ = [
     "Parameter",
     "Tensor",
     "arange",
+    "data",
     "enable_grad",
     "eye",
     "full",
@@ -51,8 +53,10 @@ __all__ = [
     "grad",
     "is_grad_enabled",
     "manual_seed",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
     "ones_like",
     "rand",
     "rand_like",

@@ -51,6 +51,8 @@ def is_cupy_array(x: Any) -> bool:
 
 def get_array_module(x: Any) -> ModuleType:
     """Return ``cupy`` for a CuPy array (or a Tensor holding one), else ``numpy``."""
+    if type(x) is np.ndarray:  # The common case, decided without any attribute lookup.
+        return np
     data = getattr(x, "data", x)
     if is_cupy_array(data):
         return _load_cupy()  # type: ignore[return-value]

@@ -9,12 +9,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nurinet`` console script."""
     parser = argparse.ArgumentParser(prog="nurinet", description="nurinet command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="train the demo model and report its accuracy")
-    args = parser.parse_args(argv)
+    sub.add_parser("demo", help="train the demo MLP on the bundled digits and report its accuracy",
+                   add_help=False)
+    args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from nurinet.demo import main as demo_main
 
-        demo_main()
+        demo_main(rest)
     return 0
 
 

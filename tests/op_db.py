@@ -12,6 +12,7 @@ values for max, positive values for log and sqrt) so finite differences are vali
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +21,29 @@ import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.broadcast import BroadcastTo, SumTo
+from nurinet.functional.activation import (
+    ELU,
+    GELU,
+    GELUTanh,
+    Hardsigmoid,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    RationalTanh,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Softsign,
+)
 from nurinet.functional.arithmetic import (
     Add,
+    AddScalar,
     Div,
     Mul,
+    MulScalar,
     Neg,
     Pow,
     PowScalar,
@@ -31,6 +51,7 @@ from nurinet.functional.arithmetic import (
     Sub,
 )
 from nurinet.functional.device import ToDevice
+from nurinet.functional.dropout import Dropout, dropout
 from nurinet.functional.elementwise import (
     Abs,
     Cast,
@@ -48,8 +69,28 @@ from nurinet.functional.elementwise import (
     Tanh,
     Where,
 )
+from nurinet.functional.embedding import Embedding, EmbeddingScatter
 from nurinet.functional.indexing import GetItem, PutAlongAxis, ScatterAdd, TakeAlongAxis
+from nurinet.functional.loss import MeanSquaredError
 from nurinet.functional.linalg import Einsum, Linear, MatMul
+from nurinet.functional.loss_classification import (
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    SoftmaxCrossEntropy,
+    cross_entropy_composite,
+)
+from nurinet.functional.recurrent import (
+    GRUCellFunction,
+    LSTMCellFunction,
+    RNNCellFunction,
+    StepSplit,
+    StepStack,
+    gru_step,
+    lstm_step,
+    rnn_step,
+    stack_steps,
+    unstack,
+)
 from nurinet.functional.reduction import Cumsum, LogSumExp, Max, Mean, Min, Prod, Sum
 from nurinet.functional.shape import (
     Concatenate,
@@ -61,6 +102,8 @@ from nurinet.functional.shape import (
     Tile,
     Transpose,
 )
+from nurinet.functional.special import Erf
+from nurinet.random import Generator
 
 Sampler = Callable[[np.random.Generator], list[np.ndarray]]
 
@@ -125,6 +168,62 @@ def _np_getitem(x: np.ndarray, index: Any) -> np.ndarray:
 
 TAKE_IDX = np.array([[0, 2, 2], [3, 1, 0]])
 
+# ----- activations and losses: NumPy references written from the published formulas -----
+_ERF = np.vectorize(math.erf)
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    s = x - x.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+def _np_rational_tanh(x: np.ndarray) -> np.ndarray:
+    y = 2.0 * x / 3.0  # DL4J: 1.7159 * sgn(y) * (1 - 1 / (1 + |y| + y^2 + 1.41645 y^4))
+    return 1.7159 * np.sign(y) * (1.0 - 1.0 / (1.0 + np.abs(y) + y**2 + 1.41645 * y**4))
+
+
+def _np_cross_entropy(x: np.ndarray, t: np.ndarray, w: Any = None, smoothing: float = 0.0,
+                      reduction: str = "mean") -> Any:
+    """PyTorch's cross_entropy for class indices (ignore_index -100), from its definition."""
+    logp = np.moveaxis(_np_log_softmax(x, 1), 1, -1)
+    classes = logp.shape[-1]
+    wv = np.ones(classes) if w is None else w
+    valid = t != -100
+    safe = np.where(valid, t, 0)
+    wt = wv[safe] * valid
+    nll = -np.take_along_axis(logp, safe[..., None], -1)[..., 0] * wt
+    per = (1 - smoothing) * nll - smoothing / classes * (logp * wv).sum(-1) * valid
+    return {"none": per, "sum": per.sum(), "mean": per.sum() / wt.sum()}[reduction]
+
+
+def _np_cosine_embedding(a: np.ndarray, b: np.ndarray, y: np.ndarray, margin: float) -> Any:
+    cos = (a * b).sum(-1) / np.sqrt(((a * a).sum(-1) + 1e-12) * ((b * b).sum(-1) + 1e-12))
+    return np.where(y == 1, 1 - cos, np.maximum(cos - margin, 0)).mean()
+
+
+def _apart(shape: tuple[int, ...]) -> Sampler:
+    """Two inputs whose difference is at least 0.3 away from zero (the kink of |a - b|)."""
+    def draw(rng: np.random.Generator) -> list[np.ndarray]:
+        b = uniform(shape)(rng)[0]
+        return [b + away_from_zero(shape)(rng)[0], b]
+
+    return draw
+
+
+CE_T = np.array([0, 3, 1, -100, 2])
+CE_W = np.array([0.5, 1.5, 1.0, 2.0])
+CE_T4 = np.array([[[0, 2], [1, -100], [3, 1]], [[2, 2], [0, 3], [1, 0]]])
+BCE_W = np.array([0.5, 1.0, 1.5, 2.0])
+POS_W = np.array([2.0, 0.5, 1.0, 3.0])
+HINGE_Y = np.array([[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]])
+COS_Y = np.array([1, -1, 1, -1])
+PAIR_Y = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+HARD_X = np.array([-4.5, -2.5, -1.0, 0.4, 2.2, 3.7])  # Away from the kinks at -3, 3 and 0.
+
 OPS: list[OpSpec] = [
     # ----- arithmetic -----------------------------------------------------------
     OpSpec("add", F.add, uniform((3, 4), (4,)), np.add, (Add, SumTo)),
@@ -133,6 +232,10 @@ OPS: list[OpSpec] = [
     OpSpec("mul", F.mul, uniform((3, 4), (4,)), np.multiply, (Mul,)),
     OpSpec("div", F.div, lambda r: uniform((3, 4))(r) + away_from_zero((1, 4))(r), np.divide, (Div,)),
     OpSpec("neg", F.neg, uniform((5,)), np.negative, (Neg,)),
+    OpSpec("add_scalar", lambda x: 1.5 + x - 0.25, uniform((3, 4)), lambda x: 1.5 + x - 0.25,
+           (AddScalar,)),
+    OpSpec("mul_scalar", lambda x: x * 3.0 * np.float32(0.5), uniform((3, 4)),
+           lambda x: x * 3.0 * 0.5, (MulScalar,)),
     OpSpec("pow_scalar", lambda x: x**3.0, uniform((3, 4)), lambda x: x**3.0, (PowScalar,)),
     OpSpec("pow_square", lambda x: x**2, uniform((3, 4)), lambda x: x**2, (PowScalar,)),
     OpSpec("pow_tensor", F.pow, lambda r: uniform((3, 4), low=0.5)(r) + uniform((4,))(r), np.power,
@@ -234,6 +337,176 @@ OPS: list[OpSpec] = [
            lambda a, b: np.einsum("ij,k->ik", a, b), (Einsum,)),
     OpSpec("einsum_implicit", lambda a, b: F.einsum("ij,jk", a, b), uniform((2, 3), (3, 2)),
            lambda a, b: np.einsum("ij,jk", a, b), (Einsum,)),
+    # ----- dropout: a generator seeded inside fn draws the same mask at every evaluation -----
+    OpSpec("dropout", lambda x: dropout(x, 0.3, True, Generator(7)), uniform((4, 5)),
+           lambda x: x * (np.random.default_rng(7).random(x.shape) >= 0.3) / 0.7, (Dropout,)),
+    # ----- activations ----------------------------------------------------------------
+    OpSpec("sigmoid", F.sigmoid, uniform((3, 4), low=-5, high=5), _np_sigmoid, (Sigmoid,)),
+    OpSpec("relu", F.relu, away_from_zero((3, 4)), lambda x: np.maximum(x, 0), (ReLU,)),
+    OpSpec("leaky_relu", lambda x: F.leaky_relu(x, 0.2), away_from_zero((3, 4)),
+           lambda x: np.where(x > 0, x, 0.2 * x), (LeakyReLU,)),
+    OpSpec("rrelu_train", lambda x: F.rrelu(x, training=True, generator=Generator(3)),
+           away_from_zero((3, 4)),
+           lambda x: np.where(x > 0, x, x * np.random.default_rng(3).uniform(1 / 8, 1 / 3, x.shape)),
+           (LeakyReLU,)),
+    OpSpec("rrelu_eval", F.rrelu, away_from_zero((3, 4)),
+           lambda x: np.where(x > 0, x, x * (1 / 8 + 1 / 3) / 2), (LeakyReLU,)),
+    OpSpec("prelu_channels", F.prelu,
+           lambda r: away_from_zero((2, 3, 4))(r) + uniform((3,), low=0.05, high=0.5)(r),
+           lambda x, w: np.where(x > 0, x, w[:, None] * x), (PReLU, Reshape)),
+    OpSpec("prelu_shared", F.prelu,
+           lambda r: away_from_zero((3, 4))(r) + uniform((1,), low=0.05, high=0.5)(r),
+           lambda x, w: np.where(x > 0, x, w * x), (PReLU,)),
+    OpSpec("elu", lambda x: F.elu(x, 0.8), away_from_zero((3, 4)),
+           lambda x: np.where(x > 0, x, 0.8 * np.expm1(x)), (ELU,)),
+    OpSpec("selu", F.selu, away_from_zero((3, 4)),
+           lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+           (ELU,)),
+    OpSpec("celu", lambda x: F.celu(x, 0.6), away_from_zero((3, 4)),
+           lambda x: np.maximum(x, 0) + np.minimum(0, 0.6 * np.expm1(x / 0.6)), (ELU,)),
+    OpSpec("erf", F.erf, uniform((3, 4), low=-3, high=3), _ERF, (Erf,), atol=1e-13),
+    OpSpec("gelu", F.gelu, uniform((3, 4), low=-3, high=3),
+           lambda x: 0.5 * x * (1 + _ERF(x / np.sqrt(2))), (GELU, Erf)),
+    OpSpec("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), uniform((3, 4), low=-3, high=3),
+           lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+           (GELUTanh, Tanh)),
+    OpSpec("silu", F.silu, uniform((3, 4), low=-4, high=4), lambda x: x * _np_sigmoid(x),
+           (SiLU, Sigmoid)),
+    OpSpec("mish", F.mish, uniform((3, 4), low=-4, high=4),
+           lambda x: x * np.tanh(np.log1p(np.exp(x))), (Mish, Softplus, Tanh, Sigmoid)),
+    OpSpec("softplus", lambda x: F.softplus(x, beta=2.0), uniform((3, 4), low=-3, high=3),
+           lambda x: np.log1p(np.exp(2 * x)) / 2, (Softplus, Sigmoid)),
+    OpSpec("softplus_linear_region", lambda x: F.softplus(x, beta=2.0),
+           uniform((3, 4), low=12, high=15), lambda x: x, (Softplus,)),
+    OpSpec("softsign", F.softsign, away_from_zero((3, 4)), lambda x: x / (1 + np.abs(x)),
+           (Softsign, Abs)),
+    OpSpec("hardsigmoid", F.hardsigmoid, lambda r: [HARD_X + r.uniform(-0.2, 0.2, 6)],
+           lambda x: np.minimum(np.maximum(x + 3, 0), 6) / 6, (Hardsigmoid,)),
+    OpSpec("hardtanh", lambda x: F.hardtanh(x, -0.5, 1.2), lambda r: [HARD_X / 3],
+           lambda x: np.clip(x, -0.5, 1.2), (Clip,)),
+    OpSpec("relu6", F.relu6, lambda r: [HARD_X * 2], lambda x: np.clip(x, 0, 6), (Clip,)),
+    OpSpec("rational_tanh", F.rational_tanh, away_from_zero((3, 4)), _np_rational_tanh,
+           (RationalTanh, Abs)),
+    OpSpec("cube", F.cube, uniform((3, 4)), lambda x: x**3, (PowScalar,)),
+    OpSpec("softmax", lambda x: F.softmax(x, axis=1), uniform((2, 3, 4)),
+           lambda x: np.exp(_np_log_softmax(x, 1)), (Softmax,)),
+    OpSpec("log_softmax", F.log_softmax, uniform((2, 3, 4), low=-5, high=5),
+           lambda x: _np_log_softmax(x, -1), (LogSoftmax,)),
+    OpSpec("maxout", lambda x: F.maxout(x, 3, axis=1), distinct((2, 6, 2)),
+           lambda x: x.reshape(2, 2, 3, 2).max(axis=2), (Max, Reshape)),
+    # ----- losses ---------------------------------------------------------------------
+    OpSpec("mse_loss", F.mse_loss, uniform((3, 4), (3, 4)), lambda a, b: ((a - b) ** 2).mean(),
+           (MeanSquaredError,)),
+    OpSpec("mse_loss_sum", lambda a, b: F.mse_loss(a, b, "sum"), uniform((5,), (5,)),
+           lambda a, b: ((a - b) ** 2).sum(), (MeanSquaredError,)),
+    OpSpec("l1_loss_none", lambda a, b: F.l1_loss(a, b, "none"), _apart((3, 4)),
+           lambda a, b: np.abs(a - b), (Abs,)),
+    OpSpec("huber_loss", lambda a, b: F.huber_loss(a, b, "sum", delta=0.8), uniform((3, 4), (3, 4)),
+           lambda a, b: np.where(np.abs(a - b) < 0.8, 0.5 * (a - b) ** 2,
+                                 0.8 * (np.abs(a - b) - 0.4)).sum(), (Where,)),
+    OpSpec("smooth_l1_loss", lambda a, b: F.smooth_l1_loss(a, b, beta=0.6),
+           uniform((3, 4), (3, 4)),
+           lambda a, b: np.where(np.abs(a - b) < 0.6, 0.5 * (a - b) ** 2 / 0.6,
+                                 np.abs(a - b) - 0.3).mean(), (Where,)),
+    OpSpec("binary_cross_entropy", lambda p, y: F.binary_cross_entropy(p, y, BCE_W),
+           lambda r: [r.uniform(0.05, 0.95, (3, 4)), r.uniform(0, 1, (3, 4))],
+           lambda p, y: -(BCE_W * (y * np.log(p) + (1 - y) * np.log(1 - p))).mean(),
+           (BinaryCrossEntropy, Clip)),
+    OpSpec("bce_with_logits", lambda x, y: F.binary_cross_entropy_with_logits(
+               x, y, BCE_W, "sum", pos_weight=POS_W),
+           lambda r: [r.uniform(-4, 4, (3, 4)), r.uniform(0, 1, (3, 4))],
+           lambda x, y: -(BCE_W * (POS_W * y * np.log(_np_sigmoid(x))
+                                   + (1 - y) * np.log(1 - _np_sigmoid(x)))).sum(),
+           (BCEWithLogits, Sigmoid, Softplus)),
+    OpSpec("bce_with_logits_plain", F.binary_cross_entropy_with_logits,
+           lambda r: [r.uniform(-4, 4, (3, 4)), r.uniform(0, 1, (3, 4))],
+           lambda x, y: (np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))).mean(),
+           (BCEWithLogits, Sigmoid)),
+    OpSpec("cross_entropy", lambda x: F.cross_entropy(x, CE_T, CE_W, label_smoothing=0.1),
+           uniform((5, 4)), lambda x: _np_cross_entropy(x, CE_T, CE_W, 0.1),
+           (SoftmaxCrossEntropy, Softmax)),
+    OpSpec("cross_entropy_nd_none", lambda x: F.cross_entropy(x, CE_T4, reduction="none"),
+           uniform((2, 4, 3, 2)), lambda x: _np_cross_entropy(x, CE_T4, reduction="none"),
+           (SoftmaxCrossEntropy, Softmax)),
+    OpSpec("cross_entropy_probs", lambda x, q: F.cross_entropy(x, q, CE_W, label_smoothing=0.2),
+           lambda r: [r.uniform(-2, 2, (3, 4)), r.dirichlet(np.ones(4), 3)],
+           lambda x, q: -((0.8 * q + 0.05) * CE_W * _np_log_softmax(x, 1)).sum(1).mean(),
+           (LogSoftmax,)),
+    OpSpec("cross_entropy_composite",
+           lambda x: cross_entropy_composite(x, CE_T, CE_W, label_smoothing=0.1), uniform((5, 4)),
+           lambda x: _np_cross_entropy(x, CE_T, CE_W, 0.1), (LogSoftmax, TakeAlongAxis, PutAlongAxis)),
+    OpSpec("nll_loss", lambda x: F.nll_loss(x, CE_T, CE_W, reduction="sum"), uniform((5, 4)),
+           lambda x: -sum(x[i, t] * CE_W[t] for i, t in enumerate(CE_T) if t != -100),
+           (TakeAlongAxis, PutAlongAxis)),
+    OpSpec("kl_div_batchmean", lambda lp, t: F.kl_div(lp, t, "batchmean"),
+           lambda r: [r.uniform(-3, -0.1, (3, 4)), r.uniform(0.1, 1, (3, 4))],
+           lambda lp, t: (t * (np.log(t) - lp)).sum() / 3, (Log, Where)),
+    OpSpec("kl_div_log_target", lambda lp, t: F.kl_div(lp, t, "none", log_target=True),
+           uniform((3, 4), (3, 4), low=-3, high=-0.1), lambda lp, t: np.exp(t) * (t - lp), (Exp,)),
+    OpSpec("hinge_loss", lambda s: F.hinge_loss(s, HINGE_Y),
+           lambda r: [HINGE_Y * (1.0 + away_from_zero((2, 3))(r)[0])],
+           lambda s: np.maximum(0, 1 - HINGE_Y * s).mean(), (ReLU,)),
+    OpSpec("squared_hinge_loss", lambda s: F.squared_hinge_loss(s, HINGE_Y),
+           lambda r: [HINGE_Y * (1.0 + away_from_zero((2, 3))(r)[0])],
+           lambda s: (np.maximum(0, 1 - HINGE_Y * s) ** 2).mean(), (ReLU,)),
+    OpSpec("cosine_embedding_loss", lambda a, b: F.cosine_embedding_loss(a, b, COS_Y, 0.1),
+           uniform((4, 5), (4, 5)), lambda a, b: _np_cosine_embedding(a, b, COS_Y, 0.1), (Sqrt,)),
+    OpSpec("pairwise_distance", F.pairwise_distance, uniform((4, 5), (4, 5)),
+           lambda a, b: np.sqrt(((a - b + 1e-6) ** 2).sum(-1)), (Sqrt,)),
+    OpSpec("contrastive_loss", lambda d: F.contrastive_loss(d, PAIR_Y, margin=2.5),
+           lambda r: [r.uniform(0.1, 2.0, 6)],
+           lambda d: (PAIR_Y * d**2 + (1 - PAIR_Y) * np.maximum(0, 2.5 - d) ** 2).mean(), (ReLU,)),
+]
+
+# ----- recurrent cells and embedding (NumPy references from the published equations) -----
+STEP_MASK = np.array([[1.0], [0.0], [1.0]])  # The middle sequence has ended: its state passes through.
+EMB_IDX = np.array([[0, 3, 3], [4, 0, 2]])
+
+
+def _mask_like(x: Any) -> np.ndarray:
+    return STEP_MASK.astype(x.dtype)
+
+
+def _np_lstm_step(xg: Any, h: Any, c: Any, w: Any, b: Any = 0.0, m: Any = 1.0) -> tuple[Any, Any]:
+    i, f, g, o = np.split(xg + h @ w.T + b, 4, axis=1)
+    c2 = _np_sigmoid(f) * c + _np_sigmoid(i) * np.tanh(g)
+    h2 = _np_sigmoid(o) * np.tanh(c2)
+    return h + m * (h2 - h), c + m * (c2 - c)
+
+
+def _np_gru_step(xg: Any, h: Any, w: Any, b: Any = 0.0, m: Any = 1.0) -> Any:
+    xr, xz, xn = np.split(xg, 3, axis=1)
+    hr, hz, hn = np.split(h @ w.T + b, 3, axis=1)
+    r, z = _np_sigmoid(xr + hr), _np_sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return h + m * ((1 - z) * n + z * h - h)
+
+
+OPS += [
+    OpSpec("rnn_step_tanh", rnn_step, uniform((3, 4), (3, 4), (4, 4), (4,), low=-1, high=1),
+           lambda xg, h, w, b: np.tanh(xg + h @ w.T + b), (RNNCellFunction,)),
+    OpSpec("rnn_step_relu_masked", lambda xg, h, w: rnn_step(xg, h, w, None, "relu", _mask_like(xg)),
+           uniform((3, 4), (3, 4), (4, 4), low=-1, high=1),
+           lambda xg, h, w: h + STEP_MASK * (np.maximum(xg + h @ w.T, 0) - h), (RNNCellFunction,)),
+    OpSpec("lstm_step", lstm_step, uniform((3, 8), (3, 2), (3, 2), (8, 2), (8,), low=-1, high=1),
+           _np_lstm_step, (LSTMCellFunction,)),
+    OpSpec("lstm_step_masked_nobias", lambda xg, h, c, w: lstm_step(xg, h, c, w, None, _mask_like(xg)),
+           uniform((3, 8), (3, 2), (3, 2), (8, 2), low=-1, high=1),
+           lambda xg, h, c, w: _np_lstm_step(xg, h, c, w, m=STEP_MASK), (LSTMCellFunction,)),
+    OpSpec("lstm_cell", lambda x, h, c, wi, wh, bi, bh: F.lstm_cell(x, (h, c), wi, wh, bi, bh),
+           uniform((3, 2), (3, 2), (3, 2), (8, 2), (8, 2), (8,), (8,), low=-1, high=1),
+           lambda x, h, c, wi, wh, bi, bh: _np_lstm_step(x @ wi.T + bi, h, c, wh, bh),
+           (LSTMCellFunction, Linear)),
+    OpSpec("gru_step", gru_step, uniform((3, 6), (3, 2), (6, 2), (6,), low=-1, high=1),
+           _np_gru_step, (GRUCellFunction,)),
+    OpSpec("gru_step_masked_nobias", lambda xg, h, w: gru_step(xg, h, w, None, _mask_like(xg)),
+           uniform((3, 6), (3, 2), (6, 2), low=-1, high=1),
+           lambda xg, h, w: _np_gru_step(xg, h, w, m=STEP_MASK), (GRUCellFunction,)),
+    OpSpec("unstack", unstack, uniform((3, 2, 2)), lambda x: tuple(x), (StepSplit, StepStack)),
+    OpSpec("stack_steps", lambda a, b, c: stack_steps([a, b, c]), uniform((2, 3), (2, 3), (2, 3)),
+           lambda a, b, c: np.stack([a, b, c]), (StepStack, StepSplit)),
+    OpSpec("embedding", lambda w: F.embedding(EMB_IDX, w, padding_idx=1), uniform((5, 3)),
+           lambda w: w[EMB_IDX], (Embedding, EmbeddingScatter)),
 ]
 
 # Ops that are Function subclasses but deliberately have no registry entry of their own,

@@ -2,6 +2,9 @@
 
 from nurinet.autograd.engine import GradientError, backward, grad
 from nurinet.autograd.function import Function
+# Imported as functions (the module of the same name is reached as nurinet.autograd.gradcheck
+# only before this line runs), as in PyTorch.
+from nurinet.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: I001
 from nurinet.autograd.grad_mode import (
     enable_grad,
     is_grad_enabled,
@@ -11,20 +14,9 @@ from nurinet.autograd.grad_mode import (
 from nurinet.autograd.tensor import Parameter, Tensor
 
 
-def gradcheck(*args, **kwargs):
-    from nurinet.autograd.gradcheck import gradcheck as _gradcheck
-
-    return _gradcheck(*args, **kwargs)
-
-
-def gradgradcheck(*args, **kwargs):
-    from nurinet.autograd.gradcheck import gradgradcheck as _gradgradcheck
-
-    return _gradgradcheck(*args, **kwargs)
-
-
 __all__ = [
     "Function",
+    "GradcheckError",
     "GradientError",
     "Parameter",
     "Tensor",

@@ -35,6 +35,13 @@ def sum_axes(shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[tuple[int
     return axes, lead > 0
 
 
+def sum_to_array(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum an array over the axes it was broadcast along, down to ``shape`` (no graph)."""
+    axes, drop_lead = sum_axes(x.shape, shape)
+    y = x.sum(axis=axes, keepdims=True) if axes else x
+    return y.reshape(shape) if drop_lead else y
+
+
 class SumTo(Function):
     """Sum an array over broadcast axes down to ``shape``."""
 
@@ -43,12 +50,13 @@ class SumTo(Function):
 
     def forward(self, x: Any) -> Any:
         self.x_shape = x.shape
-        axes, drop_lead = sum_axes(x.shape, self.shape)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
-        return y.reshape(self.shape) if drop_lead else y
+        return sum_to_array(x, self.shape)
 
     def backward(self, gy: Tensor) -> Tensor:
         return broadcast_to(gy, self.x_shape)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return _xp(gy).broadcast_to(gy, self.x_shape)
 
 
 class BroadcastTo(Function):
@@ -64,6 +72,9 @@ class BroadcastTo(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return sum_to(gy, self.x_shape)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return sum_to_array(gy, self.x_shape)
 
 
 def _xp(x: Any) -> Any:

@@ -14,11 +14,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from nurinet.autograd import grad_mode
+from nurinet.autograd.checks import (
+    GradientError,
+    check_count,
+    check_gradient,
+    check_gradient_array,
+    check_gradient_like,
+)
 from nurinet.autograd.tensor import Tensor
 
-
-class GradientError(RuntimeError):
-    """A backward returned a gradient that does not fit its input."""
+__all__ = ["GradientError", "backward", "grad", "run_backward"]
 
 
 def run_backward(
@@ -39,27 +44,35 @@ def run_backward(
 
 
 class _Pass:
-    """One backward pass: its heap, its pending gradients, its visited nodes."""
+    """One backward pass: its heap, its pending gradients, its visited nodes.
+
+    Gradients flow as Tensors when the pass itself is recorded (``create_graph``,
+    for higher-order derivatives) and as raw arrays otherwise: then an op's
+    ``backward_arrays`` fast path is used when it has one, and no Tensor or
+    node is made for the gradient arithmetic.
+    """
 
     def __init__(self, retain_graph: bool, create_graph: bool, capture: Any) -> None:
         self.retain_graph = retain_graph
         self.create_graph = create_graph
+        self.arrays = not create_graph
         self.capture = capture
-        self.captured: dict[int, Any] = {}
-        if capture is not None:
-            self.captured = {id(t): None for t in capture}
+        self.captured: dict[int, Any] = {} if capture is None else {id(t): None for t in capture}
         self.heap: list[tuple[int, int, Any]] = []
         self.pending: dict[Any, list[Any]] = {}
         self.leaf_grads: dict[int, tuple[Tensor, Any]] = {}
         self.visited: list[Any] = []
+        self.owned: set[int] = set()
         self.counter = 0
 
     def run(self, roots: Sequence[Tensor], grad_roots: Sequence[Tensor]) -> Any:
         for root, grad in zip(roots, grad_roots):
-            self.send(root, grad)
-        while self.heap:
-            fn = heapq.heappop(self.heap)[2]
-            self.step(fn)
+            # The caller keeps the gradients it passed: a leaf's .grad must not alias them.
+            self.owned.add(id(_base(grad.data)))
+            self.send(root, grad.data if self.arrays else grad)
+        heap, step = self.heap, self.step
+        while heap:
+            step(heapq.heappop(heap)[2])
         self.finish_leaves()
         if not self.retain_graph:
             for fn in self.visited:
@@ -69,10 +82,11 @@ class _Pass:
         return None
 
     def send(self, tensor: Tensor, grad: Any) -> None:
-        """Deliver one gradient contribution to ``tensor``."""
+        """Deliver one gradient contribution (array or Tensor) to ``tensor``."""
         fn = tensor.creator
         if fn is None:
-            self.add_leaf_grad(tensor, grad)
+            entry = self.leaf_grads.get(id(tensor))
+            self.leaf_grads[id(tensor)] = (tensor, grad if entry is None else entry[1] + grad)
             return
         slots = self.pending.get(fn)
         if slots is None:
@@ -88,43 +102,61 @@ class _Pass:
         index = tensor.output_index
         slots[index] = grad if slots[index] is None else slots[index] + grad
 
-    def add_leaf_grad(self, tensor: Tensor, grad: Any) -> None:
-        key = id(tensor)
-        entry = self.leaf_grads.get(key)
-        self.leaf_grads[key] = (tensor, grad if entry is None else entry[1] + grad)
-
     def step(self, fn: Any) -> None:
         grads = self.pending.pop(fn)
-        grads = [self.complete_output_grad(fn, i, g) for i, g in enumerate(grads)]
+        if len(grads) > 1 or Tensor.observed or self.captured:
+            for i, out_ref in enumerate(fn.outputs):
+                out = out_ref()
+                if grads[i] is None or (out is not None and (out._hooks or out.retains_grad
+                                                              or self.captured)):
+                    grads[i] = self.complete_output_grad(fn, i, out, grads[i])
         self.visited.append(fn)
-        result = fn.backward(*grads)
-        if not isinstance(result, tuple):
-            result = (result,)
-        inputs = fn.inputs
-        if len(result) != len(inputs):
-            raise GradientError(
-                f"op '{fn.name}' returned {len(result)} gradient(s) from backward, but it has "
-                f"{len(inputs)} input(s): return one gradient (or None) per input"
-            )
-        for index, (x, gx) in enumerate(zip(inputs, result)):
-            if gx is None or not x.requires_grad:
+        result = self.call_backward(fn, grads)
+        if len(result) != len(fn.inputs):
+            check_count(fn, result)
+        arrays = self.arrays
+        for index, (x, gx) in enumerate(zip(fn.inputs, result)):
+            if gx is None or not x._requires_grad:
                 continue
-            self.send(x, check_gradient(fn, index, x, gx))
+            data = x.data
+            value = gx if arrays else gx.data
+            # Inline fast check: the common case is an array of the input's shape and dtype.
+            if type(value) is not type(data) or value.shape != data.shape or value.dtype != data.dtype:
+                gx = (check_gradient_array if arrays else check_gradient)(fn, index, x, gx)
+            self.send(x, gx)
 
-    def complete_output_grad(self, fn: Any, index: int, grad: Any) -> Any:
-        """Fill a missing output gradient with zeros; run the output's hooks; capture it."""
-        out = fn.outputs[index]()
+    def call_backward(self, fn: Any, grads: list[Any]) -> tuple:
+        if not self.arrays:
+            result = fn.backward(*grads)
+        elif fn.backward_arrays is not None:
+            result = fn.backward_arrays(*grads)
+        else:
+            result = fn.backward(*[Tensor._wrap(g, False) for g in grads])
+        if isinstance(result, list):
+            return tuple(result)
+        return result if isinstance(result, tuple) else (result,)
+
+    def as_tensor(self, grad: Any) -> Tensor:
+        return Tensor._wrap(grad, False) if self.arrays else grad
+
+    def as_value(self, grad: Tensor) -> Any:
+        return grad.data if self.arrays else grad
+
+    def complete_output_grad(self, fn: Any, index: int, out: Tensor | None, grad: Any) -> Any:
+        """Fill a missing output gradient with zeros; run the output's hooks; keep or capture it."""
         if grad is None:
             shape, dtype = fn.output_meta[index]
-            xp = _xp_of(fn)
-            grad = Tensor._wrap(xp.zeros(shape, dtype), False)
-        if out is not None:
-            grad = self.apply_hooks(out, grad)
-            if out.retains_grad:
-                out.grad = grad if self.create_graph else grad.detach()
-            if id(out) in self.captured:
-                self.captured[id(out)] = grad
-        return grad
+            grad = _xp_of(fn).zeros(shape, dtype)
+            grad = grad if self.arrays else Tensor._wrap(grad, False)
+        if out is None:
+            return grad
+        tensor = self.apply_hooks(out, self.as_tensor(grad))
+        if out.retains_grad:
+            kept = tensor if self.create_graph else tensor.detach()
+            out.grad = kept if out.grad is None else out.grad + kept  # Accumulates, as a leaf's.
+        if id(out) in self.captured:
+            self.captured[id(out)] = tensor
+        return self.as_value(tensor)
 
     def apply_hooks(self, tensor: Tensor, grad: Tensor) -> Tensor:
         for hook in tensor._hooks or ():
@@ -134,82 +166,46 @@ class _Pass:
         return grad
 
     def finish_leaves(self) -> None:
-        owned: set[int] = set()
         for tensor, grad in self.leaf_grads.values():
-            grad = self.apply_hooks(tensor, grad)
+            grad = self.apply_hooks(tensor, self.as_tensor(grad))
             if self.capture is not None:
                 if id(tensor) in self.captured:
                     self.captured[id(tensor)] = grad
                 continue
             if not self.create_graph:
-                grad = Tensor._wrap(_unshared(grad.data, owned), False)
+                grad = Tensor._wrap(_unshared(grad.data, self.owned), False)
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
 def _unshared(array: Any, owned: set[int]) -> Any:
-    """Copy ``array`` if another leaf of this pass already holds its memory.
+    """Copy ``array`` unless it is a writable buffer that no other leaf of this pass holds.
 
-    Ops like ``add`` hand the same gradient array to both inputs; two leaves
-    sharing one ``.grad`` buffer would corrupt each other under in-place edits
-    (gradient clipping, say).
+    Ops like ``add`` hand the same gradient array to both inputs, and ``sum``
+    hands back a read-only broadcast view; a leaf's ``.grad`` must take in-place
+    edits (gradient clipping, say) without failing or corrupting another leaf's.
     """
-    base = array if array.base is None else array.base
-    if id(base) in owned:
+    base = array.base
+    if base is None:  # Owns its memory: writable and no view of anything (the common case).
+        if id(array) in owned:
+            return array.copy()
+        owned.add(id(array))
+        return array
+    broadcast = array.size > 1 and 0 in array.strides
+    if id(base) in owned or broadcast or not getattr(array.flags, "writeable", True):
         return array.copy()
     owned.add(id(base))
     return array
+
+
+def _base(array: Any) -> Any:
+    """The array that owns ``array``'s memory."""
+    return array if array.base is None else array.base
 
 
 def _xp_of(fn: Any) -> Any:
     from nurinet.backend import get_array_module
 
     return get_array_module(fn.inputs[0].data) if fn.inputs else __import__("numpy")
-
-
-def check_gradient(fn: Any, index: int, x: Tensor, gx: Any) -> Tensor:
-    """Check the gradient an op returned for its input ``index``; undo broadcasting."""
-    if not isinstance(gx, Tensor):
-        gx = Tensor._wrap(gx, False) if hasattr(gx, "shape") else _bad_type(fn, index, gx)
-    if gx.data.shape != x.data.shape:
-        gx = _sum_back(fn, index, x, gx)
-    if gx.data.dtype != x.data.dtype:
-        raise GradientError(
-            f"op '{fn.name}' returned a gradient of dtype {gx.data.dtype} for its input {index} "
-            f"of dtype {x.data.dtype}: a gradient must have its input's dtype "
-            "(cast it with .astype in backward)"
-        )
-    return gx
-
-
-def check_gradient_like(tensor: Tensor, grad: Any, where: str) -> Tensor:
-    if not isinstance(grad, Tensor):
-        grad = Tensor._wrap(grad, False)
-    if grad.data.shape != tensor.data.shape or grad.data.dtype != tensor.data.dtype:
-        raise GradientError(
-            f"{where} returned a gradient of shape {grad.data.shape} and dtype {grad.data.dtype} "
-            f"for a tensor of shape {tensor.data.shape} and dtype {tensor.data.dtype}"
-        )
-    return grad
-
-
-def _bad_type(fn: Any, index: int, gx: Any) -> Tensor:
-    raise GradientError(
-        f"op '{fn.name}' returned {type(gx).__name__} as the gradient of its input {index}: "
-        "backward must return Tensors (or None)"
-    )
-
-
-def _sum_back(fn: Any, index: int, x: Tensor, gx: Tensor) -> Tensor:
-    """Sum a gradient in a broadcast shape back to its input's shape."""
-    from nurinet.autograd.broadcast import broadcasts_to, sum_to
-
-    if not broadcasts_to(x.data.shape, gx.data.shape):
-        raise GradientError(
-            f"op '{fn.name}' returned a gradient of shape {gx.data.shape} for its input {index} "
-            f"of shape {x.data.shape}: the shapes must match (or the gradient's shape must be "
-            "one the input broadcasts to)"
-        )
-    return sum_to(gx, x.data.shape)
 
 
 def backward(
@@ -298,6 +294,8 @@ def _root_grad(root: Tensor, grad: Any) -> Tensor:
         xp = root.xp
         return Tensor._wrap(xp.ones(root.data.shape, root.data.dtype), False)
     grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=root.dtype)
+    if grad.dtype != root.dtype:  # Else the root's op would be blamed for the wrong dtype.
+        grad = grad.astype(root.dtype)
     if grad.shape != root.shape:
         raise RuntimeError(
             f"the gradient given to backward has shape {grad.shape} but the output has shape "

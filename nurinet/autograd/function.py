@@ -11,6 +11,12 @@ The op contract (see docs/autograd.md):
   sums it back to the input's shape, once, centrally.
 * ``self.inputs`` holds the input Tensors, ``self.needs_input_grad`` says which
   of them need a gradient, and ``self.output(i)`` gives an output Tensor.
+* Optionally, a hot op also defines ``backward_arrays(self, *grad_arrays)``:
+  the same gradients computed on raw arrays. The engine uses it for a plain
+  ``backward()`` (no ``create_graph``), where no gradient of the gradient is
+  needed, and skips making a Tensor and a node for every step of the gradient
+  arithmetic. ``backward`` stays the definition: a registry test checks the two
+  agree for every op that has both.
 * Each op has a one-line lowercase wrapper in ``nurinet.functional``.
 """
 
@@ -38,29 +44,43 @@ class Function:
     generation = 0
     needs_input_grad: tuple[bool, ...] = ()
 
-    def __call__(self, *inputs: Any) -> Any:
-        inputs = tuple(x if isinstance(x, Tensor) else as_tensor(x) for x in inputs)
-        ys = self.forward(*[x.data for x in inputs])
-        single = not isinstance(ys, tuple)
-        if single:
-            ys = (ys,)
-        record = grad_mode._state.enabled and any(x.requires_grad for x in inputs)
-        outputs = tuple(Tensor._wrap(_as_array(y), record) for y in ys)
-        if record:
-            self._connect(inputs, outputs)
-        return outputs[0] if single else outputs
+    backward_arrays: Any = None  # Optional array fast path of backward (see module docstring).
 
-    def _connect(self, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
+    def __call__(self, *inputs: Any) -> Any:
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                inputs = tuple(as_tensor(v) for v in inputs)
+                break
+        ys = self.forward(*[x.data for x in inputs])
+        if grad_mode._state.enabled:
+            for x in inputs:
+                if x._requires_grad:
+                    return self._record(inputs, ys)
+        if type(ys) is tuple:
+            return tuple(Tensor._wrap(_as_array(y), False) for y in ys)
+        return Tensor._wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
+
+    def _record(self, inputs: tuple[Tensor, ...], ys: Any) -> Any:
         """Link this node into the graph: strong refs to inputs, weak refs to outputs."""
+        generation = 0
+        for x in inputs:
+            if x.generation > generation:
+                generation = x.generation
         self.inputs = inputs
-        self.needs_input_grad = tuple(x.requires_grad for x in inputs)
-        self.generation = max(x.generation for x in inputs)
-        self.outputs = tuple(weakref.ref(y) for y in outputs)
+        self.needs_input_grad = tuple([x._requires_grad for x in inputs])
+        self.generation = generation
+        if type(ys) is not tuple:
+            y = Tensor._wrap(ys if type(ys) is np.ndarray else _as_array(ys), True)
+            y.creator, y.generation = self, generation + 1
+            self.outputs = (weakref.ref(y),)
+            return y
+        outputs = tuple(Tensor._wrap(_as_array(y), True) for y in ys)
+        # Kept so a missing output gradient can be filled with zeros of the right kind.
         self.output_meta = tuple((y.data.shape, y.data.dtype) for y in outputs)
         for index, y in enumerate(outputs):
-            y.creator = self
-            y.generation = self.generation + 1
-            y.output_index = index
+            y.creator, y.generation, y.output_index = self, generation + 1, index
+        self.outputs = tuple(weakref.ref(y) for y in outputs)
+        return outputs
 
     def forward(self, *xs: Any) -> Any:
         """Compute the outputs from raw arrays."""

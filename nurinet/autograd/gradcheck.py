@@ -165,9 +165,10 @@ def _compare(analytic: np.ndarray, numeric: np.ndarray, atol: float, rtol: float
     if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
         diff = np.abs(analytic - numeric)
         worst = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
+        where = f" at (input element, output element) {tuple(int(i) for i in worst)}" if worst else ""
         raise GradcheckError(
-            f"gradcheck failed for {what}: largest difference {diff.max():.3g} at {worst}: "
-            f"analytic {np.asarray(analytic)[worst]!r} vs numerical {np.asarray(numeric)[worst]!r}"
+            f"gradcheck failed for {what}: largest difference {diff.max():.3g}{where}: analytic "
+            f"{float(np.asarray(analytic)[worst]):.6g} vs numerical {float(np.asarray(numeric)[worst]):.6g}"
         )
 
 

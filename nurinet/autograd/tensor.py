@@ -65,6 +65,8 @@ class Tensor:
     __array_ufunc__ = None
     __array_priority__ = 1000.0
     __hash__ = object.__hash__
+    # Set once any tensor gets a hook or retain_grad(): until then the engine skips looking.
+    observed = False
 
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
@@ -152,12 +154,14 @@ class Tensor:
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(hook)
+        Tensor.observed = True
         return RemovableHandle(self._hooks, hook)
 
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
         if self.creator is not None:
             self.retains_grad = True
+            Tensor.observed = True
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph."""
@@ -298,12 +302,15 @@ class RemovableHandle:
 def as_tensor(data: Any, like: Tensor | None = None) -> Tensor:
     """Wrap ``data`` as a Tensor (no copy for arrays and Tensors).
 
-    A Python number combined with a tensor ``like`` takes that tensor's dtype
-    when it is floating point, so ``x * 2.0`` stays float32 for a float32 ``x``.
+    A Python or NumPy scalar combined with a tensor ``like`` takes that tensor's
+    dtype when it is floating point, so ``x * 2.0`` and ``x * np.float64(2.0)``
+    stay float32 for a float32 ``x`` (as in PyTorch; NumPy itself would promote).
     """
     if isinstance(data, Tensor):
         return data
-    if like is not None and isinstance(data, (int, float, bool)) and not isinstance(data, np.generic):
+    if like is not None and isinstance(data, (np.number, np.bool_)):
+        data = data.item()  # A NumPy scalar is a number here, not a float64 array.
+    if like is not None and isinstance(data, (int, float, bool)):
         dtype = like.data.dtype
         if dtype.kind not in "fc":
             dtype = np.result_type(dtype, data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nurinet.autograd.tensor import Tensor
+from nurinet.functional import activation as act
 from nurinet.functional import arithmetic as ar
 from nurinet.functional import comparison as cmp
 from nurinet.functional import elementwise as ew
@@ -71,6 +72,10 @@ METHODS = {
     "sqrt": ew.sqrt,
     "abs": ew.abs,
     "tanh": ew.tanh,
+    "relu": act.relu,
+    "sigmoid": act.sigmoid,
+    "softmax": act.softmax,
+    "log_softmax": act.log_softmax,
     "clip": ew.clip,
     "astype": ew.astype,
     "float": lambda self: ew.astype(self, "float32"),

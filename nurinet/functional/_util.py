@@ -18,22 +18,45 @@ def xp_of(x: Any) -> Any:
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Turn the two operands of a binary op into Tensors of one dtype.
 
-    A Python number takes the tensor's dtype (``x * 2.0`` stays float32); two
-    tensors of different dtypes are cast to their common type by a
-    differentiable cast, so each binary op sees one dtype and never promotes
-    float32 to float64 by accident.
+    A Python or NumPy scalar takes the tensor's dtype (``x * 2.0`` stays
+    float32), and an integer tensor meeting a float scalar becomes float32, as
+    in PyTorch. Two tensors of different dtypes are cast to their common type
+    (an integer tensor takes the float tensor's dtype) by a differentiable
+    cast, so each binary op sees one dtype and never promotes float32 to
+    float64 by accident.
     """
-    if isinstance(a, Tensor):
-        b = as_tensor(b, a)
-    else:
+    if not isinstance(a, Tensor) and (isinstance(b, Tensor) or _is_scalar(a)):
         b = as_tensor(b)
-        a = as_tensor(a, b)
+        weak, a = _is_scalar(a), as_tensor(a, b)
+        scalar = a
+    else:
+        a = as_tensor(a)
+        weak, b = _is_scalar(b), as_tensor(b, a)
+        scalar = b
     if a.data.dtype != b.data.dtype:
         from nurinet.functional.elementwise import astype
 
-        common = np.result_type(a.data.dtype, b.data.dtype)
+        # A scalar already took the dtype the result should have (see as_tensor).
+        common = scalar.data.dtype if weak else _common_dtype(a.data.dtype, b.data.dtype)
         a, b = astype(a, common), astype(b, common)
     return a, b
+
+
+def _common_dtype(x: np.dtype, y: np.dtype) -> np.dtype:
+    """NumPy's common type, except that integers meeting floats take the float's dtype.
+
+    NumPy turns int64 with float32 into float64; PyTorch keeps float32, and so do
+    we: ``arange(n) * w`` must not silently make a float32 model float64.
+    """
+    if x.kind in "iub" and y.kind in "fc":
+        return y
+    if y.kind in "iub" and x.kind in "fc":
+        return x
+    return np.result_type(x, y)
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, (int, float, bool, np.number, np.bool_))
 
 
 def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:

@@ -14,10 +14,14 @@ from nurinet.functional._util import operands, xp_of
 
 class Exp(Function):
     def forward(self, x: Any) -> Any:
-        return xp_of(x).exp(x)
+        self.y = xp_of(x).exp(x)
+        return self.y
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * self.output()
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy * self.y
 
 
 class Log(Function):
@@ -26,6 +30,9 @@ class Log(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy / self.inputs[0]
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy / self.inputs[0].data
 
 
 class Log1p(Function):
@@ -46,10 +53,14 @@ class Expm1(Function):
 
 class Sqrt(Function):
     def forward(self, x: Any) -> Any:
-        return xp_of(x).sqrt(x)
+        self.y = xp_of(x).sqrt(x)
+        return self.y
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy / (self.output() * 2.0)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy / (self.y * 2.0)
 
 
 class Abs(Function):
@@ -152,10 +163,15 @@ class Cos(Function):
 
 class Tanh(Function):
     def forward(self, x: Any) -> Any:
-        return xp_of(x).tanh(x)
+        self.y = xp_of(x).tanh(x)
+        return self.y
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output()
+        return gy * (1.0 - y * y)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        y = self.y
         return gy * (1.0 - y * y)
 
 
@@ -171,6 +187,9 @@ class Cast(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return astype(gy, self.x_dtype)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy.astype(self.x_dtype)
 
 
 def exp(x: Tensor) -> Tensor:

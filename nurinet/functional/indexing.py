@@ -32,6 +32,9 @@ class GetItem(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return ScatterAdd(self.index, self.x_shape)(gy)
 
+    def backward_arrays(self, gy: Any) -> Any:
+        return ScatterAdd(self.index, self.x_shape).forward(gy)
+
 
 class ScatterAdd(Function):
     """Add ``y`` into zeros of ``shape`` at ``index`` (repeated indices accumulate).

@@ -22,6 +22,12 @@ class MatMul(Function):
         gb = matmul(_t(a), gy) if self.needs_input_grad[1] else None
         return ga, gb
 
+    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
+        a, b = self.inputs[0].data, self.inputs[1].data
+        ga = gy @ b.swapaxes(-1, -2) if self.needs_input_grad[0] else None
+        gb = a.swapaxes(-1, -2) @ gy if self.needs_input_grad[1] else None
+        return ga, gb
+
 
 def _t(x: Tensor) -> Tensor:
     from nurinet.functional.shape import swapaxes
@@ -59,6 +65,16 @@ class Linear(Function):
             return gx, gw
         gb = sum_(g2, axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
+        x, weight = self.inputs[0].data, self.inputs[1].data
+        g2 = gy.reshape(-1, gy.shape[-1]) if gy.ndim != 2 else gy
+        needs = self.needs_input_grad
+        gx = (g2 @ weight).reshape(x.shape) if needs[0] else None
+        gw = g2.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if needs[1] else None
+        if len(needs) == 2:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if needs[2] else None)
 
 
 class Einsum(Function):

@@ -25,6 +25,9 @@ class Reshape(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return reshape(gy, self.x_shape)
 
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy.reshape(self.x_shape)
+
 
 class Transpose(Function):
     def __init__(self, axes: tuple[int, ...]) -> None:
@@ -35,6 +38,9 @@ class Transpose(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return transpose(gy, tuple(np.argsort(self.axes)))
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy.transpose(tuple(np.argsort(self.axes)))
 
 
 class Concatenate(Function):

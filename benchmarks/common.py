@@ -1,0 +1,266 @@
+"""A small benchmark harness: nurinet against PyTorch, interleaved, as medians and ratios.
+
+A :class:`Case` names one workload and gives, per library, a *factory*: a
+function that does the setup (build tensors, warm caches) and returns a
+``step()`` callable. ``step()`` runs one iteration; it may return the seconds
+it wants counted (to leave per-iteration setup out of the timing), or ``None``
+to have the whole call timed.
+
+Rounds are interleaved: every round times each case in each library, with the
+order of the libraries alternating, so a slow spell on a shared machine hits
+both libraries alike. Each round's figure is the mean time per iteration over
+``iters`` iterations; the report gives the median and the min-max over rounds,
+and the speed ratio: PyTorch's median time over nurinet's, i.e. nurinet's throughput
+as a multiple of PyTorch's (above 1 means nurinet is faster; PyTorch = 1.00).
+
+PyTorch is optional and imported lazily: without it, only nurinet is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Step = Callable[[], "float | None"]
+Factory = Callable[[], Step]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Case:
+    """One workload measured in each library.
+
+    Attributes:
+        name: Row label of the report.
+        nurinet: Factory returning nurinet's ``step()``.
+        torch: Factory returning PyTorch's ``step()``, or None for nurinet only.
+        iters: Iterations per round (in ``--quick`` mode, ``quick_iters``).
+        quick_iters: Iterations per round in quick mode.
+        per_second: Also report the rate (iterations per second), e.g. steps/s.
+        note: Remark printed under the table (what exactly is measured).
+    """
+
+    name: str
+    nurinet: Factory
+    torch: Factory | None = None
+    iters: int = 100
+    quick_iters: int = 10
+    per_second: bool = False
+    note: str = ""
+
+
+@dataclass
+class Result:
+    """The per-round seconds per iteration of one case in each library."""
+
+    case: Case
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+    def median(self, lib: str) -> float | None:
+        rounds = self.times.get(lib)
+        return statistics.median(rounds) if rounds else None
+
+    def ratio(self) -> float | None:
+        """nurinet's speed relative to PyTorch's (torch time / nurinet time; >1 is faster)."""
+        ours, theirs = self.median("nurinet"), self.median("torch")
+        if ours is None or theirs is None or ours == 0:
+            return None
+        return theirs / ours
+
+    def as_dict(self) -> dict[str, Any]:
+        libs = {}
+        for lib, rounds in self.times.items():
+            med = statistics.median(rounds)
+            libs[lib] = {
+                "median_s": med,
+                "min_s": min(rounds),
+                "max_s": max(rounds),
+                "rounds_s": rounds,
+                "per_second": 1.0 / med if med else None,
+            }
+        return {"name": self.case.name, "note": self.case.note, "libraries": libs,
+                "speed_vs_torch": self.ratio()}
+
+
+def load_torch() -> Any:
+    """PyTorch if it is installed, else None (nurinet is then measured alone)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command-line flags every benchmark script shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true",
+                        help="few rounds and iterations: a smoke run, not a measurement")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds (default 7, or 3 with --quick)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed iterations before the first round (default 5, 1 with --quick)")
+    parser.add_argument("--no-torch", action="store_true", help="measure nurinet only")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="where to write the JSON results (default benchmarks/results/<name>.json)")
+    parser.add_argument("--only", default=None, help="run only the cases whose name contains this text")
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 7
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 5
+    if args.rounds < 1 or args.warmup < 0:
+        parser.error(f"--rounds must be at least 1 and --warmup at least 0 "
+                     f"(got {args.rounds} and {args.warmup})")
+    return args
+
+
+def _time_round(step: Step, iters: int) -> float:
+    """Mean seconds per iteration of ``step`` over ``iters`` iterations."""
+    total = 0.0
+    for _ in range(iters):
+        start = time.perf_counter()
+        counted = step()
+        elapsed = time.perf_counter() - start
+        total += elapsed if counted is None else counted
+    return total / iters
+
+
+def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool = False,
+              use_torch: bool = True, progress: bool = True) -> list[Result]:
+    """Measure every case in every available library, rounds interleaved.
+
+    Args:
+        cases: The workloads.
+        rounds: Timed rounds per case and library.
+        warmup: Untimed iterations of each step before the first round.
+        quick: Use each case's ``quick_iters``.
+        use_torch: Measure the PyTorch side where a case has one (and torch is installed).
+        progress: Print one line per round to stderr.
+    """
+    have_torch = use_torch and load_torch() is not None
+    results = []
+    for case in cases:
+        steps = {"nurinet": case.nurinet()}
+        if have_torch and case.torch is not None:
+            steps["torch"] = case.torch()
+        iters = case.quick_iters if quick else case.iters
+        for step in steps.values():
+            for _ in range(warmup):
+                step()
+        result = Result(case, {lib: [] for lib in steps})
+        libs = list(steps)
+        for r in range(rounds):
+            order = libs if r % 2 == 0 else libs[::-1]
+            for lib in order:
+                result.times[lib].append(_time_round(steps[lib], iters))
+            if progress:
+                done = ", ".join(f"{lib} {format_seconds(result.times[lib][-1])}" for lib in libs)
+                print(f"  {case.name}: round {r + 1}/{rounds}: {done}", file=sys.stderr)
+        results.append(result)
+    return results
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration with a readable unit (s, ms, us)."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def _cell(result: Result, lib: str) -> str:
+    rounds = result.times.get(lib)
+    if not rounds:
+        return "-"
+    med = statistics.median(rounds)
+    text = f"{format_seconds(med)} ({format_seconds(min(rounds))} - {format_seconds(max(rounds))})"
+    if result.case.per_second:
+        text += f", {1.0 / med:,.0f}/s"
+    return text
+
+
+def markdown_table(results: list[Result]) -> str:
+    """The results as a Markdown table (median per iteration, min - max over rounds, ratio)."""
+    with_torch = any("torch" in r.times for r in results)
+    head = ["case", "nurinet: median (min - max)"]
+    if with_torch:
+        head += ["PyTorch: median (min - max)", "speed vs PyTorch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        row = [r.case.name, _cell(r, "nurinet")]
+        if with_torch:
+            ratio = r.ratio()
+            row += [_cell(r, "torch"), "-" if ratio is None else f"{ratio:.2f}x"]
+        lines.append("| " + " | ".join(row) + " |")
+    notes = [f"- {r.case.name}: {r.case.note}" for r in results if r.case.note]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def environment() -> dict[str, Any]:
+    """Versions and machine facts stored with the results."""
+    import numpy as np
+
+    import nurinet
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "nurinet": nurinet.__version__,
+    }
+    torch = load_torch()
+    if torch is not None:
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    return env
+
+
+def write_json(results: list[Result], name: str, args: argparse.Namespace,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write the results and the environment to JSON; return the path."""
+    path = args.json or RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": name,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": {"rounds": args.rounds, "warmup": args.warmup, "quick": args.quick},
+        "environment": environment(),
+        "results": [r.as_dict() for r in results],
+        **(extra or {}),
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def main(name: str, description: str, cases: list[Case], argv: list[str] | None = None,
+         extra: dict[str, Any] | None = None) -> list[Result]:
+    """Parse flags, run the cases, print the Markdown table and write the JSON."""
+    args = parse_args(description, argv)
+    if args.only:
+        cases = [c for c in cases if args.only in c.name]
+        if not cases:
+            raise SystemExit(f"--only {args.only!r} matches no case")
+    use_torch = not args.no_torch
+    if use_torch and load_torch() is None:
+        print("PyTorch is not installed: measuring nurinet only.", file=sys.stderr)
+    results = run_cases(cases, args.rounds, args.warmup, args.quick, use_torch)
+    print(markdown_table(results))
+    path = write_json(results, name, args, extra)
+    print(f"\nJSON written to {path}")
+    return results

@@ -1,0 +1,129 @@
+"""The activation registry: activations by name, as in Deeplearning4j's ``activation("relu")``.
+
+``get_activation`` resolves a name (case, ``_``, ``-`` and spaces ignored) or passes a
+callable through; ``register_activation`` adds a user's own activation, written as a
+forward formula of Tensor ops whose gradient autograd derives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nurinet.autograd.tensor import Tensor
+from nurinet.functional import elementwise as ew
+from nurinet.functional.activation import (
+    celu,
+    cube,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardtanh,
+    identity,
+    leaky_relu,
+    log_softmax,
+    mish,
+    rational_tanh,
+    relu,
+    relu6,
+    rrelu,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+)
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return gelu(x, approximate="tanh")
+
+
+def _prelu_by_name(x: Tensor) -> Tensor:
+    raise ValueError(
+        "activation 'prelu' has a learned weight, so it is a layer, not a function: use "
+        "nn.PReLU() or nn.Activation('prelu')"
+    )
+
+
+# Keys are normalized by activation_key: lowercase letters and digits only.
+_REGISTRY: dict[str, Any] = {
+    "identity": identity, "linear": identity,
+    "sigmoid": sigmoid, "logistic": sigmoid,
+    "tanh": ew.tanh,
+    "relu": relu, "relu6": relu6,
+    "leakyrelu": leaky_relu, "lrelu": leaky_relu,
+    "prelu": _prelu_by_name,
+    "rrelu": rrelu,
+    "elu": elu, "selu": selu, "celu": celu,
+    "gelu": gelu, "gelutanh": _gelu_tanh,
+    "silu": silu, "swish": silu,
+    "mish": mish,
+    "softplus": softplus, "softsign": softsign,
+    "hardsigmoid": hardsigmoid, "hardtanh": hardtanh,
+    "rationaltanh": rational_tanh,
+    "cube": cube,
+    "softmax": softmax, "logsoftmax": log_softmax,
+}
+
+
+def activation_key(name: str) -> str:
+    """The registry key of ``name``: lowercase letters and digits (``"Leaky_ReLU"`` -> ``"leakyrelu"``)."""
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def activation_names() -> list[str]:
+    """The names :func:`get_activation` knows (normalized: lowercase, no ``_`` or ``-``)."""
+    return sorted(_REGISTRY)
+
+
+def get_activation(name_or_fn: Any) -> Any:
+    """The activation function called ``name`` (or ``name_or_fn`` itself when callable).
+
+    Names ignore case, ``_``, ``-`` and spaces: ``"relu"``, ``"LeakyReLU"`` and
+    ``"leaky_relu"`` all work. ``None`` and ``"linear"`` give the identity. The
+    returned function takes a Tensor and returns a Tensor; ``"rrelu"`` gives the
+    inference form (use ``nn.RReLU`` for the training form).
+
+    Raises:
+        ValueError: the name is unknown (the message lists the known names).
+    """
+    if name_or_fn is None:
+        return identity
+    if callable(name_or_fn):
+        return name_or_fn
+    if not isinstance(name_or_fn, str):
+        raise TypeError(f"get_activation expects a name or a callable, got {name_or_fn!r}")
+    fn = _REGISTRY.get(activation_key(name_or_fn))
+    if fn is None:
+        raise ValueError(
+            f"unknown activation {name_or_fn!r}; known activations: "
+            f"{', '.join(activation_names())}. Add your own with register_activation(name, fn)"
+        )
+    return fn
+
+
+def register_activation(name: str, fn: Any = None, overwrite: bool = False) -> Any:
+    """Make ``fn`` available to :func:`get_activation` (and ``nn.Activation``) as ``name``.
+
+    ``fn`` is a forward formula only: a function of a Tensor built from nurinet ops
+    (``lambda x: x * F.sigmoid(1.702 * x)``); its gradient comes from autograd. Used
+    without ``fn``, this is a decorator.
+
+    Raises:
+        ValueError: ``name`` is taken and ``overwrite`` is False.
+    """
+    if fn is None:
+        return lambda f: register_activation(name, f, overwrite)
+    if not callable(fn):
+        raise TypeError(f"register_activation: {name!r} must map to a callable, got {fn!r}")
+    key = activation_key(name)
+    if not key:
+        raise ValueError(f"register_activation: {name!r} is not a usable name")
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"register_activation: an activation named {name!r} exists already; "
+            "pass overwrite=True to replace it"
+        )
+    _REGISTRY[key] = fn
+    return fn

@@ -1,0 +1,367 @@
+"""Fused recurrent cell ops: one ``Function`` per time step for RNN, LSTM and GRU cells.
+
+A recurrent layer computes the input projection of every time step at once, with one
+large GEMM ``(T*N, I) @ (I, G*H)`` (``F.linear`` on the whole sequence), and then
+runs one *step* op per time step. A step op takes that step's precomputed input
+gates ``xg``, the previous state and the hidden weights, and does the hidden GEMM
+(all gates in one product) and all the gate math in one node, so a step costs one
+graph node instead of some twenty. Its ``backward_arrays`` is the closed-form
+gradient from the saved gate activations; its ``backward`` writes the same formulas
+with differentiable Tensor ops (recomputing the gates from the inputs) so that
+gradients of gradients work.
+
+Gate layout and equations follow PyTorch (weights ``(G*H, ·)``, gates in this order):
+
+* RNN: ``h' = act(xg + h W^T + b)``, act = tanh or relu.
+* LSTM (gates i, f, g, o): ``c' = f * c + i * g``, ``h' = o * tanh(c')``.
+* GRU (gates r, z, n): ``r = σ(xg_r + hg_r)``, ``z = σ(xg_z + hg_z)``,
+  ``n = tanh(xg_n + r * hg_n)``, ``h' = (1 - z) * n + z * h`` with ``hg = h W^T + b``.
+
+``mask`` (optional, an ``(N, 1)`` array of 0/1 in the state's dtype) implements
+variable-length batches: where it is 0 the state passes through unchanged,
+``state_out = state + mask * (state' - state)``.
+
+:class:`StepSplit` and :class:`StepStack` cut a ``(T, ...)`` tensor into its T steps and
+put T steps back together, each as a single node with an array backward.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nurinet.autograd.function import Function
+from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.functional._util import xp_of
+
+
+def _const(array: Any) -> Tensor:
+    return Tensor._wrap(array, False)
+
+
+def _hidden_gates(xg: Any, h: Any, w: Any, b: Any) -> Any:
+    """``xg + h @ w.T + b`` on arrays, in one fresh buffer."""
+    gates = h @ w.T
+    gates += xg
+    if b is not None:
+        gates += b
+    return gates
+
+
+def _hidden_gates_t(xg: Tensor, h: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    from nurinet.functional.linalg import linear
+
+    return xg + linear(h, w, b)
+
+
+def _blend(new: Any, old: Any, mask: Any) -> Any:
+    """``old + mask * (new - old)``: the state update only where the mask is 1."""
+    return new if mask is None else old + mask * (new - old)
+
+
+def _param_grads(d: Any, h: Any, needs: tuple[bool, ...], n_inputs: int, base: int) -> list[Any]:
+    """Gradients of the hidden weight and bias from the gate gradient ``d``."""
+    out = [d.T @ h if needs[base] else None]
+    if n_inputs > base + 1:
+        out.append(d.sum(axis=0) if needs[base + 1] else None)
+    return out
+
+
+# ----- RNN ----------------------------------------------------------------------------------
+class RNNCellFunction(Function):
+    """One Elman RNN step ``h' = act(xg + h W^T + b)`` (inputs xg, h, w_hh[, b_hh])."""
+
+    def __init__(self, nonlinearity: str = "tanh", mask: Any = None) -> None:
+        self.nonlinearity, self.mask = nonlinearity, mask
+
+    def forward(self, xg: Any, h: Any, w: Any, b: Any = None) -> Any:
+        pre = _hidden_gates(xg, h, w, b)
+        xp = xp_of(pre)
+        self.y = xp.tanh(pre, out=pre) if self.nonlinearity == "tanh" else xp.maximum(pre, 0, out=pre)
+        return _blend(self.y, h, self.mask)
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
+        m, y = self.mask, self.y
+        g = gy if m is None else gy * m
+        d = g * (1.0 - y * y) if self.nonlinearity == "tanh" else g * (y > 0)
+        h, w = self.inputs[1].data, self.inputs[2].data
+        needs = self.needs_input_grad
+        gh = d @ w if needs[1] else None
+        if gh is not None and m is not None:
+            gh += gy - g
+        return (d, gh, *_param_grads(d, h, needs, len(self.inputs), 2))
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        from nurinet.functional.linalg import matmul
+
+        xg, h, w = self.inputs[:3]
+        b = self.inputs[3] if len(self.inputs) > 3 else None
+        m = None if self.mask is None else _const(self.mask)
+        g = gy if m is None else gy * m
+        pre = _hidden_gates_t(xg, h, w, b)
+        if self.nonlinearity == "tanh":
+            y = pre.tanh()
+            d = g * (1.0 - y * y)
+        else:
+            d = g * _const((pre.data > 0).astype(pre.dtype))
+        gh = matmul(d, w) if m is None else matmul(d, w) + gy * (1.0 - m)
+        grads = [d, gh, matmul(d.T, h)]
+        if b is not None:
+            grads.append(d.sum(axis=0))
+        return tuple(grads)
+
+
+# ----- LSTM ---------------------------------------------------------------------------------
+class LSTMCellFunction(Function):
+    """One LSTM step (inputs xg, h, c, w_hh[, b_hh]; outputs h', c').
+
+    The three sigmoids and the tanh of the gates are one ``tanh`` over all ``4H``
+    columns, using ``σ(x) = (1 + tanh(x / 2)) / 2``; the activations are saved.
+    """
+
+    def __init__(self, mask: Any = None) -> None:
+        self.mask = mask
+
+    def forward(self, xg: Any, h: Any, c: Any, w: Any, b: Any = None) -> Any:
+        xp = xp_of(xg)
+        gates = _hidden_gates(xg, h, w, b)
+        hidden = h.shape[-1]
+        scale = _gate_scale(xp, hidden, gates.dtype)
+        gates *= scale
+        act = xp.tanh(gates, out=gates)
+        act *= scale
+        act[:, : 2 * hidden] += 0.5
+        act[:, 3 * hidden :] += 0.5
+        self.act = act
+        i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        c_new = f * c
+        c_new += i * g
+        self.tc = xp.tanh(c_new)
+        h_new = o * self.tc
+        return _blend(h_new, h, self.mask), _blend(c_new, c, self.mask)
+
+    def backward_arrays(self, gh: Any, gc: Any) -> tuple[Any, ...]:
+        xp, m, act, tc = xp_of(gh), self.mask, self.act, self.tc
+        hidden = tc.shape[-1]
+        h, c, w = self.inputs[1].data, self.inputs[2].data, self.inputs[3].data
+        gh_in, gc_in = (gh, gc) if m is None else (gh * m, gc * m)
+        i, f, g, o = (act[:, k * hidden : (k + 1) * hidden] for k in range(4))
+        dc = gh_in * o
+        dc *= 1.0 - tc * tc
+        dc += gc_in
+        d = xp.empty_like(act)
+        xp.multiply(dc * g, i * (1.0 - i), out=d[:, :hidden])
+        xp.multiply(dc * c, f * (1.0 - f), out=d[:, hidden : 2 * hidden])
+        xp.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * hidden : 3 * hidden])
+        xp.multiply(gh_in * tc, o * (1.0 - o), out=d[:, 3 * hidden :])
+        needs = self.needs_input_grad
+        gh_prev = d @ w if needs[1] else None
+        gc_prev = dc * f if needs[2] else None
+        if m is not None:
+            gh_prev = None if gh_prev is None else gh_prev + (gh - gh_in)
+            gc_prev = None if gc_prev is None else gc_prev + (gc - gc_in)
+        return (d, gh_prev, gc_prev, *_param_grads(d, h, needs, len(self.inputs), 3))
+
+    def backward(self, gh: Tensor, gc: Tensor) -> tuple[Tensor | None, ...]:
+        from nurinet.functional.activation import sigmoid
+        from nurinet.functional.linalg import matmul
+        from nurinet.functional.shape import concatenate, split
+
+        xg, h, c, w = self.inputs[:4]
+        b = self.inputs[4] if len(self.inputs) > 4 else None
+        m = None if self.mask is None else _const(self.mask)
+        gh_in, gc_in = (gh, gc) if m is None else (gh * m, gc * m)
+        pi, pf, pg, po = split(_hidden_gates_t(xg, h, w, b), 4, axis=1)
+        i, f, g, o = sigmoid(pi), sigmoid(pf), pg.tanh(), sigmoid(po)
+        tc = (f * c + i * g).tanh()
+        dc = gh_in * o * (1.0 - tc * tc) + gc_in
+        d = concatenate([dc * g * i * (1.0 - i), dc * c * f * (1.0 - f), dc * i * (1.0 - g * g),
+                         gh_in * tc * o * (1.0 - o)], axis=1)
+        gh_prev, gc_prev = matmul(d, w), dc * f
+        if m is not None:
+            gh_prev, gc_prev = gh_prev + gh * (1.0 - m), gc_prev + gc * (1.0 - m)
+        grads = [d, gh_prev, gc_prev, matmul(d.T, h)]
+        if b is not None:
+            grads.append(d.sum(axis=0))
+        return tuple(grads)
+
+
+_SCALES: dict[tuple, Any] = {}
+
+
+def _gate_scale(xp: Any, hidden: int, dtype: Any) -> Any:
+    """Per-column factor of the LSTM gates: 1/2 for the sigmoid gates (i, f, o), 1 for g."""
+    key = (xp.__name__, hidden, str(dtype))
+    scale = _SCALES.get(key)
+    if scale is None:
+        scale = xp.full(4 * hidden, 0.5, dtype=dtype)
+        scale[2 * hidden : 3 * hidden] = 1.0
+        _SCALES[key] = scale
+    return scale
+
+
+# ----- GRU ----------------------------------------------------------------------------------
+class GRUCellFunction(Function):
+    """One GRU step (inputs xg, h, w_hh[, b_hh]; output h'); gates r, z, n as PyTorch."""
+
+    def __init__(self, mask: Any = None) -> None:
+        self.mask = mask
+
+    def forward(self, xg: Any, h: Any, w: Any, b: Any = None) -> Any:
+        xp = xp_of(xg)
+        hg = h @ w.T
+        if b is not None:
+            hg += b
+        hidden = h.shape[-1]
+        rz = xg[:, : 2 * hidden] + hg[:, : 2 * hidden]
+        rz *= 0.5
+        rz = xp.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        r, z = rz[:, :hidden], rz[:, hidden:]
+        self.hn = hg[:, 2 * hidden :]
+        n = xp.tanh(xg[:, 2 * hidden :] + r * self.hn)
+        self.rz, self.n = rz, n
+        h_new = n + z * (h - n)
+        return _blend(h_new, h, self.mask)
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
+        xp, m = xp_of(gy), self.mask
+        h, w = self.inputs[1].data, self.inputs[2].data
+        hidden = h.shape[-1]
+        r, z, n = self.rz[:, :hidden], self.rz[:, hidden:], self.n
+        g = gy if m is None else gy * m
+        dn = g * (1.0 - z)
+        dn *= 1.0 - n * n
+        dxg = xp.empty((h.shape[0], 3 * hidden), dtype=gy.dtype)
+        xp.multiply(dn * self.hn, r * (1.0 - r), out=dxg[:, :hidden])
+        xp.multiply(g * (h - n), z * (1.0 - z), out=dxg[:, hidden : 2 * hidden])
+        dxg[:, 2 * hidden :] = dn
+        dhg = dxg.copy()
+        dhg[:, 2 * hidden :] *= r
+        needs = self.needs_input_grad
+        gh = None
+        if needs[1]:
+            gh = dhg @ w
+            gh += g * z
+            if m is not None:
+                gh += gy - g
+        return (dxg, gh, *_param_grads(dhg, h, needs, len(self.inputs), 2))
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        from nurinet.functional.activation import sigmoid
+        from nurinet.functional.linalg import linear, matmul
+        from nurinet.functional.shape import concatenate, split
+
+        xg, h, w = self.inputs[:3]
+        b = self.inputs[3] if len(self.inputs) > 3 else None
+        m = None if self.mask is None else _const(self.mask)
+        g = gy if m is None else gy * m
+        xr, xz, xn = split(xg, 3, axis=1)
+        hr, hz, hn = split(linear(h, w, b), 3, axis=1)
+        r, z = sigmoid(xr + hr), sigmoid(xz + hz)
+        n = (xn + r * hn).tanh()
+        dn = g * (1.0 - z) * (1.0 - n * n)
+        dr, dz = dn * hn * r * (1.0 - r), g * (h - n) * z * (1.0 - z)
+        dxg = concatenate([dr, dz, dn], axis=1)
+        dhg = concatenate([dr, dz, dn * r], axis=1)
+        gh = matmul(dhg, w) + g * z
+        if m is not None:
+            gh = gh + gy * (1.0 - m)
+        grads = [dxg, gh, matmul(dhg.T, h)]
+        if b is not None:
+            grads.append(dhg.sum(axis=0))
+        return tuple(grads)
+
+
+# ----- splitting a sequence into steps and stacking steps -----------------------------------
+class StepSplit(Function):
+    """Cut ``x`` of shape ``(T, ...)`` into T tensors ``x[t]`` (views), one node."""
+
+    def forward(self, x: Any) -> Any:
+        return tuple(x[t] for t in range(x.shape[0]))
+
+    def backward_arrays(self, *gys: Any) -> Any:
+        return xp_of(gys[0]).stack(gys)
+
+    def backward(self, *gys: Tensor) -> Tensor:
+        return StepStack()(*gys)
+
+
+class StepStack(Function):
+    """Stack T tensors of one shape into ``(T, ...)`` along a new axis 0, one node."""
+
+    def forward(self, *xs: Any) -> Any:
+        return xp_of(xs[0]).stack(xs)
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
+        return tuple(gy[t] for t in range(gy.shape[0]))
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, ...]:
+        return StepSplit()(gy)
+
+
+def unstack(x: Tensor) -> tuple[Tensor, ...]:
+    """The T slices ``x[0], ..., x[T-1]`` of a tensor of shape ``(T, ...)``, T >= 1."""
+    x = as_tensor(x)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"unstack needs a tensor with a non-empty first dim, got shape {x.shape}")
+    result = StepSplit()(x)
+    return result if isinstance(result, tuple) else (result,)
+
+
+def stack_steps(xs: list[Tensor]) -> Tensor:
+    """Stack tensors of one shape along a new first axis (one graph node for all of them)."""
+    xs = [as_tensor(x) for x in xs]
+    if not xs or len({x.shape for x in xs}) != 1:
+        raise ValueError(f"stack_steps needs at least one tensor, all of one shape; got "
+                         f"{sorted({x.shape for x in xs})}")
+    return StepStack()(*xs)
+
+
+# ----- wrappers -----------------------------------------------------------------------------
+def _step_args(w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, ...]:
+    return (w_hh,) if b_hh is None else (w_hh, b_hh)
+
+
+def rnn_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
+             nonlinearity: str = "tanh", mask: Any = None) -> Tensor:
+    """One RNN step from precomputed input gates ``xg = x W_ih^T + b_ih`` of shape (N, H)."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return RNNCellFunction(nonlinearity, mask)(xg, h, *_step_args(w_hh, b_hh))
+
+
+def lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
+              mask: Any = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step from precomputed input gates ``xg`` of shape (N, 4H); returns (h', c')."""
+    return LSTMCellFunction(mask)(xg, h, c, *_step_args(w_hh, b_hh))
+
+
+def gru_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
+             mask: Any = None) -> Tensor:
+    """One GRU step from precomputed input gates ``xg`` of shape (N, 3H); returns h'."""
+    return GRUCellFunction(mask)(xg, h, *_step_args(w_hh, b_hh))
+
+
+def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+             b_hh: Tensor | None = None, nonlinearity: str = "tanh") -> Tensor:
+    """An Elman RNN cell ``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; x (N, I), h (N, H)."""
+    from nurinet.functional.linalg import linear
+
+    return rnn_step(linear(x, w_ih, b_ih), h, w_hh, b_hh, nonlinearity)
+
+
+def lstm_cell(x: Tensor, hx: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor,
+              b_ih: Tensor | None = None, b_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """An LSTM cell (PyTorch's gates i, f, g, o); ``hx = (h, c)``; returns ``(h', c')``."""
+    from nurinet.functional.linalg import linear
+
+    return lstm_step(linear(x, w_ih, b_ih), hx[0], hx[1], w_hh, b_hh)
+
+
+def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,
+             b_hh: Tensor | None = None) -> Tensor:
+    """A GRU cell (PyTorch's gates r, z, n); returns h'."""
+    from nurinet.functional.linalg import linear
+
+    return gru_step(linear(x, w_ih, b_ih), h, w_hh, b_hh)

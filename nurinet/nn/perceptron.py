@@ -1,0 +1,127 @@
+"""Rosenblatt's perceptron: a single threshold unit trained by the perceptron learning rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nurinet import backend
+from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.nn.module import Module
+
+
+@dataclass
+class PerceptronFit:
+    """What :meth:`Perceptron.fit` did.
+
+    Attributes:
+        converged: An epoch classified every sample correctly (training stopped there).
+        epochs: Number of epochs run.
+        errors: Misclassified samples in each epoch.
+    """
+
+    converged: bool
+    epochs: int
+    errors: list[int] = field(default_factory=list)
+
+
+class Perceptron(Module):
+    """A single-layer perceptron with a step activation.
+
+    ``y_hat = 1 if w . x + b > threshold else 0``. Trained by Rosenblatt's rule,
+    not by gradients: for each sample it gets wrong,
+    ``w += lr * (y - y_hat) * x`` and ``b += lr * (y - y_hat)``. The rule finds a
+    separating line whenever one exists (AND, OR, NAND) and never settles when
+    none does (XOR).
+
+    Args:
+        in_features: Number of inputs.
+        threshold: The unit fires when ``w . x + b`` exceeds it.
+        lr: Learning rate of the rule (> 0).
+
+    Shape:
+        - Input: ``(N, in_features)``
+        - Output: ``(N,)`` of 0 and 1
+
+    Attributes:
+        weight: Parameter of shape ``(in_features,)``, starting at 0 (not trained by gradients).
+        bias: Parameter of shape ``()``, starting at 0.
+    """
+
+    def __init__(self, in_features: int, threshold: float = 0.5, lr: float = 1.0) -> None:
+        super().__init__()
+        if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
+            raise ValueError(f"Perceptron: in_features must be a positive integer, got {in_features!r}")
+        if not lr > 0:
+            raise ValueError(f"Perceptron: the learning rate lr must be > 0, got {lr!r}")
+        self.in_features = in_features
+        self.threshold = float(threshold)
+        self.lr = float(lr)
+        self.weight = Parameter(np.zeros(in_features, np.float32), requires_grad=False)
+        self.bias = Parameter(np.zeros((), np.float32), requires_grad=False)
+        self.converged = False
+
+    def _inputs(self, x: Any) -> np.ndarray:
+        array = backend.to_numpy(x.data) if isinstance(x, Tensor) else np.asarray(x)
+        if array.ndim != 2 or array.shape[1] != self.in_features:
+            raise ValueError(
+                f"{self!r} expects inputs of shape (N, {self.in_features}), got shape {array.shape}"
+            )
+        return array.astype(self.weight.dtype)
+
+    def _fire(self, x: np.ndarray) -> np.ndarray:
+        return (x @ self.weight.data + self.bias.data > self.threshold).astype(np.int64)
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The 0/1 outputs for the rows of ``x``, as an int64 NumPy array."""
+        return self._fire(self._inputs(x))
+
+    def forward(self, x: Any) -> Tensor:
+        """The 0/1 outputs as a Tensor of the parameters' dtype (the step has no gradient)."""
+        return Tensor(self.predict(x).astype(self.weight.dtype))
+
+    def fit(self, x: Any, y: Any, epochs: int = 100) -> PerceptronFit:
+        """Apply the perceptron rule over the samples in order, for up to ``epochs`` passes.
+
+        Training stops after the first epoch with no mistake.
+
+        Args:
+            x: Inputs of shape ``(N, in_features)``.
+            y: Targets of shape ``(N,)``, each 0 or 1.
+            epochs: Maximum number of passes over the data.
+
+        Returns:
+            Whether it converged, the epochs run and the mistakes per epoch.
+        """
+        inputs = self._inputs(x)
+        targets = backend.to_numpy(y.data) if isinstance(y, Tensor) else np.asarray(y)
+        if targets.shape != (len(inputs),) or not np.isin(targets, (0, 1)).all():
+            raise ValueError(f"Perceptron.fit: y must hold one 0 or 1 per sample, shape ({len(inputs)},); "
+                             f"got shape {targets.shape} with values {np.unique(targets)[:5]}")
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"Perceptron.fit: epochs must be a positive integer, got {epochs!r}")
+        result = PerceptronFit(converged=False, epochs=0)
+        for _ in range(epochs):
+            result.errors.append(self._epoch(inputs, targets))
+            result.epochs += 1
+            if result.errors[-1] == 0:
+                result.converged = True
+                break
+        self.converged = result.converged
+        return result
+
+    def _epoch(self, inputs: np.ndarray, targets: np.ndarray) -> int:
+        """One pass of the rule; returns the number of mistakes."""
+        mistakes = 0
+        for xi, yi in zip(inputs, targets):
+            error = int(yi) - int(self._fire(xi[None])[0])
+            if error:
+                mistakes += 1
+                self.weight.data += self.weight.dtype.type(self.lr * error) * xi
+                self.bias.data += self.bias.dtype.type(self.lr * error)
+        return mistakes
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, threshold={self.threshold}, lr={self.lr}"

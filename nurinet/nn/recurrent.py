@@ -1,0 +1,400 @@
+"""Recurrent layers: the cells RNNCell, LSTMCell, GRUCell and the sequence layers RNN, LSTM, GRU.
+
+Parameter names, shapes and gate order are PyTorch's (``weight_ih_l0``,
+``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, ``*_reverse`` for the backward
+direction; LSTM gates i, f, g, o; GRU gates r, z, n), so a PyTorch ``state_dict``
+converted to NumPy arrays loads as it is.
+
+A sequence layer projects the inputs of all time steps at once (one GEMM per layer
+and direction) and then runs one fused step op per time step
+(:mod:`nurinet.functional.recurrent`).
+
+Unlike PyTorch, ``batch_first=True`` is the default: inputs are ``(N, T, features)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import nurinet.functional as F
+from nurinet import backend
+from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional import recurrent as R
+from nurinet.nn import init
+from nurinet.nn.linear import _check_size, _float_dtype
+from nurinet.nn.module import Module
+from nurinet.random import Generator
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _uniform_init(module: Module, hidden_size: int, generator: Generator | None) -> None:
+    """PyTorch's init for every weight and bias of a recurrent module: U(-k, k), k = 1/sqrt(H)."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for p in module.parameters():
+        init.uniform_(p, -bound, bound, generator)
+
+
+def _step(mode: str, xg: Tensor, state: Any, w_hh: Tensor, b_hh: Tensor | None, mask: Any) -> Any:
+    """One time step of the given cell kind; ``state`` is h, or (h, c) for an LSTM."""
+    if mode == "LSTM":
+        return R.lstm_step(xg, state[0], state[1], w_hh, b_hh, mask)
+    if mode == "GRU":
+        return R.gru_step(xg, state, w_hh, b_hh, mask)
+    return R.rnn_step(xg, state, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu", mask)
+
+
+# ----- cells ----------------------------------------------------------------------------------
+class _CellBase(Module):
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None,
+                 generator: Generator | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _check_size(input_size, "input_size", name)
+        self.hidden_size = _check_size(hidden_size, "hidden_size", name)
+        dtype = _float_dtype(dtype, name)
+        rows = _GATES[self.mode] * self.hidden_size
+        self.weight_ih = Parameter(np.empty((rows, self.input_size), dtype))
+        self.weight_hh = Parameter(np.empty((rows, self.hidden_size), dtype))
+        self.bias_ih = Parameter(np.empty(rows, dtype)) if bias else None
+        self.bias_hh = Parameter(np.empty(rows, dtype)) if bias else None
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        _uniform_init(self, self.hidden_size, generator)
+
+    def _prepare(self, x: Any, hx: Any) -> tuple[Tensor, Any, bool]:
+        """Check shapes; make an unbatched input a batch of one; default state zeros."""
+        name = type(self).__name__
+        x = as_tensor(x)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or "
+                             f"({self.input_size},) (input_size={self.input_size}), got {x.shape}")
+        batched = x.ndim == 2
+        if not batched:
+            x = x.reshape(1, -1)
+        states = hx if isinstance(hx, tuple) else (hx,)
+        want = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        fixed = []
+        for s in states:
+            if s is None:
+                zeros = backend.get_array_module(x.data).zeros((x.shape[0], self.hidden_size), x.data.dtype)
+                fixed.append(Tensor._wrap(zeros, False))
+                continue
+            s = as_tensor(s)
+            if s.shape != want:
+                raise ValueError(f"{name}: the hidden state must have shape {want}, got {s.shape}")
+            fixed.append(s if batched else s.reshape(1, -1))
+        return x, tuple(fixed) if isinstance(hx, tuple) else fixed[0], batched
+
+    def _weights(self) -> tuple[Any, ...]:
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+
+
+class RNNCell(_CellBase):
+    """An Elman RNN cell: ``h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)``, act = tanh or relu.
+
+    Args:
+        input_size: Features of the input.
+        hidden_size: Features of the hidden state.
+        bias: Learn ``bias_ih`` and ``bias_hh``.
+        nonlinearity: ``"tanh"`` or ``"relu"``.
+        dtype: Parameter dtype (float32 by default).
+        generator: Random source of the initialization.
+
+    Shape:
+        - Input: ``(N, input_size)`` or ``(input_size,)``; hx: ``(N, hidden_size)`` (zeros if None).
+        - Output: ``(N, hidden_size)`` (or ``(hidden_size,)`` unbatched).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 dtype: Any = None, generator: Generator | None = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        # Set before Module.__init__ (which sizes the weights by mode): a plain instance attribute.
+        object.__setattr__(self, "mode", "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
+        super().__init__(input_size, hidden_size, bias, dtype, generator)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, h, batched = self._prepare(x, hx)
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h = R.rnn_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, self.nonlinearity)
+        return h if batched else h.reshape(-1)
+
+
+class LSTMCell(_CellBase):
+    """An LSTM cell with PyTorch's gates i, f, g, o stacked in the weights' rows.
+
+    ``c' = σ(f) c + σ(i) tanh(g)``, ``h' = σ(o) tanh(c')`` where each gate is
+    ``x W_i·^T + b_i· + h W_h·^T + b_h·``. Parameters as :class:`RNNCell`, 4H rows.
+
+    Shape:
+        - Input: ``(N, input_size)``; hx: a pair ``(h, c)`` of ``(N, hidden_size)`` (zeros if None).
+        - Output: the pair ``(h', c')``.
+    """
+
+    mode = "LSTM"
+
+    def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        x, (h, c), batched = self._prepare(x, (None, None) if hx is None else tuple(hx))
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h, c = R.lstm_step(F.linear(x, w_ih, b_ih), h, c, w_hh, b_hh)
+        return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
+
+
+class GRUCell(_CellBase):
+    """A GRU cell with PyTorch's gates r, z, n: ``n = tanh(W_in x + b_in + r (W_hn h + b_hn))``,
+    ``h' = (1 - z) n + z h``. Parameters as :class:`RNNCell`, 3H rows.
+
+    Shape:
+        - Input: ``(N, input_size)``; hx: ``(N, hidden_size)`` (zeros if None).
+        - Output: ``(N, hidden_size)``.
+    """
+
+    mode = "GRU"
+
+    def forward(self, x: Tensor, hx: Tensor | None = None) -> Tensor:
+        x, h, batched = self._prepare(x, hx)
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h = R.gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)
+        return h if batched else h.reshape(-1)
+
+
+# ----- sequence layers ------------------------------------------------------------------------
+class _RNNBase(Module):
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 dtype: Any = None, generator: Generator | None = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = _check_size(input_size, "input_size", name)
+        self.hidden_size = _check_size(hidden_size, "hidden_size", name)
+        self.num_layers = _check_size(num_layers, "num_layers", name)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.dropout, self.generator = float(dropout), generator
+        dtype = _float_dtype(dtype, name)
+        rows, directions = _GATES[self.mode] * self.hidden_size, 2 if bidirectional else 1
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else self.hidden_size * directions
+            for suffix in ("", "_reverse")[:directions]:
+                setattr(self, f"weight_ih_l{layer}{suffix}", Parameter(np.empty((rows, width), dtype)))
+                setattr(self, f"weight_hh_l{layer}{suffix}", Parameter(np.empty((rows, hidden_size), dtype)))
+                if bias:
+                    setattr(self, f"bias_ih_l{layer}{suffix}", Parameter(np.empty(rows, dtype)))
+                    setattr(self, f"bias_hh_l{layer}{suffix}", Parameter(np.empty(rows, dtype)))
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as PyTorch."""
+        _uniform_init(self, self.hidden_size, generator)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def _weights(self, layer: int, suffix: str) -> tuple[Any, ...]:
+        get = self._parameters.get
+        return (get(f"weight_ih_l{layer}{suffix}"), get(f"weight_hh_l{layer}{suffix}"),
+                get(f"bias_ih_l{layer}{suffix}"), get(f"bias_hh_l{layer}{suffix}"))
+
+    def forward(self, x: Tensor, hx: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
+        """Run the layer over a sequence.
+
+        Args:
+            x: ``(N, T, input_size)`` when ``batch_first`` (the default), else ``(T, N, input_size)``;
+                or ``(T, input_size)`` unbatched.
+            hx: Initial state ``(num_layers * num_directions, N, hidden_size)`` (zeros if None);
+                for an LSTM a pair ``(h_0, c_0)``.
+            lengths: Optional length of each sequence, shape ``(N,)``, values in 1..T. Steps past a
+                sequence's length leave its state unchanged and output zeros; the reverse
+                direction starts at each sequence's last real step.
+
+        Returns:
+            ``(output, h_n)`` (``(output, (h_n, c_n))`` for an LSTM): output is
+            ``(N, T, num_directions * hidden_size)`` (time first unless ``batch_first``), h_n
+            and c_n are ``(num_layers * num_directions, N, hidden_size)``.
+        """
+        x = as_tensor(x)
+        batched = x.ndim == 3
+        seq = self._sequence(x)
+        states = self._initial_states(hx, seq, batched)
+        masks = self._masks(lengths, seq)
+        finals: list[Any] = []
+        for layer in range(self.num_layers):
+            if layer and self.dropout and self.training:
+                seq = F.dropout(seq, self.dropout, True, self.generator)
+            outs = []
+            for d, suffix in enumerate(("", "_reverse")[: self.num_directions]):
+                index = layer * self.num_directions + d
+                out, final = self._direction(seq, states[index], self._weights(layer, suffix), masks, d == 1)
+                outs.append(out)
+                finals.append(final)
+            seq = outs[0] if len(outs) == 1 else F.concatenate(outs, axis=-1)
+        output = F.swapaxes(seq, 0, 1) if self.batch_first and batched else seq
+        return self._pack(output, finals, batched)
+
+    def _sequence(self, x: Tensor) -> Tensor:
+        """The input as ``(T, N, input_size)``, after checking its shape."""
+        name = type(self).__name__
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected a 3-D input ({'(N, T, F)' if self.batch_first else '(T, N, F)'}"
+                             f") or a 2-D unbatched (T, F) input, got shape {x.shape}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected {self.input_size} input features (input_size) in the last "
+                             f"dim, got {x.shape[-1]} (input shape {x.shape})")
+        if x.ndim == 2:
+            return x.reshape(x.shape[0], 1, x.shape[1])
+        return F.swapaxes(x, 0, 1) if self.batch_first else x
+
+    def _initial_states(self, hx: Any, seq: Tensor, batched: bool) -> list[Any]:
+        """One state per (layer, direction): h, or (h, c) for an LSTM."""
+        count = self.num_layers * self.num_directions
+        parts = []
+        for k, state in enumerate(self._state_tuple(hx)):
+            parts.append(self._unstack_state(state, seq, batched, count, ("h_0", "c_0")[k]))
+        return list(zip(*parts)) if self.mode == "LSTM" else parts[0]
+
+    def _state_tuple(self, hx: Any) -> tuple[Any, ...]:
+        if self.mode != "LSTM":
+            return (hx,)
+        if hx is None:
+            return (None, None)
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise ValueError("LSTM: hx must be a pair (h_0, c_0)")
+        return tuple(hx)
+
+    def _unstack_state(self, state: Any, seq: Tensor, batched: bool, count: int, what: str) -> list[Tensor]:
+        shape = (count, seq.shape[1], self.hidden_size)
+        if state is None:
+            zeros = Tensor._wrap(backend.get_array_module(seq.data).zeros(shape[1:], seq.data.dtype), False)
+            return [zeros] * count
+        state = as_tensor(state)
+        want = shape if batched else (count, self.hidden_size)
+        if state.shape != want:
+            raise ValueError(f"{type(self).__name__}: {what} must have shape {want} "
+                             "(num_layers * num_directions, N, hidden_size), got " + str(state.shape))
+        return list(R.unstack(state.reshape(shape) if not batched else state))
+
+    def _masks(self, lengths: Any, seq: Tensor) -> list[Any] | None:
+        """Per-step ``(N, 1)`` masks (1 while a sequence runs), or None when all are full length."""
+        if lengths is None:
+            return None
+        steps, batch = seq.shape[0], seq.shape[1]
+        lengths = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+        name = type(self).__name__
+        if lengths.shape != (batch,) or lengths.dtype.kind not in "iu":
+            raise ValueError(f"{name}: lengths must be an integer array of shape ({batch},) (one length per "
+                             f"sequence), got shape {lengths.shape} and dtype {lengths.dtype}")
+        if lengths.min() < 1 or lengths.max() > steps:
+            raise ValueError(f"{name}: lengths must be in 1..{steps} (the sequence length), got values "
+                             f"from {lengths.min()} to {lengths.max()}")
+        if (lengths == steps).all():
+            return None
+        full = (np.arange(steps)[:, None, None] < lengths[None, :, None]).astype(seq.data.dtype)
+        if seq.device != "cpu":
+            full = backend.to_device(full, seq.device)
+        return [full[t] for t in range(steps)]
+
+    def _direction(self, seq: Tensor, state: Any, weights: tuple[Any, ...], masks: list[Any] | None,
+                   reverse: bool) -> tuple[Tensor, Any]:
+        """Run one direction of one layer: one input GEMM, then one step op per time step."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        steps = R.unstack(F.linear(seq, w_ih, b_ih))
+        order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
+        outputs: list[Any] = [None] * len(steps)
+        for t in order:
+            mask = None if masks is None else masks[t]
+            state = _step(self.mode, steps[t], state, w_hh, b_hh, mask)
+            h = state[0] if self.mode == "LSTM" else state
+            outputs[t] = h if mask is None else h * Tensor._wrap(mask, False)
+        return R.stack_steps(outputs), state
+
+    def _pack(self, output: Tensor, finals: list[Any], batched: bool) -> tuple[Tensor, Any]:
+        if not batched:
+            output = output.reshape(output.shape[0], -1)
+        if self.mode == "LSTM":
+            h_n, c_n = (R.stack_steps([f[k] for f in finals]) for k in range(2))
+            if not batched:
+                h_n, c_n = h_n.reshape(len(finals), -1), c_n.reshape(len(finals), -1)
+            return output, (h_n, c_n)
+        h_n = R.stack_steps(finals)
+        return output, (h_n if batched else h_n.reshape(len(finals), -1))
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if not self.bias:
+            text += ", bias=False"
+        text += f", batch_first={self.batch_first}"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+
+_LAYER_DOC = """
+
+    Args:
+        input_size: Features of each input step.
+        hidden_size: Features of the hidden state.
+        num_layers: Stacked layers; layer k > 0 reads the outputs of layer k - 1.
+        bias: Learn ``bias_ih_l*`` and ``bias_hh_l*``.
+        batch_first: Inputs and outputs are ``(N, T, F)``. **True by default in nurinet**
+            (PyTorch's default is False, ``(T, N, F)``).
+        dropout: Dropout probability on the outputs of every layer but the last, in training mode
+            (drawn from ``generator``).
+        bidirectional: Also run each layer backward in time; outputs of both directions are
+            concatenated (forward first).
+        dtype: Parameter dtype (float32 by default).
+        generator: Random source of the initialization and of the dropout masks.
+
+    Initialization: every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)) (PyTorch's).
+
+    Shape:
+        - Input: ``(N, T, input_size)`` (``(T, N, input_size)`` if not batch_first), or ``(T, input_size)``.
+        - Output: ``(N, T, D * hidden_size)`` with D = 2 if bidirectional else 1.
+        - h_n (and c_n): ``(num_layers * D, N, hidden_size)``.
+    """
+
+
+class RNN(_RNNBase):
+    __doc__ = ("An Elman RNN: ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``; returns "
+               "``(output, h_n)``. ``nonlinearity`` is 'tanh' (default) or 'relu'." + _LAYER_DOC)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0,
+                 bidirectional: bool = False, dtype: Any = None, generator: Generator | None = None) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        object.__setattr__(self, "mode", "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype, generator)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(_RNNBase):
+    __doc__ = ("A long short-term memory layer (gates i, f, g, o as PyTorch); returns "
+               "``(output, (h_n, c_n))``." + _LAYER_DOC)
+    mode = "LSTM"
+
+
+class GRU(_RNNBase):
+    __doc__ = ("A gated recurrent unit layer (gates r, z, n as PyTorch); returns ``(output, h_n)``."
+               + _LAYER_DOC)
+    mode = "GRU"

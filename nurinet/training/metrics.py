@@ -1,0 +1,183 @@
+"""Stateful metrics for ``Model.compile(metrics=[...])``, in the Keras manner.
+
+A metric accumulates over batches with ``update_state(y_pred, y_true)``,
+reports with ``result()`` and starts over with ``reset_state()``. Predictions
+are the model's raw outputs (logits or probabilities, as the metric says).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from nurinet.autograd.tensor import Tensor
+from nurinet.backend import to_numpy
+
+
+def _array(x: Any) -> np.ndarray:
+    return to_numpy(x.data if isinstance(x, Tensor) else x)
+
+
+class Metric:
+    """Base class: a running value over the batches of an epoch."""
+
+    name = "metric"
+
+    def __init__(self, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def update_state(self, y_pred: Any, y_true: Any) -> None:
+        raise NotImplementedError
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Mean(Metric):
+    """The weighted mean of values given to ``update_state(value, weight)`` (the loss mean)."""
+
+    name = "mean"
+
+    def update_state(self, value: Any, weight: Any = 1) -> None:  # type: ignore[override]
+        self.total += float(value) * float(weight)
+        self.count += float(weight)  # type: ignore[assignment]
+
+
+class _Matches(Metric):
+    """Fraction of samples whose prediction matches the target."""
+
+    def update_state(self, y_pred: Any, y_true: Any) -> None:
+        hits = self.matches(_array(y_pred), _array(y_true))
+        self.total += float(hits.sum())
+        self.count += int(hits.size)
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SparseCategoricalAccuracy(_Matches):
+    """Argmax of the scores (N, C) equals the integer class (N,)."""
+
+    name = "accuracy"
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        return pred.argmax(axis=-1) == true.reshape(pred.shape[:-1])
+
+
+class CategoricalAccuracy(_Matches):
+    """Argmax of the scores equals argmax of the one-hot (or soft) target."""
+
+    name = "accuracy"
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        return pred.argmax(axis=-1) == true.argmax(axis=-1)
+
+
+class BinaryAccuracy(_Matches):
+    """``(score > threshold) == target`` for binary targets.
+
+    Args:
+        threshold: Decision threshold on the score (0.5 for probabilities;
+            use 0.0 with ``from_logits=True``).
+        from_logits: The scores are logits, so the default threshold is 0.
+    """
+
+    name = "binary_accuracy"
+
+    def __init__(self, threshold: float | None = None, from_logits: bool = False,
+                 name: str | None = None) -> None:
+        self.threshold = (0.0 if from_logits else 0.5) if threshold is None else threshold
+        super().__init__(name)
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        return (pred.reshape(true.shape) > self.threshold) == (true > 0.5)
+
+
+class TopKCategoricalAccuracy(_Matches):
+    """The integer (or one-hot) target is among the ``k`` highest scores."""
+
+    def __init__(self, k: int = 5, name: str | None = None) -> None:
+        self.k = k
+        super().__init__(name or f"top_{k}_accuracy")
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        if true.ndim == pred.ndim:
+            true = true.argmax(axis=-1)
+        top = np.argpartition(-pred, min(self.k, pred.shape[-1]) - 1, axis=-1)[..., : self.k]
+        return (top == true[..., None]).any(axis=-1)
+
+
+class Accuracy(_Matches):
+    """Accuracy that picks its rule from the shapes, as Keras's ``"accuracy"`` does.
+
+    Scores (N, C>1) with integer targets: sparse categorical; with targets of
+    the scores' shape: categorical; scores (N,) or (N, 1): binary at 0.5.
+    """
+
+    name = "accuracy"
+
+    def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+        if pred.ndim >= 2 and pred.shape[-1] > 1:
+            if true.shape == pred.shape:
+                return CategoricalAccuracy.matches(self, pred, true)  # type: ignore[arg-type]
+            return SparseCategoricalAccuracy.matches(self, pred, true)  # type: ignore[arg-type]
+        return (pred.reshape(true.shape) > 0.5) == (true > 0.5)
+
+
+_METRICS = {
+    "accuracy": Accuracy,
+    "acc": Accuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "top_k_accuracy": TopKCategoricalAccuracy,
+    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+}
+
+
+def get_metric(metric: str | Metric) -> Metric:
+    """A fresh metric from its name (``"accuracy"``, ``"binary_accuracy"``...) or itself."""
+    if isinstance(metric, Metric):
+        return metric
+    key = str(metric).lower()
+    if key not in _METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(sorted(_METRICS))}")
+    return _METRICS[key]()
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
+    """Counts ``m[i, j]`` of samples of true class ``i`` predicted as class ``j`` (혼동 행렬).
+
+    Args:
+        y_true: Integer class labels.
+        y_pred: Integer predicted labels (take ``argmax`` of scores first).
+        num_classes: Number of classes; inferred from the labels when None.
+    """
+    true = _array(y_true).astype(np.int64).ravel()
+    pred = _array(y_pred).astype(np.int64).ravel()
+    if true.shape != pred.shape:
+        raise ValueError(f"confusion_matrix: {true.size} labels but {pred.size} predictions")
+    n = num_classes if num_classes is not None else int(max(true.max(initial=-1), pred.max(initial=-1))) + 1
+    if true.size and (min(true.min(), pred.min()) < 0 or max(true.max(), pred.max()) >= n):
+        raise ValueError(f"confusion_matrix: a label is outside 0..{n - 1}")
+    return np.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+
+
+def format_confusion_matrix(matrix: np.ndarray, labels: Sequence[str] | None = None) -> str:
+    """The matrix as aligned text: rows are true classes, columns predictions."""
+    n = matrix.shape[0]
+    labels = [str(i) for i in range(n)] if labels is None else [str(v) for v in labels]
+    width = max(max(len(s) for s in labels), len(str(int(matrix.max(initial=0))))) + 1
+    header = " " * (width + 1) + "".join(f"{s:>{width}}" for s in labels) + "   <- predicted"
+    rows = [f"{labels[i]:>{width}} " + "".join(f"{int(v):>{width}}" for v in matrix[i]) for i in range(n)]
+    return "\n".join([header, *rows])

@@ -1,0 +1,282 @@
+"""A Keras-like training layer: ``Model.compile`` / ``fit`` / ``evaluate`` / ``predict``.
+
+``Model`` is an ``nn.Module``: subclass it and write ``forward``, or wrap any
+module with ``Model(network)``. ``fit`` hands each batch to ``train_step``,
+which a GAN or a DQN overrides while keeping ``fit``, callbacks and the progress
+bar.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from nurinet.autograd.grad_mode import no_grad
+from nurinet.autograd.tensor import Tensor
+from nurinet.backend import to_numpy
+from nurinet.nn.module import Module
+from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
+from nurinet.training.metrics import Mean, Metric, get_metric
+
+
+class Model(Module):
+    """A trainable model with Keras's workflow.
+
+    Args:
+        network: A module to train; omit it when subclassing and writing ``forward``.
+    """
+
+    def __init__(self, network: Module | None = None) -> None:
+        super().__init__()
+        if network is not None:
+            self.network = network
+        self.optimizer: Any = None
+        self.loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
+        self.compiled_metrics: list[Metric] = []
+        self.stop_training = False
+
+    def forward(self, *inputs: Any) -> Any:
+        if "network" not in self._modules:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no forward: pass a network to Model(network) "
+                "or subclass Model and define forward"
+            )
+        return self.network(*inputs)
+
+    # ----- configuration ------------------------------------------------------------
+    def compile(self, optimizer: Any = "adam", loss: Any = None, metrics: Sequence[Any] = (),
+                **optimizer_kwargs: Any) -> None:
+        """Choose the optimizer, the loss and the metrics.
+
+        Args:
+            optimizer: A name (``"sgd"``, ``"adam"``...), an Optimizer, or a
+                callable taking the parameters and returning an Optimizer.
+            loss: A name (``"cross_entropy"``, ``"mse"``...), a loss module or
+                a function ``loss(prediction, target) -> scalar Tensor``.
+            metrics: Names or :class:`Metric` objects reported during training.
+            **optimizer_kwargs: Hyperparameters for an optimizer given by name (``lr=0.01``).
+        """
+        self.optimizer = _resolve_optimizer(optimizer, self.parameters(), optimizer_kwargs)
+        self.loss_fn = _resolve_loss(loss)
+        self.compiled_metrics = [get_metric(m) for m in metrics]
+        self.loss_tracker = Mean("loss")
+
+    def _require_compiled(self, what: str) -> None:
+        if self.loss_fn is None:
+            raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before model.{what}()")
+
+    # ----- steps -------------------------------------------------------------------------
+    def compute_loss(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """The training objective; override to add terms (regularization, auxiliary losses)."""
+        return self.loss_fn(prediction, target)  # type: ignore[misc]
+
+    def train_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
+        """One optimization step on one batch; returns the running logs."""
+        x, y = batch
+        prediction = self(x)
+        loss = self.compute_loss(prediction, y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return self._update_metrics(loss, prediction, y)
+
+    def test_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
+        """Loss and metrics on one batch, without training."""
+        x, y = batch
+        prediction = self(x)
+        return self._update_metrics(self.compute_loss(prediction, y), prediction, y)
+
+    def predict_step(self, x: Tensor) -> Tensor:
+        return self(x)
+
+    def _update_metrics(self, loss: Tensor, prediction: Tensor, y: Tensor) -> dict[str, float]:
+        self.loss_tracker.update_state(loss.item(), len(y))
+        for metric in self.compiled_metrics:
+            metric.update_state(prediction.data, y.data)
+        return self._logs()
+
+    def _logs(self, prefix: str = "") -> dict[str, float]:
+        logs = {prefix + "loss": self.loss_tracker.result()}
+        for metric in self.compiled_metrics:
+            logs[prefix + metric.name] = metric.result()
+        return logs
+
+    def _reset_metrics(self) -> None:
+        self.loss_tracker.reset_state()
+        for metric in self.compiled_metrics:
+            metric.reset_state()
+
+    # ----- loops ------------------------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1,
+            verbose: int | str = "auto", callbacks: Sequence[Callback] = (),
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            initial_epoch: int = 0, generator: Any = None) -> History:
+        """Train for ``epochs`` passes over the data.
+
+        Args:
+            x: Inputs (array or Tensor), or a DataLoader yielding ``(x, y)`` batches.
+            y: Targets, when ``x`` is an array.
+            batch_size: Samples per gradient step (arrays only).
+            epochs: Number of passes over the training data.
+            verbose: 0 silent, 1 progress bar (one line per epoch when not a
+                terminal), 2 one line per epoch; "auto" is 1.
+            callbacks: Callbacks; a :class:`History` is always added and returned.
+            validation_split: Fraction of the arrays (taken from the end, before
+                shuffling, as Keras does) held out for validation.
+            validation_data: ``(x_val, y_val)`` or a DataLoader, evaluated after each epoch.
+            shuffle: Reshuffle the training data each epoch.
+            initial_epoch: Epoch to start counting from (when resuming).
+            generator: A ``nurinet.Generator`` for the shuffling order.
+
+        Returns:
+            The History, whose ``history`` maps each log name to its per-epoch values.
+        """
+        self._require_compiled("fit")
+        if validation_split and validation_data is None and y is not None:
+            x, y, validation_data = _split_validation(x, y, validation_split)
+        train = _loader(x, y, batch_size, shuffle, generator)
+        val = None if validation_data is None else _loader(*_pair(validation_data), batch_size,
+                                                            False, None)
+        history = History()
+        verbose = 1 if verbose == "auto" else int(verbose)
+        extra = [ProgressBar(verbose)] if verbose else []
+        cbs = CallbackList([*callbacks, *extra, history], self,
+                           {"epochs": epochs, "steps": len(train), "verbose": verbose})
+        self.stop_training = False
+        cbs.call("on_train_begin", None)
+        logs: dict[str, float] = {}
+        for epoch in range(initial_epoch, epochs):
+            logs = self._run_epoch(epoch, train, val, cbs)
+            if self.stop_training:
+                break
+        cbs.call("on_train_end", logs)
+        return history
+
+    def _run_epoch(self, epoch: int, train: Any, val: Any, cbs: CallbackList) -> dict[str, float]:
+        self.train()
+        self._reset_metrics()
+        cbs.call("on_epoch_begin", epoch, None)
+        logs: dict[str, float] = {}
+        for step, batch in enumerate(train):
+            cbs.call("on_train_batch_begin", step, None)
+            logs = self.train_step(batch)
+            cbs.call("on_train_batch_end", step, logs)
+            if self.stop_training:
+                break
+        logs = dict(logs)
+        if val is not None:
+            logs.update(self._evaluate_loader(val, cbs, prefix="val_"))
+        cbs.call("on_epoch_end", epoch, logs)
+        return logs
+
+    def _evaluate_loader(self, loader: Any, cbs: CallbackList | None, prefix: str = "") -> dict:
+        was_training = self.training
+        self.eval()
+        self._reset_metrics()
+        if cbs:
+            cbs.call("on_test_begin", None)
+        with no_grad():
+            for step, batch in enumerate(loader):
+                if cbs:
+                    cbs.call("on_test_batch_begin", step, None)
+                logs = self.test_step(batch)
+                if cbs:
+                    cbs.call("on_test_batch_end", step, logs)
+        logs = self._logs(prefix)
+        if cbs:
+            cbs.call("on_test_end", logs)
+        self.train(was_training)
+        return logs
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
+                 callbacks: Sequence[Callback] = (), return_dict: bool = True) -> Any:
+        """Loss and metrics over a dataset (no training).
+
+        Returns:
+            ``{"loss": ..., "accuracy": ...}``, or a list in that order when
+            ``return_dict=False``.
+        """
+        self._require_compiled("evaluate")
+        loader = _loader(x, y, batch_size, False, None)
+        cbs = CallbackList(list(callbacks), self, {"steps": len(loader), "verbose": verbose})
+        logs = self._evaluate_loader(loader, cbs)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        return logs if return_dict else list(logs.values())
+
+    def predict(self, x: Any, batch_size: int = 32, callbacks: Sequence[Callback] = ()) -> np.ndarray:
+        """The model's outputs for ``x`` as one NumPy array (eval mode, no graph)."""
+        loader = _loader(x, None, batch_size, False, None)
+        cbs = CallbackList(list(callbacks), self, {"steps": len(loader)})
+        cbs.call("on_predict_begin", None)
+        was_training = self.training
+        self.eval()
+        outputs = []
+        with no_grad():
+            for batch in loader:
+                inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+                outputs.append(to_numpy(self.predict_step(inputs).data))
+        self.train(was_training)
+        cbs.call("on_predict_end", None)
+        return np.concatenate(outputs, axis=0)
+
+
+def _resolve_optimizer(optimizer: Any, params: Any, kwargs: dict[str, Any]) -> Any:
+    from nurinet import optim
+
+    if isinstance(optimizer, str):
+        return optim.get_optimizer(optimizer, params, **kwargs)
+    if isinstance(optimizer, optim.Optimizer):
+        return optimizer
+    if callable(optimizer):
+        return optimizer(params)
+    raise TypeError(f"optimizer must be a name, an Optimizer or a factory, got {optimizer!r}")
+
+
+def _resolve_loss(loss: Any) -> Callable[[Tensor, Tensor], Tensor]:
+    if loss is None:
+        raise ValueError("compile needs a loss: a name such as 'cross_entropy' or a function")
+    if isinstance(loss, str):
+        from nurinet.nn.loss import get_loss
+
+        return get_loss(loss)
+    if not callable(loss):
+        raise TypeError(f"loss must be a name or a callable, got {loss!r}")
+    return loss
+
+
+def _pair(data: Any) -> tuple[Any, Any]:
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return data[0], data[1]
+    return data, None
+
+
+def _length(a: Any) -> int:
+    return len(a.data if isinstance(a, Tensor) else a)
+
+
+def _split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+    n = _length(x)
+    cut = n - int(round(n * fraction))
+    if cut <= 0 or cut >= n:
+        raise ValueError(f"validation_split={fraction} leaves no training or no validation data of {n}")
+    return x[:cut], y[:cut], (x[cut:], y[cut:])
+
+
+def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any) -> Any:
+    """A DataLoader over arrays, or ``x`` itself when it already is an iterable of batches."""
+    from nurinet.data import DataLoader, TensorDataset
+
+    if x is None:
+        raise ValueError("no data given: pass arrays x (and y) or a DataLoader")
+    if isinstance(x, (np.ndarray, Tensor, list)):
+        if y is not None and _length(x) != _length(y):
+            raise ValueError(
+                f"x and y have different numbers of samples: x has {_length(x)}, y has {_length(y)}"
+            )
+        dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return x
