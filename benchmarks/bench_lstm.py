@@ -7,15 +7,31 @@ backward and the optimizer update on a fixed random batch; the figure is trainin
 samples per second (batch / seconds per step).
 
 Run ``python benchmarks/bench_lstm.py`` (``--quick`` for a smoke run, ``--no-torch``
-for nurinet alone, ``--profile`` to print a cProfile of 50 nurinet steps); it prints
-a Markdown table and writes JSON to benchmarks/results/lstm.json.
+for nurinet alone, ``--profile`` to print a cProfile of 50 nurinet steps, ``--threads N``
+to give both libraries N BLAS/intra-op threads, ``--cpu-time`` to count the process's CPU
+time instead of wall time: with ``--threads 1`` that is the steadiest figure on a shared,
+loaded machine); it prints a Markdown table and writes JSON to benchmarks/results/lstm.json
+(lstm_threadsN[_cpu].json with those flags).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+THREADS = None
+if "--threads" in sys.argv:  # Must be set before NumPy (and its BLAS) is imported.
+    _at = sys.argv.index("--threads")
+    THREADS = int(sys.argv[_at + 1])
+    del sys.argv[_at : _at + 2]
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = str(THREADS)
+CPU_TIME = "--cpu-time" in sys.argv
+if CPU_TIME:
+    sys.argv.remove("--cpu-time")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
@@ -30,6 +46,19 @@ from nurinet import nn
 from nurinet.optim import Adam
 
 SEQ, FEATURES, HIDDEN, BATCH, CLASSES = 28, 28, 128, 64, 10
+
+
+def _counted(step: Any) -> Step:
+    """``step`` itself, or (with --cpu-time) a step that returns the CPU seconds it used."""
+    if not CPU_TIME:
+        return step
+
+    def cpu_step() -> float:
+        start = time.process_time()
+        step()
+        return time.process_time() - start
+
+    return cpu_step
 
 
 def _batch() -> tuple[np.ndarray, np.ndarray]:
@@ -61,11 +90,13 @@ def lstm_nurinet() -> Step:
         loss.backward()
         opt.step()
 
-    return step
+    return _counted(step)
 
 
 def lstm_torch() -> Step:
     torch = load_torch()
+    if THREADS is not None:
+        torch.set_num_threads(THREADS)
     x, y = _batch()
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
@@ -80,7 +111,7 @@ def lstm_torch() -> Step:
         loss.backward()
         opt.step()
 
-    return step
+    return _counted(step)
 
 
 CASES = [
@@ -109,7 +140,8 @@ if __name__ == "__main__":
     if "--profile" in sys.argv:
         profile()
         raise SystemExit(0)
-    results = main("lstm", __doc__.splitlines()[0], CASES)
+    name = ("lstm" if THREADS is None else f"lstm_threads{THREADS}") + ("_cpu" if CPU_TIME else "")
+    results = main(name, __doc__.splitlines()[0], CASES)
     for r in results:
         for lib in r.times:
             print(f"{lib}: {BATCH / r.median(lib):,.0f} samples/s")

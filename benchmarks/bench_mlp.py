@@ -13,6 +13,7 @@ Run ``python benchmarks/bench_mlp.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
 def _weights() -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(1)
     layers = []
-    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
+    for n_in, n_out in itertools.pairwise(SIZES):
         bound = 1.0 / np.sqrt(n_in)
         w = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
         b = rng.uniform(-bound, bound, n_out).astype(np.float32)

@@ -4,9 +4,8 @@ Importing nurinet imports NumPy and nothing heavy; optional extras (CuPy,
 matplotlib, onnx, ...) load lazily inside the functions that need them.
 """
 
-from nurinet import functional
+from nurinet import data, functional, io, nn, optim
 from nurinet import functional as F
-from nurinet import data, nn, optim
 from nurinet.autograd import (
     Function,
     Parameter,
@@ -33,6 +32,7 @@ from nurinet.creation import (
     zeros,
     zeros_like,
 )
+from nurinet.io import load, save
 from nurinet.random import Generator, manual_seed
 
 __version__ = "0.1.0"
@@ -51,18 +51,21 @@ __all__ = [
     "full_like",
     "functional",
     "grad",
+    "io",
     "is_grad_enabled",
+    "load",
     "manual_seed",
     "nn",
     "no_grad",
     "ones",
-    "optim",
     "ones_like",
+    "optim",
     "rand",
     "rand_like",
     "randint",
     "randn",
     "randn_like",
+    "save",
     "set_grad_enabled",
     "tensor",
     "zeros",

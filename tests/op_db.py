@@ -50,8 +50,22 @@ from nurinet.functional.arithmetic import (
     RPowScalar,
     Sub,
 )
+from nurinet.functional.attention import (
+    Attention,
+    MergeHeads,
+    SplitHeads,
+    merge_heads,
+    scaled_dot_product_attention,
+    split_heads,
+)
+from nurinet.functional.conv import Conv2d, Conv2dWeightGrad, ConvTranspose2d
+from nurinet.functional.conv_reference import (
+    conv2d_reference,
+    conv_transpose2d_reference,
+)
 from nurinet.functional.device import ToDevice
 from nurinet.functional.dropout import Dropout, dropout
+from nurinet.functional.dropout_channel import ChannelDropout, dropout2d
 from nurinet.functional.elementwise import (
     Abs,
     Cast,
@@ -71,22 +85,36 @@ from nurinet.functional.elementwise import (
 )
 from nurinet.functional.embedding import Embedding, EmbeddingScatter
 from nurinet.functional.indexing import GetItem, PutAlongAxis, ScatterAdd, TakeAlongAxis
-from nurinet.functional.loss import MeanSquaredError
 from nurinet.functional.linalg import Einsum, Linear, MatMul
+from nurinet.functional.loss import MeanSquaredError
 from nurinet.functional.loss_classification import (
     BCEWithLogits,
     BinaryCrossEntropy,
     SoftmaxCrossEntropy,
     cross_entropy_composite,
 )
+from nurinet.functional.normalization import (
+    Normalize,
+    batch_norm,
+    group_norm,
+    layer_norm,
+)
+from nurinet.functional.pooling import (
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    AvgPool2dAdjoint,
+    MaxPool2d,
+)
 from nurinet.functional.recurrent import (
     GRUCellFunction,
     LSTMCellFunction,
+    RecurrentSequence,
     RNNCellFunction,
     StepSplit,
     StepStack,
     gru_step,
     lstm_step,
+    recurrent_sequence,
     rnn_step,
     stack_steps,
     unstack,
@@ -339,7 +367,7 @@ OPS: list[OpSpec] = [
            lambda a, b: np.einsum("ij,jk", a, b), (Einsum,)),
     # ----- dropout: a generator seeded inside fn draws the same mask at every evaluation -----
     OpSpec("dropout", lambda x: dropout(x, 0.3, True, Generator(7)), uniform((4, 5)),
-           lambda x: x * (np.random.default_rng(7).random(x.shape) >= 0.3) / 0.7, (Dropout,)),
+           lambda x: x * (np.random.default_rng(7).random(x.shape, dtype=np.float32) >= 0.3) / 0.7, (Dropout,)),
     # ----- activations ----------------------------------------------------------------
     OpSpec("sigmoid", F.sigmoid, uniform((3, 4), low=-5, high=5), _np_sigmoid, (Sigmoid,)),
     OpSpec("relu", F.relu, away_from_zero((3, 4)), lambda x: np.maximum(x, 0), (ReLU,)),
@@ -482,7 +510,35 @@ def _np_gru_step(xg: Any, h: Any, w: Any, b: Any = 0.0, m: Any = 1.0) -> Any:
     return h + m * ((1 - z) * n + z * h - h)
 
 
+SEQ_MASKS = [np.array([[1.0], [1.0]]), np.array([[1.0], [0.0]]), np.array([[1.0], [0.0]])]
+
+
+def _np_sequence(step: Callable, xg: Any, state: list[Any], masks: Any, reverse: bool) -> tuple:
+    """Run a NumPy step over time (reverse: from the last step); outputs zero where masked."""
+    outs = [None] * len(xg)
+    for t in (reversed(range(len(xg))) if reverse else range(len(xg))):
+        m = 1.0 if masks is None else masks[t]
+        state = list(step(xg[t], *state, m))
+        outs[t] = state[0] * m
+    return (np.stack(outs), *state)
+
+
 OPS += [
+    OpSpec("lstm_sequence_masked_reverse",
+           lambda xg, h, c, w, b: recurrent_sequence(
+               "LSTM", xg, (h, c), w, b, [m.astype(xg.dtype) for m in SEQ_MASKS], reverse=True),
+           uniform((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,), low=-1, high=1),
+           lambda xg, h, c, w, b: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, b, m),
+                                               xg, [h, c], SEQ_MASKS, True), (RecurrentSequence,)),
+    OpSpec("gru_sequence", lambda xg, h, w, b: recurrent_sequence("GRU", xg, (h,), w, b),
+           uniform((3, 2, 6), (2, 2), (6, 2), (6,), low=-1, high=1),
+           lambda xg, h, w, b: _np_sequence(lambda x, h, m: (_np_gru_step(x, h, w, b, m),), xg, [h], None,
+                                            False), (RecurrentSequence,)),
+    OpSpec("rnn_sequence_masked", lambda xg, h, w: recurrent_sequence(
+               "RNN_TANH", xg, (h,), w, None, [m.astype(xg.dtype) for m in SEQ_MASKS]),
+           uniform((3, 2, 2), (2, 2), (2, 2), low=-1, high=1),
+           lambda xg, h, w: _np_sequence(lambda x, h, m: (h + m * (np.tanh(x + h @ w.T) - h),), xg, [h],
+                                         SEQ_MASKS, False), (RecurrentSequence,)),
     OpSpec("rnn_step_tanh", rnn_step, uniform((3, 4), (3, 4), (4, 4), (4,), low=-1, high=1),
            lambda xg, h, w, b: np.tanh(xg + h @ w.T + b), (RNNCellFunction,)),
     OpSpec("rnn_step_relu_masked", lambda xg, h, w: rnn_step(xg, h, w, None, "relu", _mask_like(xg)),
@@ -507,6 +563,275 @@ OPS += [
            lambda a, b, c: np.stack([a, b, c]), (StepStack, StepSplit)),
     OpSpec("embedding", lambda w: F.embedding(EMB_IDX, w, padding_idx=1), uniform((5, 3)),
            lambda w: w[EMB_IDX], (Embedding, EmbeddingScatter)),
+]
+
+# ----- normalization (fused Normalize against the NumPy formula) and channel dropout -----
+BN_RM, BN_RV = np.array([0.3, -0.2, 0.1]), np.array([1.5, 0.7, 2.0])
+
+
+def _np_normalize(x: Any, axes: tuple[int, ...], w: Any = 1.0, b: Any = 0.0, eps: float = 1e-5) -> Any:
+    m = x.mean(axis=axes, keepdims=True)
+    v = ((x - m) ** 2).mean(axis=axes, keepdims=True)
+    return (x - m) / np.sqrt(v + eps) * w + b
+
+
+def _np_group_norm(x: Any, groups: int, w: Any, b: Any) -> Any:
+    n, c = x.shape[:2]
+    y = _np_normalize(x.reshape(n, groups, -1), (2,)).reshape(x.shape)
+    return y * w.reshape(1, c, 1) + b.reshape(1, c, 1)
+
+
+OPS += [
+    OpSpec("batch_norm_train", lambda x, w, b: batch_norm(x, None, None, w, b, training=True),
+           uniform((4, 3, 2), (3,), (3,)),
+           lambda x, w, b: _np_normalize(x, (0, 2), w.reshape(1, 3, 1), b.reshape(1, 3, 1)),
+           (Normalize, Reshape)),
+    OpSpec("batch_norm_2d_no_affine", lambda x: batch_norm(x, None, None, training=True, eps=1e-3),
+           uniform((3, 2, 2, 2)), lambda x: _np_normalize(x, (0, 2, 3), eps=1e-3), (Normalize,)),
+    OpSpec("batch_norm_weight_only", lambda x, w: batch_norm(x, None, None, w, None, training=True),
+           uniform((5, 3), (3,)), lambda x, w: _np_normalize(x, (0,), w), (Normalize,)),
+    OpSpec("batch_norm_eval",
+           lambda x, w, b: batch_norm(x, BN_RM, BN_RV, w, b),
+           uniform((4, 3, 2), (3,), (3,)),
+           lambda x, w, b: ((x - BN_RM[:, None]) / np.sqrt(BN_RV[:, None] + 1e-5) * w[:, None] + b[:, None]),
+           (Mul, Add, Reshape)),
+    OpSpec("layer_norm", lambda x, w, b: layer_norm(x, 4, w, b), uniform((3, 4), (4,), (4,)),
+           lambda x, w, b: _np_normalize(x, (1,), w, b), (Normalize, Reshape)),
+    OpSpec("layer_norm_2d_no_affine", lambda x: layer_norm(x, (3, 4)), uniform((2, 3, 4)),
+           lambda x: _np_normalize(x, (1, 2)), (Normalize,)),
+    OpSpec("group_norm", lambda x, w, b: group_norm(x, 2, w, b), uniform((2, 4, 3), (4,), (4,)),
+           lambda x, w, b: _np_group_norm(x, 2, w, b), (Normalize, Reshape)),
+    OpSpec("dropout2d", lambda x: dropout2d(x, 0.4, True, Generator(3)), uniform((3, 4, 2, 2)),
+           lambda x: x * (np.random.default_rng(3).random((3, 4, 1, 1)) >= 0.4) / 0.6, (ChannelDropout,)),
+]
+
+# ----- attention (NumPy reference: softmax(q k^T / sqrt(E) + mask) v) -----
+ATTN_MASK = np.ones((3, 5), dtype=bool)  # True = takes part (SDPA's convention).
+ATTN_MASK[0, 1] = ATTN_MASK[2, 4] = False
+ATTN_MASK[1] = False  # A query that may attend to no key: zero weights, zero output.
+ATTN_FLOAT_MASK = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+
+
+def _np_attention(q: Any, k: Any, v: Any, mask: Any = None, drop: Any = None, weights: bool = False,
+                  scale: float | None = None) -> Any:
+    s = q @ np.swapaxes(k, -1, -2) * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if mask is not None:
+        s = s + mask
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        p = np.nan_to_num(e / e.sum(axis=-1, keepdims=True))
+    p = p if drop is None else p * drop
+    return (p @ v, p) if weights else p @ v
+
+
+def _np_split_heads(y: Any, heads: int, parts: int, batch_first: bool) -> Any:
+    a, b, width = y.shape
+    y5 = y.reshape(a, b, parts, heads, width // (parts * heads))
+    axes = (0, 2, 1, 3) if batch_first else (1, 2, 0, 3)
+    outs = tuple(y5[:, :, i].transpose(axes) for i in range(parts))
+    return outs if parts > 1 else outs[0]
+
+
+def _np_merge_heads(x: Any, batch_first: bool) -> Any:
+    n, h, length, d = x.shape
+    if batch_first:
+        return x.transpose(0, 2, 1, 3).reshape(n, length, h * d)
+    return x.transpose(2, 0, 1, 3).reshape(length, n, h * d)
+
+
+_ATTN_DROP = (np.random.default_rng(7).random((2, 3, 4), dtype=np.float32) >= 0.3) / 0.7
+
+OPS += [
+    OpSpec("attention", scaled_dot_product_attention, uniform((2, 3, 4), (2, 5, 4), (2, 5, 3)),
+           _np_attention, (Attention,)),
+    OpSpec("attention_bool_mask_weights",
+           lambda q, k, v: scaled_dot_product_attention(q, k, v, ATTN_MASK, need_weights=True),
+           uniform((2, 3, 4), (2, 5, 4), (2, 5, 3)),
+           lambda q, k, v: _np_attention(q, k, v, np.where(ATTN_MASK, 0.0, -np.inf), weights=True),
+           (Attention,)),
+    OpSpec("attention_causal_dropout_broadcast",
+           lambda q, k, v: scaled_dot_product_attention(q, k, v, dropout_p=0.3, is_causal=True,
+                                                        generator=Generator(7)),
+           uniform((2, 3, 2), (1, 4, 2), (1, 4, 3)),
+           lambda q, k, v: _np_attention(q, k, v, np.triu(np.full((3, 4), -np.inf), 1), _ATTN_DROP),
+           (Attention,)),
+    OpSpec("attention_float_mask_scale",
+           lambda q, k, v: scaled_dot_product_attention(q, k, v, ATTN_FLOAT_MASK, scale=0.5),
+           uniform((3, 2), (4, 2), (4, 2)),
+           lambda q, k, v: _np_attention(q, k, v, ATTN_FLOAT_MASK, scale=0.5), (Attention,)),
+    OpSpec("split_heads", lambda y: split_heads(y, 2, 3), uniform((2, 3, 12)),
+           lambda y: _np_split_heads(y, 2, 3, True), (SplitHeads,)),
+    OpSpec("split_heads_time_first", lambda y: split_heads(y, 2, 1, batch_first=False), uniform((3, 2, 4)),
+           lambda y: _np_split_heads(y, 2, 1, False), (SplitHeads,)),
+    OpSpec("merge_heads", merge_heads, uniform((2, 2, 3, 2)), lambda x: _np_merge_heads(x, True),
+           (MergeHeads,)),
+    OpSpec("merge_heads_time_first", lambda x: merge_heads(x, batch_first=False), uniform((2, 2, 3, 2)),
+           lambda x: _np_merge_heads(x, False), (MergeHeads,)),
+]
+
+# ----- convolution, pooling and resizing (nurinet/functional/conv.py, pooling.py, upsample.py) -----
+# NumPy references written from the definitions: explicit loops over kernel offsets, windows and bins.
+
+def _np_conv2d(x: Any, w: Any, b: Any = None, stride: Any = (1, 1), pads: Any = ((0, 0), (0, 0)),
+               dilation: Any = (1, 1), groups: int = 1) -> Any:
+    x = np.pad(x, ((0, 0), (0, 0), *pads))
+    (kh, kw), (sh, sw), (dh, dw) = w.shape[2:], stride, dilation
+    ho, wo = (x.shape[2] - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    cg, og = x.shape[1] // groups, w.shape[0] // groups
+    y = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                patch = x[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                          j * dw:j * dw + sw * (wo - 1) + 1:sw]
+                y[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", patch, w[g * og:(g + 1) * og, :, i, j])
+    return y if b is None else y + b[:, None, None]
+
+
+def _np_conv_transpose2d(x: Any, w: Any, b: Any, stride: Any, padding: Any, output_padding: Any,
+                         dilation: Any, groups: int) -> Any:
+    """Each input pixel adds its weighted kernel into the output at stride spacing, then the borders are cut."""
+    n, cin, h, wd = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = w.shape[2:], stride, dilation
+    full = ((h - 1) * sh + dh * (kh - 1) + 1, (wd - 1) * sw + dw * (kw - 1) + 1)
+    cg, og = cin // groups, w.shape[1]
+    y = np.zeros((n, og * groups, full[0] + output_padding[0], full[1] + output_padding[1]))
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                y[:, g * og:(g + 1) * og, i * dh:i * dh + sh * (h - 1) + 1:sh, j * dw:j * dw + sw * (wd - 1) + 1:sw] += \
+                    np.einsum("nchw,co->nohw", x[:, g * cg:(g + 1) * cg], w[g * cg:(g + 1) * cg, :, i, j])
+    (ph, pw) = padding
+    y = y[:, :, ph:y.shape[2] - ph, pw:y.shape[3] - pw]
+    return y if b is None else y + b[:, None, None]
+
+
+def _np_pool_len(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    out = math.ceil((n + 2 * p - d * (k - 1) - 1) / s) + 1 if ceil_mode else (n + 2 * p - d * (k - 1) - 1) // s + 1
+    return out - 1 if ceil_mode and (out - 1) * s >= n + p else out
+
+
+def _np_pool2d(x: Any, k: Any, s: Any, p: Any, d: Any = (1, 1), ceil_mode: bool = False, mode: str = "max",
+               count_include_pad: bool = True) -> Any:
+    """Max or average pooling window by window (PyTorch's divisor rule for the average)."""
+    (h, w) = x.shape[2:]
+    outs = [_np_pool_len(*args, ceil_mode) for args in zip((h, w), k, s, p, d)]
+    y = np.zeros((*x.shape[:2], *outs))
+    for oh in range(outs[0]):
+        for ow in range(outs[1]):
+            rows = [oh * s[0] - p[0] + i * d[0] for i in range(k[0])]
+            cols = [ow * s[1] - p[1] + j * d[1] for j in range(k[1])]
+            rows, cols = [r for r in rows if 0 <= r < h], [c for c in cols if 0 <= c < w]
+            win = x[:, :, rows][:, :, :, cols]
+            if mode == "max":
+                y[:, :, oh, ow] = win.max(axis=(2, 3))
+                continue
+            hs, ws = oh * s[0] - p[0], ow * s[1] - p[1]
+            size = (min(hs + k[0], h + p[0]) - hs) * (min(ws + k[1], w + p[1]) - ws)
+            y[:, :, oh, ow] = win.sum(axis=(2, 3)) / (size if count_include_pad else len(rows) * len(cols))
+    return y
+
+
+def _np_adaptive(x: Any, out: Any, reduce: Callable) -> Any:
+    (h, w) = x.shape[2:]
+    y = np.zeros((*x.shape[:2], *out))
+    for i in range(out[0]):
+        for j in range(out[1]):
+            hs, he = math.floor(i * h / out[0]), math.ceil((i + 1) * h / out[0])
+            ws, we = math.floor(j * w / out[1]), math.ceil((j + 1) * w / out[1])
+            y[:, :, i, j] = reduce(x[:, :, hs:he, ws:we], axis=(2, 3))
+    return y
+
+
+def _np_bilinear(x: Any, out: Any, align_corners: bool) -> Any:
+    """Bilinear resize pixel by pixel from PyTorch's source-coordinate rule."""
+    def source(o: int, n: int, m: int) -> tuple[int, int, float]:
+        if align_corners:
+            src = o * (n - 1) / (m - 1) if m > 1 else 0.0
+        else:
+            src = max((o + 0.5) * n / m - 0.5, 0.0)
+        low = int(src)
+        return low, min(low + 1, n - 1), src - low
+
+    (h, w) = x.shape[2:]
+    y = np.zeros((*x.shape[:2], *out))
+    for i in range(out[0]):
+        h0, h1, a = source(i, h, out[0])
+        for j in range(out[1]):
+            w0, w1, c = source(j, w, out[1])
+            y[:, :, i, j] = ((1 - a) * ((1 - c) * x[:, :, h0, w0] + c * x[:, :, h0, w1])
+                             + a * ((1 - c) * x[:, :, h1, w0] + c * x[:, :, h1, w1]))
+    return y
+
+
+def _np_nearest(x: Any, out: Any) -> Any:
+    rows = [min(math.floor(i * x.shape[2] / out[0]), x.shape[2] - 1) for i in range(out[0])]
+    cols = [min(math.floor(j * x.shape[3] / out[1]), x.shape[3] - 1) for j in range(out[1])]
+    return x[:, :, rows][:, :, :, cols]
+
+
+_CONV = (Conv2d, ConvTranspose2d, Conv2dWeightGrad)
+_P = ((1, 1), (0, 0))
+
+OPS += [
+    OpSpec("conv2d", lambda x, w, b: F.conv2d(x, w, b, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
+           uniform((2, 4, 5, 6), (4, 2, 3, 2), (4,)),
+           lambda x, w, b: _np_conv2d(x, w, b, (2, 1), _P, (1, 2), 2), _CONV),
+    OpSpec("conv2d_same_even_kernel", lambda x, w: F.conv2d(x, w, padding="same"),
+           uniform((2, 3, 5, 4), (2, 3, 2, 3)), lambda x, w: _np_conv2d(x, w, pads=((0, 1), (1, 1))), _CONV),
+    OpSpec("conv2d_depthwise", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=3),
+           uniform((2, 3, 5, 5), (6, 1, 3, 3), (6,)),
+           lambda x, w, b: _np_conv2d(x, w, b, (2, 2), ((1, 1), (1, 1)), (1, 1), 3), _CONV),
+    OpSpec("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=2, groups=2),
+           uniform((2, 4, 7), (4, 2, 3), (4,)),
+           lambda x, w, b: _np_conv2d(x[:, :, None], w[:, :, None], b, (1, 2), ((0, 0), (1, 1)), (1, 2), 2)[:, :, 0],
+           _CONV + (Reshape,)),
+    OpSpec("conv_transpose2d",
+           lambda x, w, b: F.conv_transpose2d(x, w, b, stride=(2, 1), padding=(1, 0), output_padding=(1, 0),
+                                              groups=2, dilation=(1, 2)),
+           uniform((2, 4, 3, 4), (4, 2, 3, 2), (4,)),
+           lambda x, w, b: _np_conv_transpose2d(x, w, b, (2, 1), (1, 0), (1, 0), (1, 2), 2), _CONV),
+    OpSpec("conv_transpose2d_stride3", lambda x, w: F.conv_transpose2d(x, w, stride=3, padding=1, output_padding=2),
+           uniform((2, 2, 3, 2), (2, 3, 2, 3)),
+           lambda x, w: _np_conv_transpose2d(x, w, None, (3, 3), (1, 1), (2, 2), (1, 1), 1), _CONV),
+    OpSpec("conv2d_reference",
+           lambda x, w, b: conv2d_reference(x, w, b, stride=(1, 2), padding=1, dilation=(2, 1), groups=2),
+           uniform((2, 4, 5, 5), (2, 2, 2, 3), (2,)),
+           lambda x, w, b: _np_conv2d(x, w, b, (1, 2), ((1, 1), (1, 1)), (2, 1), 2), (GetItem, Einsum, Pad)),
+    OpSpec("conv_transpose2d_reference",
+           lambda x, w: conv_transpose2d_reference(x, w, stride=2, padding=1, output_padding=1, groups=2),
+           uniform((2, 4, 3, 3), (4, 1, 3, 3)),
+           lambda x, w: _np_conv_transpose2d(x, w, None, (2, 2), (1, 1), (1, 1), (1, 1), 2), (GetItem, Einsum, Flip)),
+    OpSpec("max_pool2d_overlapping", lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True),
+           distinct((2, 3, 6, 7)), lambda x: _np_pool2d(x, (3, 3), (2, 2), (1, 1), ceil_mode=True),
+           (MaxPool2d, PutAlongAxis, TakeAlongAxis)),
+    OpSpec("max_pool2d_disjoint", lambda x: F.max_pool2d(x, (2, 3)), distinct((2, 2, 5, 7)),
+           lambda x: _np_pool2d(x, (2, 3), (2, 3), (0, 0)), (MaxPool2d,)),
+    OpSpec("max_pool2d_dilated", lambda x: F.max_pool2d(x, 2, stride=(1, 2), dilation=2, padding=1),
+           distinct((2, 2, 5, 6)), lambda x: _np_pool2d(x, (2, 2), (1, 2), (1, 1), (2, 2)), (MaxPool2d,)),
+    OpSpec("max_pool1d", lambda x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True), distinct((2, 3, 8)),
+           lambda x: _np_pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1), ceil_mode=True)[:, :, 0], (MaxPool2d,)),
+    OpSpec("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+           uniform((2, 3, 6, 7)),
+           lambda x: _np_pool2d(x, (3, 3), (2, 2), (1, 1), ceil_mode=True, mode="avg", count_include_pad=False),
+           (AvgPool2d, AvgPool2dAdjoint)),
+    OpSpec("avg_pool2d_include_pad", lambda x: F.avg_pool2d(x, (3, 2), (2, 1), (1, 1), ceil_mode=True),
+           uniform((2, 2, 6, 5)), lambda x: _np_pool2d(x, (3, 2), (2, 1), (1, 1), ceil_mode=True, mode="avg"),
+           (AvgPool2d, AvgPool2dAdjoint)),
+    OpSpec("avg_pool1d", lambda x: F.avg_pool1d(x, 2), uniform((2, 3, 7)),
+           lambda x: _np_pool2d(x[:, :, None], (1, 2), (1, 2), (0, 0), mode="avg")[:, :, 0], (AvgPool2d,)),
+    OpSpec("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 4)), uniform((2, 3, 7, 6)),
+           lambda x: _np_adaptive(x, (3, 4), np.mean), (Linear, Transpose)),
+    OpSpec("adaptive_max_pool2d", lambda x: F.adaptive_max_pool2d(x, (4, 3)), distinct((2, 3, 7, 5)),
+           lambda x: _np_adaptive(x, (4, 3), np.max), (AdaptiveMaxPool2d,)),
+    OpSpec("global_max_pool2d", lambda x: F.global_max_pool2d(x), distinct((2, 3, 4, 5)),
+           lambda x: x.max(axis=(2, 3)), (AdaptiveMaxPool2d,)),
+    OpSpec("interpolate_bilinear", lambda x: F.interpolate(x, size=(7, 4), mode="bilinear"),
+           uniform((2, 2, 5, 6)), lambda x: _np_bilinear(x, (7, 4), False), (Linear, Transpose)),
+    OpSpec("interpolate_bilinear_align", lambda x: F.interpolate(x, size=(3, 8), mode="bilinear", align_corners=True),
+           uniform((2, 2, 5, 6)), lambda x: _np_bilinear(x, (3, 8), True), (Linear, Transpose)),
+    OpSpec("interpolate_nearest", lambda x: F.interpolate(x, size=(8, 3), mode="nearest"),
+           uniform((2, 2, 5, 6)), lambda x: _np_nearest(x, (8, 3)), (Linear, Transpose)),
 ]
 
 # Ops that are Function subclasses but deliberately have no registry entry of their own,

@@ -487,3 +487,22 @@ def test_leaf_gradient_of_a_sum_is_a_writable_array() -> None:
     x.sum().backward()
     x.grad.data *= 0.5  # A read-only broadcast view would fail here.
     np.testing.assert_allclose(x.grad.data, np.full((2, 3), 0.5))
+
+
+def test_zero_dimensional_gradients_are_arrays_that_optimizers_can_update() -> None:
+    """0-d array arithmetic yields NumPy scalars; .grad must still be an ndarray."""
+    from nurinet import optim
+
+    p = nurinet.tensor(2.0, requires_grad=True)
+    (p * p * 3.0 + p * 1.0).backward()
+    assert type(p.grad.data) is np.ndarray and p.grad.item() == pytest.approx(13.0)
+    w = nurinet.tensor(1.0, requires_grad=True)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    values = []
+    for _ in range(3):
+        opt.zero_grad()
+        (w * 1.0).sum().backward()  # constant gradient 1
+        opt.step()
+        values.append(w.item())
+    # Momentum buffer 1, 1.9, 2.71 -> w = 0.9, 0.71, 0.439.
+    np.testing.assert_allclose(values, [0.9, 0.71, 0.439], rtol=1e-6)

@@ -139,3 +139,22 @@ def test_default_init_range_like_torch():
     bound = 1 / np.sqrt(16)
     values = np.concatenate([p.numpy().ravel() for p in layer.parameters()])
     assert values.min() >= -bound and values.max() <= bound and values.std() > bound / 2
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_matches_torch(norm_type):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(s) for s in ((3, 4), (6,))]
+    ours = [nurinet.Parameter(np.zeros_like(g)) for g in grads]
+    theirs = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for o, t, g in zip(ours, theirs, grads):
+        o.grad, t.grad = Tensor(g.copy()), torch.tensor(g)
+    total = nurinet.nn.clip_grad_norm_(ours, 0.7, norm_type)
+    assert total == pytest.approx(float(torch.nn.utils.clip_grad_norm_(theirs, 0.7, norm_type)), rel=1e-12)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-12)
+    nurinet.nn.clip_grad_value_(ours, 0.1)
+    torch.nn.utils.clip_grad_value_(theirs, 0.1)
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad.numpy(), t.grad.numpy(), rtol=1e-12)

@@ -409,3 +409,17 @@ def test_reshape_gradient() -> None:
     x = leaf(np.arange(6.0))
     (x.reshape(2, 3) * Tensor(np.arange(6.0).reshape(2, 3))).sum().backward()
     np.testing.assert_array_equal(x.grad.data, np.arange(6.0))
+
+
+def test_setitem_of_a_tensor_needing_grad_is_refused() -> None:
+    w = nurinet.tensor([1.0, 2.0], requires_grad=True)
+    target = nurinet.zeros(3)
+    with pytest.raises(RuntimeError, match="drop its gradient"):
+        target[0:2] = w * 2.0
+    target[0:2] = (w * 2.0).detach()
+    np.testing.assert_array_equal(target.numpy(), [2.0, 4.0, 0.0])
+
+
+def test_retain_grad_on_a_tensor_without_grad_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="does not require a gradient"):
+        nurinet.ones(2).retain_grad()

@@ -83,6 +83,7 @@ TORCH_NN: dict[str, Callable[..., Any]] = {
     "log_softmax": lambda x: TF.log_softmax(x, dim=-1),
     "maxout": _maxout,
     "mse_loss": TF.mse_loss,
+    "mse_loss_sum": lambda a, b: TF.mse_loss(a, b, reduction="sum"),
     "l1_loss_none": lambda a, b: TF.l1_loss(a, b, reduction="none"),
     "huber_loss": lambda a, b: TF.huber_loss(a, b, reduction="sum", delta=0.8),
     "smooth_l1_loss": lambda a, b: TF.smooth_l1_loss(a, b, beta=0.6),

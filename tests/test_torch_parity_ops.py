@@ -132,7 +132,12 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
 
 # Spec name -> why it has no PyTorch counterpart to compare with. Every core op in
 # the registry today has one; an op that PyTorch lacks goes here with its reason.
-NO_TORCH_COUNTERPART: dict[str, str] = {}
+NO_TORCH_COUNTERPART: dict[str, str] = {
+    "conv2d_reference": "slow oracle built from core ops; the fast conv2d is compared with "
+                        "torch in tests/test_conv_torch.py and with this oracle in tests/test_conv.py",
+    "conv_transpose2d_reference": "slow oracle built from core ops; the fast conv_transpose2d is "
+                                  "compared with torch in tests/test_conv_torch.py",
+}
 
 
 def _traced_functions(spec: OpSpec) -> set[type]:

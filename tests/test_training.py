@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 
@@ -216,3 +214,14 @@ def test_demo_reaches_its_accuracy_with_defaults() -> None:
     result = run(verbose=0)
     assert result["accuracy"] >= 0.96
     assert result["confusion_matrix"].sum() == result["test_size"]
+
+
+def test_evaluation_metrics_by_name_in_compile() -> None:
+    x, y = blobs(60)
+    y = (y > 0).astype(np.int64)  # Two classes: "f1" by name is binary F1, as the class.
+    nt.manual_seed(0)
+    model = Model(nn.Linear(2, 2))
+    model.compile("adam", "cross_entropy", metrics=["accuracy", "f1", "precision"], lr=0.05)
+    history = model.fit(x, y, epochs=3, verbose=0)
+    assert {"f1", "precision"} <= set(history.history)
+    assert 0.0 <= history.history["f1"][-1] <= 1.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd.broadcast import broadcasts_to, sum_to, sum_to_array
 from nurinet.autograd.tensor import Tensor
 
@@ -32,6 +34,8 @@ def check_gradient_array(fn: Any, index: int, x: Tensor, gx: Any) -> Any:
     """The array form of :func:`check_gradient`: returns an array of ``x``'s shape."""
     if isinstance(gx, Tensor):
         gx = gx.data
+    elif isinstance(gx, np.generic):  # 0-d array arithmetic gives NumPy scalars: keep arrays.
+        gx = np.asarray(gx)
     elif not hasattr(gx, "shape"):
         _bad_type(fn, index, gx)
     data = x.data

@@ -13,6 +13,8 @@ import heapq
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd import grad_mode
 from nurinet.autograd.checks import (
     GradientError,
@@ -173,7 +175,10 @@ class _Pass:
                     self.captured[id(tensor)] = grad
                 continue
             if not self.create_graph:
-                grad = Tensor._wrap(_unshared(grad.data, self.owned), False)
+                data = grad.data
+                if isinstance(data, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
+                    data = np.asarray(data)
+                grad = Tensor._wrap(_unshared(data, self.owned), False)
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 

@@ -64,7 +64,7 @@ class Function:
         """Link this node into the graph: strong refs to inputs, weak refs to outputs."""
         generation = 0
         for x in inputs:
-            if x.generation > generation:
+            if x.generation > generation:  # noqa: PLR1730 - a plain comparison beats max() here
                 generation = x.generation
         self.inputs = inputs
         self.needs_input_grad = tuple([x._requires_grad for x in inputs])

@@ -159,6 +159,10 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep the gradient of this non-leaf tensor in ``.grad`` after backward."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "retain_grad() on a tensor that does not require a gradient: it will never get one"
+            )
         if self.creator is not None:
             self.retains_grad = True
             Tensor.observed = True

@@ -35,6 +35,7 @@ from nurinet.functional.activation import (
 )
 from nurinet.functional.activation_registry import get_activation, register_activation
 from nurinet.functional.arithmetic import add, div, mul, neg, pow, sub
+from nurinet.functional.attention import scaled_dot_product_attention
 from nurinet.functional.comparison import (
     argmax,
     argmin,
@@ -46,7 +47,9 @@ from nurinet.functional.comparison import (
     not_equal,
     one_hot,
 )
+from nurinet.functional.conv import conv1d, conv2d, conv_transpose2d
 from nurinet.functional.device import to_device
+from nurinet.functional.dropout_channel import dropout2d
 from nurinet.functional.elementwise import (
     abs,
     astype,
@@ -86,6 +89,17 @@ from nurinet.functional.loss_classification import (
     nll_loss,
 )
 from nurinet.functional.loss_registry import get_loss, register_loss
+from nurinet.functional.normalization import batch_norm, group_norm, layer_norm
+from nurinet.functional.pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    global_avg_pool2d,
+    global_max_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from nurinet.functional.recurrent import gru_cell, lstm_cell, rnn_cell
 from nurinet.functional.reduction import (
     cumsum,
@@ -115,6 +129,7 @@ from nurinet.functional.shape import (
     unsqueeze,
 )
 from nurinet.functional.special import erf
+from nurinet.functional.upsample import interpolate
 
 _tensor_methods.install()
 
@@ -123,10 +138,15 @@ clamp = clip
 
 __all__ = [
     "abs",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "add",
     "argmax",
     "argmin",
     "astype",
+    "avg_pool1d",
+    "avg_pool2d",
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "broadcast_to",
@@ -136,12 +156,16 @@ __all__ = [
     "clip",
     "concatenate",
     "contrastive_loss",
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
     "cos",
     "cosine_embedding_loss",
     "cross_entropy",
     "cube",
     "cumsum",
     "div",
+    "dropout2d",
     "einsum",
     "elu",
     "embedding",
@@ -155,8 +179,11 @@ __all__ = [
     "get_activation",
     "get_loss",
     "getitem",
+    "global_avg_pool2d",
+    "global_max_pool2d",
     "greater",
     "greater_equal",
+    "group_norm",
     "gru_cell",
     "hard_sigmoid",
     "hard_tanh",
@@ -165,8 +192,10 @@ __all__ = [
     "hinge_loss",
     "huber_loss",
     "identity",
+    "interpolate",
     "kl_div",
     "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "less",
     "less_equal",
@@ -178,6 +207,8 @@ __all__ = [
     "lstm_cell",
     "matmul",
     "max",
+    "max_pool1d",
+    "max_pool2d",
     "maximum",
     "maxout",
     "mean",
@@ -205,6 +236,7 @@ __all__ = [
     "reshape",
     "rnn_cell",
     "rrelu",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "sign",

@@ -30,6 +30,12 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             "in-place assignment to a tensor that requires a gradient would corrupt the graph; "
             "do it under nurinet.no_grad(), or build a new tensor (e.g. with F.where)"
         )
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            "assigning a tensor that requires a gradient into another tensor would drop its "
+            "gradient; build the result with differentiable ops instead (F.where, F.concatenate, "
+            "F.stack), or assign value.detach() if no gradient is wanted"
+        )
     self.data[ix._raw_index(index)] = value.data if isinstance(value, Tensor) else value
 
 

@@ -174,9 +174,9 @@ def _float_scalar(value: Any, other: Any) -> float | None:
     Python numbers are weak in NumPy 2 (``float32_array * 2.0`` stays float32),
     so such a constant needs no array and no graph input of its own.
     """
-    if (type(value) in (float, int) or isinstance(value, np.number)) and isinstance(other, Tensor):
-        if other.data.dtype.kind == "f":
-            return float(value)
+    is_number = type(value) in (float, int) or isinstance(value, np.number)
+    if is_number and isinstance(other, Tensor) and other.data.dtype.kind == "f":
+        return float(value)
     return None
 
 

@@ -22,6 +22,9 @@ class Dropout(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return gy * Tensor._wrap(self.mask, False)
 
+    def backward_arrays(self, gy: Any) -> Any:
+        return gy * self.mask
+
 
 def check_probability(p: Any, where: str) -> float:
     """``p`` as a float after checking it is a drop probability in [0, 1)."""
@@ -54,7 +57,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generat
         return x
     if x.data.dtype.kind != "f":
         raise TypeError(f"dropout needs a floating-point tensor, got dtype {x.dtype}")
-    keep = resolve(generator).random(x.shape) >= p
+    # Draw in float32: half the memory traffic of float64, and ample resolution for p.
+    keep = resolve(generator).random(x.shape, dtype="float32") >= p
     mask = keep.astype(x.data.dtype) * x.data.dtype.type(1.0 / (1.0 - p))
     if x.device != "cpu":
         mask = backend.to_device(mask, x.device)

@@ -105,4 +105,8 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got {weight.shape}")
     indices = check_indices(indices, weight.shape[0])
+    if weight.device != "cpu" and xp_of(indices) is np:
+        from nurinet import backend
+
+        indices = backend.to_device(indices, weight.device)
     return Embedding(indices, padding_idx)(weight)

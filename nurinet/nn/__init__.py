@@ -5,7 +5,7 @@ Every layer is a :class:`Module`; the differentiable math lives in
 """
 
 from nurinet.autograd.tensor import Parameter
-from nurinet.nn import init
+from nurinet.nn import init, regularizers
 from nurinet.nn.activation import (
     CELU,
     ELU,
@@ -31,9 +31,12 @@ from nurinet.nn.activation import (
     Swish,
     Tanh,
 )
+from nurinet.nn.attention import MultiheadAttention
 from nurinet.nn.clip import clip_grad_norm_, clip_grad_value_
 from nurinet.nn.container import ModuleDict, ModuleList, Sequential
+from nurinet.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from nurinet.nn.dropout import Dropout
+from nurinet.nn.dropout_channel import Dropout2d
 from nurinet.nn.embedding import (
     Embedding,
     LearnedPositionalEncoding,
@@ -56,8 +59,27 @@ from nurinet.nn.loss import (
     SquaredHingeLoss,
 )
 from nurinet.nn.module import Module
+from nurinet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from nurinet.nn.perceptron import Perceptron, PerceptronFit
+from nurinet.nn.pooling import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    Upsample,
+)
 from nurinet.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from nurinet.nn.regularizers import add_constraint, add_regularizer, regularization_loss
+from nurinet.nn.transformer import (
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "CELU",
@@ -68,16 +90,29 @@ __all__ = [
     "RNN",
     "SELU",
     "Activation",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "ContrastiveLoss",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "Cube",
     "Dropout",
+    "Dropout2d",
     "Embedding",
     "Flatten",
     "GRUCell",
+    "GlobalAvgPool2d",
+    "GlobalMaxPool2d",
+    "GroupNorm",
     "Hardsigmoid",
     "Hardtanh",
     "HingeLoss",
@@ -86,16 +121,20 @@ __all__ = [
     "KLDivLoss",
     "L1Loss",
     "LSTMCell",
+    "LayerNorm",
     "LeakyReLU",
     "LearnedPositionalEncoding",
     "Linear",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
+    "MaxPool2d",
     "Maxout",
     "Mish",
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "Parameter",
@@ -117,7 +156,16 @@ __all__ = [
     "SquaredHingeLoss",
     "Swish",
     "Tanh",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "Upsample",
+    "add_constraint",
+    "add_regularizer",
     "clip_grad_norm_",
     "clip_grad_value_",
     "init",
+    "regularization_loss",
+    "regularizers",
 ]

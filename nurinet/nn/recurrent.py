@@ -6,8 +6,12 @@ direction; LSTM gates i, f, g, o; GRU gates r, z, n), so a PyTorch ``state_dict`
 converted to NumPy arrays loads as it is.
 
 A sequence layer projects the inputs of all time steps at once (one GEMM per layer
-and direction) and then runs one fused step op per time step
-(:mod:`nurinet.functional.recurrent`).
+and direction, with ``b_ih + b_hh`` folded into it where the cell allows) and then runs
+the recurrence as one graph node that does one hidden GEMM and one fused gate
+computation per step (:mod:`nurinet.functional.recurrent`).
+
+Variable-length batches: ``lengths`` masks the state update per step, so padded steps
+leave a sequence's state as it was and output zeros.
 
 Unlike PyTorch, ``batch_first=True`` is the default: inputs are ``(N, T, features)``.
 """
@@ -23,6 +27,7 @@ import nurinet.functional as F
 from nurinet import backend
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional import recurrent as R
+from nurinet.functional.dropout import dropout as dropout_fn
 from nurinet.nn import init
 from nurinet.nn.linear import _check_size, _float_dtype
 from nurinet.nn.module import Module
@@ -36,15 +41,6 @@ def _uniform_init(module: Module, hidden_size: int, generator: Generator | None)
     bound = 1.0 / math.sqrt(hidden_size)
     for p in module.parameters():
         init.uniform_(p, -bound, bound, generator)
-
-
-def _step(mode: str, xg: Tensor, state: Any, w_hh: Tensor, b_hh: Tensor | None, mask: Any) -> Any:
-    """One time step of the given cell kind; ``state`` is h, or (h, c) for an LSTM."""
-    if mode == "LSTM":
-        return R.lstm_step(xg, state[0], state[1], w_hh, b_hh, mask)
-    if mode == "GRU":
-        return R.gru_step(xg, state, w_hh, b_hh, mask)
-    return R.rnn_step(xg, state, w_hh, b_hh, "tanh" if mode == "RNN_TANH" else "relu", mask)
 
 
 # ----- cells ----------------------------------------------------------------------------------
@@ -97,7 +93,8 @@ class _CellBase(Module):
         return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+        relu = ", nonlinearity='relu'" if self.mode == "RNN_RELU" else ""
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}{relu}"
 
 
 class RNNCell(_CellBase):
@@ -236,7 +233,7 @@ class _RNNBase(Module):
         finals: list[Any] = []
         for layer in range(self.num_layers):
             if layer and self.dropout and self.training:
-                seq = F.dropout(seq, self.dropout, True, self.generator)
+                seq = dropout_fn(seq, self.dropout, True, self.generator)
             outs = []
             for d, suffix in enumerate(("", "_reverse")[: self.num_directions]):
                 index = layer * self.num_directions + d
@@ -311,17 +308,16 @@ class _RNNBase(Module):
 
     def _direction(self, seq: Tensor, state: Any, weights: tuple[Any, ...], masks: list[Any] | None,
                    reverse: bool) -> tuple[Tensor, Any]:
-        """Run one direction of one layer: one input GEMM, then one step op per time step."""
+        """Run one direction of one layer: one input GEMM for all steps, then the recurrence node."""
         w_ih, w_hh, b_ih, b_hh = weights
-        steps = R.unstack(F.linear(seq, w_ih, b_ih))
-        order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
-        outputs: list[Any] = [None] * len(steps)
-        for t in order:
-            mask = None if masks is None else masks[t]
-            state = _step(self.mode, steps[t], state, w_hh, b_hh, mask)
-            h = state[0] if self.mode == "LSTM" else state
-            outputs[t] = h if mask is None else h * Tensor._wrap(mask, False)
-        return R.stack_steps(outputs), state
+        bias = b_ih
+        if b_ih is not None and self.mode != "GRU":
+            # b_ih and b_hh enter the gates only as their sum: add it once to the input projection
+            # instead of once per step (GRU cannot: its b_hn is multiplied by r).
+            bias, b_hh = b_ih + b_hh, None
+        state = tuple(state) if self.mode == "LSTM" else (state,)
+        result = R.recurrent_sequence(self.mode, F.linear(seq, w_ih, bias), state, w_hh, b_hh, masks, reverse)
+        return result[0], (tuple(result[1:]) if self.mode == "LSTM" else result[1])
 
     def _pack(self, output: Tensor, finals: list[Any], batched: bool) -> tuple[Tensor, Any]:
         if not batched:
@@ -336,6 +332,8 @@ class _RNNBase(Module):
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.mode == "RNN_RELU":
+            text += ", nonlinearity='relu'"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:

@@ -15,6 +15,20 @@ from nurinet.optim.adadelta import Adadelta
 from nurinet.optim.adagrad import Adagrad
 from nurinet.optim.adam import Adam
 from nurinet.optim.adamw import AdamW
+from nurinet.optim.lr_finder import LRFinderResult, lr_finder
+from nurinet.optim.lr_scheduler import (
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
+)
 from nurinet.optim.nadam import NAdam
 from nurinet.optim.optimizer import Optimizer, ParamsT
 from nurinet.optim.rmsprop import RMSprop
@@ -66,8 +80,21 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "ExponentialLR",
+    "LRFinderResult",
+    "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "MultiStepLR",
     "NAdam",
+    "OneCycleLR",
     "Optimizer",
     "RMSprop",
+    "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
     "get_optimizer",
+    "lr_finder",
 ]

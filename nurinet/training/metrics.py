@@ -7,7 +7,8 @@ are the model's raw outputs (logits or probabilities, as the metric says).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -145,14 +146,34 @@ _METRICS = {
 }
 
 
+def _all_metrics() -> dict[str, Any]:
+    """Every metric known by name; the evaluation metrics are imported on first use."""
+    from nurinet.training import classification_metrics as cm
+    from nurinet.training import regression_metrics as rm
+
+    return {
+        **_METRICS,
+        "precision": cm.Precision,
+        "recall": cm.Recall,
+        "f1": cm.F1Score,
+        "f1_score": cm.F1Score,
+        "auc": cm.AUC,
+        "mae": rm.MeanAbsoluteError,
+        "mse": rm.MeanSquaredError,
+        "rmse": rm.RootMeanSquaredError,
+        "r2": rm.R2Score,
+    }
+
+
 def get_metric(metric: str | Metric) -> Metric:
-    """A fresh metric from its name (``"accuracy"``, ``"binary_accuracy"``...) or itself."""
+    """A fresh metric from its name (``"accuracy"``, ``"f1"``, ``"mae"``...) or itself."""
     if isinstance(metric, Metric):
         return metric
     key = str(metric).lower()
-    if key not in _METRICS:
-        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(sorted(_METRICS))}")
-    return _METRICS[key]()
+    known = _METRICS if key in _METRICS else _all_metrics()
+    if key not in known:
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(sorted(known))}")
+    return known[key]()
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:

@@ -1,0 +1,529 @@
+"""Training configurations: a model, its updater and its training run described as data.
+
+In the manner of Deeplearning4j's ``MultiLayerConfiguration`` and Keras's
+``model.get_config()``, a configuration (a dict, a JSON file, or a YAML file
+with the optional ``pyyaml`` extra) names each layer with its own activation and
+ends with an output layer that owns its loss::
+
+    seed: 0
+    data: {dataset: digits, normalize: true, val_fraction: 0.1, test_fraction: 0.2, stratify: true}
+    model:
+      input_size: 64
+      layers:
+        - {type: Dense, units: 256, activation: relu}
+        - {type: Dropout, p: 0.1}
+        - {type: Output, units: 10, activation: softmax, loss: cross_entropy}
+    updater: {name: adam, lr: 0.002}
+    training: {epochs: 40, batch_size: 64, metrics: [accuracy]}
+
+Layer types:
+
+- ``Dense``: ``units``, ``activation`` (a name), ``bias`` (default true); its
+  input width is the previous layer's ``units`` (or ``model.input_size``).
+- ``Output``: a Dense layer plus ``loss``. The pairs softmax + cross_entropy and
+  sigmoid + binary_cross_entropy are fused: the network outputs logits and the
+  loss takes logits (numerically stable); ``predict`` then returns logits, whose
+  argmax is the predicted class.
+- ``Dropout``: ``p``.
+- any other layer by class name (``LayerNorm``, ``Conv2d``, a layer registered
+  with ``nurinet.io.register_layer``) with its constructor arguments; a missing
+  ``in_features`` / ``num_features`` / ``normalized_shape`` is the current width,
+  and an ``activation`` its constructor does not take adds an activation layer after it.
+
+Optional sections: ``schedule`` (a scheduler of ``nurinet.optim.lr_scheduler`` by
+name and its arguments, stepped each epoch), ``callbacks`` (a list of
+``{type: checkpoint | <Callback class name>, ...}``) and ``regularization``
+(``{l1: .., l2: .., parameters: [weight], constraint: {type: MaxNorm, max_value: 3}}``,
+attached to every layer's named parameters with ``nurinet.nn.regularizers``). A
+section whose piece is not installed is rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import inspect
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from nurinet.io.registry import (
+    _activation_name,
+    _constructor_args,
+    decode_value,
+    encode_value,
+    get_layer_class,
+    layer_name,
+)
+from nurinet.nn.linear import Linear
+from nurinet.nn.module import Module
+from nurinet.training.callbacks import Callback
+
+_SECTIONS = {"name", "seed", "data", "model", "updater", "training", "schedule", "callbacks",
+             "regularization"}
+_FUSED = {("softmax", "crossentropy"): "cross_entropy",
+          ("sigmoid", "binarycrossentropy"): "binary_cross_entropy_with_logits",
+          ("sigmoid", "bce"): "binary_cross_entropy_with_logits"}
+_WIDTH_ARGS = ("in_features", "num_features", "normalized_shape")
+_TRAINING_KEYS = {"epochs", "batch_size", "metrics", "shuffle", "verbose"}
+
+
+def _key(name: str) -> str:
+    return "".join(c for c in str(name).lower() if c.isalnum())
+
+
+class OutputLayer(Linear):
+    """The last layer of a configured network: a fully connected layer that owns its loss.
+
+    Args:
+        in_features: Input width.
+        units: Number of outputs (classes).
+        activation: Output activation name; fused into the loss for softmax +
+            cross-entropy and sigmoid + binary cross-entropy (the layer then outputs logits).
+        loss: Loss name (see ``nurinet.functional.get_loss``).
+        bias: Learn an additive bias.
+        dtype: Parameter dtype.
+        generator: Random source of the initialization.
+
+    Shape:
+        - Input: ``(*, in_features)``
+        - Output: ``(*, units)``
+    """
+
+    def __init__(self, in_features: int, units: int, activation: str | None = None,
+                 loss: str = "cross_entropy", bias: bool = True, dtype: Any = None,
+                 generator: Any = None) -> None:
+        fused = _FUSED.get((_key(activation or ""), _key(loss)))
+        super().__init__(in_features, units, bias=bias, activation=None if fused else activation,
+                         dtype=dtype, generator=generator)
+        self.units, self.output_activation, self.loss = self.out_features, activation, loss
+        self.training_loss = fused or loss
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "units": self.units,
+                "activation": self.output_activation, "loss": self.loss, "bias": self.bias is not None}
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, activation={self.output_activation!r}, loss={self.loss!r}"
+
+
+@dataclasses.dataclass
+class Built:
+    """What a configuration builds: the compiled model and the arguments of its run."""
+
+    model: Any
+    fit_args: dict[str, Any]
+    config: dict[str, Any]
+    scheduler: Any = None
+    callbacks: list = dataclasses.field(default_factory=list)
+
+
+# ----- reading ----------------------------------------------------------------------------------
+def load_config(source: Any) -> dict[str, Any]:
+    """A configuration from a dict, a ``.json`` / ``.yaml`` / ``.yml`` file, or JSON/YAML text.
+
+    Raises:
+        ValueError: the text is not valid, or the result is not a mapping.
+        ImportError: a YAML file is read without PyYAML installed.
+    """
+    if isinstance(source, Mapping):
+        return dict(source)
+    text, where = str(source), "the configuration text"
+    if os.path.exists(text):
+        where = text
+        with open(text, encoding="utf-8") as f:
+            text = f.read()
+        is_yaml = where.endswith((".yaml", ".yml"))
+    else:
+        is_yaml = not text.lstrip().startswith("{")
+    config = _parse_yaml(text, where) if is_yaml else _parse_json(text, where)
+    if not isinstance(config, dict):
+        raise ValueError(  # noqa: TRY004 (bad configuration content)
+            f"{where}: a configuration must be a mapping, got {type(config).__name__}")
+    return config
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    try:
+        import yaml
+    except ImportError as error:
+        raise ImportError(f"reading {where} as YAML needs PyYAML: pip install 'nurinet[yaml]' "
+                          "(or write the configuration as JSON)") from error
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"{where} is not valid YAML: {error}") from None
+
+
+def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write ``config`` as YAML (``.yaml`` / ``.yml``, needs PyYAML) or JSON (any other name)."""
+    path = os.fspath(path)
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError as error:
+            raise ImportError("writing YAML needs PyYAML: pip install 'nurinet[yaml]'") from error
+        text = yaml.safe_dump(dict(config), sort_keys=False)
+    else:
+        text = json.dumps(config, indent=2) + "\n"
+    from nurinet.io.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ----- building ---------------------------------------------------------------------------------
+def build_network(model_config: Mapping[str, Any]) -> Module:
+    """The ``nn.Sequential`` of a configuration's ``model`` section."""
+    from nurinet.nn import Sequential
+
+    if not isinstance(model_config, Mapping) or not isinstance(model_config.get("layers"), list):
+        raise ValueError(  # noqa: TRY004 (bad configuration content)
+            "the 'model' section must be a mapping with a 'layers' list, e.g. "
+            "{input_size: 64, layers: [{type: Dense, units: 10}]}")
+    width = model_config.get("input_size")
+    layers: list[Module] = []
+    for i, spec in enumerate(model_config["layers"]):
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise ValueError(f"model.layers[{i}] must be a mapping with a 'type', got {spec!r}")
+        try:
+            built, width = _build_layer(dict(spec), width)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"model.layers[{i}] ({spec['type']}): {error}") from error
+        layers.extend(built)
+    if not layers:
+        raise ValueError("the 'model' section has no layers")
+    return Sequential(*layers)
+
+
+def _dense_args(spec: dict[str, Any], width: Any, kind: str) -> dict[str, Any]:
+    if "units" not in spec:
+        raise ValueError(f"a {kind} layer needs 'units'")
+    in_features = spec.pop("in_features", width)
+    if in_features is None:
+        raise ValueError(f"the input width of this {kind} layer is unknown: set model.input_size "
+                         "or the layer's in_features")
+    return {"in_features": in_features, "units": spec.pop("units"), "bias": spec.pop("bias", True)}
+
+
+def _build_layer(spec: dict[str, Any], width: Any) -> tuple[list[Module], Any]:
+    from nurinet.nn import Activation, Dropout
+
+    kind = spec.pop("type")
+    key = _key(kind)
+    if key == "dense":
+        args = _dense_args(spec, width, "Dense")
+        layer = Linear(args["in_features"], args["units"], bias=args["bias"],
+                       activation=spec.pop("activation", None))
+        _no_leftovers(spec)
+        return [layer], layer.out_features
+    if key in ("output", "outputlayer"):
+        args = _dense_args(spec, width, "Output")
+        layer = OutputLayer(args["in_features"], args["units"], spec.pop("activation", None),
+                            spec.pop("loss", "cross_entropy"), bias=args["bias"])
+        _no_leftovers(spec)
+        return [layer], layer.units
+    if key == "dropout":
+        layer = Dropout(spec.pop("p", 0.5))
+        _no_leftovers(spec)
+        return [layer], width
+    cls = get_layer_class(kind)
+    parameters = inspect.signature(cls.__init__).parameters
+    for name in _WIDTH_ARGS:
+        if name in parameters and name not in spec and width is not None:
+            spec[name] = width
+    activation = spec.pop("activation", None) if "activation" not in parameters else None
+    layer = cls(**{k: decode_value(v) for k, v in spec.items()})
+    out = [layer] if activation is None else [layer, Activation(activation)]
+    return out, getattr(layer, "out_features", width)
+
+
+def _no_leftovers(spec: dict[str, Any]) -> None:
+    if spec:
+        raise ValueError(f"unknown setting(s) {sorted(spec)}")
+
+
+def _loss_of(network: Module) -> str:
+    last = list(network.children())[-1] if len(list(network.children())) else network
+    if not isinstance(last, OutputLayer):
+        raise ValueError(  # noqa: TRY004 (bad configuration content)
+            "the last layer must be an Output layer that names the loss, e.g. "
+            "{type: Output, units: 10, activation: softmax, loss: cross_entropy}")
+    return last.training_loss
+
+
+def build(config: Any) -> Built:
+    """Build and compile the model of a configuration, and the arguments of its ``fit``.
+
+    Seeds ``nurinet.manual_seed(config["seed"])`` first when the configuration has a seed,
+    so the initial weights are reproducible. The data is not loaded (see :func:`run`).
+
+    Raises:
+        ValueError: an unknown section, layer type, setting or name (the message says where).
+    """
+    import nurinet as nt
+    from nurinet.training import Model
+
+    config = load_config(config)
+    unknown = sorted(set(config) - _SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown configuration section(s) {unknown}; known ones are {sorted(_SECTIONS)}")
+    if config.get("seed") is not None:
+        nt.manual_seed(config["seed"])
+    model = Model(build_network(config.get("model")))
+    updater = dict(config.get("updater") or {"name": "adam"})
+    name = updater.pop("name", None) or updater.pop("type", None)
+    if name is None:
+        raise ValueError("the 'updater' section needs a 'name' (sgd, momentum, nesterov, adam, ...)")
+    training = dict(config.get("training") or {})
+    bad = sorted(set(training) - _TRAINING_KEYS)
+    if bad:
+        raise ValueError(f"unknown 'training' setting(s) {bad}; known ones are {sorted(_TRAINING_KEYS)}")
+    model.compile(name, _loss_of(model.network), metrics=training.get("metrics", ["accuracy"]), **updater)
+    model.run_config = config  # kept for get_config(): data, seed and training are not in the layers
+    scheduler = _scheduler(config.get("schedule"), model.optimizer)
+    if config.get("regularization"):
+        _regularization(config["regularization"], model.network)
+    fit_args = {"epochs": training.get("epochs", 10), "batch_size": training.get("batch_size", 32),
+                "shuffle": training.get("shuffle", True), "verbose": training.get("verbose", 1)}
+    callbacks = _callbacks(config.get("callbacks") or [])
+    if scheduler is not None:
+        callbacks.append(_SchedulerStep(scheduler))
+    return Built(model, fit_args, config, scheduler, callbacks)
+
+
+# ----- optional sections -----------------------------------------------------------------------
+def _scheduler(spec: Any, optimizer: Any) -> Any:
+    if not spec:
+        return None
+    try:
+        lr_scheduler = importlib.import_module("nurinet.optim.lr_scheduler")
+    except ImportError as error:
+        raise ValueError("the 'schedule' section needs nurinet.optim.lr_scheduler, which this "
+                         "installation does not have; remove the section") from error
+    spec = dict(spec)
+    name = spec.pop("name", None) or spec.pop("type", None)
+    classes = {_key(n): c for n, c in vars(lr_scheduler).items()
+               if isinstance(c, type) and hasattr(c, "state_dict") and not n.startswith("_")}
+    cls = classes.get(_key(name)) or classes.get(_key(name) + "lr")
+    if cls is None:
+        raise ValueError(f"unknown schedule {name!r}; known ones are {sorted(classes)}")
+    return cls(optimizer, **spec)
+
+
+def _regularization(spec: Any, network: Module) -> None:
+    """Attach ``L1L2(l1, l2)`` and an optional constraint to every parameter named in
+    ``parameters`` (default: ``weight``) of every layer, as Deeplearning4j's ``l2(...)``."""
+    try:
+        regularizers = importlib.import_module("nurinet.nn.regularizers")
+    except ImportError as error:
+        raise ValueError("the 'regularization' section needs nurinet.nn.regularizers, which this "
+                         "installation does not have; remove the section or use the updater's "
+                         "weight_decay") from error
+    spec = dict(spec)
+    l1, l2 = spec.pop("l1", 0.0), spec.pop("l2", 0.0)
+    names = spec.pop("parameters", ["weight"])
+    constraint = dict(spec.pop("constraint", None) or {})
+    _no_leftovers(spec)
+    make_constraint = None
+    if constraint:
+        kind = constraint.pop("type", None) or constraint.pop("name", None)
+        known = {_key(n): c for n, c in vars(regularizers).items()
+                 if isinstance(c, type) and issubclass(c, regularizers.Constraint)}
+        cls = known.get(_key(kind or ""))
+        if cls is None:
+            raise ValueError(f"unknown constraint {kind!r}; known ones are {sorted(known)}")
+        make_constraint = functools.partial(cls, **constraint)
+    for module in network.modules():
+        for name in names:
+            if module._parameters.get(name) is None:
+                continue
+            if l1 or l2:
+                regularizers.add_regularizer(module, name, regularizers.L1L2(l1, l2))
+            if make_constraint is not None:
+                regularizers.add_constraint(module, name, make_constraint())
+
+
+def _callbacks(specs: list) -> list:
+    from nurinet.io.checkpoint import CheckpointCallback
+    from nurinet.training import callbacks as cb_module
+
+    known = {_key(n): c for n, c in vars(cb_module).items()
+             if isinstance(c, type) and issubclass(c, cb_module.Callback)}
+    known.update({"checkpoint": CheckpointCallback, "modelcheckpoint": CheckpointCallback})
+    out = []
+    for i, spec in enumerate(specs):
+        spec = dict(spec)
+        cls = known.get(_key(spec.pop("type", "")))
+        if cls is None:
+            raise ValueError(f"callbacks[{i}]: unknown callback type; known ones are {sorted(known)}")
+        out.append(cls(**spec))
+    return out
+
+
+class _SchedulerStep(Callback):
+    """Steps a scheduler after each epoch (with the monitored value for ReduceLROnPlateau)."""
+
+    def __init__(self, scheduler: Any, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.scheduler, self.monitor = scheduler, monitor
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if type(self.scheduler).__name__ == "ReduceLROnPlateau":
+            logs = logs or {}
+            self.scheduler.step(logs.get(self.monitor, logs.get("loss")))
+        else:
+            self.scheduler.step()
+
+
+# ----- writing back ----------------------------------------------------------------------------
+def model_to_config(model: Module) -> dict[str, Any]:
+    """The configuration of a Sequential network or a ``Model`` wrapping one (inverse of :func:`build`).
+
+    Dense, Output and Dropout layers are written in the short form; any other layer as
+    ``{type: ClassName, <constructor arguments>}``. A compiled model adds its updater
+    and metrics; a model built from a configuration keeps its data, seed and training sections.
+    """
+    from nurinet.nn import Dropout, Sequential
+    from nurinet.training import Model
+
+    network = model.network if isinstance(model, Model) and "network" in model._modules else model
+    if not isinstance(network, Sequential):
+        raise TypeError(f"model_to_config describes a Sequential network (or a Model around one), "
+                         f"got {type(network).__name__}; use nurinet.io.layer_config for any module")
+    layers, width, input_size = [], None, None
+    for layer in network.children():
+        if isinstance(layer, Linear) and input_size is None and not layers:
+            input_size = width = layer.in_features
+        if isinstance(layer, OutputLayer):
+            spec = {"type": "Output", "units": layer.units, "activation": layer.output_activation,
+                    "loss": layer.loss}
+        elif type(layer) is Linear:
+            spec = {"type": "Dense", "units": layer.out_features}
+            if layer.activation is not None:
+                spec["activation"] = _activation_label(layer.activation)
+        elif type(layer) is Dropout:
+            spec = {"type": "Dropout", "p": layer.p}
+        else:
+            spec = {"type": layer_name(layer),
+                    **{k: encode_value(v, k) for k, v in _constructor_args(layer).items()}}
+        if spec["type"] in ("Dense", "Output"):
+            if layer.in_features != width:
+                spec["in_features"] = layer.in_features
+            if layer.bias is None:
+                spec["bias"] = False
+            width = layer.out_features
+        if spec.get("activation", "") is None:
+            del spec["activation"]
+        layers.append(spec)
+    config = dict(getattr(model, "run_config", None) or {})
+    config["model"] = {**({"input_size": input_size} if input_size is not None else {}), "layers": layers}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        group = optimizer.param_groups[0]
+        config["updater"] = {"name": type(optimizer).__name__.lower(),
+                             **{k: list(v) if isinstance(v, tuple) else v for k, v in group.items()
+                                if k not in ("params", "name", "initial_lr")}}
+    return config
+
+
+def _activation_label(activation: Any) -> str:
+    name = getattr(activation, "name", None)
+    if isinstance(name, str):
+        return name  # an nn.Activation built from a name
+    label = _activation_name(activation)
+    if label is None and isinstance(activation, Module) and not list(activation.parameters()):
+        label = type(activation).__name__  # a stateless activation module such as nn.ReLU()
+    if label is None:
+        raise ValueError(f"cannot write activation {activation!r} in a configuration: give it by name")
+    return label
+
+
+# ----- running ----------------------------------------------------------------------------------
+def load_data(spec: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+    """The ``data`` section's dataset split into ``train``, ``val`` and ``test`` ``(x, y)`` pairs."""
+    import nurinet as nt
+    from nurinet.data import datasets, train_val_test_split
+
+    spec = dict(spec or {})
+    name = spec.pop("dataset", None)
+    split = {k: spec.pop(k) for k in ("val_fraction", "test_fraction", "stratify") if k in spec}
+    loader = getattr(datasets, f"load_{name}", None) or getattr(datasets, f"make_{name}", None)
+    if loader is None:
+        raise ValueError(f"data.dataset {name!r} is not a bundled dataset (digits, iris) or a "
+                         "generator (moons, spiral, blobs)")
+    if loader.__name__.startswith("make_"):
+        spec.setdefault("generator", nt.Generator(seed))
+    x, y = loader(**spec)
+    generator = nt.Generator(seed) if seed is not None else None
+    train, val, test = train_val_test_split(x, y, generator=generator, **split)
+    return {"train": train, "val": val, "test": test}
+
+
+def run(config: Any, epochs: int | None = None, verbose: int | None = None,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+        resume: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Load the data, build the model and train it as the configuration says, then evaluate.
+
+    The steps follow ``nurinet.demo.run`` (seed, data, model, fit with a shuffling
+    ``Generator(seed)``), so a configuration of the demo's network reproduces its accuracy.
+
+    Args:
+        config: A configuration (see :func:`load_config`).
+        epochs: Override ``training.epochs``.
+        verbose: Override ``training.verbose``.
+        checkpoint: Write a checkpoint there every ``checkpoint_every`` epochs and after the
+            last one (model, updater, scheduler, generators, the configuration as an extra).
+        checkpoint_every: Epochs between checkpoints.
+        resume: A checkpoint written by such a run: training continues from its epoch with its
+            weights, updater, scheduler and random states (the result equals an uninterrupted run).
+
+    Returns:
+        ``{"model", "history", "accuracy", "confusion_matrix", "test_size", "train_size"}``.
+    """
+    import numpy as np
+
+    import nurinet as nt
+    from nurinet.training.metrics import confusion_matrix
+
+    config = load_config(config)
+    seed = config.get("seed")
+    if seed is not None:
+        nt.manual_seed(seed)
+    data = load_data(config.get("data") or {}, seed)
+    built = build({**config, "seed": None})  # seeded once above, before the data, as the demo
+    built.model.run_config = config
+    fit_args = dict(built.fit_args)
+    if epochs is not None:
+        fit_args["epochs"] = epochs
+    if verbose is not None:
+        fit_args["verbose"] = verbose
+    shuffle = nt.Generator(seed)
+    callbacks = list(built.callbacks)
+    if checkpoint is not None:
+        from nurinet.io.checkpoint import CheckpointCallback
+
+        callbacks.append(CheckpointCallback(checkpoint, checkpoint_every, generators={"shuffle": shuffle},
+                                            scheduler=built.scheduler, extra={"config": config}))
+    if resume is not None:
+        from nurinet.io.checkpoint import load_checkpoint
+
+        info = load_checkpoint(resume, built.model, built.model.optimizer, scheduler=built.scheduler,
+                               generators={"shuffle": shuffle})
+        fit_args["initial_epoch"] = int(info["epoch"] or 0)
+    x_val, _ = data["val"]
+    history = built.model.fit(*data["train"], validation_data=data["val"] if len(x_val) else None,
+                              generator=shuffle, callbacks=callbacks, **fit_args)
+    x_test, y_test = data["test"]
+    scores = built.model.predict(x_test, batch_size=256)
+    matrix = confusion_matrix(y_test, scores.argmax(axis=1), num_classes=scores.shape[1])
+    return {"model": built.model, "history": history, "accuracy": float(np.trace(matrix) / matrix.sum()),
+            "confusion_matrix": matrix, "test_size": len(x_test), "train_size": len(data["train"][0])}

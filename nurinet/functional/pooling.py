@@ -1,0 +1,373 @@
+"""Pooling: max and average (1-D, 2-D), adaptive average and max, and global pooling.
+
+Max and average pooling read the padded input through strided views, one per
+kernel offset (a loop over the ``kh * kw`` offsets of the window, never over
+pixels or samples): average pooling adds the views, max pooling keeps a running
+maximum and the offset where it was first reached, so ties go to the first
+element of the window, as in PyTorch. Max pooling remembers, for each output,
+the flat index of its maximum in the ``H * W`` plane of the input; its backward
+routes each output gradient there (a plain assignment when the windows do not
+overlap, a ``bincount`` when they may). Adaptive average pooling is a product
+with a fixed averaging matrix on each spatial axis.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from nurinet.autograd.function import Function
+from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.functional import reduction as rd
+from nurinet.functional._im2col import pad_array
+from nurinet.functional._util import xp_of
+from nurinet.functional.conv import _tuple
+from nurinet.functional.indexing import PutAlongAxis
+from nurinet.functional.linalg import linear
+from nurinet.functional.shape import reshape, squeeze, swapaxes, unsqueeze
+
+# ----- window geometry -----
+
+def _pool_out(n: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    """PyTorch's output length; with ceil_mode the last window must start inside the input or left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _offsets(kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int],
+             out: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """For each kernel offset (row-major), the strided slice of the padded input it sees."""
+    (kh, kw), (dh, dw), (sh, sw), (ho, wo) = kernel, dilation, stride, out
+    return [(slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+class _Pool2d(Function):
+    """Shared state of max and average pooling: the window geometry of one input shape."""
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                 dilation: tuple[int, int], ceil_mode: bool) -> None:
+        self.kernel, self.stride, self.padding, self.dilation = kernel, stride, padding, dilation
+        self.ceil_mode = ceil_mode
+
+    def _geometry(self, hw: tuple[int, int]) -> tuple[tuple[int, int], Any]:
+        """Output size and the ``((top, bottom), (left, right))`` padding that covers every window."""
+        out = tuple(_pool_out(n, k, s, p, d, self.ceil_mode)
+                    for n, k, s, p, d in zip(hw, self.kernel, self.stride, self.padding, self.dilation))
+        pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
+                     for n, k, s, p, d, o in zip(hw, self.kernel, self.stride, self.padding, self.dilation, out))
+        return out, pads
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling over ``(N, C, H, W)``; ``self.indices`` holds each maximum's flat index in ``H * W``."""
+
+    def forward(self, x: Any) -> Any:
+        xp = xp_of(x)
+        (ho, wo), pads = self._geometry(x.shape[2:])
+        xpad = pad_array(x, pads, -math.inf)
+        views = _offsets(self.kernel, self.dilation, self.stride, (ho, wo))
+        best = xpad[(Ellipsis, *views[0])].copy()
+        arg = xp.zeros(best.shape, dtype=np.int64)
+        for k, (rows, cols) in enumerate(views[1:], start=1):
+            v = xpad[..., rows, cols]
+            bigger = v > best  # strict: ties keep the first maximum
+            xp.copyto(best, v, where=bigger)
+            arg[bigger] = k
+        self.indices = self._flat_index(arg, x.shape, pads)
+        return best
+
+    def _flat_index(self, arg: Any, x_shape: tuple[int, ...], pads: Any) -> Any:
+        """Kernel offset of the maximum -> its index in the input's ``H * W`` plane."""
+        xp = xp_of(arg)
+        kw, (dh, dw), (sh, sw) = self.kernel[1], self.dilation, self.stride
+        ho, wo = arg.shape[2:]
+        row = xp.arange(ho).reshape(ho, 1) * sh - pads[0][0] + (arg // kw) * dh
+        col = xp.arange(wo) * sw - pads[1][0] + (arg % kw) * dw
+        return row * x_shape[3] + col
+
+    def backward(self, gy: Tensor) -> Tensor:
+        n, c, h, w = self.inputs[0].shape
+        flat = PutAlongAxis(self.indices.reshape(n, c, -1), 2, (n, c, h * w))(reshape(gy, (n, c, -1)))
+        return reshape(flat, (n, c, h, w))
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return scatter_max(gy, self.indices, self.inputs[0].shape, self._overlaps())
+
+    def _overlaps(self) -> bool:
+        return any(s < d * (k - 1) + 1 for k, s, d in zip(self.kernel, self.stride, self.dilation))
+
+
+def scatter_max(gy: Any, indices: Any, x_shape: tuple[int, ...], overlap: bool) -> Any:
+    """Zeros of ``x_shape`` with each ``gy`` added at its ``indices`` (flat in the ``H * W`` plane)."""
+    xp = xp_of(gy)
+    n, c, h, w = x_shape
+    planes = xp.arange(n * c).reshape(n, c, 1, 1) * (h * w)
+    flat = (indices + planes).ravel()
+    if overlap:  # one input may be the maximum of several windows: accumulate
+        gx = xp.bincount(flat, weights=gy.ravel(), minlength=n * c * h * w).astype(gy.dtype, copy=False)
+        return gx.reshape(x_shape)
+    gx = xp.zeros(n * c * h * w, dtype=gy.dtype)
+    gx[flat] = gy.ravel()  # windows are disjoint: each input is hit at most once
+    return gx.reshape(x_shape)
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over ``(N, C, H, W)`` (PyTorch's divisor rules for padding and ceil_mode)."""
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                 ceil_mode: bool, count_include_pad: bool) -> None:
+        super().__init__(kernel, stride, padding, (1, 1), ceil_mode)
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Any) -> Any:
+        out, pads = self._geometry(x.shape[2:])
+        xpad = pad_array(x, pads)
+        views = _offsets(self.kernel, self.dilation, self.stride, out)
+        total = xpad[(Ellipsis, *views[0])].copy()
+        for rows, cols in views[1:]:
+            total += xpad[..., rows, cols]
+        total /= self._divisor(x.shape[2:], x.dtype, xp_of(x))
+        return total
+
+    def _divisor(self, hw: tuple[int, int], dtype: Any, xp: Any) -> Any:
+        div = _avg_divisor(tuple(hw), self.kernel, self.stride, self.padding, self.ceil_mode,
+                           self.count_include_pad)
+        return xp.asarray(div, dtype=dtype)
+
+    def _args(self) -> tuple[Any, ...]:
+        return self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return AvgPool2dAdjoint(*self._args(), hw=self.inputs[0].shape[2:])(gy)
+
+    def backward_arrays(self, gy: Any) -> Any:
+        return _avg_adjoint(self, gy, self.inputs[0].shape[2:])
+
+
+def _avg_adjoint(pool: _Pool2d, gy: Any, hw: tuple[int, int]) -> Any:
+    """The transpose of average pooling: spread each ``gy / divisor`` over its window."""
+    xp = xp_of(gy)
+    out, pads = pool._geometry(hw)
+    g = gy / pool._divisor(hw, gy.dtype, xp)
+    n, c = gy.shape[:2]
+    gxpad = xp.zeros((n, c, hw[0] + sum(pads[0]), hw[1] + sum(pads[1])), dtype=gy.dtype)
+    for rows, cols in _offsets(pool.kernel, pool.dilation, pool.stride, out):
+        gxpad[..., rows, cols] += g
+    return xp.ascontiguousarray(gxpad[..., pads[0][0] : pads[0][0] + hw[0], pads[1][0] : pads[1][0] + hw[1]])
+
+
+class AvgPool2dAdjoint(AvgPool2d):
+    """The transpose of :class:`AvgPool2d` (its backward) back to spatial size ``hw``; linear, so its
+    backward is average pooling again."""
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                 ceil_mode: bool, count_include_pad: bool, hw: tuple[int, int]) -> None:
+        super().__init__(kernel, stride, padding, ceil_mode, count_include_pad)
+        self.hw = tuple(hw)
+
+    def forward(self, gy: Any) -> Any:
+        return _avg_adjoint(self, gy, self.hw)
+
+    def backward(self, g: Tensor) -> Tensor:
+        return AvgPool2d(*self._args())(g)
+
+    backward_arrays = None
+
+
+@lru_cache(maxsize=256)
+def _avg_divisor(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                 ceil_mode: bool, count_include_pad: bool) -> np.ndarray:
+    """The (Ho, Wo) window sizes average pooling divides by (cached per shape)."""
+    sizes = []
+    for n, k, s, p in zip(hw, kernel, stride, padding):
+        start = np.arange(_pool_out(n, k, s, p, 1, ceil_mode)) * s - p
+        end = np.minimum(start + k, n + p)  # windows stop at the padded edge
+        if count_include_pad:
+            sizes.append(end - start)
+        else:
+            sizes.append(np.minimum(end, n) - np.maximum(start, 0))
+    return _frozen(np.outer(sizes[0], sizes[1]).astype(np.float64))
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """Mark a cached array read-only, so no caller can change the cache by accident."""
+    array.flags.writeable = False
+    return array
+
+
+# ----- adaptive pooling -----
+
+def _bins(n: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """PyTorch's adaptive bins: start = floor(i * n / out), end = ceil((i + 1) * n / out)."""
+    i = np.arange(out)
+    return (i * n) // out, -((-(i + 1) * n) // out)
+
+
+@lru_cache(maxsize=256)
+def _averaging_matrix(n: int, out: int) -> np.ndarray:
+    """(out, n) matrix whose row i averages bin i."""
+    start, end = _bins(n, out)
+    pos = np.arange(n)
+    inside = (pos >= start[:, None]) & (pos < end[:, None])
+    return _frozen(inside / (end - start)[:, None])
+
+
+class AdaptiveMaxPool2d(MaxPool2d):
+    """Adaptive max pooling to ``out_hw``; bins may overlap and differ in size."""
+
+    def __init__(self, out_hw: tuple[int, int]) -> None:
+        self.out_hw = out_hw
+
+    def forward(self, x: Any) -> Any:
+        xp = xp_of(x)
+        (h, w), (oh, ow) = x.shape[2:], self.out_hw
+        ih, iw = (xp.asarray(a) for a in (_bin_index(h, oh), _bin_index(w, ow)))
+        kh, kw = ih.shape[1], iw.shape[1]
+        win = x[:, :, ih[:, :, None, None], iw[None, None, :, :]]  # (N, C, oh, kh, ow, kw)
+        win = win.transpose(0, 1, 2, 4, 3, 5).reshape(*x.shape[:2], oh, ow, kh * kw)
+        arg = win.argmax(axis=-1)  # the first maximum among ties
+        ho_idx, wo_idx = xp.arange(oh).reshape(oh, 1), xp.arange(ow)
+        self.indices = ih[ho_idx, arg // kw] * w + iw[wo_idx, arg % kw]
+        return xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+
+    def _overlaps(self) -> bool:
+        return True
+
+
+@lru_cache(maxsize=256)
+def _bin_index(n: int, out: int) -> np.ndarray:
+    """(out, largest bin) indices of each bin; short bins repeat their last index (harmless for a max)."""
+    start, end = _bins(n, out)
+    width = int((end - start).max())
+    return _frozen(np.minimum(start[:, None] + np.arange(width), end[:, None] - 1))
+
+
+# ----- argument handling and wrappers -----
+
+def _check_input(x: Tensor, ndim: int, op: str) -> None:
+    if x.ndim != ndim:
+        layout = "(N, C, L)" if ndim == 3 else "(N, C, H, W)"
+        raise ValueError(f"{op}: expected a {ndim}-D input {layout}, got shape {x.shape}")
+
+
+def _pool_args(kernel_size: Any, stride: Any, padding: Any, dilation: Any, n: int, op: str) -> tuple[Any, ...]:
+    kernel = _tuple(kernel_size, n, "kernel_size", op)
+    stride = kernel if stride is None else _tuple(stride, n, "stride", op)
+    padding = _tuple(padding, n, "padding", op, minimum=0)
+    dilation = _tuple(dilation, n, "dilation", op)
+    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(2 * p > e for p, e in zip(padding, effective)):
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {effective} "
+                         "(dilation included), so that no window lies entirely in the padding")
+    return kernel, stride, padding, dilation
+
+
+def _check_out(x: Tensor, fn: _Pool2d, op: str) -> None:
+    out, _ = fn._geometry(x.shape[2:])
+    if min(out) < 1:
+        raise ValueError(f"{op}: input of spatial size {x.shape[2:]} is smaller than the kernel {fn.kernel} "
+                         f"(dilation {fn.dilation}, padding {fn.padding}); the output would be empty")
+
+
+def _max_pool(x: Tensor, fn: MaxPool2d, op: str, return_indices: bool) -> Any:
+    _check_out(x, fn, op)
+    y = fn(x)
+    return (y, Tensor(fn.indices)) if return_indices else y
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """2-D max pooling of ``(N, C, H, W)``; padding counts as -inf. ``stride`` defaults to the kernel size.
+
+    With ``return_indices`` also returns each maximum's flat index in the input's ``H * W`` plane (int64).
+    """
+    x = as_tensor(x)
+    _check_input(x, 4, "max_pool2d")
+    fn = MaxPool2d(*_pool_args(kernel_size, stride, padding, dilation, 2, "max_pool2d"), bool(ceil_mode))
+    return _max_pool(x, fn, "max_pool2d", return_indices)
+
+
+def max_pool1d(x: Any, kernel_size: int, stride: Any = None, padding: int = 0, dilation: int = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """1-D max pooling of ``(N, C, L)`` (max_pool2d on a unit height); indices are positions in ``L``."""
+    x = as_tensor(x)
+    _check_input(x, 3, "max_pool1d")
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 1, "max_pool1d")
+    fn = MaxPool2d((1, *k), (1, *s), (0, *p), (1, *d), bool(ceil_mode))
+    out = _max_pool(unsqueeze(x, 2), fn, "max_pool1d", return_indices)
+    if return_indices:
+        return squeeze(out[0], 2), Tensor(out[1].data[:, :, 0])
+    return squeeze(out, 2)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """2-D average pooling of ``(N, C, H, W)``; padded zeros count in the divisor when ``count_include_pad``."""
+    x = as_tensor(x)
+    _check_input(x, 4, "avg_pool2d")
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 2, "avg_pool2d")
+    fn = AvgPool2d(k, s, p, bool(ceil_mode), bool(count_include_pad))
+    _check_out(x, fn, "avg_pool2d")
+    return fn(x)
+
+
+def avg_pool1d(x: Any, kernel_size: int, stride: Any = None, padding: int = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """1-D average pooling of ``(N, C, L)`` (avg_pool2d on a unit height)."""
+    x = as_tensor(x)
+    _check_input(x, 3, "avg_pool1d")
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 1, "avg_pool1d")
+    fn = AvgPool2d((1, *k), (1, *s), (0, *p), bool(ceil_mode), bool(count_include_pad))
+    x4 = unsqueeze(x, 2)
+    _check_out(x4, fn, "avg_pool1d")
+    return squeeze(fn(x4), 2)
+
+
+def _output_size(output_size: Any, hw: tuple[int, int], op: str) -> tuple[int, int]:
+    """An int, a pair, or a pair with ``None`` meaning "keep the input's size"."""
+    sizes = (output_size,) * 2 if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    sizes = tuple(n if s is None else s for s, n in zip(sizes, hw))
+    return _tuple(sizes, 2, "output_size", op)
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Average over PyTorch's adaptive bins to a ``(N, C, *output_size)`` output."""
+    x = as_tensor(x)
+    _check_input(x, 4, "adaptive_avg_pool2d")
+    oh, ow = _output_size(output_size, x.shape[2:], "adaptive_avg_pool2d")
+    xp = xp_of(x.data)  # the matrices live where the input does (NumPy or CuPy)
+    mh = Tensor._wrap(xp.asarray(_averaging_matrix(x.shape[2], oh), dtype=x.dtype), False)
+    mw = Tensor._wrap(xp.asarray(_averaging_matrix(x.shape[3], ow), dtype=x.dtype), False)
+    y = linear(x, mw)  # (N, C, H, ow): one GEMM with the leading dims folded
+    return swapaxes(linear(swapaxes(y, 2, 3), mh), 2, 3)
+
+
+def adaptive_max_pool2d(x: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """Maximum over PyTorch's adaptive bins to a ``(N, C, *output_size)`` output (indices as max_pool2d)."""
+    x = as_tensor(x)
+    _check_input(x, 4, "adaptive_max_pool2d")
+    fn = AdaptiveMaxPool2d(_output_size(output_size, x.shape[2:], "adaptive_max_pool2d"))
+    y = fn(x)
+    return (y, Tensor(fn.indices)) if return_indices else y
+
+
+def global_avg_pool2d(x: Any, keepdims: bool = False) -> Tensor:
+    """Mean over H and W: ``(N, C, H, W) -> (N, C)`` (``(N, C, 1, 1)`` with ``keepdims``)."""
+    x = as_tensor(x)
+    _check_input(x, 4, "global_avg_pool2d")
+    return rd.mean(x, axis=(2, 3), keepdims=keepdims)
+
+
+def global_max_pool2d(x: Any, keepdims: bool = False) -> Tensor:
+    """Maximum over H and W: ``(N, C, H, W) -> (N, C)`` (``(N, C, 1, 1)`` with ``keepdims``)."""
+    x = as_tensor(x)
+    _check_input(x, 4, "global_max_pool2d")
+    y = adaptive_max_pool2d(x, 1)
+    return y if keepdims else reshape(y, x.shape[:2])

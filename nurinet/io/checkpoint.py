@@ -1,0 +1,236 @@
+"""Training checkpoints: everything needed to resume a run bit for bit.
+
+One safetensors file holds the model's weights, the optimizer's state, the
+scheduler's state, the epoch, the states of the random generators and any
+JSON-able extras. Arrays are tensors of the file (``model/...``, ``optimizer/...``);
+the rest is JSON in the header's metadata, where arrays are referenced by
+``{"__tensor__": name}``. Nothing is pickled, and a SHA-256 checksum of the
+header and data is verified on loading, so a truncated or modified file is
+rejected with an error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from nurinet import backend
+from nurinet.autograd.tensor import Tensor
+from nurinet.io.registry import layer_config
+from nurinet.io.safetensors import SafetensorsError, load_file, save_file
+from nurinet.io.serialize import build_quietly, load_exact
+from nurinet.nn.module import Module
+from nurinet.random import Generator, default_generator
+from nurinet.training.callbacks import Callback
+
+FORMAT_VERSION = "1"
+_META = "nurinet.checkpoint"
+
+
+# ----- nested state <-> JSON + tensors ----------------------------------------------------------
+def _pack(value: Any, tensors: dict[str, np.ndarray], key: str) -> Any:
+    """JSON for ``value``, moving every array into ``tensors`` under ``key``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, (np.ndarray, np.generic)) or backend.is_cupy_array(value):
+        tensors[key] = np.array(backend.to_numpy(value), copy=True)
+        return {"__tensor__": key, "scalar": isinstance(value, np.generic)}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_pack(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_pack(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: _pack(v, tensors, f"{key}.{k}") for k, v in value.items()}
+        return {"__items__": [[_pack(k, tensors, f"{key}.k{i}"), _pack(v, tensors, f"{key}.{i}")]
+                              for i, (k, v) in enumerate(value.items())]}
+    raise TypeError(f"cannot store {key} = {value!r} ({type(value).__name__}) in a checkpoint: "
+                    "only arrays, numbers, strings, None, lists, tuples and dicts are stored")
+
+
+def _unpack(value: Any, tensors: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, list):
+        return [_unpack(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__tensor__" in value:
+        array = tensors[value["__tensor__"]]
+        return array[()] if value.get("scalar") else array
+    if "__tuple__" in value:
+        return tuple(_unpack(v, tensors) for v in value["__tuple__"])
+    if "__items__" in value:
+        return {_hashable(_unpack(k, tensors)): _unpack(v, tensors) for k, v in value["__items__"]}
+    return {k: _unpack(v, tensors) for k, v in value.items()}
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, (list, tuple)) else key
+
+
+def _generators(generators: Mapping[str, Generator] | list[Generator] | Generator | None) -> dict:
+    if generators is None:
+        return {}
+    if isinstance(generators, Generator):
+        return {"0": generators}
+    if isinstance(generators, Mapping):
+        return dict(generators)
+    return {str(i): g for i, g in enumerate(generators)}
+
+
+def _layer_generators(model: Module) -> dict[str, Generator]:
+    """The generators the layers hold (``Dropout(p, generator=g)``), by ``"path:attribute"``."""
+    found: dict[str, Generator] = {}
+    for path, module in model.named_modules():
+        for attr, value in module.__dict__.items():
+            if isinstance(value, Generator):
+                found[f"{path}:{attr}"] = value
+    return found
+
+
+# ----- saving ------------------------------------------------------------------------------------
+def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Any = None, *,
+                    epoch: int | None = None, scheduler: Any = None,
+                    generators: Mapping[str, Generator] | list[Generator] | Generator | None = None,
+                    extra: Mapping[str, Any] | None = None) -> None:
+    """Write a checkpoint to ``path`` atomically (a crash mid-save keeps the previous file).
+
+    Args:
+        path: Destination file (``*.safetensors`` by convention).
+        model: The module being trained.
+        optimizer: Its optimizer (anything with ``state_dict``/``load_state_dict``).
+        epoch: The number of epochs completed.
+        scheduler: A learning-rate scheduler or any object with ``state_dict()``.
+        generators: The ``nurinet.Generator``s the run draws from besides the default one
+            (e.g. ``fit``'s shuffling generator), by name or in a list. The default
+            generator and the generators the layers hold (``Dropout(p, generator=g)``)
+            are always saved.
+        extra: JSON-able values (and arrays) to keep: history, best score, configuration.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"save_checkpoint expects a Module as model, got {type(model).__name__}")
+    tensors: dict[str, np.ndarray] = {f"model/{k}": v for k, v in model.state_dict().items()}
+    try:
+        architecture = layer_config(model)
+    except (ValueError, TypeError):  # an unregistered layer: the checkpoint still resumes a model
+        architecture = None
+    record = {
+        "version": FORMAT_VERSION,
+        "epoch": epoch,
+        "architecture": architecture,
+        "training": model.training,
+        "optimizer": None if optimizer is None else _pack(optimizer.state_dict(), tensors, "optimizer"),
+        "scheduler": None if scheduler is None else _pack(scheduler.state_dict(), tensors, "scheduler"),
+        "default_generator": default_generator.get_state(),
+        "generators": {name: g.get_state() for name, g in _generators(generators).items()},
+        "layer_generators": {name: g.get_state() for name, g in _layer_generators(model).items()},
+        "extra": _pack(dict(extra or {}), tensors, "extra"),
+    }
+    metadata = {"nurinet.format": "checkpoint", _META: json.dumps(record, separators=(",", ":"))}
+    save_file(tensors, path, metadata)
+
+
+# ----- loading ------------------------------------------------------------------------------------
+def load_checkpoint(path: str | os.PathLike, model: Module | None = None, optimizer: Any = None, *,
+                    scheduler: Any = None,
+                    generators: Mapping[str, Generator] | list[Generator] | Generator | None = None,
+                    restore_default_generator: bool = True) -> dict[str, Any]:
+    """Restore a checkpoint written by :func:`save_checkpoint`, in place.
+
+    Args:
+        path: The checkpoint file.
+        model: The module to load the weights into; ``None`` rebuilds it from the
+            saved architecture (returned as ``"model"``).
+        optimizer: Built over ``model.parameters()``; its state and hyperparameters are restored.
+        scheduler: Its state is restored (the checkpoint must hold one).
+        generators: The same generators, under the same names, as when saving; their
+            states are restored.
+        restore_default_generator: Also restore ``nurinet.random.default_generator``.
+
+    Returns:
+        ``{"epoch": ..., "extra": {...}, "model": model}``.
+
+    Raises:
+        SafetensorsError: the file is damaged, truncated or modified, or not a checkpoint.
+        ValueError: a part asked for is not in the checkpoint or does not fit.
+    """
+    path = os.fspath(path)
+    tensors, metadata = load_file(path)
+    if metadata.get("nurinet.format") != "checkpoint" or _META not in metadata:
+        raise SafetensorsError(f"{path!r} is not a nurinet checkpoint (no '{_META}' metadata); "
+                               "for a model saved with nurinet.save use nurinet.load")
+    record = json.loads(metadata[_META])
+    model = _restore_model(path, record, tensors, model)
+    _restore_state(path, "optimizer", optimizer, record, tensors)
+    _restore_state(path, "scheduler", scheduler, record, tensors)
+    saved = record["generators"]
+    for name, generator in _generators(generators).items():
+        if name not in saved:
+            raise ValueError(f"checkpoint {path!r} has no generator named {name!r}; it saved "
+                             f"{sorted(saved)}: pass the generators under the names used when saving")
+        generator.set_state(saved[name])
+    saved_layers = record.get("layer_generators", {})
+    for name, generator in _layer_generators(model).items():
+        if name in saved_layers:
+            generator.set_state(saved_layers[name])
+    if restore_default_generator:
+        default_generator.set_state(record["default_generator"])
+    return {"epoch": record["epoch"], "extra": _unpack(record["extra"], tensors), "model": model}
+
+
+def _restore_model(path: str, record: dict, tensors: dict, model: Module | None) -> Module:
+    if model is None:
+        if record.get("architecture") is None:
+            raise ValueError(f"checkpoint {path!r} holds no architecture (the model had an "
+                             "unregistered layer): build the model and pass it as model=")
+        model = build_quietly(record["architecture"])
+        model.train(bool(record.get("training", True)))
+    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    load_exact(model, weights, path)
+    return model
+
+
+def _restore_state(path: str, part: str, target: Any, record: dict, tensors: dict) -> None:
+    if target is None:
+        return
+    if record.get(part) is None:
+        raise ValueError(f"checkpoint {path!r} holds no {part} state, but a {part} was passed to "
+                         "load_checkpoint")
+    target.load_state_dict(_unpack(record[part], tensors))
+
+
+class CheckpointCallback(Callback):
+    """Save a checkpoint after every ``every`` epochs of ``Model.fit``.
+
+    Args:
+        path: File to write; ``{epoch}`` in it is replaced by the epoch number
+            (otherwise the file is overwritten, atomically, each time).
+        every: Save every this many epochs (the last epoch is always saved).
+        generators: Generators to save besides the default one (e.g. fit's shuffling one).
+        scheduler: A scheduler whose state is saved too.
+        extra: Extra JSON-able values saved each time (the epoch's logs are added as ``"logs"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 1, generators: Any = None,
+                 scheduler: Any = None, extra: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"CheckpointCallback: every must be a positive integer, got {every!r}")
+        self.path, self.every = os.fspath(path), every
+        self.generators, self.scheduler, self.extra = generators, scheduler, dict(extra or {})
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        if done % self.every and done != self.params.get("epochs"):
+            return
+        path = self.path.replace("{epoch}", str(done))
+        save_checkpoint(path, self.model, getattr(self.model, "optimizer", None), epoch=done,
+                        scheduler=self.scheduler, generators=self.generators,
+                        extra={**self.extra, "logs": dict(logs or {})})
+        self.saved.append(path)

@@ -1,0 +1,332 @@
+"""Per-parameter weight penalties (L1, L2, L1L2) and constraints (MaxNorm, NonNeg, ...), as in Keras.
+
+Layers keep their signatures; a penalty or a constraint is attached to a
+parameter of a module by name::
+
+    layer = nn.Linear(64, 32)
+    add_regularizer(layer, "weight", L2(1e-4))
+    add_constraint(layer, "weight", MaxNorm(3.0))
+
+``regularization_loss(model)`` sums every attached penalty in a model (a
+differentiable scalar to add to the loss; ``Model.fit`` does it and logs it as
+``"regularization"``), and ``apply_constraints(model)`` projects every
+constrained parameter in place (``Model.fit`` calls it after each optimizer
+step). Penalties follow Keras: ``L2(l2)`` is ``l2 * sum(w**2)`` (no 1/2).
+
+Attachments are stored on the module (``module._regularizers``,
+``module._constraints``), so they travel with ``copy.deepcopy`` and never
+enter ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+import nurinet.functional as F
+from nurinet import backend
+from nurinet.autograd.tensor import Tensor
+from nurinet.nn.module import Module
+
+# ----- penalties ---------------------------------------------------------------------------
+
+
+class Regularizer:
+    """A penalty on a parameter: ``regularizer(param)`` returns a scalar Tensor."""
+
+    def __call__(self, param: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+def _coefficient(value: Any, name: str, owner: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {name}={value!r}")
+    return float(value)
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|w|) + l2 * sum(w**2)``.
+
+    Args:
+        l1: L1 coefficient (>= 0).
+        l2: L2 coefficient (>= 0).
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1 = _coefficient(l1, "l1", type(self).__name__)
+        self.l2 = _coefficient(l2, "l2", type(self).__name__)
+
+    def __call__(self, param: Tensor) -> Tensor:
+        terms = []
+        if self.l1:
+            terms.append(F.abs(param).sum() * self.l1)
+        if self.l2:
+            terms.append((param * param).sum() * self.l2)
+        if not terms:
+            return (param * 0.0).sum()
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(l1={self.l1:g}, l2={self.l2:g})"
+
+
+class L1(L1L2):
+    """``l1 * sum(|w|)``: pushes weights to exactly zero (sparse weights).
+
+    Args:
+        l1: Coefficient (>= 0).
+    """
+
+    def __init__(self, l1: float = 0.01) -> None:
+        super().__init__(l1=l1)
+
+
+class L2(L1L2):
+    """``l2 * sum(w**2)``: weight decay through the loss (gradient ``2 * l2 * w``).
+
+    Args:
+        l2: Coefficient (>= 0).
+    """
+
+    def __init__(self, l2: float = 0.01) -> None:
+        super().__init__(l2=l2)
+
+
+# ----- constraints -------------------------------------------------------------------------
+
+
+class Constraint:
+    """A projection applied to a parameter's array in place after each update: ``constraint(array)``."""
+
+    def __call__(self, w: Any) -> None:
+        raise NotImplementedError
+
+
+def _unit_axes(w: Any, axis: int | tuple[int, ...] | None) -> tuple[int, ...]:
+    """The axes a unit's norm runs over: all but the first by default (a Linear row, a conv filter)."""
+    if axis is None:
+        return tuple(range(1, w.ndim)) if w.ndim > 1 else (0,)
+    return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def _norms(w: Any, axis: int | tuple[int, ...] | None) -> Any:
+    xp = backend.get_array_module(w)
+    return xp.sqrt((w * w).sum(axis=_unit_axes(w, axis), keepdims=True))
+
+
+class Clip(Constraint):
+    """Clip every entry into ``[min_value, max_value]`` (either bound may be None).
+
+    Args:
+        min_value: Lower bound, or None.
+        max_value: Upper bound, or None.
+    """
+
+    def __init__(self, min_value: float | None = None, max_value: float | None = None) -> None:
+        if min_value is None and max_value is None:
+            raise ValueError("Clip needs min_value, max_value or both")
+        if min_value is not None and max_value is not None and min_value > max_value:
+            raise ValueError(f"Clip: min_value={min_value!r} is above max_value={max_value!r}")
+        self.min_value, self.max_value = min_value, max_value
+
+    def __call__(self, w: Any) -> None:
+        backend.get_array_module(w).clip(w, self.min_value, self.max_value, out=w)
+
+
+class MaxValue(Clip):
+    """Every entry at most ``max_value``.
+
+    Args:
+        max_value: Upper bound.
+    """
+
+    def __init__(self, max_value: float) -> None:
+        super().__init__(None, max_value)
+
+
+class NonNeg(Constraint):
+    """Every entry ``>= 0`` (negative entries become 0)."""
+
+    def __call__(self, w: Any) -> None:
+        backend.get_array_module(w).maximum(w, 0, out=w)
+
+
+class MaxNorm(Constraint):
+    """Rescale each unit whose L2 norm exceeds ``max_value`` down to norm ``max_value``.
+
+    Args:
+        max_value: Largest norm allowed (> 0).
+        axis: Axes of one unit's norm; None means all but the first, i.e. the
+            incoming weights of each output unit (rows of a Linear weight).
+    """
+
+    def __init__(self, max_value: float = 2.0, axis: int | tuple[int, ...] | None = None) -> None:
+        if not max_value > 0:
+            raise ValueError(f"MaxNorm: max_value must be > 0, got max_value={max_value!r}")
+        self.max_value, self.axis = float(max_value), axis
+
+    def __call__(self, w: Any) -> None:
+        norms = _norms(w, self.axis)
+        xp = backend.get_array_module(w)
+        # Units already inside the ball are left exactly as they are.
+        w *= xp.where(norms > self.max_value, self.max_value / xp.maximum(norms, 1e-30), 1.0).astype(w.dtype)
+
+
+class UnitNorm(Constraint):
+    """Rescale each unit to L2 norm 1 (units of norm 0 stay 0).
+
+    Args:
+        axis: Axes of one unit's norm (default: all but the first).
+    """
+
+    def __init__(self, axis: int | tuple[int, ...] | None = None) -> None:
+        self.axis = axis
+
+    def __call__(self, w: Any) -> None:
+        norms = _norms(w, self.axis)
+        w /= backend.get_array_module(w).where(norms > 0, norms, 1.0).astype(w.dtype)
+
+
+class MinMaxNorm(Constraint):
+    """Move each unit's norm into ``[min_value, max_value]``, by the fraction ``rate``.
+
+    The new norm is ``rate * clip(norm, min_value, max_value) + (1 - rate) * norm``.
+
+    Args:
+        min_value: Smallest norm (>= 0).
+        max_value: Largest norm (>= min_value).
+        rate: 1 enforces the bounds at once; smaller values move part way each step.
+        axis: Axes of one unit's norm (default: all but the first).
+    """
+
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
+                 axis: int | tuple[int, ...] | None = None) -> None:
+        if not 0 <= min_value <= max_value:
+            raise ValueError(f"MinMaxNorm needs 0 <= min_value <= max_value, got min_value={min_value!r}, "
+                             f"max_value={max_value!r}")
+        if not 0 < rate <= 1:
+            raise ValueError(f"MinMaxNorm: rate must lie in (0, 1], got rate={rate!r}")
+        self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
+
+    def __call__(self, w: Any) -> None:
+        xp = backend.get_array_module(w)
+        norms = _norms(w, self.axis)
+        target = self.rate * xp.clip(norms, self.min_value, self.max_value) + (1 - self.rate) * norms
+        w *= xp.where(norms > 0, target / xp.where(norms > 0, norms, 1.0), 1.0).astype(w.dtype)
+
+
+# ----- attaching them to modules -----------------------------------------------------------
+
+
+def _check_parameter(module: Any, name: str, what: str) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{what} expects a Module, got {type(module).__name__}")
+    if module._parameters.get(name) is None:
+        present = [k for k, v in module._parameters.items() if v is not None]
+        raise KeyError(f"{what}: {type(module).__name__} has no parameter {name!r}; its parameters are "
+                       f"{present}")
+
+
+def add_regularizer(module: Module, name: str, regularizer: Regularizer) -> Module:
+    """Attach a penalty to ``module``'s parameter ``name`` (replacing any earlier one); returns the module.
+
+    Args:
+        module: The layer owning the parameter (e.g. an ``nn.Linear``).
+        name: The parameter's attribute name (``"weight"``, ``"bias"``).
+        regularizer: A :class:`Regularizer` such as ``L2(1e-4)``.
+    """
+    _check_parameter(module, name, "add_regularizer")
+    if not isinstance(regularizer, Regularizer):
+        raise TypeError(f"add_regularizer expects a Regularizer such as L2(1e-4), got {regularizer!r}")
+    module.__dict__.setdefault("_regularizers", {})[name] = regularizer
+    return module
+
+
+def add_constraint(module: Module, name: str, constraint: Constraint) -> Module:
+    """Attach a constraint to ``module``'s parameter ``name`` (replacing any earlier one); returns the module.
+
+    Args:
+        module: The layer owning the parameter.
+        name: The parameter's attribute name.
+        constraint: A :class:`Constraint` such as ``MaxNorm(3.0)``.
+    """
+    _check_parameter(module, name, "add_constraint")
+    if not isinstance(constraint, Constraint):
+        raise TypeError(f"add_constraint expects a Constraint such as MaxNorm(3.0), got {constraint!r}")
+    module.__dict__.setdefault("_constraints", {})[name] = constraint
+    return module
+
+
+def _attached(model: Module, kind: str) -> Iterator[tuple[Tensor, Any]]:
+    for module in model.modules():
+        for name, item in module.__dict__.get(kind, {}).items():
+            param = module._parameters.get(name)
+            if param is not None:
+                yield param, item
+
+
+def attached_regularizers(model: Module) -> list[tuple[Tensor, Regularizer]]:
+    """Every ``(parameter, regularizer)`` pair in ``model`` (a training loop may keep this list)."""
+    return list(_attached(model, "_regularizers"))
+
+
+def attached_constraints(model: Module) -> list[tuple[Tensor, Constraint]]:
+    """Every ``(parameter, constraint)`` pair in ``model`` (a training loop may keep this list)."""
+    return list(_attached(model, "_constraints"))
+
+
+def has_regularizers(model: Module) -> bool:
+    """Whether any parameter of ``model`` has a penalty attached."""
+    return any(True for _ in _attached(model, "_regularizers"))
+
+
+def penalty_or_none(pairs: list[tuple[Tensor, Regularizer]]) -> Tensor | None:
+    """The sum of the penalties of ``(parameter, regularizer)`` pairs, or None when there are none."""
+    total = None
+    for param, regularizer in pairs:
+        penalty = regularizer(param)
+        total = penalty if total is None else total + penalty
+    return total
+
+
+def regularization_loss(model: Module) -> Tensor:
+    """The sum of every attached penalty in ``model``: a differentiable scalar (0 when there is none)."""
+    total = penalty_or_none(attached_regularizers(model))
+    return Tensor._wrap(np.zeros((), np.float32), False) if total is None else total
+
+
+def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:
+    """Project every constrained parameter in place (call after ``optimizer.step()``).
+
+    Args:
+        model: A module, or the pairs returned by :func:`attached_constraints`.
+    """
+    pairs = _attached(model, "_constraints") if isinstance(model, Module) else model
+    for param, constraint in pairs:
+        constraint(param.data)
+
+
+__all__ = [
+    "L1",
+    "L1L2",
+    "L2",
+    "Clip",
+    "Constraint",
+    "MaxNorm",
+    "MaxValue",
+    "MinMaxNorm",
+    "NonNeg",
+    "Regularizer",
+    "UnitNorm",
+    "add_constraint",
+    "add_regularizer",
+    "apply_constraints",
+    "attached_constraints",
+    "attached_regularizers",
+    "has_regularizers",
+    "penalty_or_none",
+    "regularization_loss",
+]

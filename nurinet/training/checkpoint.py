@@ -1,0 +1,87 @@
+"""ModelCheckpoint: save the model during training, every epoch or only on improvement.
+
+Files are written atomically by :mod:`nurinet.io` (a temporary file in the same
+directory, flushed and fsynced, then ``os.replace``), so a crash during a save
+leaves the previous checkpoint intact. With ``save_weights_only`` the file holds
+the ``state_dict`` as safetensors (read it back with
+``model.load_state_dict(nurinet.io.load_file(path)[0])``); otherwise it is a
+full :func:`nurinet.io.save_checkpoint` (weights, architecture when describable,
+optimizer state and epoch; restore with :func:`nurinet.io.load_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from nurinet.training.callbacks import Callback
+from nurinet.training.early_stopping import Monitor
+
+
+class ModelCheckpoint(Callback):
+    """Save the model at the end of epochs.
+
+    Args:
+        filepath: Destination; may contain ``{epoch}`` (1-based, as Keras) and
+            log keys (``"ckpt-{epoch:02d}-{val_loss:.3f}.safetensors"``).
+        monitor: Log key compared when ``save_best_only``.
+        verbose: Print a line for each save.
+        save_best_only: Save only when ``monitor`` improves on the best so far.
+        save_weights_only: Save the weights alone (else weights and optimizer state).
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        initial_value_threshold: A value the first saved epoch must beat.
+
+    Attributes:
+        best: The best monitored value so far.
+        saved: The paths written during the last ``fit``, in order.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
+                 initial_value_threshold: float | None = None) -> None:
+        super().__init__()
+        self.filepath = os.fspath(filepath)
+        self.rule = Monitor(monitor, mode, 0.0, "ModelCheckpoint")
+        self.monitor, self.verbose = monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.initial_value_threshold = initial_value_threshold
+        self.on_train_begin()
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        threshold = self.initial_value_threshold
+        self.best = self.rule.worst if threshold is None else float(threshold)
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.save_best_only:
+            current = self.rule.value(logs)
+            if current is None or not self.rule.improved(current, self.best):
+                return
+            self.best = current
+        self._save(self._path(epoch, logs), epoch)
+
+    def _path(self, epoch: int, logs: dict[str, Any]) -> str:
+        try:
+            return self.filepath.format(epoch=epoch + 1, **logs)
+        except (KeyError, IndexError, ValueError) as error:
+            raise KeyError(f"ModelCheckpoint: cannot format filepath {self.filepath!r} with epoch and "
+                           f"the logs {sorted(logs)}: {error}") from None
+
+    def _save(self, path: str, epoch: int) -> None:
+        from nurinet.io import (  # nurinet.io imports the training package
+            save_checkpoint,
+            save_file,
+        )
+
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self.save_weights_only:
+            save_file(self.model.state_dict(), path)
+        else:
+            save_checkpoint(path, self.model, getattr(self.model, "optimizer", None), epoch=epoch + 1)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved the model to {path}", file=sys.stderr)
