@@ -110,7 +110,7 @@ def xor_nurinet(record: list[float] | None = None) -> Step:
 
     def step() -> None:
         prob = sigmoid(F.linear(F.tanh(F.linear(x, w1, b1)), w2, b2))
-        loss = ((prob - y) ** 2).mean()
+        loss = F.mse_loss(prob, y)
         for p in params:
             p.grad = None
         loss.backward()
@@ -133,7 +133,7 @@ def xor_torch(record: list[float] | None = None) -> Step:
 
     def step() -> None:
         prob = torch.sigmoid(tf.linear(torch.tanh(tf.linear(x, w1, b1)), w2, b2))
-        loss = ((prob - y) ** 2).mean()
+        loss = tf.mse_loss(prob, y)
         for p in params:
             p.grad = None
         loss.backward()
@@ -227,7 +227,7 @@ CASES = [
          note="sin, *1.01, tanh, +0.1, exp repeated, then sum().backward(); time per pass"),
     Case("XOR 2-8-1 training step (batch 4)", xor_nurinet, xor_torch, iters=200, quick_iters=20,
          per_second=True,
-         note=f"forward, MSE, backward, SGD lr {XOR_LR} in place; nurinet sigmoid: "
+         note=f"forward, MSE (each library's fused mse_loss), backward, SGD lr {XOR_LR} in place; nurinet sigmoid: "
               f"{_sigmoid_nurinet()[1]}; PyTorch: torch.sigmoid"),
     Case(f"wide graph, {WIDE_BRANCHES:,} branches: backward", wide_nurinet, wide_torch,
          iters=3, quick_iters=1,

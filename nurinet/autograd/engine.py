@@ -41,8 +41,12 @@ def run_backward(
     ``.grad``. With ``capture`` given, nothing is accumulated: the gradients of
     the captured tensors are returned, in order (``None`` for unreached ones).
     """
-    with grad_mode.set_grad_enabled(create_graph):
+    state = grad_mode._state  # Switched directly: this runs once per training step.
+    previous, state.enabled = state.enabled, create_graph
+    try:
         return _Pass(retain_graph, create_graph, capture).run(roots, grad_roots)
+    finally:
+        state.enabled = previous
 
 
 class _Pass:
@@ -113,7 +117,12 @@ class _Pass:
                                                               or self.captured)):
                     grads[i] = self.complete_output_grad(fn, i, out, grads[i])
         self.visited.append(fn)
-        result = self.call_backward(fn, grads)
+        if self.arrays and fn.backward_arrays is not None:  # The fast path, inlined.
+            result = fn.backward_arrays(*grads)
+            if type(result) is not tuple:
+                result = tuple(result) if isinstance(result, list) else (result,)
+        else:
+            result = self.call_backward(fn, grads)
         if len(result) != len(fn.inputs):
             check_count(fn, result)
         arrays = self.arrays
@@ -168,7 +177,14 @@ class _Pass:
         return grad
 
     def finish_leaves(self) -> None:
+        plain = self.arrays and self.capture is None
         for tensor, grad in self.leaf_grads.values():
+            if plain and not tensor._hooks:  # Arrays straight into .grad: no hook to show them to.
+                if isinstance(grad, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
+                    grad = np.asarray(grad)
+                grad = Tensor._wrap(_unshared(grad, self.owned), False)
+                tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+                continue
             grad = self.apply_hooks(tensor, self.as_tensor(grad))
             if self.capture is not None:
                 if id(tensor) in self.captured:
@@ -296,8 +312,9 @@ def _root_grad(root: Tensor, grad: Any) -> Tensor:
                 "gradient can be implied only for a one-element output. Pass gradient= "
                 "(a tensor of the output's shape), or reduce the output first, e.g. y.sum().backward()"
             )
-        xp = root.xp
-        return Tensor._wrap(xp.ones(root.data.shape, root.data.dtype), False)
+        ones = root.xp.empty(root.data.shape, root.data.dtype)
+        ones.fill(1)  # empty + fill: numpy.ones is a Python-level wrapper around the same.
+        return Tensor._wrap(ones, False)
     grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=root.dtype)
     if grad.dtype != root.dtype:  # Else the root's op would be blamed for the wrong dtype.
         grad = grad.astype(root.dtype)
