@@ -30,6 +30,7 @@ from nurinet.functional._im2col import (
     conv2d_input_grad,
     conv2d_weight_grad,
     im2col,
+    recycle,
     rows,
 )
 from nurinet.functional.shape import reshape
@@ -63,6 +64,13 @@ class Conv2d(Function):
             return gx, gw
         return gx, gw, (g2.sum(axis=1) if needs[2] else None)
 
+    def release(self) -> None:
+        # The graph is done with: the column matrix (only ever referenced here) goes back to the
+        # buffer pool, so the next step's forward reuses it instead of faulting in fresh pages.
+        recycle(getattr(self, "cols", None))
+        self.cols = None
+        super().release()
+
 
 class ConvTranspose2d(Function):
     """Transposed convolution ``(x, w[, b]) -> y`` of spatial size ``out_hw``: conv2d's input gradient."""
@@ -94,6 +102,7 @@ class ConvTranspose2d(Function):
         else:
             gx, cols = None, (im2col(gy, w.shape[2:], geom)[0] if needs[1] else None)
         gw = conv2d_weight_grad(rows(x), cols, w.shape, geom.groups) if needs[1] else None
+        recycle(cols)
         if len(needs) == 2:
             return gx, gw
         return gx, gw, (gy.sum(axis=(0, 2, 3)) if needs[2] else None)
@@ -107,7 +116,9 @@ class Conv2dWeightGrad(Function):
 
     def forward(self, x: Any, gy: Any) -> Any:
         cols, _ = im2col(x, self.w_shape[2:], self.geom)
-        return conv2d_weight_grad(rows(gy), cols, self.w_shape, self.geom.groups)
+        gw = conv2d_weight_grad(rows(gy), cols, self.w_shape, self.geom.groups)
+        recycle(cols)
+        return gw
 
     def backward(self, ggw: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, gy = self.inputs

@@ -116,6 +116,7 @@ def _builtin_classes() -> dict[str, type[Module]]:
     The classes exported by ``nurinet.nn`` win a name clash with private helpers.
     """
     import nurinet.config  # defines OutputLayer
+    import nurinet.models
     import nurinet.training  # noqa: F401  (defines Model)
     from nurinet import nn
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nurinet import nn
 from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.models._arguments import _KeepsArguments
 from nurinet.random import Generator
 
 
@@ -26,7 +27,7 @@ def _size(value: int | tuple[int, int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-class LeNet5(nn.Module):
+class LeNet5(_KeepsArguments):
     """LeNet-5 (LeCun et al. 1998) with average pooling, as in the original.
 
     ``conv 6@5x5 - act - avgpool 2 - conv 16@5x5 - act - avgpool 2 - fc 120 - act - fc 84 - act - fc
@@ -49,6 +50,7 @@ class LeNet5(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 28,
                  padding: int = 2, activation: str = "tanh") -> None:
         super().__init__()
+        self._keep_arguments(locals())
         if activation not in ("tanh", "relu"):
             raise ValueError(f"LeNet5: activation must be 'tanh' or 'relu', got {activation!r}")
         act = nn.Tanh if activation == "tanh" else nn.ReLU
@@ -71,7 +73,7 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-class MnistCNN(nn.Module):
+class MnistCNN(_KeepsArguments):
     """The classic small MNIST CNN (the Keras ``mnist_cnn`` example).
 
     ``conv 32@3x3 - relu - conv 64@3x3 - relu - maxpool 2 - dropout 0.25 - flatten - fc 128 - relu -
@@ -92,6 +94,7 @@ class MnistCNN(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int | tuple[int, int] = 28,
                  generator: Generator | None = None) -> None:
         super().__init__()
+        self._keep_arguments(locals())
         self.in_channels, self.input_size = in_channels, _size(input_size)
         h, w = ((s - 4) // 2 for s in self.input_size)
         if h < 1 or w < 1:
@@ -111,7 +114,7 @@ class MnistCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-class SmallVGG(nn.Module):
+class SmallVGG(_KeepsArguments):
     """A small VGG-style network (Simonyan and Zisserman 2014): two blocks of two 3x3 convolutions
     and a 2x2 max-pool, then a two-layer classifier.
 
@@ -138,6 +141,7 @@ class SmallVGG(nn.Module):
                  widths: tuple[int, int] = (32, 64), hidden: int = 256, batch_norm: bool = False,
                  dropout: float = 0.5, generator: Generator | None = None) -> None:
         super().__init__()
+        self._keep_arguments(locals())
         self.in_channels, self.input_size = in_channels, _size(input_size)
         h, w = (s // 4 for s in self.input_size)
         if h < 1 or w < 1:

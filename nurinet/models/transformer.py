@@ -10,10 +10,11 @@ import numpy as np
 import nurinet.functional as F
 from nurinet import nn
 from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.models._arguments import _KeepsArguments
 from nurinet.random import Generator
 
 
-class TransformerClassifier(nn.Module):
+class TransformerClassifier(_KeepsArguments):
     """Token embedding (scaled by ``sqrt(d_model)``) plus sinusoidal positions, a stack of
     Transformer encoder layers, mean pooling over the non-padding positions and a linear
     head: the encoder-only recipe for text classification.
@@ -43,6 +44,7 @@ class TransformerClassifier(nn.Module):
                  num_layers: int = 2, dim_feedforward: int = 128, dropout: float = 0.1, max_len: int = 512,
                  padding_idx: int | None = 0, norm_first: bool = True, generator: Generator | None = None) -> None:
         super().__init__()
+        self._keep_arguments(locals())
         self.d_model, self.padding_idx = d_model, padding_idx
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=padding_idx, generator=generator)
         self.positions = nn.SinusoidalPositionalEncoding(d_model, max_len)

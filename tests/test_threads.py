@@ -1,0 +1,69 @@
+"""nurinet.threads: reading, setting and temporarily limiting NumPy's BLAS threads."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from nurinet import threads
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """Forget the detected backend before and after a test (tests below force one or the other)."""
+    monkeypatch.setattr(threads, "_state", {})
+    yield threads
+    threads._state.clear()
+
+
+def _require_control(module):
+    if module.backend() == "none":
+        pytest.skip("no controllable BLAS in this NumPy (neither threadpoolctl nor OpenBLAS found)")
+
+
+def test_get_set_and_limit_restore(fresh):
+    _require_control(fresh)
+    before = fresh.get_num_threads()
+    assert isinstance(before, int) and before >= 1
+    with fresh.limit_threads(1):
+        assert fresh.get_num_threads() == 1
+        a = np.ones((64, 64), np.float32)
+        np.testing.assert_allclose(a @ a, np.full((64, 64), 64.0))  # BLAS still works on one thread
+    assert fresh.get_num_threads() == before
+
+
+def test_limit_restores_after_an_exception(fresh):
+    _require_control(fresh)
+    before = fresh.get_num_threads()
+    with pytest.raises(KeyError), fresh.limit_threads(1):
+        raise KeyError("inside")
+    assert fresh.get_num_threads() == before
+
+
+def test_openblas_ctypes_fallback_without_threadpoolctl(fresh, monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import threadpoolctl now fails
+    if fresh.backend() != "openblas-ctypes":
+        pytest.skip("this NumPy does not bundle OpenBLAS")
+    before = fresh.get_num_threads()
+    fresh.set_num_threads(1)
+    assert fresh.get_num_threads() == 1
+    fresh.set_num_threads(before)
+    assert fresh.get_num_threads() == before
+
+
+def test_no_backend_warns_once_and_does_nothing(fresh, monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    monkeypatch.setattr(fresh, "_bundled_libraries", list)
+    assert fresh.backend() == "none"
+    with pytest.warns(RuntimeWarning, match="OPENBLAS_NUM_THREADS"):
+        assert fresh.get_num_threads() is None
+    with fresh.limit_threads(1):  # no second warning, no error
+        pass
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_bad_thread_count(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        threads.set_num_threads(bad)
+    with pytest.raises(ValueError, match="positive integer"), threads.limit_threads(bad):
+        pass
