@@ -192,7 +192,7 @@ def test_gelu_and_callable_activation() -> None:
 def test_embed_dim_must_divide_by_heads() -> None:
     with pytest.raises(ValueError, match=r"embed_dim \(10\) must be divisible by num_heads \(4\)"):
         nn.MultiheadAttention(10, 4)
-    with pytest.raises(ValueError, match="must be divisible"):
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: d_model \(10\) must be divisible"):
         nn.TransformerEncoderLayer(10, 3)
 
 
@@ -225,6 +225,44 @@ def test_query_key_size_mismatch() -> None:
         F.scaled_dot_product_attention(_x(L, E), _x(S, E), _x(S + 1, E))
     with pytest.raises(TypeError, match="parameters' dtype float32"):
         layer(*[_x(N, L, E, dtype=np.float64)] * 3)
+
+
+def test_transformer_layer_mask_errors_name_the_argument() -> None:
+    enc = nn.TransformerEncoderLayer(E, H, dim_feedforward=16)
+    dec = nn.TransformerDecoderLayer(E, H, dim_feedforward=16)
+    x, memory = _x(N, L, E), _x(N, S, E)
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: src_key_padding_mask has shape \(2, 4\), "
+                                         r"expected \(2, 5\).*np.arange"):
+        enc(x, src_key_padding_mask=np.zeros((N, L - 1), bool))
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: src_mask has shape \(4, 4\), expected "
+                                         r"\(L, S\) = \(5, 5\) or \(N \* nhead, L, S\) = \(4, 5, 5\)"):
+        enc(x, src_mask=np.zeros((L - 1, L - 1), bool))
+    with pytest.raises(ValueError, match=r"TransformerEncoderLayer: src_key_padding_mask has shape \(2, 5\), "
+                                         r"expected \(5,\)"):
+        enc(_x(L, E), src_key_padding_mask=np.zeros((N, L), bool))
+    with pytest.raises(ValueError, match=r"TransformerDecoderLayer: memory_key_padding_mask has shape \(2, 5\), "
+                                         r"expected \(2, 4\)"):
+        dec(x, memory, memory_key_padding_mask=np.zeros((N, L), bool))
+    with pytest.raises(ValueError, match=r"TransformerDecoderLayer: memory_mask has shape \(5, 5\), expected "
+                                         r"\(L, S\) = \(5, 4\)"):
+        dec(x, memory, memory_mask=np.zeros((L, L), bool))
+    with pytest.raises(ValueError, match=r"TransformerDecoderLayer: tgt_mask has shape \(5, 4\)"):
+        dec(x, memory, tgt_mask=np.zeros((L, S), bool))
+    with pytest.raises(ValueError, match=r"tgt \(2, 5, 8\) and memory \(3, 4, 8\) must both be batched"):
+        dec(x, _x(N + 1, S, E))
+    # The right shapes pass, as bool arrays or float Tensors.
+    assert enc(x, src_mask=nt.Tensor(np.zeros((N * H, L, L), np.float32)),
+               src_key_padding_mask=np.zeros((N, L), bool)).shape == (N, L, E)
+    assert dec(x, memory, memory_mask=np.zeros((L, S), bool), tgt_key_padding_mask=np.zeros((N, L), bool),
+               memory_key_padding_mask=np.zeros((N, S), bool)).shape == (N, L, E)
+
+
+def test_heads_error_says_how_to_fix() -> None:
+    with pytest.raises(ValueError, match=r"Use a num_heads among \[1, 2, 3, 4, 6, 12\] or change embed_dim"):
+        nn.MultiheadAttention(12, 5)
+    with pytest.raises(ValueError, match=r"TransformerDecoderLayer: d_model \(10\) must be divisible by nhead "
+                                         r"\(3\).*among \[1, 2, 5, 10\]"):
+        nn.TransformerDecoderLayer(10, 3)
 
 
 def test_transformer_layer_errors() -> None:

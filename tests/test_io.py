@@ -379,7 +379,7 @@ TRIAL_ARGS = {
     "num_features": 4, "embed_dim": 8, "num_heads": 2, "d_model": 8, "nhead": 2, "input_size": 4,
     "hidden_size": 5, "num_embeddings": 10, "embedding_dim": 4, "normalized_shape": 4, "num_groups": 2,
     "num_channels": 4, "pieces": 2, "output_size": 2, "activation": "relu", "p": 0.2, "size": 2,
-    "units": 3, "vocab_size": 10, "num_classes": 3, "src_vocab": 10, "tgt_vocab": 10,
+    "units": 3, "vocab_size": 10, "num_classes": 3, "src_vocab": 10, "tgt_vocab": 10, "n_visible": 6, "n_hidden": 3, "sizes": [6, 4, 2],
 }
 # Classes whose arguments are all optional but which need one of a choice to be built.
 CLASS_ARGS = {"SequenceClassifier": {"input_size": 4}}

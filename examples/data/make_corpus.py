@@ -1,60 +1,48 @@
-"""Rebuild ``python_docs.txt``, the training text of ``examples/char_lm.py``.
+"""Rebuild ``alice.txt``, the training text of ``examples/char_lm.py``, from its source file.
 
-The text is The Zen of Python (from the standard library's ``this`` module; PEP 20 is in the
-public domain) followed by the docstrings of a fixed list of pure-Python standard library
-modules and of their public functions and classes (Python Software Foundation License, see
-README.md). Run it with the Python whose docstrings you want::
+The source is ``alice29.txt`` of the Canterbury Corpus: Lewis Carroll's *Alice's Adventures in
+Wonderland* (1865, public domain), Project Gutenberg's Millennium Fulcrum Edition 2.9, as shipped
+in the Brotli source distribution on PyPI (``tests/testdata/alice29.txt``; see README.md). The
+file carries no Project Gutenberg header or licence. This script only normalizes it: DOS line ends
+become ``\\n``, the DOS end-of-file mark (Ctrl-Z) and the blank lines before the title are dropped,
+and the result is checked to be plain ASCII::
 
-    python examples/data/make_corpus.py
+    pip download brotli==1.2.1 --no-deps --no-binary :all: -d /tmp/brotli
+    tar xzf /tmp/brotli/brotli-1.2.1.tar.gz -C /tmp/brotli brotli-1.2.1/tests/testdata/alice29.txt
+    python examples/data/make_corpus.py /tmp/brotli/brotli-1.2.1/tests/testdata/alice29.txt
 """
 
 from __future__ import annotations
 
-import codecs
-import importlib
-import inspect
+import hashlib
+import sys
 from pathlib import Path
 
-MODULES = ("textwrap", "string", "json", "functools", "itertools", "collections", "random", "statistics",
-           "fractions", "heapq", "bisect", "shutil", "glob", "fnmatch", "argparse", "csv", "calendar",
-           "difflib", "pprint", "contextlib", "dataclasses", "enum", "abc", "copy", "tempfile")
-OUT = Path(__file__).resolve().parent / "python_docs.txt"
+OUT = Path(__file__).resolve().parent / "alice.txt"
+# SHA-256 of alice29.txt in brotli-1.2.1.tar.gz, so that a different source file is noticed.
+SOURCE_SHA256 = "7467306ee0feed4971260f3c87421154a05be571d944e9cb021a5713700c38f0"
 
 
-def zen() -> str:
-    """The Zen of Python, decoded from ``this.s`` without printing it (importing ``this`` prints)."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        import this
-    return codecs.decode(this.s, "rot13")
-
-
-def docstrings(name: str) -> list[str]:
-    """The module's docstring, then those of its public functions and classes, in name order."""
-    module = importlib.import_module(name)
-    texts = [inspect.getdoc(module) or ""]
-    for attr in sorted(vars(module)):
-        obj = getattr(module, attr)
-        if attr.startswith("_") or getattr(obj, "__module__", None) != name:
-            continue
-        if inspect.isfunction(obj) or inspect.isclass(obj):
-            doc = inspect.getdoc(obj)
-            if doc:
-                texts.append(f"{attr}: {doc}")
-    return [t for t in texts if t]
+def normalize(raw: bytes) -> str:
+    """Plain ASCII text with ``\\n`` line ends, no end-of-file mark, starting at the title."""
+    text = raw.decode("ascii").replace("\r\n", "\n").replace("\x1a", "")
+    text = text.lstrip("\n").rstrip() + "\n"
+    stray = sorted({c for c in text if c != "\n" and not 32 <= ord(c) < 127})
+    if stray:
+        raise ValueError(f"make_corpus: unexpected control characters {stray!r} in the source text")
+    return text
 
 
-def build() -> str:
-    parts = [zen()]
-    for name in MODULES:
-        parts.extend(docstrings(name))
-    # Keep plain ASCII so the vocabulary stays small.
-    text = "\n\n".join(parts)
-    return "".join(c for c in text if c == "\n" or 32 <= ord(c) < 127) + "\n"
+def main(argv: list[str]) -> None:
+    if len(argv) != 1:
+        raise SystemExit("usage: python examples/data/make_corpus.py PATH/TO/alice29.txt")
+    raw = Path(argv[0]).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SOURCE_SHA256:
+        print(f"warning: {argv[0]} has SHA-256 {digest}, not that of brotli 1.2.1's alice29.txt", file=sys.stderr)
+    OUT.write_text(normalize(raw), encoding="ascii", newline="\n")
+    print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes)")
 
 
 if __name__ == "__main__":
-    OUT.write_text(build(), encoding="utf-8")
-    print(f"wrote {OUT} ({OUT.stat().st_size:,} bytes)")
+    main(sys.argv[1:])

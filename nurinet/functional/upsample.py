@@ -5,6 +5,12 @@ resized by a product with a fixed ``(out, in)`` matrix (one-hot rows for
 nearest, two weights per row for (bi)linear), applied with ``linear`` (one GEMM
 with the leading dims folded). The result is differentiable to any order, and
 the matrices are cached per (size, scale) so they are built once.
+
+PyTorch's CPU kernels take a few shortcuts that change the result when a
+``scale_factor`` does not match the rounded size, and they are copied here:
+a (bi)linear axis whose size does not change is left as it is; 2-D nearest
+copies an axis whose size does not change and halves the index of one whose
+size doubles; 1-D nearest takes no shortcut.
 """
 
 from __future__ import annotations
@@ -24,11 +30,15 @@ _MODES = {3: ("nearest", "linear"), 4: ("nearest", "bilinear")}
 
 
 @lru_cache(maxsize=256)
-def _nearest_matrix(n: int, out: int, scale: float | None) -> np.ndarray:
-    """PyTorch's ``nearest``: source ``min(floor(dst * s), n - 1)``, s computed in float32 as PyTorch does."""
-    if out == n:
+def _nearest_matrix(n: int, out: int, scale: float | None, shortcuts: bool) -> np.ndarray:
+    """PyTorch's ``nearest``: source ``min(floor(dst * s), n - 1)``, s computed in float32 as PyTorch does.
+
+    With ``shortcuts`` (PyTorch's 2-D kernel), an unchanged size copies and a doubled size
+    halves the index whatever ``scale`` says.
+    """
+    if shortcuts and out == n:
         src = np.arange(out)
-    elif out == 2 * n:
+    elif shortcuts and out == 2 * n:
         src = np.arange(out) // 2
     else:
         s = np.float32(1.0 / scale) if scale is not None else np.float32(n) / np.float32(out)
@@ -43,7 +53,9 @@ def _nearest_matrix(n: int, out: int, scale: float | None) -> np.ndarray:
 def _linear_matrix(n: int, out: int, scale: float | None, align_corners: bool) -> np.ndarray:
     """Linear interpolation weights, source coordinate as PyTorch's ``area_pixel_compute_source_index``."""
     dst = np.arange(out, dtype=np.float64)
-    if align_corners:
+    if out == n:  # PyTorch leaves an axis of unchanged size alone, even when scale_factor is not 1
+        src = dst
+    elif align_corners:
         src = dst * ((n - 1) / (out - 1) if out > 1 else 0.0)
     else:
         s = 1.0 / scale if scale is not None else n / out
@@ -89,8 +101,8 @@ def interpolate(x: Any, size: Any = None, scale_factor: Any = None, mode: str = 
         scale_factor: Multiplier(s) of the spatial size (the output size is floored);
             as in PyTorch, the given factor (not the rounded ratio of sizes) maps
             output to source coordinates.
-        mode: ``"nearest"`` (source ``floor(dst * in / out)``, PyTorch's legacy
-            nearest), ``"linear"`` or ``"bilinear"``.
+        mode: ``"nearest"`` (source ``floor(dst * in / out)``, or ``floor(dst / scale_factor)``:
+            PyTorch's legacy nearest), ``"linear"`` or ``"bilinear"``.
         align_corners: Linear modes only: map the corner pixels' centers onto each
             other (source ``dst * (in - 1) / (out - 1)``) instead of the half-pixel rule
             (source ``(dst + 0.5) * in / out - 0.5``, clamped at 0). Default False.
@@ -109,7 +121,7 @@ def interpolate(x: Any, size: Any = None, scale_factor: Any = None, mode: str = 
     sizes, scales = _sizes(x, size, scale_factor)
     for axis, (n, out, scale) in enumerate(zip(x.shape[2:], sizes, scales)):
         if mode == "nearest":
-            m = _nearest_matrix(n, out, scale)
+            m = _nearest_matrix(n, out, scale, x.ndim == 4)
         else:
             m = _linear_matrix(n, out, scale, bool(align_corners))
         matrix = Tensor._wrap(xp_of(x.data).asarray(m, dtype=x.dtype), False)  # on the input's device

@@ -64,11 +64,7 @@ class MultiheadAttention(Module):
         super().__init__()
         self.embed_dim = _check_size(embed_dim, "embed_dim", "MultiheadAttention")
         self.num_heads = _check_size(num_heads, "num_heads", "MultiheadAttention")
-        if embed_dim % num_heads:
-            raise ValueError(
-                f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible by num_heads "
-                f"({num_heads}); each head gets embed_dim // num_heads features"
-            )
+        check_divisible_heads(embed_dim, num_heads, "MultiheadAttention", "embed_dim", "num_heads")
         self.head_dim = embed_dim // num_heads
         self.kdim = embed_dim if kdim is None else _check_size(kdim, "kdim", "MultiheadAttention")
         self.vdim = embed_dim if vdim is None else _check_size(vdim, "vdim", "MultiheadAttention")
@@ -227,6 +223,17 @@ class MultiheadAttention(Module):
         if not self._qkv_same_embed_dim:
             text += f", kdim={self.kdim}, vdim={self.vdim}"
         return text + f", batch_first={self.batch_first}"
+
+
+def check_divisible_heads(width: int, heads: int, owner: str, width_name: str, heads_name: str) -> None:
+    """Raise a ValueError naming ``owner`` and the valid head counts unless ``heads`` divides ``width``."""
+    if width % heads:
+        divisors = [d for d in range(1, width + 1) if width % d == 0]
+        raise ValueError(
+            f"{owner}: {width_name} ({width}) must be divisible by {heads_name} ({heads}); each head gets "
+            f"{width_name} // {heads_name} features. Use a {heads_name} among {divisors[:12]} or change "
+            f"{width_name} to a multiple of {heads}"
+        )
 
 
 def _expand(mask: Any) -> Any:

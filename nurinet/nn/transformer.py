@@ -10,10 +10,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import nurinet.functional as F
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional.dropout import check_probability
-from nurinet.nn.attention import MultiheadAttention
+from nurinet.nn.attention import MultiheadAttention, check_divisible_heads
 from nurinet.nn.container import ModuleList
 from nurinet.nn.dropout import Dropout
 from nurinet.nn.linear import Linear, _check_size
@@ -43,6 +45,7 @@ class _Layer(Module):
                generator: Generator | None, norms: int) -> None:
         owner = type(self).__name__
         d_model = _check_size(d_model, "d_model", owner)
+        check_divisible_heads(d_model, _check_size(nhead, "nhead", owner), owner, "d_model", "nhead")
         dim_feedforward = _check_size(dim_feedforward, "dim_feedforward", owner)
         p = check_probability(dropout, owner)
         # Constructor arguments, kept so nurinet.save can rebuild the layer (see get_config).
@@ -81,6 +84,40 @@ class _Layer(Module):
             raise ValueError(f"{type(self).__name__}: {name} must have shape {layout} with d_model={d}, "
                              f"got shape {x.shape}")
         return x
+
+    def _batch_and_length(self, x: Tensor) -> tuple[int | None, int]:
+        """``(N, L)`` of a checked input (``N`` is None for an unbatched ``(L, d_model)`` input)."""
+        if x.ndim == 2:
+            return None, x.shape[0]
+        return (x.shape[0], x.shape[1]) if self.batch_first else (x.shape[1], x.shape[0])
+
+    def _check_padding(self, mask: Any, name: str, x: Tensor, what: str) -> None:
+        """A key padding mask must be ``(N, L)`` for the sequence ``x`` it marks (``(L,)`` unbatched)."""
+        if mask is None:
+            return
+        n, length = self._batch_and_length(x)
+        expected = (length,) if n is None else (n, length)
+        shape = _shape_of(mask)
+        if shape != expected:
+            raise ValueError(
+                f"{type(self).__name__}: {name} has shape {shape}, expected {expected} (batch size, {what} "
+                f"length), True at padded positions; from lengths: np.arange(L)[None, :] >= lengths[:, None]"
+            )
+
+    def _check_attn_mask(self, mask: Any, name: str, queries: Tensor, keys: Tensor) -> None:
+        """An attention mask must be ``(L, S)`` or ``(N * nhead, L, S)``."""
+        if mask is None:
+            return
+        (n, length), (_, source) = self._batch_and_length(queries), self._batch_and_length(keys)
+        heads = self.self_attn.num_heads
+        allowed = [(length, source)] + ([] if n is None else [(n * heads, length, source)])
+        shape = _shape_of(mask)
+        if shape not in allowed:
+            raise ValueError(
+                f"{type(self).__name__}: {name} has shape {shape}, expected (L, S) = {allowed[0]}"
+                + ("" if n is None else f" or (N * nhead, L, S) = {allowed[1]}")
+                + " (query length, key length); one mask shared by the batch is (L, S)"
+            )
 
     def extra_repr(self) -> str:
         return f"norm_first={self.norm_first}, batch_first={self.batch_first}"
@@ -121,6 +158,8 @@ class TransformerEncoderLayer(_Layer):
     def forward(self, src: Tensor, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
         x = self._check(src, "src")
+        self._check_attn_mask(src_mask, "src_mask", x, x)
+        self._check_padding(src_key_padding_mask, "src_key_padding_mask", x, "source")
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             return x + self._ff_block(self.norm2(x), self.dropout2)
@@ -159,6 +198,14 @@ class TransformerDecoderLayer(_Layer):
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
                 tgt_is_causal: bool = False, memory_is_causal: bool = False) -> Tensor:
         x, memory = self._check(tgt, "tgt"), self._check(memory, "memory")
+        if (x.ndim == 3) != (memory.ndim == 3) or (x.ndim == 3 and self._batch_and_length(x)[0]
+                                                   != self._batch_and_length(memory)[0]):
+            raise ValueError(f"TransformerDecoderLayer: tgt {x.shape} and memory {memory.shape} must both be "
+                             "batched with the same batch size, or both unbatched")
+        self._check_attn_mask(tgt_mask, "tgt_mask", x, x)
+        self._check_attn_mask(memory_mask, "memory_mask", x, memory)
+        self._check_padding(tgt_key_padding_mask, "tgt_key_padding_mask", x, "target")
+        self._check_padding(memory_key_padding_mask, "memory_key_padding_mask", memory, "memory")
         self_args = (tgt_mask, tgt_key_padding_mask, tgt_is_causal)
         cross_args = (memory_mask, memory_key_padding_mask, memory_is_causal)
         if self.norm_first:
@@ -176,6 +223,10 @@ class TransformerDecoderLayer(_Layer):
         out, _ = attn(x, kv, kv, key_padding_mask=padding, need_weights=False, attn_mask=mask,
                       is_causal=is_causal)
         return dropout(out)
+
+
+def _shape_of(mask: Any) -> tuple[int, ...]:
+    return tuple((mask.data if isinstance(mask, Tensor) else np.asarray(mask)).shape)
 
 
 class TransformerEncoder(Module):
