@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["backend", "get_num_threads", "limit_threads", "set_num_threads"]
+__all__ = ["backend", "get_num_threads", "limit_threads", "set_num_threads", "single_blas_thread"]
 
 # OpenBLAS's setter and getter under the names its builds export: the plain build, the 64-bit-integer
 # build, and the prefixed builds NumPy's wheels bundle (scipy-openblas).
@@ -169,3 +169,28 @@ def limit_threads(n: int) -> Iterator[None]:
     finally:
         if before is not None:
             set_num_threads(before)
+
+
+@contextmanager
+def single_blas_thread() -> Iterator[bool]:
+    """One OpenBLAS thread inside the block (cheap: for hot paths); yields whether that was possible.
+
+    For work that calls BLAS from several Python threads at once (one matrix product per thread):
+    each product then runs on its caller's core instead of all of them fighting over OpenBLAS's
+    pool. Uses OpenBLAS's own setter through ctypes (a fraction of a microsecond), never
+    threadpoolctl; yields False, changing nothing, when it is not found (MKL, BLIS, a GPU build),
+    so the caller can run its work on one thread instead.
+    """
+    if "fast" not in _state:
+        _state["fast"] = _openblas_ctypes()
+    found = _state["fast"]
+    if found is None:
+        yield False
+        return
+    setter, getter = found
+    before = int(getter())
+    setter(1)
+    try:
+        yield True
+    finally:
+        setter(before)

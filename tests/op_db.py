@@ -530,6 +530,16 @@ OPS += [
            uniform((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,), low=-1, high=1),
            lambda xg, h, c, w, b: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, b, m),
                                                xg, [h, c], SEQ_MASKS, True), (RecurrentSequence,)),
+    # Unmasked LSTM sequences run the fused whole-sequence kernels (_LSTMKernels): both directions.
+    OpSpec("lstm_sequence_fused", lambda xg, h, c, w, b: recurrent_sequence("LSTM", xg, (h, c), w, b),
+           uniform((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,), low=-1, high=1),
+           lambda xg, h, c, w, b: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, b, m),
+                                               xg, [h, c], None, False), (RecurrentSequence,)),
+    OpSpec("lstm_sequence_fused_reverse",
+           lambda xg, h, c, w: recurrent_sequence("LSTM", xg, (h, c), w, reverse=True),
+           uniform((4, 3, 12), (3, 3), (3, 3), (12, 3), low=-1, high=1),
+           lambda xg, h, c, w: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, 0.0, m),
+                                            xg, [h, c], None, True), (RecurrentSequence,)),
     OpSpec("gru_sequence", lambda xg, h, w, b: recurrent_sequence("GRU", xg, (h,), w, b),
            uniform((3, 2, 6), (2, 2), (6, 2), (6,), low=-1, high=1),
            lambda xg, h, w, b: _np_sequence(lambda x, h, m: (_np_gru_step(x, h, w, b, m),), xg, [h], None,
@@ -832,6 +842,10 @@ OPS += [
            uniform((2, 2, 5, 6)), lambda x: _np_bilinear(x, (3, 8), True), (Linear, Transpose)),
     OpSpec("interpolate_nearest", lambda x: F.interpolate(x, size=(8, 3), mode="nearest"),
            uniform((2, 2, 5, 6)), lambda x: _np_nearest(x, (8, 3)), (Linear, Transpose)),
+    OpSpec("interpolate_linear_1d", lambda x: F.interpolate(x, size=8, mode="linear"),
+           uniform((2, 3, 5)), lambda x: _np_bilinear(x[:, :, None], (1, 8), False)[:, :, 0], (Linear,)),
+    OpSpec("global_avg_pool2d", lambda x: F.global_avg_pool2d(x, keepdims=True), uniform((2, 3, 4, 5)),
+           lambda x: x.mean(axis=(2, 3), keepdims=True), (Mean,)),
 ]
 
 # Ops that are Function subclasses but deliberately have no registry entry of their own,

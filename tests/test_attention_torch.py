@@ -145,24 +145,52 @@ def test_encoder_layer_matches_torch(norm_first: bool, activation: str, batch_fi
     _compare_grads(ours, theirs, [x])
 
 
-@pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu"), (False, "gelu"),
-                                                   (True, "relu")])
-def test_decoder_layer_matches_torch(norm_first: bool, activation: str) -> None:
+DECODER_CASES = [(False, "relu", True, False), (True, "gelu", True, False), (False, "gelu", False, True),
+                 (True, "relu", False, True)]
+
+
+@pytest.mark.parametrize("norm_first,activation,batch_first,memory_mask", DECODER_CASES)
+def test_decoder_layer_matches_torch(norm_first: bool, activation: str, batch_first: bool,
+                                     memory_mask: bool) -> None:
     torch.manual_seed(2)
-    args = {"dim_feedforward": FF, "dropout": 0.0, "activation": activation, "batch_first": True, "norm_first": norm_first}
+    args = {"dim_feedforward": FF, "dropout": 0.0, "activation": activation, "batch_first": batch_first,
+            "norm_first": norm_first}
     theirs = torch.nn.TransformerDecoderLayer(E, H, dtype=torch.float64, **args)
     ours = nn.TransformerDecoderLayer(E, H, dtype=np.float64, **args)
     _load(ours, theirs)
     rng = np.random.default_rng(2)
-    tgt, memory = _pair(rng.standard_normal((N, L, E))), _pair(rng.standard_normal((N, S, E)))
+    tgt = _pair(_time_first(rng.standard_normal((N, L, E)), batch_first))
+    memory = _pair(_time_first(rng.standard_normal((N, S, E)), batch_first))
     tgt_pad, mem_pad = _padding(N, L), _padding(N, S)
-    out = ours(tgt[0], memory[0], tgt_mask=CAUSAL_BOOL, tgt_key_padding_mask=tgt_pad,
+    # A bool mask over the memory (T, S) that hides some (query, key) pairs; key 0 stays visible to all.
+    mem_mask = None
+    if memory_mask:
+        mem_mask = rng.random((L, S)) > 0.6
+        mem_mask[:, 0] = False
+    out = ours(tgt[0], memory[0], tgt_mask=CAUSAL_BOOL, memory_mask=mem_mask, tgt_key_padding_mask=tgt_pad,
                memory_key_padding_mask=mem_pad)
     tout = theirs(tgt[1], memory[1], tgt_mask=torch.tensor(CAUSAL_BOOL),
+                  memory_mask=None if mem_mask is None else torch.tensor(mem_mask),
                   tgt_key_padding_mask=torch.tensor(tgt_pad), memory_key_padding_mask=torch.tensor(mem_pad))
     _close(out, tout, "output")
     _backward([(out, tout)], rng)
     _compare_grads(ours, theirs, [tgt, memory])
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_unmasked_encoder_stack_matches_torch(norm_first: bool) -> None:
+    torch.manual_seed(5)
+    args = {"dim_feedforward": FF, "dropout": 0.0, "batch_first": True, "norm_first": norm_first}
+    theirs = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(E, H, dtype=torch.float64, **args), 3,
+                                         enable_nested_tensor=False)
+    ours = nn.TransformerEncoder(nn.TransformerEncoderLayer(E, H, dtype=np.float64, **args), 3)
+    _load(ours, theirs)
+    rng = np.random.default_rng(5)
+    x = _pair(rng.standard_normal((N, L, E)))
+    out, tout = ours(x[0]), theirs(x[1])
+    _close(out, tout, "output")
+    _backward([(out, tout)], rng)
+    _compare_grads(ours, theirs, [x])
 
 
 def test_stacks_with_final_norm_match_torch() -> None:

@@ -189,6 +189,16 @@ def test_conv2d_layer_rejects_wrong_channels() -> None:
         nn.Conv2d(3, 8, 3)(Tensor(np.zeros((1, 4, 5, 5), np.float32)))
 
 
+@pytest.mark.parametrize(("layer", "shape", "match"), [
+    (lambda: nn.Conv1d(3, 8, 3), (2, 5, 9), r"Conv1d\(3, 8.*expects 3 input channels but got 5"),
+    (lambda: nn.ConvTranspose2d(4, 2, 3), (1, 2, 5, 5), r"ConvTranspose2d\(4, 2.*expects 4 input channels but got 2"),
+    (lambda: nn.Conv2d(6, 6, 3, groups=3), (1, 3, 5, 5), r"Conv2d\(6, 6.*groups=3.*expects 6 input channels but got 3"),
+])
+def test_every_conv_layer_names_itself_on_wrong_channels(layer, shape, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        layer()(Tensor(np.zeros(shape, np.float32)))
+
+
 def test_conv2d_layer_rejects_non_4d_input() -> None:
     with pytest.raises(ValueError, match=r"Conv2d.*expects a 4-D input \(N, C, H, W\), got shape \(3, 5, 5\)"):
         nn.Conv2d(3, 8, 3)(Tensor(np.zeros((3, 5, 5), np.float32)))

@@ -43,6 +43,41 @@ def test_conv2d(seed: int) -> None:
     _compare(lambda *t: F.conv2d(*t, **args), lambda *t: TF.conv2d(*t, **args), _arrays(cfg, seed), seed)
 
 
+def _wide_config(seed: int) -> tuple[list[np.ndarray], dict, dict]:
+    """Arrays and arguments of a conv2d and of the conv1d along its last axis, over a wider range than
+    :func:`tests.test_conv._conv2d_config`: sizes from 1 pixel, kernels up to 5, stride and dilation up to
+    3, up to 4 groups (depthwise when each group has one input channel), every kind of padding."""
+    rng = np.random.default_rng(seed)
+    groups = int(rng.integers(1, 5))
+    cin, cout = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    k, stride, dilation = (tuple(int(v) for v in rng.integers(1, hi, 2)) for hi in (6, 4, 4))
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        stride, padding = (1, 1), "same"
+    else:
+        padding = ("valid", int(rng.integers(0, 4)), tuple(int(v) for v in rng.integers(0, 4, 2)))[kind - 1]
+    pads = (0, 0) if isinstance(padding, str) else (padding, padding) if isinstance(padding, int) else padding
+    hw = [int(max(rng.integers(1, 12), d * (kk - 1) + 1 - 2 * p)) for d, kk, p in zip(dilation, k, pads)]
+    arrays = [rng.standard_normal((int(rng.integers(1, 3)), cin, *hw)), rng.standard_normal((cout, cin // groups, *k)),
+              rng.standard_normal(cout)]
+    args2 = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    args1 = {"stride": stride[1], "padding": padding if isinstance(padding, str) else pads[1],
+             "dilation": dilation[1], "groups": groups}
+    return arrays, args2, args1
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("seed", range(40))
+def test_conv2d_and_conv1d_wide_random_configurations(seed: int) -> None:
+    arrays, args2, args1 = _wide_config(seed)
+    bias = arrays[2:] if seed % 2 else []
+    _compare(lambda *t: F.conv2d(*t, **args2), lambda *t: TF.conv2d(*t, **args2), arrays[:2] + bias, seed)
+    x, w = arrays[0][:, :, 0], arrays[1][:, :, 0]
+    if args1["dilation"] * (w.shape[2] - 1) + 1 <= x.shape[2] + 2 * (0 if isinstance(args1["padding"], str)
+                                                                       else args1["padding"]):
+        _compare(lambda *t: F.conv1d(*t, **args1), lambda *t: TF.conv1d(*t, **args1), [x, w] + bias, seed)
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_conv_transpose2d(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -169,3 +204,30 @@ def test_float32_nearest_indices_match_torch() -> None:
         ours = F.interpolate(x, size=(1, out)).data
         theirs = TF.interpolate(torch.from_numpy(x), size=(1, out)).numpy()
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("shape", "kwargs"), [
+    ((2, 3, 5, 3), {"scale_factor": (2.0, 1.2), "mode": "bilinear"}),  # W keeps its size: PyTorch copies it
+    ((2, 3, 3, 4), {"scale_factor": (1.1, 1.5), "mode": "bilinear"}),
+    ((2, 3, 5), {"scale_factor": 1.1, "mode": "linear"}),
+    ((2, 3, 5, 3), {"scale_factor": (1.1, 2.1), "mode": "nearest"}),  # 2-D nearest: copy, and halve a doubled size
+    ((2, 3, 4, 5), {"scale_factor": (2.2, 0.9), "mode": "nearest"}),
+])
+def test_interpolate_scale_factor_that_keeps_or_doubles_a_size(shape, kwargs) -> None:
+    x = np.random.default_rng(10).standard_normal(shape)
+    _compare(lambda t: F.interpolate(t, **kwargs), lambda t: TF.interpolate(t, **kwargs), [x])
+
+
+@pytest.mark.parametrize(("length", "scale"), [(3, 1.2), (5, 1.1), (3, 2.1), (4, 2.02), (7, 1.5)])
+def test_interpolate_1d_nearest_follows_the_scale_factor(length, scale) -> None:
+    """PyTorch's 1-D nearest maps ``dst -> floor(dst / scale)`` even when the size stays or doubles.
+
+    Only the values are compared: in those cases PyTorch's backward is not the adjoint of its own
+    forward (it copies), while ours is (checked by gradcheck).
+    """
+    from nurinet.autograd.gradcheck import gradcheck
+
+    x = np.random.default_rng(12).standard_normal((2, 3, length))
+    ours = F.interpolate(x, scale_factor=scale).data
+    np.testing.assert_array_equal(ours, TF.interpolate(torch.tensor(x), scale_factor=scale).numpy())
+    assert gradcheck(lambda t: F.interpolate(t, scale_factor=scale), [Tensor(x, requires_grad=True)])

@@ -107,3 +107,16 @@ def test_group_norm_matches_torch(groups, channels, shape, dtype) -> None:
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
     for _ in range(2):
         _step(torch, ours, theirs, (rng.standard_normal(shape) * 2 + 1).astype(dtype), rng, dtype)
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.BatchNorm1d(5), lambda m: m.BatchNorm2d(4, affine=False), lambda m: m.LayerNorm((3, 2)),
+    lambda m: m.GroupNorm(2, 6),
+], ids=["bn1d", "bn2d_no_affine", "layer_norm", "group_norm"])
+def test_initial_state_matches_torch(make) -> None:
+    """Weight ones, bias zeros, running mean 0 and variance 1, no batch counted: the same keys and values."""
+    torch = pytest.importorskip("torch")
+    ours, theirs = make(nn).state_dict(), make(torch.nn).state_dict()
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        np.testing.assert_array_equal(ours[key], value.numpy(), err_msg=key)

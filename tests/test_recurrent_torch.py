@@ -38,7 +38,7 @@ def _ours_from(theirs, kind, layers, bidirectional, batch_first, bias):
     return ours
 
 
-def _run_both(torch, kind, config, lengths=None, seed=0):
+def _run_both(torch, kind, config, lengths=None, seed=0, initial_states=True):
     layers, bidirectional, batch_first, _bias = config
     torch.manual_seed(seed)
     theirs = _torch_layer(torch, kind, *config)
@@ -54,7 +54,7 @@ def _run_both(torch, kind, config, lengths=None, seed=0):
 
     tx = torch.tensor(x, requires_grad=True)
     ts = [torch.tensor(s, requires_grad=True) for s in states]
-    thx = tuple(ts) if kind == "lstm" else ts[0]
+    thx = (tuple(ts) if kind == "lstm" else ts[0]) if initial_states else None
     if lengths is None:
         tout, th = theirs(tx, thx)
     else:
@@ -69,7 +69,7 @@ def _run_both(torch, kind, config, lengths=None, seed=0):
 
     ox = Tensor(x, requires_grad=True)
     os_ = [Tensor(s, requires_grad=True) for s in states]
-    ohx = tuple(os_) if kind == "lstm" else os_[0]
+    ohx = (tuple(os_) if kind == "lstm" else os_[0]) if initial_states else None
     oout, oh = ours(ox, ohx, lengths=lengths)
     oh = list(oh) if kind == "lstm" else [oh]
     oloss = (oout * Tensor(w_out)).sum() + sum((a * Tensor(w)).sum() for a, w in zip(oh, w_states))
@@ -79,7 +79,7 @@ def _run_both(torch, kind, config, lengths=None, seed=0):
     for a, b in zip(oh, th):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), atol=1e-10)
     np.testing.assert_allclose(ox.grad.numpy(), tx.grad.numpy(), atol=1e-5)
-    for a, b in zip(os_, ts):
+    for a, b in zip(os_, ts) if initial_states else ():
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=1e-5)
     tparams = dict(theirs.named_parameters())
     names = [name for name, _ in ours.named_parameters()]
@@ -102,6 +102,15 @@ def test_layer_matches_torch(kind, config):
 def test_variable_lengths_match_packed_torch(kind, config):
     torch = pytest.importorskip("torch")
     _run_both(torch, kind, config, lengths=np.array([5, 2, 4]))
+
+
+@pytest.mark.parametrize("lengths", [None, (3, 5, 1)], ids=["full", "lengths"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_zero_initial_states_match_torch(kind, lengths):
+    """No hx (zeros in both libraries, no gradient wanted for them), stacked, bidirectional, time first."""
+    torch = pytest.importorskip("torch")
+    _run_both(torch, kind, (3, True, False, True), lengths=None if lengths is None else np.array(lengths), seed=3,
+              initial_states=False)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])

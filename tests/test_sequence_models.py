@@ -17,6 +17,7 @@ from nurinet.models import (
     CharVocab,
     Seq2SeqTransformer,
     SequenceClassifier,
+    TransformerClassifier,
 )
 from tests.nn.harness import check_layer
 
@@ -62,11 +63,12 @@ def test_classifier_with_lengths_ignores_padding(kind: str, pooling: str, rng: n
         np.testing.assert_allclose(model(x[i:i + 1, :n]).numpy()[0], scores[i], rtol=1e-4, atol=1e-5)
 
 
-def test_classifier_learns_a_sign_task() -> None:
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_classifier_learns_a_sign_task(kind: str) -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 5, 2)).astype(np.float32)
     y = (x[:, :, 0].sum(1) > 0).astype(np.int64)
-    model = SequenceClassifier("gru", num_classes=2, input_size=2, hidden_size=8, generator=nt.Generator(0))
+    model = SequenceClassifier(kind, num_classes=2, input_size=2, hidden_size=8, generator=nt.Generator(0))
     opt = nt.optim.Adam(model.parameters(), lr=0.05)
     first = None
     for _ in range(40):
@@ -139,6 +141,24 @@ def test_generate_continues_the_state() -> None:
     full = np.concatenate([[1, 2], out])
     logits, _ = model.eval()(full[None])
     np.testing.assert_array_equal(logits.numpy()[0, 1:-1].argmax(-1), out)
+
+
+def test_char_lm_learns_a_periodic_text() -> None:
+    """After a few dozen steps on "abcd" repeated, greedy sampling continues the cycle."""
+    text = "abcd" * 60
+    vocab = CharVocab(text)
+    ids = vocab.encode(text)
+    model = CharLanguageModel(len(vocab), 4, 16, kind="lstm", generator=nt.Generator(0))
+    opt = nt.optim.Adam(model.parameters(), lr=0.05)
+    x, y = ids[:-1].reshape(1, -1)[:, :48], ids[1:].reshape(1, -1)[:, :48]
+    for _ in range(40):
+        logits, _ = model(np.repeat(x, 4, axis=0))
+        loss = nt.F.cross_entropy(logits.reshape(-1, len(vocab)), nt.tensor(np.repeat(y, 4, axis=0).reshape(-1)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1
+    assert model.generate("ab", 10, 0.0, vocab=vocab) == "cdabcdabcd"
 
 
 def test_generate_errors() -> None:
@@ -247,6 +267,46 @@ def test_seq2seq_errors() -> None:
         model.greedy_decode(np.ones((1, 3), np.int64), 16, 1, 2)
 
 
+# ----- saving and loading the ready-made models ------------------------------------------------
+def _round_trip_models() -> list:
+    g = nt.Generator
+    tokens2 = np.array([[1, 2, 3, 0], [4, 5, 6, 7]], np.int64)
+    return [
+        pytest.param(lambda: SequenceClassifier("lstm", num_classes=3, vocab_size=9, embedding_dim=4,
+                                                hidden_size=5, num_layers=2, bidirectional=True, dropout=0.1,
+                                                padding_idx=0, generator=g(1)), (tokens2,), id="lstm_classifier"),
+        pytest.param(lambda: SequenceClassifier("gru", num_classes=2, input_size=3, hidden_size=4, pooling="mean",
+                                                generator=g(2)),
+                     (np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32),), id="gru_classifier"),
+        pytest.param(lambda: CharLanguageModel(9, 4, 6, kind="gru", generator=g(3)), (tokens2,), id="char_lm"),
+        pytest.param(lambda: TransformerClassifier(9, 3, d_model=8, nhead=2, num_layers=1, dim_feedforward=16,
+                                                   generator=g(4)), (tokens2,), id="transformer_classifier"),
+        pytest.param(lambda: _seq2seq(generator=g(5)), (tokens2, np.array([[1, 3], [1, 4]], np.int64)),
+                     id="seq2seq"),
+    ]
+
+
+def _first_output(out):
+    return (out[0] if isinstance(out, tuple) else out).numpy()
+
+
+@pytest.mark.parametrize(("make", "inputs"), _round_trip_models())
+def test_models_round_trip_through_save_and_load(make, inputs, tmp_path: Path) -> None:
+    model = make().eval()
+    for p in model.parameters():  # moved away from any initialization a rebuild could reproduce
+        p.data += 0.01 * np.arange(p.size, dtype=p.dtype).reshape(p.shape) % 0.07
+    expected = _first_output(model(*inputs))
+    nt.save(model, tmp_path / "model.safetensors")
+    loaded = nt.load(tmp_path / "model.safetensors")
+    assert type(loaded) is type(model) and not loaded.training
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(_first_output(loaded(*inputs)), expected)
+    fresh = make()  # a same-shaped model with other weights gives other scores ...
+    assert not np.allclose(_first_output(fresh.eval()(*inputs)), expected)
+    nt.load(tmp_path / "model.safetensors", model=fresh)  # ... until the file's weights are loaded into it
+    np.testing.assert_array_equal(_first_output(fresh(*inputs)), expected)
+
+
 # ----- the examples' quick modes -----------------------------------------------------------
 def _example(name: str):
     spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
@@ -281,6 +341,15 @@ def test_char_lm_example_quick(tmp_path: Path) -> None:
     assert result["loss_curve"] and np.isfinite(result["val_loss"])
     assert set(result["samples"]) == {"0.5", "0.8", "1.0"}
     assert all(len(s) == 1 + 80 for s in result["samples"].values())  # the prompt "t" and 80 more
+
+
+def test_char_lm_default_text_is_the_shipped_public_domain_book() -> None:
+    module = _example("char_lm")
+    text = module.DEFAULT_TEXT.read_text(encoding="ascii")
+    assert module.DEFAULT_TEXT.name == "alice.txt" and 100_000 < len(text) < 300_000
+    assert text.lstrip().startswith("ALICE'S ADVENTURES IN WONDERLAND") and text.rstrip().endswith("THE END")
+    assert "\r" not in text and "\x1a" not in text
+    assert set(module.parse_args([]).prompt) <= set(text)  # the default prompt can be encoded
 
 
 def test_seq2seq_example_quick(tmp_path: Path) -> None:

@@ -128,6 +128,33 @@ def test_transform_dataset_transforms_samples() -> None:
     np.testing.assert_array_equal(xb.data, IMAGES[..., ::-1])
 
 
+def test_fit_augments_the_training_batches_only() -> None:
+    """Wrapped around the training loader, augmentation never touches validation, evaluation or prediction."""
+    from nurinet import nn
+    from nurinet.training import Model
+
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.random((10, 1, 4, 4)).astype(np.float32) + 1.0, rng.integers(0, 2, 10)
+    x_val, y_val = -rng.random((6, 1, 4, 4)).astype(np.float32) - 1.0, rng.integers(0, 2, 6)  # all negative
+    seen: list[np.ndarray] = []
+    flip = RandomHorizontalFlip(0.5, generator=Generator(0))
+
+    def augment(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch)
+        return Compose([flip, GaussianNoise(0.01, generator=Generator(1))])(batch)
+
+    model = Model(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)))
+    model.compile(optimizer="sgd", loss="cross_entropy", metrics=["accuracy"], lr=0.1)
+    train = TransformLoader(DataLoader(TensorDataset(x_train, y_train), batch_size=4, shuffle=True,
+                                       generator=Generator(2)), augment)
+    model.fit(train, epochs=2, verbose=0, validation_data=(x_val, y_val))
+    model.evaluate(x_val, y_val, verbose=0)
+    model.predict(x_val)
+    assert len(seen) == 2 * 3  # three training batches per epoch, nothing else
+    assert all(b.min() >= 1.0 for b in seen)  # only training images (the validation ones are negative)
+    assert sum(len(b) for b in seen) == 2 * len(x_train)
+
+
 def test_errors() -> None:
     with pytest.raises(ValueError, match=r"image \(C, H, W\) or a batch \(N, C, H, W\)"):
         RandomHorizontalFlip()(np.zeros((5, 5)))

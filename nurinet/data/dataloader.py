@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,9 @@ class DataLoader:
             ``nurinet.manual_seed``) when omitted.
         collate_fn: Turns a list of samples into a batch; :func:`default_collate`
             when omitted.
+        sampler: An iterable of sample indices (with ``len``) that decides which
+            samples an epoch visits and in what order, such as
+            :class:`nurinet.distributed.DistributedSampler`; excludes ``shuffle``.
 
     Example:
         >>> loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True,
@@ -119,6 +122,7 @@ class DataLoader:
         drop_last: bool = False,
         generator: Generator | None = None,
         collate_fn: Callable[[list[Any]], Any] | None = None,
+        sampler: Iterable[int] | None = None,
     ) -> None:
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(
@@ -129,6 +133,16 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+        if sampler is not None and shuffle:
+            raise ValueError(
+                "DataLoader: sampler and shuffle=True exclude each other (the sampler decides the order); "
+                "pass shuffle=False, or set the sampler's own shuffle option"
+            )
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(
+                f"DataLoader: sampler must be an iterable of indices with __len__, got {type(sampler).__name__}"
+            )
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -138,10 +152,12 @@ class DataLoader:
 
     def __len__(self) -> int:
         """The number of batches in one epoch."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         return resolve(self.generator).permutation(n) if self.shuffle else np.arange(n)
 

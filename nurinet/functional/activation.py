@@ -13,6 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from nurinet import parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -85,6 +88,10 @@ class ReLU(Function):
     """``max(x, 0)``; the gradient at 0 is 0."""
 
     def forward(self, x: Any) -> Any:
+        if type(x) is np.ndarray and x.ndim and parallel.parts(x.size, x.shape[0]) > 1:
+            y = np.empty(x.shape, x.dtype)  # large: each thread writes its slice
+            parallel.split(_relu_into, x, y)
+            return y
         return xp_of(x).maximum(x, 0)
 
     def backward(self, gy: Tensor) -> Tensor:
@@ -92,7 +99,20 @@ class ReLU(Function):
         return gy * _const((x > 0).astype(x.dtype))
 
     def backward_arrays(self, gy: Any) -> Any:
-        return gy * (self.inputs[0].data > 0)
+        x = self.inputs[0].data
+        if type(gy) is np.ndarray and gy.shape == x.shape and gy.ndim and parallel.parts(gy.size, gy.shape[0]) > 1:
+            gx = np.empty(gy.shape, gy.dtype)
+            parallel.split(_relu_grad_into, gy, x, gx)
+            return gx
+        return gy * (x > 0)
+
+
+def _relu_into(x: Any, y: Any) -> None:
+    np.maximum(x, 0, out=y)
+
+
+def _relu_grad_into(gy: Any, x: Any, gx: Any) -> None:
+    np.multiply(gy, x > 0, out=gx)
 
 
 class LeakyReLU(Function):

@@ -26,12 +26,15 @@ from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
 from nurinet.functional._im2col import (
     Geometry,
+    conv2d_backward_wide,
     conv2d_forward,
+    conv2d_forward_wide,
     conv2d_input_grad,
     conv2d_weight_grad,
     im2col,
     recycle,
     rows,
+    wide_ok,
 )
 from nurinet.functional.shape import reshape
 
@@ -43,6 +46,11 @@ class Conv2d(Function):
         self.geom = geom
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        # Stride-1 convs on NumPy arrays run chunk by chunk and keep no column matrix (backward
+        # rebuilds it from x, chunk by chunk, in cache); the others keep theirs for the weight grad.
+        self.cols = None
+        if wide_ok(x, w, self.geom):
+            return conv2d_forward_wide(x, w, b, self.geom)
         y, self.cols = conv2d_forward(x, w, b, self.geom)
         return y
 
@@ -57,7 +65,13 @@ class Conv2d(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         x, w = self.inputs[0].data, self.inputs[1].data
-        needs, g2 = self.needs_input_grad, rows(gy)
+        needs = self.needs_input_grad
+        if self.cols is None and wide_ok(x, w, self.geom):
+            gx, gw, gb = conv2d_backward_wide(gy, x, w, self.geom, needs[0], needs[1])
+            if len(needs) == 2:
+                return gx, gw
+            return gx, gw, (gb if needs[2] else None)
+        g2 = rows(gy)
         gx = conv2d_input_grad(g2, w, x.shape, self.geom) if needs[0] else None
         gw = conv2d_weight_grad(g2, self.cols, w.shape, self.geom.groups) if needs[1] else None
         if len(needs) == 2:

@@ -59,7 +59,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generat
         raise TypeError(f"dropout needs a floating-point tensor, got dtype {x.dtype}")
     # Draw in float32: half the memory traffic of float64, and ample resolution for p.
     keep = resolve(generator).random(x.shape, dtype="float32") >= p
-    mask = keep.astype(x.data.dtype) * x.data.dtype.type(1.0 / (1.0 - p))
+    # One pass from the boolean mask to the float one (bool * a scalar of x's dtype keeps that dtype).
+    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
     if x.device != "cpu":
         mask = backend.to_device(mask, x.device)
     return Dropout(mask)(x)

@@ -57,7 +57,7 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: Gener
         raise TypeError(f"dropout2d needs a floating-point tensor, got dtype {x.dtype}")
     mask_shape = x.shape[: x.ndim - 2] + (1, 1)  # one draw per (sample, channel)
     keep = resolve(generator).random(mask_shape) >= p
-    mask = keep.astype(x.data.dtype) * x.data.dtype.type(1.0 / (1.0 - p))
+    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
     if x.device != "cpu":
         mask = backend.to_device(mask, x.device)
     return ChannelDropout(mask)(x)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nurinet import parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -130,25 +131,46 @@ class MaxPool2d(_Pool2d):
                 and not self.ceil_mode)
 
     def _forward_blocks(self, x: Any) -> Any:
+        xp = xp_of(x)
+        (kh, kw), (h, w) = self.kernel, x.shape[2:]
+        best = xp.empty((*x.shape[:2], h // kh, w // kw), dtype=x.dtype)
+        mask = xp.empty((kh * kw, *best.shape), dtype=bool)
+        if type(x) is np.ndarray and parallel.parts(x.size, x.shape[0]) > 1:  # samples split over threads
+            parallel.split(self._max_blocks, x, best, mask.swapaxes(0, 1), size=x.size)
+        else:
+            self._max_blocks(x, best, mask.swapaxes(0, 1))
+        if xp.isnan(best).any():  # a NaN is its window's maximum, as in PyTorch: route to the first
+            _route_nan(self._block_views(x), best, mask)
+        self._mask, self._x_shape = mask, x.shape
+        return best
+
+    def _max_blocks(self, x: Any, best: Any, mask_n: Any) -> None:
+        """Write the window maxima of ``x`` into ``best`` and the first-maximum masks into ``mask_n``.
+
+        ``mask_n`` is the ``(N, kh * kw, C, Ho, Wo)`` view of the mask, so that a slice of samples
+        of all three arrays is one piece of work.
+        """
         # Per kernel offset, the (N, C, Ho, Wo) strided view of the elements it sees. Reducing the
         # (N, C, Ho, kh, Wo, kw) reshaped view with max(axis=(3, 5)) instead is ~30x slower in NumPy.
         xp = xp_of(x)
         views = self._block_views(x)
-        best = xp.maximum(views[0], views[1]) if len(views) > 1 else views[0].copy()
+        if len(views) > 1:
+            xp.maximum(views[0], views[1], out=best)
+        else:
+            best[...] = views[0]
         for v in views[2:]:
             xp.maximum(best, v, out=best)
         # mask[k]: offset k holds its window's maximum and no earlier offset does (PyTorch's tie rule).
-        mask = xp.empty((len(views), *best.shape), dtype=bool)
+        mask = mask_n.swapaxes(0, 1)
         xp.equal(views[0], best, out=mask[0])
+        if len(views) == 1:
+            return
         seen = mask[0].copy()
         for k, v in enumerate(views[1:], start=1):
             xp.equal(v, best, out=mask[k])
             mask[k] &= ~seen
-            seen |= mask[k]
-        if xp.isnan(best).any():  # a NaN is its window's maximum, as in PyTorch: route to the first
-            _route_nan(views, best, mask)
-        self._mask, self._x_shape = mask, x.shape
-        return best
+            if k < len(views) - 1:
+                seen |= mask[k]
 
     def _block_views(self, x: Any) -> list[Any]:
         """The ``(N, C, Ho, Wo)`` view of each kernel offset (row-major) of disjoint windows."""
@@ -164,9 +186,18 @@ class MaxPool2d(_Pool2d):
             gx = xp.empty((n, c, h, w), dtype=gy.dtype)  # every element lies in one window
         else:
             gx = xp.zeros((n, c, h, w), dtype=gy.dtype)  # the rows/columns no window covers stay 0
-        for k, view in enumerate(self._block_views(gx)):
-            xp.multiply(self._mask[k], gy, out=view)
+        if type(gy) is np.ndarray and parallel.parts(gx.size, n) > 1:
+            parallel.split(self._route_blocks, gy, self._mask.swapaxes(0, 1), gx, size=gx.size)
+        else:
+            self._route_blocks(gy, self._mask.swapaxes(0, 1), gx)
         return gx
+
+    def _route_blocks(self, gy: Any, mask_n: Any, gx: Any) -> None:
+        """``gx`` at each window's first maximum gets the window's ``gy`` (samples ``mask_n`` covers)."""
+        xp = xp_of(gy)
+        mask = mask_n.swapaxes(0, 1)
+        for k, view in enumerate(self._block_views(gx)):
+            xp.multiply(mask[k], gy, out=view)
 
     def _indices_from_mask(self) -> Any:
         arg = self._mask.argmax(axis=0)  # the offset of the one True of each window

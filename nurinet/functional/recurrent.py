@@ -35,6 +35,8 @@ put T steps back together, each as a single node with an array backward.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -355,6 +357,216 @@ def _make_step(mode: str, mask: Any) -> Function:
     return RNNCellFunction("tanh" if mode == "RNN_TANH" else "relu", mask)
 
 
+class _LSTMKernels:
+    """The array code of an unmasked LSTM recurrence: whole-sequence buffers, no per-step objects.
+
+    Forward, per step: one GEMM ``h @ W'`` into the step's slice of a ``(T, N, 4H)`` buffer
+    that already holds that step's input gates, one ``tanh`` over all ``4H`` columns, and
+    the cell update, every ufunc writing into preallocated memory (``out=``). The gates use
+    ``σ(x) = (1 + tanh(x / 2)) / 2``: ``W'`` and the input gates are scaled once per sequence
+    by ``k = 1/2`` on the i, f, o columns (1 on g), so one ``tanh`` activates all four gates
+    and one multiply-add maps them to ``σ`` (see :func:`_lstm_constants`).
+
+    Backward: the parts of the gate gradients that do not depend on the incoming gradient
+    (activation slopes times the other factor of each product, ``o (1 - tanh²(c))``) are
+    formed for all steps at once, with a few large ufuncs; the loop over steps is then five
+    small ufuncs and one GEMM ``d @ W_hh``, writing the gate gradients of all steps into one
+    ``(T, N, 4H)`` array. That array is the input-gate gradient, and the weight gradient is
+    one GEMM over all steps, ``D^T @ H_prev``.
+    """
+
+    def __init__(self, reverse: bool) -> None:
+        self.reverse = reverse
+        self.slopes_ready = False
+
+    def _indices(self, steps: int) -> tuple[range, int, int]:
+        """Step order, then the offsets of the previous and new state in the ``(T+1, ...)`` buffers."""
+        if self.reverse:  # Step t reads state t + 1 and writes state t; the initial state sits at T.
+            return range(steps - 1, -1, -1), 1, 0
+        return range(steps), 0, 1
+
+    def forward(self, xg: Any, h0: Any, c0: Any, w: Any, b: Any = None) -> tuple[Any, Any, Any]:
+        xp = xp_of(xg)
+        steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
+        half = _lstm_constants(xp, hidden, xg.dtype, batch)[0]
+        self.gates = _take_buffer(xp, xg.shape, xg.dtype)  # (T, N, 4H): k times the pre-activations, then tanh
+        xp.multiply(xg, half, out=self.gates)
+        if b is not None:
+            self.gates += b * half[0]
+        self.acts = _take_buffer(xp, xg.shape, xg.dtype)  # the gate activations i, f, g, o
+        self.hs = xp.empty((steps + 1, batch, hidden), dtype=xg.dtype)  # every hidden state (not recycled:
+        self.cs = _take_buffer(xp, self.hs.shape, xg.dtype)  # the outputs are a view of it); every cell state
+        self.tcs = _take_buffer(xp, (steps, batch, hidden), xg.dtype)  # tanh of every new cell state
+        self.slopes_ready = False
+        order, prev, new = self._indices(steps)
+        self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
+        with _step_blas_threads(batch, hidden):
+            self._forward_steps(xp, order, prev, new, xp.multiply(w.T, half[0]))
+        outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
+        last = order[-1] + new
+        return outputs, self.hs[last].copy(), self.cs[last].copy()
+
+    def _forward_steps(self, xp: Any, order: range, prev: int, new: int, w_scaled: Any) -> None:
+        """The recurrence: per step one GEMM, one tanh over the gates, the cell update (all ``out=``).
+
+        ``w_scaled`` is ``k W_hh^T``, ``(H, 4H)`` and contiguous: the fastest operand layout for the GEMM.
+        """
+        gates, acts, hs, cs, tcs = self.gates, self.acts, self.hs, self.cs, self.tcs
+        _, scale, shift, _ = _lstm_constants(xp, hs.shape[-1], hs.dtype, hs.shape[1])
+        acts4 = acts.reshape(acts.shape[:2] + (4, hs.shape[-1]))
+        product, ig = xp.empty_like(gates[0]), xp.empty_like(hs[0])
+        for t in order:
+            z, a = gates[t], acts4[t]
+            xp.matmul(hs[t + prev], w_scaled, out=product)
+            z += product
+            xp.tanh(z, out=z)
+            xp.multiply(z, scale, out=acts[t])
+            acts[t] += shift
+            c_new = cs[t + new]
+            xp.multiply(a[:, 1], cs[t + prev], out=c_new)
+            xp.multiply(a[:, 0], a[:, 2], out=ig)
+            c_new += ig
+            xp.tanh(c_new, out=tcs[t])
+            xp.multiply(a[:, 3], tcs[t], out=hs[t + new])
+
+    def _slopes(self, xp: Any) -> None:
+        """Turn the saved ``tanh`` buffer into the per-gate factors of the gate gradients, once.
+
+        The gradient of the loss with respect to each gate's pre-activation is
+        ``dc * (g σ'_i) | dc * (c_prev σ'_f) | dc * (i tanh'_g) | dh * (tanh(c) σ'_o)``;
+        the factors in parentheses (and ``o (1 - tanh²(c))``, through which ``dh`` reaches
+        ``dc``) do not depend on the incoming gradient. They replace the buffers they are
+        made from, so a second backward (``retain_graph=True``) reuses them.
+        """
+        if self.slopes_ready:
+            return
+        steps, hidden = self.tcs.shape[0], self.tcs.shape[-1]
+        amp = _lstm_constants(xp, hidden, self.gates.dtype, self.gates.shape[1])[3]
+        q = self.gates
+        xp.multiply(q, q, out=q)
+        xp.subtract(1, q, out=q)
+        q *= amp  # d act / d pre-activation, every gate
+        q4, a4 = q.reshape(q.shape[:2] + (4, hidden)), self.acts.reshape(q.shape[:2] + (4, hidden))
+        _, prev, _ = self._indices(steps)
+        q4[:, :, 0] *= a4[:, :, 2]
+        q4[:, :, 1] *= self.cs[prev : steps + prev]
+        q4[:, :, 2] *= a4[:, :, 0]
+        q4[:, :, 3] *= self.tcs
+        r = self.tcs  # o (1 - tanh²(c)): what dh contributes to dc
+        xp.multiply(r, r, out=r)
+        xp.subtract(1, r, out=r)
+        r *= a4[:, :, 3]
+        self.slopes_ready = True
+
+    def backward(self, g_out: Any, gh: Any, gc: Any, inputs: tuple, needs: tuple) -> tuple[Any, ...]:
+        xp = xp_of(g_out)
+        self._slopes(xp)
+        steps, batch, hidden = g_out.shape
+        order, prev, _ = self._indices(steps)
+        q4 = self.gates.reshape(steps, batch, 4, hidden)
+        f = self.acts.reshape(steps, batch, 4, hidden)[:, :, 1]
+        r, w = self.tcs, inputs[3].data
+        d = xp.empty(q4.shape[:2] + (4 * hidden,), dtype=g_out.dtype)  # the gate gradients of all steps
+        d4 = d.reshape(q4.shape)
+        dh = xp.zeros_like(g_out[0]) if gh is None else gh.copy()
+        dc = xp.zeros_like(g_out[0]) if gc is None else gc.copy()
+        tmp = xp.empty_like(dh)
+        first = order[0]  # the backward ends at the first step: its state gradients go to h0 and c0
+        with _step_blas_threads(batch, hidden):
+            for t in order[::-1]:
+                dh += g_out[t]
+                xp.multiply(dh, r[t], out=tmp)
+                dc += tmp
+                xp.multiply(q4[t, :, :3], dc[:, None, :], out=d4[t, :, :3])
+                xp.multiply(q4[t, :, 3], dh, out=d4[t, :, 3])
+                if t != first or needs[2]:
+                    dc *= f[t]
+                if t != first or needs[1]:
+                    xp.matmul(d[t], w, out=dh)
+        grads = [d, dh if needs[1] else None, dc if needs[2] else None]
+        flat = d.reshape(-1, 4 * hidden)
+        h_prev = self.hs[prev : steps + prev].reshape(-1, hidden)
+        grads.append(flat.T @ h_prev if needs[3] else None)
+        if len(inputs) > 4:
+            grads.append(flat.sum(axis=0) if needs[4] else None)
+        return tuple(grads)
+
+    def release(self) -> None:
+        """Hand the internal buffers back for the next sequence (the graph is freed: no backward follows)."""
+        if getattr(self, "gates", None) is not None:
+            _give_back(self.gates, self.acts, self.cs, self.tcs)
+        self.gates = self.acts = self.cs = self.tcs = self.hs = None
+
+
+# The per-step GEMMs of a recurrence with at most this many multiply-adds, ``batch * hidden * 4 hidden``,
+# run on one BLAS thread (0: never). Such a product takes some 0.1 ms: splitting it across OpenBLAS's
+# threads gains little and costs a hand-off per step (two per step in a training step), and when the
+# machine has more runnable threads than cores those hand-offs stall for whole scheduler time slices
+# (a loaded 2-core machine ran the benchmark LSTM's recurrence several times slower on two BLAS
+# threads than on one). The other products (input projection, weight gradients) keep the threads.
+SINGLE_THREAD_STEP_MACS = 1 << 23
+
+
+@contextmanager
+def _step_blas_threads(batch: int, hidden: int) -> Iterator[None]:
+    """One BLAS thread for the steps of a small recurrence (see ``SINGLE_THREAD_STEP_MACS``)."""
+    if batch * hidden * 4 * hidden > SINGLE_THREAD_STEP_MACS:
+        yield
+        return
+    from nurinet.threads import single_blas_thread
+
+    with single_blas_thread():
+        yield
+
+
+_LSTM_CONSTANTS: dict[tuple, Any] = {}
+
+
+def _lstm_constants(xp: Any, hidden: int, dtype: Any, batch: int) -> tuple[Any, Any, Any, Any]:
+    """Per-column constants of the fused LSTM kernels (gates i, f, g, o), cached per size and dtype.
+
+    With ``s = tanh(k x)``, each activation is ``scale * s + shift``: ``σ(x) = s / 2 + 1 / 2`` with
+    ``k = 1/2`` for i, f, o and ``tanh(x) = s`` with ``k = 1`` for g. Its derivative is
+    ``amp (1 - s²)`` with ``amp = scale * k``. Returns ``(k, scale, shift, amp)``, each tiled to
+    ``(batch, 4H)``: NumPy runs a product of two arrays of one shape about twice as fast as one
+    that broadcasts a row over a small matrix.
+    """
+    key = (xp.__name__, hidden, xp.dtype(dtype), batch)
+    found = _LSTM_CONSTANTS.get(key)
+    if found is None:
+        k = xp.full((batch, 4 * hidden), 0.5, dtype=dtype)
+        k[:, 2 * hidden : 3 * hidden] = 1.0
+        shift = xp.full((batch, 4 * hidden), 0.5, dtype=dtype)
+        shift[:, 2 * hidden : 3 * hidden] = 0.0
+        while len(_LSTM_CONSTANTS) >= 16:  # forget the oldest sizes (a model whose batch size varies)
+            del _LSTM_CONSTANTS[next(iter(_LSTM_CONSTANTS))]
+        found = _LSTM_CONSTANTS[key] = (k, k.copy(), shift, k * k)
+    return found
+
+
+# Spare whole-sequence buffers of the fused LSTM, at most two per (array type, shape, dtype). A fresh
+# multi-megabyte array is fresh memory that the kernel must map and zero page by page on first
+# touch; in the benchmark LSTM (T=28, N=64, H=128) that cost more than the gate arithmetic itself.
+# A buffer comes back only from _LSTMKernels.release, when the graph that used it is freed.
+_SPARE: dict[tuple, list[Any]] = {}
+
+
+def _take_buffer(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialized array of ``shape``: a spare one when there is one."""
+    spare = _SPARE.get((xp.ndarray, tuple(shape), xp.dtype(dtype)))
+    return spare.pop() if spare else xp.empty(shape, dtype=dtype)
+
+
+def _give_back(*arrays: Any) -> None:
+    """Keep buffers for :func:`_take_buffer`; the caller must be done with them (no other reference)."""
+    for array in arrays:
+        spare = _SPARE.setdefault((type(array), array.shape, array.dtype), [])
+        if len(spare) < 2:
+            spare.append(array)
+    while len(_SPARE) > 16:  # forget the oldest shapes
+        del _SPARE[next(iter(_SPARE))]
+
+
 class RecurrentSequence(Function):
     """One layer and direction of a recurrence over all T steps, as one graph node.
 
@@ -373,14 +585,23 @@ class RecurrentSequence(Function):
     def __init__(self, mode: str, masks: Any = None, reverse: bool = False) -> None:
         self.mode, self.masks, self.reverse = mode, masks, reverse
         self.n_state = 2 if mode == "LSTM" else 1
+        # An LSTM over full-length sequences runs the fused whole-sequence kernels (_LSTMKernels).
+        self.fused = _LSTMKernels(reverse) if mode == "LSTM" and masks is None else None
 
     def _order(self, steps: int) -> range:
         return range(steps - 1, -1, -1) if self.reverse else range(steps)
+
+    def release(self) -> None:
+        if self.fused is not None:
+            self.fused.release()
+        super().release()
 
     def _mask(self, t: int) -> Any:
         return None if self.masks is None else self.masks[t]
 
     def forward(self, xg: Any, *rest: Any) -> Any:
+        if self.fused is not None:
+            return self.fused.forward(xg, *rest)
         xp, k = xp_of(xg), self.n_state
         state, params = list(rest[:k]), rest[k:]
         steps, hidden = xg.shape[0], rest[0].shape[-1]
@@ -403,6 +624,8 @@ class RecurrentSequence(Function):
         return (outputs, *state)
 
     def backward_arrays(self, g_out: Any, *g_state: Any) -> tuple[Any, ...]:
+        if self.fused is not None:
+            return self.fused.backward(g_out, *g_state, inputs=self.inputs, needs=self.needs_input_grad)
         xp, k = xp_of(g_out), self.n_state
         grads = list(g_state)
         dxg = xp.empty(g_out.shape[:2] + (self.inputs[1 + k].shape[0],), dtype=g_out.dtype)

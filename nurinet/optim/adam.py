@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-from nurinet import backend
+import numpy as np
+
+from nurinet import backend, parallel
 from nurinet.optim.optimizer import Optimizer, ParamsT, add_square_, lerp_
 
 
@@ -52,23 +54,45 @@ class Adam(Optimizer):
         self._check_betas(group)
 
     def _update(self, p: Any, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p)
         t = state["step"] = state.get("step", 0) + 1
         beta1, beta2 = (float(b) for b in group["betas"])
         grad = self._grad(p, g, float(group["weight_decay"]), group["maximize"])
-        exp_avg = self._buffer(state, "exp_avg", p)
-        exp_avg_sq = self._buffer(state, "exp_avg_sq", p)
-        tmp = self._scratch(p, "tmp")
-        lerp_(exp_avg, grad, 1.0 - beta1, tmp)
-        exp_avg_sq *= beta2
-        add_square_(exp_avg_sq, grad, 1.0 - beta2, tmp)
-        second = exp_avg_sq
+        arrays = [p, grad, self._buffer(state, "exp_avg", p), self._buffer(state, "exp_avg_sq", p),
+                  self._scratch(p, "tmp")]
         if group["amsgrad"]:
-            second = self._buffer(state, "max_exp_avg_sq", p)
-            xp.maximum(second, exp_avg_sq, out=second)
-        denom = xp.sqrt(second, out=tmp)
-        denom /= math.sqrt(1.0 - beta2**t)
-        denom += float(group["eps"])
-        step = xp.divide(exp_avg, denom, out=tmp)
-        step *= float(group["lr"]) / (1.0 - beta1**t)
-        p -= step
+            arrays.append(self._buffer(state, "max_exp_avg_sq", p))
+        coefficients = _Coefficients(beta1, beta2, math.sqrt(1.0 - beta2**t), float(group["eps"]),
+                                     float(group["lr"]) / (1.0 - beta1**t))
+        if type(p) is np.ndarray and p.flags.c_contiguous and parallel.parts(p.size) > 1:
+            # A large parameter: the same arithmetic on flat slices, one per thread (every array but
+            # the gradient is C-contiguous, so the flat views write through).
+            flat = [a.reshape(-1) for a in arrays]
+            parallel.split(lambda *parts: _adam_arithmetic(coefficients, *parts), *flat)
+        else:
+            _adam_arithmetic(coefficients, *arrays)
+
+
+class _Coefficients(NamedTuple):
+    beta1: float
+    beta2: float
+    sqrt_correction2: float  # sqrt(1 - beta2^t)
+    eps: float
+    step_size: float  # lr / (1 - beta1^t)
+
+
+def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, tmp: Any,
+                     max_exp_avg_sq: Any = None) -> None:
+    """One Adam update of ``p`` in place (``tmp`` is work space); the arrays may be matching slices."""
+    xp = backend.get_array_module(p)
+    lerp_(exp_avg, grad, 1.0 - c.beta1, tmp)
+    exp_avg_sq *= c.beta2
+    add_square_(exp_avg_sq, grad, 1.0 - c.beta2, tmp)
+    second = exp_avg_sq
+    if max_exp_avg_sq is not None:
+        second = xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    denom = xp.sqrt(second, out=tmp)
+    denom /= c.sqrt_correction2
+    denom += c.eps
+    step = xp.divide(exp_avg, denom, out=tmp)
+    step *= c.step_size
+    p -= step

@@ -1,0 +1,237 @@
+"""The process group: which process this is, how many there are, and the collectives between them.
+
+Two backends share one small interface (:class:`Communicator`):
+
+- ``"mpi"``: mpi4py over MPI's ``COMM_WORLD``. Collectives go through mpi4py's
+  buffer interface (upper-case ``Allreduce``/``Bcast`` on NumPy arrays), so
+  nothing is pickled. mpi4py is imported here, on first use, never by
+  ``import nurinet``.
+- ``"local"``: one process, world size 1; every collective is a no-op. A
+  script written for many processes runs unchanged as a single one.
+
+``init()`` picks the backend: ``"auto"`` uses MPI when the process was started
+by an MPI launcher (``mpiexec``, ``mpirun``, ``srun`` with PMI) and mpi4py is
+installed, and the local backend otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+INSTALL_HINT = "pip install 'nurinet[distributed]' (or: pip install mpi4py mpich)"
+
+# Variables that MPI launchers set in every process they start, with the world size.
+_LAUNCHER_SIZE_VARIABLES = (
+    "PMI_SIZE",  # MPICH's Hydra, Intel MPI, srun --mpi=pmi2
+    "OMPI_COMM_WORLD_SIZE",  # Open MPI
+    "PMIX_SIZE",  # PMIx launchers
+    "MV2_COMM_WORLD_SIZE",  # MVAPICH2
+)
+
+
+class Communicator:
+    """The collectives a backend provides; this base class is the one-process (local) backend.
+
+    Every method works in place on a contiguous NumPy array and must be called by
+    every process of the group, in the same order, with arrays of the same
+    shape and dtype (that is what makes them collective).
+    """
+
+    backend = "local"
+
+    def __init__(self) -> None:
+        self.rank = 0
+        self.size = 1
+
+    def allreduce_(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Combine ``array`` over all processes (``op`` is ``"sum"``, ``"max"`` or ``"min"``), in place."""
+        _check_op(op)
+        _check_buffer(array, "allreduce")
+        return array
+
+    def broadcast_(self, array: np.ndarray, root: int = 0) -> np.ndarray:
+        """Overwrite ``array`` on every process with the one on ``root``, in place."""
+        self.check_root(root)
+        _check_buffer(array, "broadcast")
+        return array
+
+    def barrier(self) -> None:
+        """Wait until every process reaches this call."""
+
+    def check_root(self, root: int) -> int:
+        if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < self.size:
+            raise ValueError(
+                f"root must be a rank between 0 and {self.size - 1} (the world has {self.size} "
+                f"process(es)), got {root!r}"
+            )
+        return int(root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(backend={self.backend!r}, rank={self.rank}, size={self.size})"
+
+
+class MPICommunicator(Communicator):
+    """The MPI backend: ``COMM_WORLD`` (or a given communicator) through mpi4py's buffer interface."""
+
+    backend = "mpi"
+
+    def __init__(self, comm: Any = None) -> None:
+        super().__init__()
+        # The first import initializes MPI; mpi4py finalizes it when the process exits.
+        from mpi4py import MPI
+
+        self.MPI = MPI
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+
+    def allreduce_(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        _check_op(op)
+        _check_buffer(array, "allreduce")
+        # MPI.IN_PLACE: each process's array is both its contribution and the result (no copy).
+        self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self._ops[op])
+        return array
+
+    def broadcast_(self, array: np.ndarray, root: int = 0) -> np.ndarray:
+        root = self.check_root(root)
+        _check_buffer(array, "broadcast")
+        self.comm.Bcast(array, root=root)
+        return array
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+
+def _check_op(op: str) -> None:
+    if op not in ("sum", "max", "min"):
+        raise ValueError(f"unknown reduction op {op!r}: use 'sum', 'max' or 'min'")
+
+
+def _check_buffer(array: Any, what: str) -> None:
+    if not isinstance(array, np.ndarray) or not array.flags.c_contiguous or not array.flags.writeable:
+        raise TypeError(
+            f"{what} needs a writable C-contiguous NumPy array (it works in place through MPI's "
+            f"buffer interface), got {type(array).__name__}"
+            + (f" with flags {array.flags!r}" if isinstance(array, np.ndarray) else "")
+        )
+
+
+# ----- the process group of this process --------------------------------------------------------
+_current: Communicator | None = None
+
+
+def launched_by_mpi() -> bool:
+    """Whether an MPI launcher started this process with a world of more than one process."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+def mpi_available() -> bool:
+    """Whether mpi4py can be imported (without importing it, so MPI is not initialized)."""
+    import importlib.util
+
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def init(backend: str = "auto") -> Communicator:
+    """Join the process group; call once per process before training (later calls return the same group).
+
+    Args:
+        backend: ``"auto"`` (MPI when launched by ``mpiexec`` with more than one
+            process and mpi4py is installed, one local process otherwise),
+            ``"mpi"`` (always MPI; without a launcher this is a world of one
+            process) or ``"local"`` (one process, no MPI).
+
+    Returns:
+        The :class:`Communicator` (``.rank``, ``.size``, ``.backend``).
+
+    Raises:
+        ImportError: ``backend="mpi"`` and mpi4py is not installed.
+        RuntimeError: the group is already initialized with another backend.
+    """
+    global _current
+    if backend not in ("auto", "mpi", "local"):
+        raise ValueError(f"unknown distributed backend {backend!r}: use 'auto', 'mpi' or 'local'")
+    chosen = _choose_backend(backend)
+    if _current is not None:
+        if backend != "auto" and _current.backend != chosen:
+            raise RuntimeError(
+                f"nurinet.distributed is already initialized with the {_current.backend!r} backend; "
+                f"call nurinet.distributed.shutdown() before init(backend={backend!r})"
+            )
+        return _current
+    _current = MPICommunicator() if chosen == "mpi" else Communicator()
+    return _current
+
+
+def _choose_backend(backend: str) -> str:
+    if backend == "local":
+        return "local"
+    if backend == "mpi":
+        if not mpi_available():
+            raise ImportError(
+                "nurinet.distributed: backend='mpi' needs mpi4py and an MPI library, which are not "
+                f"installed; install them with {INSTALL_HINT}, then launch with "
+                "mpiexec -n 2 python your_script.py"
+            )
+        return "mpi"
+    if not launched_by_mpi():
+        return "local"
+    if mpi_available():
+        return "mpi"
+    warnings.warn(
+        "this process was started by an MPI launcher with more than one process, but mpi4py is not "
+        f"installed, so every process trains alone as rank 0 of 1; install it with {INSTALL_HINT}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return "local"
+
+
+def shutdown() -> None:
+    """Leave the process group (the next call initializes again). MPI itself is finalized at exit."""
+    global _current
+    _current = None
+
+
+def is_initialized() -> bool:
+    """Whether :func:`init` has run (explicitly, or implicitly through :func:`rank` and friends)."""
+    return _current is not None
+
+
+def get_communicator() -> Communicator:
+    """The process group, initialized with ``backend="auto"`` on first use."""
+    return _current if _current is not None else init()
+
+
+def rank() -> int:
+    """This process's rank, 0 to ``world_size() - 1`` (0 in a single process)."""
+    return get_communicator().rank
+
+
+def world_size() -> int:
+    """The number of processes training together (1 in a single process)."""
+    return get_communicator().size
+
+
+def is_root(root: int = 0) -> bool:
+    """Whether this process is ``root`` (the one that prints, logs and saves)."""
+    return rank() == root
+
+
+def backend() -> str:
+    """The backend in use: ``"mpi"`` or ``"local"``."""
+    return get_communicator().backend
+
+
+def barrier() -> None:
+    """Wait until every process reaches this call."""
+    get_communicator().barrier()

@@ -1,0 +1,158 @@
+"""Large elementwise NumPy work split over a few threads.
+
+NumPy runs everything but its matrix products (BLAS) on one core. Its ufuncs,
+copies and reductions release the GIL while they loop over a large array, so a
+big elementwise job cut into pieces along one axis, each piece written into its
+own slice of one result (``out=``), runs on several cores from plain Python
+threads. That pays only for arrays well beyond a thread hand-off (tens of
+microseconds), so work below :func:`get_min_elements` elements runs inline, as
+before, and the results are the same either way: each element is computed by
+the same code, only by another thread.
+
+Controls:
+
+* the ``NURINET_NUM_THREADS`` environment variable (read at import; default: the
+  number of CPUs, at most 2, where the measurements were made) and
+  :func:`set_elementwise_threads` (``1`` turns threading off);
+* :func:`set_min_elements`, the size from which work is split.
+
+Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
+``type(array) is numpy.ndarray`` before using :func:`parts`.
+
+BLAS and these threads share the cores: OpenBLAS's idle threads spin for a while
+after each matrix product (about 0.1 s by default), taking a core away from the
+second thread. Setting ``OPENBLAS_THREAD_TIMEOUT`` to a small value (the bench
+scripts and the ``nurinet`` command use 4) before NumPy loads makes them sleep early.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
+
+__all__ = ["bounds", "get_elementwise_threads", "get_min_elements", "parts", "run", "set_elementwise_threads",
+           "set_min_elements", "split"]
+
+_MAX_DEFAULT_THREADS = 2
+_DEFAULT_MIN_ELEMENTS = 1 << 18  # 1 MiB of float32: below this a hand-off costs more than it saves
+
+
+def _threads_from_env() -> int:
+    raw = os.environ.get("NURINET_NUM_THREADS", "").strip()
+    if not raw:
+        return max(1, min(_MAX_DEFAULT_THREADS, os.cpu_count() or 1))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"NURINET_NUM_THREADS must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"NURINET_NUM_THREADS must be a positive integer, got {raw!r}")
+    return value
+
+
+_state: dict[str, Any] = {"threads": _threads_from_env(), "min_elements": _DEFAULT_MIN_ELEMENTS, "pool": None}
+_lock = threading.Lock()
+_local = threading.local()  # marks the pool's own threads: work they start runs inline (no nesting)
+
+
+def _positive(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    return value
+
+
+def set_elementwise_threads(n: int) -> None:
+    """Split large elementwise work over ``n`` threads from now on (``1``: no threading).
+
+    Args:
+        n: A positive number of threads (the calling thread counts as one).
+
+    Raises:
+        ValueError: If ``n`` is not a positive integer.
+    """
+    n = _positive(n, "n", "set_elementwise_threads")
+    with _lock:
+        pool, _state["pool"] = _state["pool"], None
+        _state["threads"] = n
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+def get_elementwise_threads() -> int:
+    """How many threads large elementwise work is split over (``1``: none)."""
+    return _state["threads"]
+
+
+def set_min_elements(n: int) -> None:
+    """Split only work on at least ``n`` elements (smaller work runs inline on the calling thread).
+
+    Raises:
+        ValueError: If ``n`` is not a positive integer.
+    """
+    _state["min_elements"] = _positive(n, "n", "set_min_elements")
+
+
+def get_min_elements() -> int:
+    """The size, in elements, from which elementwise work is split over threads."""
+    return _state["min_elements"]
+
+
+def parts(size: int, length: int | None = None) -> int:
+    """Into how many pieces to cut work on ``size`` elements along an axis of ``length`` (1: inline)."""
+    threads = _state["threads"]
+    if threads <= 1 or size < _state["min_elements"] or getattr(_local, "worker", False):
+        return 1
+    return max(1, min(threads, length if length is not None else threads))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    with _lock:
+        pool = _state["pool"]
+        if pool is None:
+            pool = _state["pool"] = ThreadPoolExecutor(workers, thread_name_prefix="nurinet-elementwise",
+                                                       initializer=_mark_worker)
+        return pool
+
+
+def _mark_worker() -> None:
+    _local.worker = True
+
+
+def run(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Run the callables, the first on this thread and the others on the pool; return their results.
+
+    An exception in any of them is raised here, after all have finished.
+    """
+    if len(tasks) <= 1:
+        return [task() for task in tasks]
+    futures = [_pool(max(1, _state["threads"] - 1)).submit(task) for task in tasks[1:]]
+    try:
+        first = tasks[0]()
+    finally:  # the others may be writing into arrays the caller owns: let them finish first
+        wait(futures)
+    return [first] + [future.result() for future in futures]
+
+
+def bounds(length: int, pieces: int) -> list[tuple[int, int]]:
+    """``pieces`` contiguous ranges covering ``range(length)``, as equal as possible."""
+    cuts = [length * i // pieces for i in range(pieces + 1)]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def split(func: Callable[..., Any], *arrays: Any, size: int | None = None) -> None:
+    """Call ``func(*slices)`` on matching slices of ``arrays`` along axis 0, in parallel when large.
+
+    ``func`` writes its results into slices it is given (``out=``); all arrays must share
+    their first dimension. ``size`` is the element count that decides the split (default:
+    the first array's).
+    """
+    length = arrays[0].shape[0]
+    pieces = parts(arrays[0].size if size is None else size, length)
+    if pieces <= 1:
+        func(*arrays)
+        return
+    run([lambda a=a, b=b: func(*(x[a:b] for x in arrays)) for a, b in bounds(length, pieces)])
