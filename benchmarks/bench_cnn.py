@@ -12,8 +12,8 @@ step: forward, loss, zero_grad, backward, update. Speed is interleaved rounds wi
 Peak memory of one training step, per library, is measured in a fresh subprocess
 (so neither library's allocator caches or the other library pollute it): the
 process builds the model, optimizer and batch, runs three warm-up steps (Adam's
-state and every cache exist), records ``resource.getrusage(RUSAGE_SELF).ru_maxrss``
-(the process's peak resident set so far), runs one more step, and reports how much
+state and every cache exist), records its peak resident set so far (``VmHWM``;
+``ru_maxrss`` would include the parent's RSS at the fork), runs one more step, and reports how much
 the peak grew ("step peak RSS above the warmed-up high-water mark"). That figure can
 be 0 when a step fits in memory the warm-up already touched, so each subprocess also
 reports the RSS high-water mark after warm-up minus the RSS right after setup (the
@@ -127,6 +127,19 @@ def cnn_torch() -> Step:
 # ----- peak memory, one library per fresh subprocess -----
 
 def _rss_peak_kib() -> int:
+    """This process's peak resident set in KiB.
+
+    Linux's ``VmHWM`` rather than ``getrusage``'s ``ru_maxrss``: the latter survives ``exec``, so in
+    a child started by a big parent (one that imported PyTorch) it starts at the parent's RSS and
+    hides any smaller peak of the child's own.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

@@ -4,8 +4,9 @@ One iteration is one conv2d call (with bias) on float32 inputs that require a
 gradient, and its backward from a fixed upstream gradient (input, weight and
 bias gradients), in each library. Nothing else runs in the step. PyTorch's CPU
 convolution uses oneDNN (a direct convolution, multithreaded); nurinet's copies
-the windows into a column matrix and does one GEMM (NumPy's BLAS), so the ratio
-shows what the data movement around the GEMMs costs. A max-pool case shows
+the windows into a column matrix and does GEMMs (NumPy's BLAS), for stride 1 one
+cache-sized chunk of samples at a time, chunks split over ``nurinet.parallel``'s
+threads, so the ratio shows what the data movement around the GEMMs costs. A max-pool case shows
 the pooling path.
 
 Run ``python benchmarks/bench_conv.py`` (``--quick`` for a smoke run).

@@ -7,7 +7,8 @@ backward and the optimizer update on a fixed random batch; the figure is trainin
 samples per second (batch / seconds per step).
 
 Run ``python benchmarks/bench_lstm.py`` (``--quick`` for a smoke run, ``--no-torch``
-for nurinet alone, ``--profile`` to print a cProfile of 50 nurinet steps, ``--threads N``
+for nurinet alone, ``--profile`` to print a cProfile of 50 nurinet steps, ``--phases`` to print
+the median time of each phase of a nurinet step (forward, head, loss, backward, Adam), ``--threads N``
 to give both libraries N BLAS/intra-op threads, ``--cpu-time`` to count the process's CPU
 time instead of wall time: with ``--threads 1`` that is the steadiest figure on a shared,
 loaded machine); it prints a Markdown table and writes JSON to benchmarks/results/lstm.json
@@ -136,9 +137,41 @@ def profile(steps: int = 50) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
 
 
+def phases(steps: int = 40) -> None:
+    """Print the median wall time of each phase of a nurinet training step over ``steps`` steps."""
+    x, y = _batch()
+    model = _Model()
+    opt = Adam(model.parameters(), lr=1e-3)
+    xt = nt.tensor(x)
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, func: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        result = func(*args)
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        return result
+
+    for _ in range(steps + 5):
+        timed("zero_grad", opt.zero_grad)
+        out, _ = timed("LSTM forward (projection + recurrence)", model.lstm, xt)
+        logits = timed("head forward", model.head, out[:, -1])
+        loss = timed("cross-entropy", F.cross_entropy, logits, y)
+        timed("backward (all ops)", loss.backward)
+        timed("Adam step", opt.step)
+    total = 0.0
+    for name, values in times.items():
+        median = float(np.median(values[5:])) * 1e3
+        total += median
+        print(f"{name:40s} {median:7.2f} ms")
+    print(f"{'sum':40s} {total:7.2f} ms")
+
+
 if __name__ == "__main__":
     if "--profile" in sys.argv:
         profile()
+        raise SystemExit(0)
+    if "--phases" in sys.argv:
+        phases()
         raise SystemExit(0)
     name = ("lstm" if THREADS is None else f"lstm_threads{THREADS}") + ("_cpu" if CPU_TIME else "")
     results = main(name, __doc__.splitlines()[0], CASES)

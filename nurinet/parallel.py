@@ -11,9 +11,11 @@ the same code, only by another thread.
 
 Controls:
 
-* the ``NURINET_NUM_THREADS`` environment variable (read at import; default: the
-  number of CPUs, at most 2, where the measurements were made) and
-  :func:`set_elementwise_threads` (``1`` turns threading off);
+* the ``NURINET_NUM_THREADS`` environment variable (read at import) and
+  :func:`set_elementwise_threads` (``1`` turns threading off). The default is the
+  number of CPUs, at most 2 (where the measurements were made), when OpenBLAS's
+  idle threads are kept from spinning (see below: ``OPENBLAS_THREAD_TIMEOUT`` set,
+  or one BLAS thread), and 1 otherwise;
 * :func:`set_min_elements`, the size from which work is split.
 
 Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
@@ -41,9 +43,20 @@ _MAX_DEFAULT_THREADS = 2
 _DEFAULT_MIN_ELEMENTS = 1 << 18  # 1 MiB of float32: below this a hand-off costs more than it saves
 
 
+def _blas_spin_tamed() -> bool:
+    """Whether idle OpenBLAS threads will not hog a core: a short spin timeout, or a single BLAS thread."""
+    if os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
+        return True
+    return any(os.environ.get(name, "").strip() == "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+
+
 def _threads_from_env() -> int:
     raw = os.environ.get("NURINET_NUM_THREADS", "").strip()
     if not raw:
+        # Measured on the MNIST CNN (2 cores): 2 threads with OpenBLAS's default 0.1 s spin are slower
+        # than 1 (the spinning BLAS thread takes the second core), and 25% faster with a short spin.
+        if not _blas_spin_tamed():
+            return 1
         return max(1, min(_MAX_DEFAULT_THREADS, os.cpu_count() or 1))
     try:
         value = int(raw)

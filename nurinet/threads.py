@@ -20,6 +20,10 @@ they must be set before the first ``import numpy`` (or ``import nurinet``), for
 example in the shell. Setting them later changes nothing. :func:`set_num_threads`
 works at any time.
 
+:func:`set_elementwise_threads` (from :mod:`nurinet.parallel`) sets how many threads
+nurinet's own large elementwise work (ReLU, max-pool, the convolutions' copies, Adam)
+is split over; ``NURINET_NUM_THREADS`` sets it at import.
+
 Example:
     >>> from nurinet import threads
     >>> with threads.limit_threads(1):   # small matrices: one thread is faster
@@ -36,7 +40,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["backend", "get_num_threads", "limit_threads", "set_num_threads", "single_blas_thread"]
+from nurinet.parallel import get_elementwise_threads, set_elementwise_threads
+
+__all__ = ["backend", "get_elementwise_threads", "get_num_threads", "limit_threads", "set_elementwise_threads",
+           "set_num_threads", "single_blas_thread"]
 
 # OpenBLAS's setter and getter under the names its builds export: the plain build, the 64-bit-integer
 # build, and the prefixed builds NumPy's wheels bundle (scipy-openblas).

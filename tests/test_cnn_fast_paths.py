@@ -3,6 +3,8 @@ convolution, and elementwise work split over threads (threads on and off must ag
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,11 @@ def test_parallel_thread_count_comes_from_the_environment(monkeypatch: pytest.Mo
     monkeypatch.setenv("NURINET_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="NURINET_NUM_THREADS"):
         parallel._threads_from_env()
+
+
+def test_threads_default_to_one_while_openblas_threads_spin(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NURINET_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    assert parallel._threads_from_env() == 1
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+    assert parallel._threads_from_env() == min(2, os.cpu_count() or 1)

@@ -322,3 +322,131 @@ def test_second_order_through_the_layer_equals_reference(kind):
     slow = penalty(lambda: nurinet.functional.stack(_reference_layer(layer, xt, states)[0]))
     for a, b in zip(fast, slow):  # the penalty is a sum of squares: the outputs' layout does not matter
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
+
+
+# ----- the fused LSTM kernels (unmasked LSTM sequences) -----------------------------------------
+def _fused_and_stepwise(monkeypatch, run):
+    """``run()`` through the fused LSTM kernels, then through the per-step ops (the fused path off)."""
+    from nurinet.functional import recurrent as R
+
+    fused = run()
+    original = R.RecurrentSequence.__init__
+
+    def stepwise_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.fused = None
+
+    monkeypatch.setattr(R.RecurrentSequence, "__init__", stepwise_init)
+    return fused, run()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_lstm_float32_matches_the_step_ops(monkeypatch, bidirectional):
+    """Float32 end to end, data input (no input gradient) and zero initial state, as in training."""
+    layer = nn.LSTM(I, H, num_layers=2, bidirectional=bidirectional, generator=nurinet.Generator(3))
+    x = Tensor(np.random.default_rng(0).standard_normal((N, T, I)).astype(np.float32))
+
+    def run():
+        layer.zero_grad()
+        out, (h_n, c_n) = layer(x)
+        ((out * out).sum() + h_n.sum() + (c_n * c_n).sum()).backward()
+        return [out.numpy(), h_n.numpy(), c_n.numpy()] + [p.grad.numpy() for p in layer.parameters()]
+
+    fused, stepwise = _fused_and_stepwise(monkeypatch, run)
+    for a, b in zip(fused, stepwise):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_lstm_retained_graph_backward_twice_doubles_the_gradients():
+    from nurinet.functional.recurrent import recurrent_sequence
+
+    rng = np.random.default_rng(1)
+    xg = Tensor(rng.uniform(-1, 1, (4, 2, 4 * H)), requires_grad=True)
+    h, c = Tensor(rng.uniform(-1, 1, (2, H))), Tensor(rng.uniform(-1, 1, (2, H)))
+    w = Tensor(rng.uniform(-1, 1, (4 * H, H)), requires_grad=True)
+    out = recurrent_sequence("LSTM", xg, (h, c), w)
+    loss = (out[0] ** 2).sum() + out[2].sum()
+    loss.backward(retain_graph=True)
+    once = [xg.grad.numpy().copy(), w.grad.numpy().copy()]
+    loss.backward()
+    np.testing.assert_allclose(xg.grad.numpy(), 2 * once[0], rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * once[1], rtol=1e-12)
+
+
+def test_fused_lstm_recycled_buffers_do_not_leak_between_steps():
+    """The internal buffers go back to a pool after a backward: repeated steps give identical results,
+    and outputs kept from an earlier step are not overwritten by a later one."""
+    layer = nn.LSTM(I, H, generator=nurinet.Generator(2))
+    rng = np.random.default_rng(2)
+    xs = [Tensor(rng.standard_normal((N, T, I)).astype(np.float32)) for _ in range(2)]
+
+    def step(x):
+        layer.zero_grad()
+        out, _ = layer(x)
+        (out[:, -1] ** 2).sum().backward()
+        return out, [p.grad.numpy().copy() for p in layer.parameters()]
+
+    out_a, grads_a = step(xs[0])
+    kept = out_a.numpy().copy()
+    step(xs[1])
+    np.testing.assert_array_equal(out_a.numpy(), kept)
+    out_again, grads_again = step(xs[0])
+    np.testing.assert_array_equal(out_a.numpy(), kept)
+    np.testing.assert_array_equal(out_again.numpy(), kept)
+    for a, b in zip(grads_a, grads_again):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fused_lstm_single_thread_steps_is_only_a_speed_choice(monkeypatch):
+    """Running the per-step GEMMs on one BLAS thread or on the default threads gives the same numbers."""
+    from nurinet.functional import recurrent as R
+
+    layer = nn.LSTM(I, H, dtype=np.float64, generator=nurinet.Generator(5))
+    x = Tensor(np.random.default_rng(5).standard_normal((N, T, I)), requires_grad=True)
+
+    def run():
+        x.grad = None
+        layer.zero_grad()
+        out, _ = layer(x)
+        (out**2).sum().backward()
+        return [out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
+
+    monkeypatch.setattr(R, "SINGLE_THREAD_STEP_MACS", 1 << 40)
+    single = run()
+    monkeypatch.setattr(R, "SINGLE_THREAD_STEP_MACS", 0)
+    for a, b in zip(single, run()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_lstm_leaves_a_fortran_ordered_weight_untouched():
+    """The kernels scale a C-ordered copy of ``W_hh^T``; a weight whose transpose is C-contiguous stays as it was."""
+    from nurinet.functional.recurrent import recurrent_sequence
+
+    rng = np.random.default_rng(3)
+    w_array = np.asfortranarray(rng.uniform(-1, 1, (4 * H, H)))
+    kept = w_array.copy()
+    xg, h, c = rng.uniform(-1, 1, (3, 2, 4 * H)), np.zeros((2, H)), np.zeros((2, H))
+    out = recurrent_sequence("LSTM", Tensor(xg), (Tensor(h), Tensor(c)), Tensor(w_array))[0]
+    np.testing.assert_array_equal(w_array, kept)
+    again = recurrent_sequence("LSTM", Tensor(xg), (Tensor(h), Tensor(c)), Tensor(np.ascontiguousarray(kept)))[0]
+    np.testing.assert_allclose(out.numpy(), again.numpy(), rtol=1e-12)
+
+
+def test_fused_lstm_lends_its_outputs_again_only_once_they_are_dropped():
+    """The hidden-state and gate-gradient arrays are reused by a later call only when nothing holds them."""
+    from nurinet.functional import recurrent as R
+
+    taken = R._lend_buffer(np, (2, 3, 5), np.float32)
+    second = R._lend_buffer(np, (2, 3, 5), np.float32)
+    assert second is not taken  # the first is still held here
+    view = taken[1:]
+    del taken
+    third = R._lend_buffer(np, (2, 3, 5), np.float32)
+    assert third is not view.base and third is not second  # a view keeps its base lent
+    base = view.base
+    del view
+    assert R._lend_buffer(np, (2, 3, 5), np.float32) is not base  # still held by the name `base`
+    del base, second
+    again = R._lend_buffer(np, (2, 3, 5), np.float32)
+    assert any(again is a for a in R._LENT[((2, 3, 5), np.dtype(np.float32))])

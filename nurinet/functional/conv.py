@@ -11,7 +11,10 @@ in its two array inputs and the gradients of each are the other two:
 
 So the Tensor ``backward`` of each is made of the others and gradients of any
 order work; ``backward_arrays`` does the same arithmetic on arrays and reuses the
-column matrix forward kept. The slow twins in :mod:`nurinet.functional.conv_reference`
+column matrix forward kept. Stride-1 convolutions on NumPy arrays (the common case)
+take the wide-row path of :mod:`nurinet.functional._im2col` instead: cache-sized
+chunks of samples, split over threads, and no column matrix kept between forward
+and backward. The slow twins in :mod:`nurinet.functional.conv_reference`
 are the test oracles.
 """
 

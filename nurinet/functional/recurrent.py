@@ -27,7 +27,10 @@ backward engine handles one node instead of T, and the hidden weight's gradient 
 one GEMM over all steps instead of T small ones plus T accumulations (in a cProfile of
 the LSTM benchmark with one node per step, that bookkeeping, the stacking and the
 per-step weight gradients took about a quarter of the training step). Its ``backward``
-replays the step ops, so second derivatives still work.
+replays the step ops, so second derivatives still work. An LSTM over full-length sequences
+(no ``masks``) runs :class:`_LSTMKernels` instead of the step ops' array code: whole-sequence
+buffers, recycled from one training step to the next, and no per-step objects; its per-step
+GEMMs can be kept on one BLAS thread (``SINGLE_THREAD_STEP_MACS``, off by default).
 
 :class:`StepSplit` and :class:`StepStack` cut a ``(T, ...)`` tensor into its T steps and
 put T steps back together, each as a single node with an array backward.
@@ -35,6 +38,7 @@ put T steps back together, each as a single node with an array backward.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -360,24 +364,22 @@ def _make_step(mode: str, mask: Any) -> Function:
 class _LSTMKernels:
     """The array code of an unmasked LSTM recurrence: whole-sequence buffers, no per-step objects.
 
-    Forward, per step: one GEMM ``h @ W'`` into the step's slice of a ``(T, N, 4H)`` buffer
-    that already holds that step's input gates, one ``tanh`` over all ``4H`` columns, and
-    the cell update, every ufunc writing into preallocated memory (``out=``). The gates use
-    ``σ(x) = (1 + tanh(x / 2)) / 2``: ``W'`` and the input gates are scaled once per sequence
-    by ``k = 1/2`` on the i, f, o columns (1 on g), so one ``tanh`` activates all four gates
-    and one multiply-add maps them to ``σ`` (see :func:`_lstm_constants`).
+    Forward, per step: one GEMM ``h @ W'`` into a scratch buffer, added to the step's input gates
+    times ``k`` in that step's slice of a ``(T, N, 4H)`` buffer, one ``tanh`` over all ``4H``
+    columns, and the cell update, every ufunc writing into preallocated memory (``out=``). The
+    gates use ``σ(x) = (1 + tanh(x / 2)) / 2``: with ``k = 1/2`` on the i, f, o columns and 1 on
+    g (``W' = k W_hh^T``, scaled once per sequence), one ``tanh`` activates all four gates (see
+    :func:`_lstm_constants`).
 
-    Backward: the parts of the gate gradients that do not depend on the incoming gradient
-    (activation slopes times the other factor of each product, ``o (1 - tanh²(c))``) are
-    formed for all steps at once, with a few large ufuncs; the loop over steps is then five
-    small ufuncs and one GEMM ``d @ W_hh``, writing the gate gradients of all steps into one
-    ``(T, N, 4H)`` array. That array is the input-gate gradient, and the weight gradient is
-    one GEMM over all steps, ``D^T @ H_prev``.
+    Backward, last step first: a dozen small ufuncs and one GEMM ``d @ W_hh`` per step, writing
+    the gate gradients of all steps into one ``(T, N, 4H)`` array. That array is the input-gate
+    gradient, the hidden weight's gradient is one GEMM over all steps, ``D^T @ H_prev``, and the
+    gradient of ``h0`` (one GEMM) and ``c0`` are skipped when they are not needed. The saved
+    buffers are only read, so a retained graph can run its backward again.
     """
 
     def __init__(self, reverse: bool) -> None:
         self.reverse = reverse
-        self.slopes_ready = False
 
     def _indices(self, steps: int) -> tuple[range, int, int]:
         """Step order, then the offsets of the previous and new state in the ``(T+1, ...)`` buffers."""
@@ -389,100 +391,62 @@ class _LSTMKernels:
         xp = xp_of(xg)
         steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
         half = _lstm_constants(xp, hidden, xg.dtype, batch)[0]
-        self.gates = _take_buffer(xp, xg.shape, xg.dtype)  # (T, N, 4H): k times the pre-activations, then tanh
-        xp.multiply(xg, half, out=self.gates)
-        if b is not None:
-            self.gates += b * half[0]
-        self.acts = _take_buffer(xp, xg.shape, xg.dtype)  # the gate activations i, f, g, o
-        self.hs = xp.empty((steps + 1, batch, hidden), dtype=xg.dtype)  # every hidden state (not recycled:
-        self.cs = _take_buffer(xp, self.hs.shape, xg.dtype)  # the outputs are a view of it); every cell state
+        self.gates = _take_buffer(xp, xg.shape, xg.dtype)  # (T, N, 4H): tanh(k x) of every gate
+        self.acts = _take_buffer(xp, xg.shape, xg.dtype)  # σ of the gates i, f, o (the g columns are unused)
+        # Every hidden state, h0 included: lent, not given back on release, since the outputs are a view of it.
+        self.hs = _lend_buffer(xp, (steps + 1, batch, hidden), xg.dtype)
+        self.cs = _take_buffer(xp, self.hs.shape, xg.dtype)  # every cell state, c0 included
         self.tcs = _take_buffer(xp, (steps, batch, hidden), xg.dtype)  # tanh of every new cell state
-        self.slopes_ready = False
         order, prev, new = self._indices(steps)
         self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
+        w_scaled = xp.empty(w.shape[::-1], dtype=w.dtype)  # (H, 4H) in C order: a ufunc's own output
+        xp.multiply(w.T, half[0], out=w_scaled)  # would keep w.T's Fortran order, slower in the GEMM
         with _step_blas_threads(batch, hidden):
-            self._forward_steps(xp, order, prev, new, xp.multiply(w.T, half[0]))
+            self._forward_steps(xp, order, prev, new, xg, None if b is None else b * half[0], w_scaled)
         outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
         last = order[-1] + new
         return outputs, self.hs[last].copy(), self.cs[last].copy()
 
-    def _forward_steps(self, xp: Any, order: range, prev: int, new: int, w_scaled: Any) -> None:
+    def _forward_steps(self, xp: Any, order: range, prev: int, new: int, xg: Any, b_scaled: Any,
+                       w_scaled: Any) -> None:
         """The recurrence: per step one GEMM, one tanh over the gates, the cell update (all ``out=``).
 
-        ``w_scaled`` is ``k W_hh^T``, ``(H, 4H)`` and contiguous: the fastest operand layout for the GEMM.
+        ``w_scaled`` is ``k W_hh^T``, ``(H, 4H)`` and contiguous: the fastest operand layout for the
+        GEMM; ``b_scaled`` is ``k b_hh`` or None.
         """
         gates, acts, hs, cs, tcs = self.gates, self.acts, self.hs, self.cs, self.tcs
-        _, scale, shift, _ = _lstm_constants(xp, hs.shape[-1], hs.dtype, hs.shape[1])
-        acts4 = acts.reshape(acts.shape[:2] + (4, hs.shape[-1]))
+        gates4 = gates.reshape(gates.shape[:2] + (4, hs.shape[-1]))
+        acts4 = acts.reshape(gates4.shape)
+        half = _lstm_constants(xp, hs.shape[-1], hs.dtype, hs.shape[1])[0]
         product, ig = xp.empty_like(gates[0]), xp.empty_like(hs[0])
         for t in order:
             z, a = gates[t], acts4[t]
             xp.matmul(hs[t + prev], w_scaled, out=product)
+            xp.multiply(xg[t], half, out=z)
             z += product
+            if b_scaled is not None:
+                z += b_scaled
             xp.tanh(z, out=z)
-            xp.multiply(z, scale, out=acts[t])
-            acts[t] += shift
+            # σ = s / 2 + 1 / 2 (Python scalars: no constant array to keep in cache); computed over all
+            # four gates in one call, though g's activation is s itself: it is read from ``gates``.
+            xp.multiply(z, 0.5, out=acts[t])
+            acts[t] += 0.5
             c_new = cs[t + new]
             xp.multiply(a[:, 1], cs[t + prev], out=c_new)
-            xp.multiply(a[:, 0], a[:, 2], out=ig)
+            xp.multiply(a[:, 0], gates4[t, :, 2], out=ig)
             c_new += ig
             xp.tanh(c_new, out=tcs[t])
             xp.multiply(a[:, 3], tcs[t], out=hs[t + new])
 
-    def _slopes(self, xp: Any) -> None:
-        """Turn the saved ``tanh`` buffer into the per-gate factors of the gate gradients, once.
-
-        The gradient of the loss with respect to each gate's pre-activation is
-        ``dc * (g σ'_i) | dc * (c_prev σ'_f) | dc * (i tanh'_g) | dh * (tanh(c) σ'_o)``;
-        the factors in parentheses (and ``o (1 - tanh²(c))``, through which ``dh`` reaches
-        ``dc``) do not depend on the incoming gradient. They replace the buffers they are
-        made from, so a second backward (``retain_graph=True``) reuses them.
-        """
-        if self.slopes_ready:
-            return
-        steps, hidden = self.tcs.shape[0], self.tcs.shape[-1]
-        amp = _lstm_constants(xp, hidden, self.gates.dtype, self.gates.shape[1])[3]
-        q = self.gates
-        xp.multiply(q, q, out=q)
-        xp.subtract(1, q, out=q)
-        q *= amp  # d act / d pre-activation, every gate
-        q4, a4 = q.reshape(q.shape[:2] + (4, hidden)), self.acts.reshape(q.shape[:2] + (4, hidden))
-        _, prev, _ = self._indices(steps)
-        q4[:, :, 0] *= a4[:, :, 2]
-        q4[:, :, 1] *= self.cs[prev : steps + prev]
-        q4[:, :, 2] *= a4[:, :, 0]
-        q4[:, :, 3] *= self.tcs
-        r = self.tcs  # o (1 - tanh²(c)): what dh contributes to dc
-        xp.multiply(r, r, out=r)
-        xp.subtract(1, r, out=r)
-        r *= a4[:, :, 3]
-        self.slopes_ready = True
-
     def backward(self, g_out: Any, gh: Any, gc: Any, inputs: tuple, needs: tuple) -> tuple[Any, ...]:
         xp = xp_of(g_out)
-        self._slopes(xp)
         steps, batch, hidden = g_out.shape
         order, prev, _ = self._indices(steps)
-        q4 = self.gates.reshape(steps, batch, 4, hidden)
-        f = self.acts.reshape(steps, batch, 4, hidden)[:, :, 1]
-        r, w = self.tcs, inputs[3].data
-        d = xp.empty(q4.shape[:2] + (4 * hidden,), dtype=g_out.dtype)  # the gate gradients of all steps
-        d4 = d.reshape(q4.shape)
+        d = _lend_buffer(xp, self.gates.shape, g_out.dtype)  # the gate gradients of all steps
         dh = xp.zeros_like(g_out[0]) if gh is None else gh.copy()
         dc = xp.zeros_like(g_out[0]) if gc is None else gc.copy()
-        tmp = xp.empty_like(dh)
-        first = order[0]  # the backward ends at the first step: its state gradients go to h0 and c0
         with _step_blas_threads(batch, hidden):
-            for t in order[::-1]:
-                dh += g_out[t]
-                xp.multiply(dh, r[t], out=tmp)
-                dc += tmp
-                xp.multiply(q4[t, :, :3], dc[:, None, :], out=d4[t, :, :3])
-                xp.multiply(q4[t, :, 3], dh, out=d4[t, :, 3])
-                if t != first or needs[2]:
-                    dc *= f[t]
-                if t != first or needs[1]:
-                    xp.matmul(d[t], w, out=dh)
+            self._backward_steps(xp, order, prev, g_out, d, dh, dc, inputs[3].data, needs)
         grads = [d, dh if needs[1] else None, dc if needs[2] else None]
         flat = d.reshape(-1, 4 * hidden)
         h_prev = self.hs[prev : steps + prev].reshape(-1, hidden)
@@ -490,6 +454,44 @@ class _LSTMKernels:
         if len(inputs) > 4:
             grads.append(flat.sum(axis=0) if needs[4] else None)
         return tuple(grads)
+
+    def _backward_steps(self, xp: Any, order: range, prev: int, g_out: Any, d: Any, dh: Any, dc: Any,
+                        w: Any, needs: tuple) -> None:
+        """The recurrence backward, last step first; writes every step's gate gradients into ``d``.
+
+        With ``s`` the saved ``tanh(k x)`` of the gates, each gate's slope is ``amp (1 - s²)``, and
+        the gradient of its pre-activation is that slope times
+        ``dc g | dc c_prev | dc i | dh tanh(c)`` (gates i, f, g, o), where ``dc`` already holds what
+        ``dh`` adds to it through ``h = o tanh(c)``. ``dh`` and ``dc`` are updated in place to the
+        gradients of the previous state.
+        """
+        hidden = dh.shape[-1]
+        amp = _lstm_constants(xp, hidden, d.dtype, d.shape[1])[1]
+        acts4, d4 = self.acts.reshape(d.shape[:2] + (4, hidden)), d.reshape(d.shape[:2] + (4, hidden))
+        gates4 = self.gates.reshape(d4.shape)
+        slope, tmp = xp.empty_like(d[0]), xp.empty_like(dh)
+        first = order[0]  # the backward ends at the first step: its state gradients go to h0 and c0
+        for t in order[::-1]:
+            a, e, tc = acts4[t], d4[t], self.tcs[t]
+            dh += g_out[t]
+            xp.multiply(tc, tc, out=tmp)
+            xp.subtract(1, tmp, out=tmp)
+            tmp *= a[:, 3]
+            tmp *= dh
+            dc += tmp
+            xp.multiply(dc, gates4[t, :, 2], out=e[:, 0])
+            xp.multiply(dc, self.cs[t + prev], out=e[:, 1])
+            xp.multiply(dc, a[:, 0], out=e[:, 2])
+            xp.multiply(dh, tc, out=e[:, 3])
+            s = self.gates[t]
+            xp.multiply(s, s, out=slope)
+            xp.subtract(1, slope, out=slope)
+            slope *= amp
+            d[t] *= slope
+            if t != first or needs[2]:
+                dc *= a[:, 1]
+            if t != first or needs[1]:
+                xp.matmul(d[t], w, out=dh)
 
     def release(self) -> None:
         """Hand the internal buffers back for the next sequence (the graph is freed: no backward follows)."""
@@ -499,18 +501,21 @@ class _LSTMKernels:
 
 
 # The per-step GEMMs of a recurrence with at most this many multiply-adds, ``batch * hidden * 4 hidden``,
-# run on one BLAS thread (0: never). Such a product takes some 0.1 ms: splitting it across OpenBLAS's
-# threads gains little and costs a hand-off per step (two per step in a training step), and when the
-# machine has more runnable threads than cores those hand-offs stall for whole scheduler time slices
-# (a loaded 2-core machine ran the benchmark LSTM's recurrence several times slower on two BLAS
-# threads than on one). The other products (input projection, weight gradients) keep the threads.
-SINGLE_THREAD_STEP_MACS = 1 << 23
+# run on one BLAS thread; 0 (the default) leaves them on NumPy's BLAS threads. Set it (for example to
+# ``1 << 23``, which covers the benchmark LSTM: N=64, H=128) on a shared, oversubscribed machine: a
+# product of some 0.1 ms costs OpenBLAS a hand-off between its threads per step, and when the machine
+# has more runnable threads than cores those hand-offs stall for whole scheduler time slices (on a
+# 2-core machine under a load of 6 to 12, the benchmark's median step was about 40 ms with one thread
+# for the steps against about 70 ms with two). On an idle or lightly loaded machine two threads are
+# faster (median 13.7-18.0 ms against 15.4-16.8 ms, load about 1.3). The other products (input
+# projection, weight gradients) always keep the threads.
+SINGLE_THREAD_STEP_MACS = 0
 
 
 @contextmanager
 def _step_blas_threads(batch: int, hidden: int) -> Iterator[None]:
     """One BLAS thread for the steps of a small recurrence (see ``SINGLE_THREAD_STEP_MACS``)."""
-    if batch * hidden * 4 * hidden > SINGLE_THREAD_STEP_MACS:
+    if batch * hidden * 4 * hidden > SINGLE_THREAD_STEP_MACS:  # also when the setting is 0: off
         yield
         return
     from nurinet.threads import single_blas_thread
@@ -522,25 +527,24 @@ def _step_blas_threads(batch: int, hidden: int) -> Iterator[None]:
 _LSTM_CONSTANTS: dict[tuple, Any] = {}
 
 
-def _lstm_constants(xp: Any, hidden: int, dtype: Any, batch: int) -> tuple[Any, Any, Any, Any]:
+def _lstm_constants(xp: Any, hidden: int, dtype: Any, batch: int) -> tuple[Any, Any]:
     """Per-column constants of the fused LSTM kernels (gates i, f, g, o), cached per size and dtype.
 
     With ``s = tanh(k x)``, each activation is ``scale * s + shift``: ``σ(x) = s / 2 + 1 / 2`` with
-    ``k = 1/2`` for i, f, o and ``tanh(x) = s`` with ``k = 1`` for g. Its derivative is
-    ``amp (1 - s²)`` with ``amp = scale * k``. Returns ``(k, scale, shift, amp)``, each tiled to
-    ``(batch, 4H)``: NumPy runs a product of two arrays of one shape about twice as fast as one
-    that broadcasts a row over a small matrix.
+    ``k = 1/2`` for i, f, o and ``tanh(x) = s`` with ``k = 1`` for g (the forward loop applies
+    ``scale`` and ``shift`` with Python scalars and a copy of the g columns). The derivative is
+    ``amp (1 - s²)`` with ``amp = scale * k``. Returns ``(k, amp)``, each tiled to ``(batch, 4H)``:
+    NumPy runs a product of two arrays of one shape about twice as fast as one that broadcasts a
+    row over a small matrix.
     """
     key = (xp.__name__, hidden, xp.dtype(dtype), batch)
     found = _LSTM_CONSTANTS.get(key)
     if found is None:
         k = xp.full((batch, 4 * hidden), 0.5, dtype=dtype)
         k[:, 2 * hidden : 3 * hidden] = 1.0
-        shift = xp.full((batch, 4 * hidden), 0.5, dtype=dtype)
-        shift[:, 2 * hidden : 3 * hidden] = 0.0
         while len(_LSTM_CONSTANTS) >= 16:  # forget the oldest sizes (a model whose batch size varies)
             del _LSTM_CONSTANTS[next(iter(_LSTM_CONSTANTS))]
-        found = _LSTM_CONSTANTS[key] = (k, k.copy(), shift, k * k)
+        found = _LSTM_CONSTANTS[key] = (k, k * k)  # scale = k, so amp = k * k
     return found
 
 
@@ -555,6 +559,29 @@ def _take_buffer(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     """An uninitialized array of ``shape``: a spare one when there is one."""
     spare = _SPARE.get((xp.ndarray, tuple(shape), xp.dtype(dtype)))
     return spare.pop() if spare else xp.empty(shape, dtype=dtype)
+
+
+# Arrays the fused LSTM hands out of the op (the hidden states, whose view is the output, and the
+# gate gradients, which flow to the input projection's backward), at most two per shape and dtype.
+# One is reused as soon as nothing but this list holds it (CPython reference counts), which saves
+# the kernel's page-zeroing of fresh memory every training step.
+_LENT: dict[tuple, list[Any]] = {}
+
+
+def _lend_buffer(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An uninitialized NumPy array of ``shape`` to hand out: a lent one that is free again, or a new one."""
+    if xp is not np:  # CuPy has its own memory pool
+        return xp.empty(shape, dtype=dtype)
+    lent = _LENT.setdefault((tuple(shape), np.dtype(dtype)), [])
+    for array in lent:
+        if sys.getrefcount(array) == 3:  # referenced only by the list, this loop and getrefcount itself
+            return array
+    array = np.empty(shape, dtype=dtype)
+    if len(lent) < 2:
+        lent.append(array)
+    while len(_LENT) > 16:  # forget the oldest shapes
+        del _LENT[next(iter(_LENT))]
+    return array
 
 
 def _give_back(*arrays: Any) -> None:
