@@ -38,8 +38,10 @@ def _ours_from(theirs, kind, layers, bidirectional, batch_first, bias):
     return ours
 
 
-def _run_both(torch, kind, config, lengths=None, seed=0, initial_states=True):
+def _run_both(torch, kind, config, lengths=None, seed=0, initial_states=True, mask=None):
+    """``mask`` (ours, ``(N, T)`` or ``(T, N)`` by batch_first) stands for lengths: torch packs by its row sums."""
     layers, bidirectional, batch_first, _bias = config
+    torch_lengths = lengths if mask is None else np.asarray(mask).sum(axis=1 if batch_first else 0)
     torch.manual_seed(seed)
     theirs = _torch_layer(torch, kind, *config)
     ours = _ours_from(theirs, kind, *config)
@@ -55,12 +57,13 @@ def _run_both(torch, kind, config, lengths=None, seed=0, initial_states=True):
     tx = torch.tensor(x, requires_grad=True)
     ts = [torch.tensor(s, requires_grad=True) for s in states]
     thx = (tuple(ts) if kind == "lstm" else ts[0]) if initial_states else None
-    if lengths is None:
+    if torch_lengths is None:
         tout, th = theirs(tx, thx)
     else:
         from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-        packed = pack_padded_sequence(tx, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+        packed = pack_padded_sequence(tx, torch.tensor(torch_lengths), batch_first=batch_first,
+                                      enforce_sorted=False)
         tout, th = theirs(packed, thx)
         tout = pad_packed_sequence(tout, batch_first=batch_first, total_length=T)[0]
     th = list(th) if kind == "lstm" else [th]
@@ -70,7 +73,7 @@ def _run_both(torch, kind, config, lengths=None, seed=0, initial_states=True):
     ox = Tensor(x, requires_grad=True)
     os_ = [Tensor(s, requires_grad=True) for s in states]
     ohx = (tuple(os_) if kind == "lstm" else os_[0]) if initial_states else None
-    oout, oh = ours(ox, ohx, lengths=lengths)
+    oout, oh = ours(ox, ohx, lengths=lengths) if mask is None else ours(ox, ohx, mask=mask)
     oh = list(oh) if kind == "lstm" else [oh]
     oloss = (oout * Tensor(w_out)).sum() + sum((a * Tensor(w)).sum() for a, w in zip(oh, w_states))
     oloss.backward()
@@ -102,6 +105,14 @@ def test_layer_matches_torch(kind, config):
 def test_variable_lengths_match_packed_torch(kind, config):
     torch = pytest.importorskip("torch")
     _run_both(torch, kind, config, lengths=np.array([5, 2, 4]))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_mask_matches_packed_torch(kind):
+    """A Keras-style prefix mask, time first (T, N), stacked and bidirectional, against pack_padded_sequence."""
+    torch = pytest.importorskip("torch")
+    mask = np.arange(T)[:, None] < np.array([2, 5, 3])[None, :]  # (T, N): lengths 2, 5, 3
+    _run_both(torch, kind, (2, True, False, True), mask=mask, seed=4)
 
 
 @pytest.mark.parametrize("lengths", [None, (3, 5, 1)], ids=["full", "lengths"])

@@ -49,6 +49,7 @@ from nurinet.functional.comparison import (
 )
 from nurinet.functional.conv import conv1d, conv2d, conv_transpose2d
 from nurinet.functional.device import to_device
+from nurinet.functional.dropout import dropout
 from nurinet.functional.dropout_channel import dropout2d
 from nurinet.functional.elementwise import (
     abs,
@@ -165,6 +166,7 @@ __all__ = [
     "cube",
     "cumsum",
     "div",
+    "dropout",
     "dropout2d",
     "einsum",
     "elu",

@@ -17,6 +17,7 @@ from nurinet import nn
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.models._arguments import _KeepsArguments
+from nurinet.nn.recurrent import _lengths_from_mask
 from nurinet.random import Generator, resolve
 
 _KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -51,7 +52,8 @@ class SequenceClassifier(_KeepsArguments):
     directions concatenated when bidirectional; with ``lengths`` the forward direction stops at
     each sequence's last real step and the backward direction starts there) or by the mean of
     the top layer's outputs over the real steps (``pooling="mean"``). Padded steps beyond
-    ``lengths`` therefore never change the scores. With ``num_classes=1`` and a mean-squared
+    ``lengths`` therefore never change the scores. A right-padding ``mask`` ``(N, T)`` (True at
+    real steps) may be given instead of ``lengths``. With ``num_classes=1`` and a mean-squared
     loss it is a sequence regressor.
 
     Args:
@@ -70,7 +72,7 @@ class SequenceClassifier(_KeepsArguments):
 
     Shape:
         - Input: ``(N, T, input_size)`` floats or ``(N, T)`` token ids; lengths: ``(N,)``
-          integers in 1..T (optional).
+          integers in 1..T, or mask: ``(N, T)`` booleans, True then False in each row (optional).
         - Output: ``(N, num_classes)`` scores.
     """
 
@@ -98,10 +100,16 @@ class SequenceClassifier(_KeepsArguments):
         self.dropout = nn.Dropout(dropout, generator)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes, generator=generator)
 
-    def forward(self, x: Any, lengths: Any = None) -> Tensor:
+    def forward(self, x: Any, lengths: Any = None, mask: Any = None) -> Tensor:
         if self.embedding is not None:
             x = self.embedding(_token_ids(x, "SequenceClassifier", self.vocab_size))
-        out, state = self.rnn(x, lengths=lengths)
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError("SequenceClassifier: give lengths or mask, not both")
+            x = as_tensor(x)
+            if x.ndim == 3:  # else the recurrent layer reports the bad input
+                lengths, mask = _lengths_from_mask(mask, x.shape[1], x.shape[0], True, True, "SequenceClassifier"), None
+        out, state = self.rnn(x, lengths=lengths, mask=mask)
         if self.pooling == "mean":
             pooled = _mean_over_steps(out, lengths)
         else:

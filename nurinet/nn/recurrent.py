@@ -10,8 +10,9 @@ and direction, with ``b_ih + b_hh`` folded into it where the cell allows) and th
 the recurrence as one graph node that does one hidden GEMM and one fused gate
 computation per step (:mod:`nurinet.functional.recurrent`).
 
-Variable-length batches: ``lengths`` masks the state update per step, so padded steps
-leave a sequence's state as it was and output zeros.
+Variable-length batches: ``lengths`` (or an equivalent right-padding ``mask``, Keras-style)
+masks the state update per step, so padded steps leave a sequence's state as it was and output
+zeros.
 
 Unlike PyTorch, ``batch_first=True`` is the default: inputs are ``(N, T, features)``.
 """
@@ -168,6 +169,48 @@ class GRUCell(_CellBase):
 
 
 # ----- sequence layers ------------------------------------------------------------------------
+def _lengths_from_mask(mask: Any, steps: int, batch: int, batch_first: bool, batched: bool,
+                       name: str) -> np.ndarray:
+    """The ``(N,)`` lengths of a prefix mask: ``(N, T)`` if ``batch_first`` else ``(T, N)``, or
+    ``(T,)`` for an unbatched input; True (or 1) marks a real step.
+
+    Raises:
+        ValueError: the mask has the wrong shape, holds values other than 0/1, has a row with no
+            real step, or is not a prefix (a real step after a padded one).
+    """
+    values = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask)
+    if not batched:
+        want, layout = (steps,), "(T,) for an unbatched input"
+    elif batch_first:
+        want, layout = (batch, steps), "(N, T) with batch_first=True"
+    else:
+        want, layout = (steps, batch), "(T, N) with batch_first=False"
+    if values.shape != want:
+        raise ValueError(f"{name}: mask must have shape {want} {layout} (True = real step), "
+                         f"got shape {values.shape}")
+    if values.dtype.kind not in "biuf" or (values.dtype.kind != "b" and not np.isin(values, (0, 1)).all()):
+        what = "values other than 0 and 1" if values.dtype.kind in "iuf" else f"dtype {values.dtype}"
+        raise ValueError(f"{name}: mask must be boolean or hold only 0 and 1 (True/1 = real step), got {what}")
+    rows = values.astype(bool).reshape(1, steps) if not batched else values.astype(bool)
+    if batched and not batch_first:
+        rows = rows.T
+    lengths = rows.sum(axis=1)
+    if (lengths == 0).any():
+        empty = int(np.flatnonzero(lengths == 0)[0])
+        raise ValueError(f"{name}: mask has no real (True) step for sequence {empty}; every sequence needs "
+                         f"at least one")
+    wrong = (rows != (np.arange(steps)[None, :] < lengths[:, None])).any(axis=1)
+    if wrong.any():
+        bad = int(np.flatnonzero(wrong)[0])
+        pad = int(np.flatnonzero(~rows[bad])[0])
+        late = pad + int(np.flatnonzero(rows[bad, pad:])[0])
+        raise ValueError(f"{name}: mask of sequence {bad} has a real step at t={late} after padding at "
+                         f"t={pad}: only right-padded sequences are supported (each mask row is True steps "
+                         f"then False steps); move each sequence's real steps to the start and pass "
+                         f"lengths= (the number of real steps of each sequence) or that prefix mask")
+    return lengths.astype(np.int64)
+
+
 class _RNNBase(Module):
     mode = "RNN_TANH"
 
@@ -208,7 +251,7 @@ class _RNNBase(Module):
         return (get(f"weight_ih_l{layer}{suffix}"), get(f"weight_hh_l{layer}{suffix}"),
                 get(f"bias_ih_l{layer}{suffix}"), get(f"bias_hh_l{layer}{suffix}"))
 
-    def forward(self, x: Tensor, hx: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
+    def forward(self, x: Tensor, hx: Any = None, lengths: Any = None, mask: Any = None) -> tuple[Tensor, Any]:
         """Run the layer over a sequence.
 
         Args:
@@ -219,16 +262,37 @@ class _RNNBase(Module):
             lengths: Optional length of each sequence, shape ``(N,)``, values in 1..T. Steps past a
                 sequence's length leave its state unchanged and output zeros; the reverse
                 direction starts at each sequence's last real step.
+            mask: Optional alternative to ``lengths`` (as Keras' ``mask``): a boolean or 0/1
+                array or Tensor, True (1) at real steps. Each sequence must be right-padded (its
+                row is ones then zeros, with at least one one); it is the same as passing
+                ``lengths = mask.sum(time axis)``. Give ``lengths`` or ``mask``, not both.
 
         Returns:
             ``(output, h_n)`` (``(output, (h_n, c_n))`` for an LSTM): output is
             ``(N, T, num_directions * hidden_size)`` (time first unless ``batch_first``), h_n
             and c_n are ``(num_layers * num_directions, N, hidden_size)``.
+
+        Raises:
+            ValueError: bad shapes, ``lengths`` out of 1..T, a mask that is not a right-padding
+                (prefix) mask, or both ``lengths`` and ``mask`` given.
+
+        Shape:
+            - x: ``(N, T, input_size)`` if ``batch_first`` else ``(T, N, input_size)``; or ``(T, input_size)``.
+            - hx (and c_0): ``(num_layers * D, N, hidden_size)``, D = 2 if bidirectional else 1.
+            - lengths: ``(N,)`` integers in 1..T (``(1,)`` for an unbatched input).
+            - mask: ``(N, T)`` if ``batch_first`` else ``(T, N)``; ``(T,)`` for an unbatched input.
+            - output: ``(N, T, D * hidden_size)`` if ``batch_first`` else ``(T, N, D * hidden_size)``.
+            - h_n (and c_n): ``(num_layers * D, N, hidden_size)``.
         """
         x = as_tensor(x)
         batched = x.ndim == 3
         seq = self._sequence(x)
         states = self._initial_states(hx, seq, batched)
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: give lengths or mask, not both")
+            lengths = _lengths_from_mask(mask, seq.shape[0], seq.shape[1], self.batch_first, batched,
+                                         type(self).__name__)
         masks = self._masks(lengths, seq)
         finals: list[Any] = []
         for layer in range(self.num_layers):
@@ -366,6 +430,8 @@ _LAYER_DOC = """
 
     Shape:
         - Input: ``(N, T, input_size)`` (``(T, N, input_size)`` if not batch_first), or ``(T, input_size)``.
+        - lengths: ``(N,)`` integers in 1..T, or mask: ``(N, T)`` (``(T, N)`` if not batch_first)
+          booleans, True at real steps, right-padded (optional; see ``forward``).
         - Output: ``(N, T, D * hidden_size)`` with D = 2 if bidirectional else 1.
         - h_n (and c_n): ``(num_layers * D, N, hidden_size)``.
     """
