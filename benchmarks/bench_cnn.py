@@ -49,7 +49,7 @@ import numpy as np
 
 import nurinet as nt
 import nurinet.functional as F
-from benchmarks.common import Case, Step, load_torch, main
+from benchmarks.common import Case, Step, cross_entropy_step, load_torch, main
 from nurinet.models import MnistCNN
 
 BATCH = 64
@@ -91,17 +91,7 @@ def cnn_nurinet() -> Step:
     opt = nt.optim.Adam(model.parameters(), lr=1e-3)
     xs, ys = _data()
     batches = [(nt.tensor(x), nt.tensor(y)) for x, y in zip(xs, ys)]
-    state = {"i": 0}
-
-    def step() -> None:
-        x, y = batches[state["i"] % BATCHES]
-        state["i"] += 1
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+    return cross_entropy_step(model, opt, batches, F)
 
 
 def cnn_torch() -> Step:
@@ -111,17 +101,7 @@ def cnn_torch() -> Step:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xs, ys = _data()
     batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in zip(xs, ys)]
-    state = {"i": 0}
-
-    def step() -> None:
-        x, y = batches[state["i"] % BATCHES]
-        state["i"] += 1
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+    return cross_entropy_step(model, opt, batches, torch.nn.functional)
 
 
 # ----- peak memory, one library per fresh subprocess -----

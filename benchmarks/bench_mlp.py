@@ -26,7 +26,7 @@ import numpy as np
 
 import nurinet as nt
 import nurinet.functional as F
-from benchmarks.common import Case, Step, load_torch, main
+from benchmarks.common import Case, Step, cross_entropy_step, load_torch, main
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128
@@ -62,17 +62,7 @@ def mlp_nurinet() -> Step:
     opt = nt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     xs, ys = _data()
     batches = [(nt.tensor(x), nt.tensor(y)) for x, y in zip(xs, ys)]
-    state = {"i": 0}
-
-    def step() -> None:
-        x, y = batches[state["i"] % BATCHES]
-        state["i"] += 1
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+    return cross_entropy_step(model, opt, batches, F)
 
 
 def mlp_torch() -> Step:
@@ -88,17 +78,7 @@ def mlp_torch() -> Step:
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     xs, ys = _data()
     batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in zip(xs, ys)]
-    state = {"i": 0}
-
-    def step() -> None:
-        x, y = batches[state["i"] % BATCHES]
-        state["i"] += 1
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step
+    return cross_entropy_step(model, opt, batches, torch.nn.functional)
 
 
 CASES = [

@@ -19,13 +19,14 @@ PyTorch is optional and imported lazily: without it, only nurinet is measured.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,26 @@ def load_torch() -> Any:
     except ImportError:
         return None
     return torch
+
+
+def cross_entropy_step(model: Any, opt: Any, batches: Sequence[tuple[Any, Any]], functional: Any) -> Step:
+    """A ``step()`` that trains on the next of ``batches`` (cycling): forward, cross-entropy on the logits,
+    zero_grad, backward, update.
+
+    The same for both libraries: ``functional`` is ``nurinet.functional`` or ``torch.nn.functional``, and
+    its ``cross_entropy`` is looked up at every call, so ``run_all``'s loss recording (which wraps that
+    attribute after the step is built) sees each loss.
+    """
+    index = itertools.count()
+
+    def step() -> None:
+        x, y = batches[next(index) % len(batches)]
+        loss = functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:

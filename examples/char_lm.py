@@ -21,8 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import math
 import sys
 import time
@@ -36,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
-from nurinet import threads
+from examples import _common as common
 from nurinet.models import CharLanguageModel, CharVocab
 
 DEFAULT_TEXT = ROOT / "examples" / "data" / "alice.txt"
@@ -108,11 +106,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompt", default="Alice", help="text the samples continue (falls back to the "
                         "text's first character when it holds a character the text lacks)")
     parser.add_argument("--sample-length", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initialization, batches and sampling")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is); the matrices of "
-                        "one step are small, and one thread was faster on a busy 2-core machine")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 20 steps of a small model on 20,000 chars")
-    parser.add_argument("--out", default=None, help="JSON result (default examples/results/char_lm[_quick].json)")
+    common.add_run_options(parser, seed="the initialization, batches and sampling",
+                           quick="20 steps of a small model on 20,000 chars", out="char_lm[_quick].json",
+                           threads_help=common.SMALL_STEPS)
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.hidden, args.seq_len, args.sample_length = 20, 64, 50, 80
@@ -131,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"Char LM: {len(ids):,} characters, {len(vocab)} distinct, {args.cell.upper()} {args.hidden} units, "
           f"{args.steps} steps of {args.batch_size} x {args.seq_len}", flush=True)
     start = time.perf_counter()
-    with threads.limit_threads(args.threads) if args.threads > 0 else contextlib.nullcontext():
+    with common.blas_threads(args.threads):
         model, result = train(ids, vocab, args)
     print(f"validation loss {result['val_loss']:.3f} nats/char ({result['val_bits_per_char']:.2f} bits/char; "
           f"uniform guessing: {math.log2(len(vocab)):.2f} bits/char)")
@@ -142,12 +138,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                                             nt.Generator(args.seed), vocab=vocab)
         print(f"\n--- temperature {temperature} ---\n{samples[str(temperature)]}")
     result.update(samples=samples, seconds=round(time.perf_counter() - start, 2),
-                  config={k: v for k, v in vars(args).items() if k != "out"} | {"characters": len(ids),
-                                                                                  "vocabulary": len(vocab)})
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / (
-        "char_lm_quick.json" if args.quick else "char_lm.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+                  config=common.config(args) | {"characters": len(ids), "vocabulary": len(vocab)})
+    out = common.write_result(result, args.out, common.result_name("char_lm", args.quick))
     print(f"\nwrote {out}")
     return result
 

@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import struct
 import sys
 import time
@@ -43,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
-from nurinet import nn, threads
+from examples import _common as common
+from nurinet import nn
 from nurinet.models import GAN, DCGANDiscriminator, DCGANGenerator
 
 
@@ -134,10 +134,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latent-dim", type=int, default=32)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initialization, noise and shuffling")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (tiny matrices: 1 is fastest)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 3 epochs, width 16, lr 1e-3")
-    parser.add_argument("--out", default=None, help="JSON result (default examples/results/dcgan_digits[_quick].json)")
+    common.add_run_options(parser, seed="the initialization, noise and shuffling",
+                           quick="3 epochs, width 16, lr 1e-3", out="dcgan_digits[_quick].json",
+                           threads_help="tiny matrices: 1 is fastest")
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.width, args.latent_dim, args.lr = 3, 16, 16, 1e-3
@@ -148,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     x, y = nt.data.load_digits(flatten=False, normalize=True)
     x = x * np.float32(2.0) - np.float32(1.0)
-    with threads.limit_threads(args.threads):
+    with common.blas_threads(args.threads):
         classifier, classifier_accuracy = train_classifier(x, y, args.seed, epochs=3 if args.quick else 20)
         gan = GAN(DCGANGenerator(args.latent_dim, 1, 8, args.width, generator=nt.Generator(args.seed)),
                   DCGANDiscriminator(1, 8, args.width, generator=nt.Generator(args.seed + 1)),
@@ -162,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         samples = gan.sample(1000, z=fixed_noise).numpy()
     result = {
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "config": common.config(args),
         "seconds": round(seconds, 2),
         "history": history,
         "untrained": untrained,
@@ -174,10 +173,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         r = result[name]
         print(f"{name:9s} pixel W1 {r['pixel_w1']:.3f}  mean-image MSE {r['mean_image_mse']:.4f}  "
               f"classifier confidence {r['mean_confidence']:.3f}  classes {r['class_histogram']}")
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / (
-        "dcgan_digits_quick.json" if args.quick else "dcgan_digits.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_result(result, args.out, common.result_name("dcgan_digits", args.quick))
     write_png(grid(samples[:64]), out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return result

@@ -25,7 +25,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
+from examples import _common as common
 from nurinet import nn
 from nurinet.rl import DQNAgent, make_env
 
@@ -48,12 +48,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gym", action="store_true", help="use gymnasium's CartPole-v1")
     parser.add_argument("--double", action="store_true", help="double DQN targets")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=1000, help="episode budget")
     parser.add_argument("--seconds", type=float, default=280.0, help="time budget")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 60 episodes or 15 s")
-    parser.add_argument("--out", default=None, help="JSON result (default examples/results/dqn_cartpole"
-                                                    "[_quick].json)")
+    common.add_run_options(parser, seed="the Q-network, the agent and the episodes", quick="60 episodes or 15 s",
+                           out="dqn_cartpole[_gym][_double][_quick].json")
     args = parser.parse_args(argv)
     if args.quick:
         args.episodes, args.seconds = min(args.episodes, 60), min(args.seconds, 15.0)
@@ -134,11 +132,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "gradient_updates": agent.updates, "seconds": round(seconds, 1),
         "greedy_eval_returns": greedy, "returns": returns,
     }
-    name = f"dqn_cartpole{'_gym' if args.gym else ''}{'_double' if args.double else ''}" \
-           f"{'_quick' if args.quick else ''}"
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    stem = f"dqn_cartpole{'_gym' if args.gym else ''}{'_double' if args.double else ''}"
+    out = common.write_result(result, args.out, common.result_name(stem, args.quick))
     plotted = save_curve(returns, out.with_suffix(".png"))
     verdict = f"solved at episode {episode_solved}" if episode_solved else "not solved within the budget"
     print(f"{verdict}: {len(returns)} episodes, {agent.steps} steps, {seconds:.1f} s; greedy evaluation "

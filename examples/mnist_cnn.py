@@ -22,12 +22,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# Idle OpenBLAS threads sleep at once instead of spinning for 0.1 s, so nurinet's threaded elementwise
+# work (ReLU, max-pool, the convolutions' copies, Adam) gets the second core; read only before NumPy loads.
+# See docs/performance.md ("Threads").
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
@@ -35,21 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet
-from nurinet.data import DataLoader, TensorDataset, load_mnist, train_val_test_split
+from examples import _common as common
+from nurinet.data import DataLoader, TensorDataset
 from nurinet.data.transforms import RandomAffine, TransformLoader
 from nurinet.models import MnistCNN
 from nurinet.training import Model
 from nurinet.training.callbacks import Callback
-
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "mnist"
-
-
-def load_split(path: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The 8,000 / 2,000 split of the 10,000 MNIST test images (float32 in [0, 1], NCHW)."""
-    x, y = load_mnist(path, kind="t10k")
-    (x_train, y_train), _, (x_test, y_test) = train_val_test_split(
-        x, y, val_fraction=0.0, test_fraction=0.2, generator=nurinet.Generator(seed))
-    return x_train, y_train, x_test, y_test
 
 
 class EpochReport(Callback):
@@ -141,43 +137,38 @@ def train_torch(data: tuple, args: argparse.Namespace, progress: Any = None) -> 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA), help="directory with the MNIST IDX files")
+    parser.add_argument("data", nargs="?", default=str(common.DEFAULT_MNIST), help="directory with the MNIST IDX files")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the initialization and shuffling")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 1,000 training images")
     parser.add_argument("--torch", action="store_true", help="also train the same network with PyTorch")
     parser.add_argument("--augment", action="store_true",
                         help="nurinet only: random rotations (10 degrees) and shifts (10%%) of the training images")
-    parser.add_argument("--out", default=None,
-                        help="JSON result (default examples/results/mnist_cnn.json, or mnist_cnn_quick.json)")
+    common.add_run_options(parser, seed="the split, the initialization and shuffling",
+                           quick="1 epoch on 1,000 training images", out="mnist_cnn.json, or mnist_cnn_quick.json")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    x_train, y_train, x_test, y_test = load_split(Path(args.data), args.seed)
+    x_train, y_train, x_test, y_test = common.load_mnist_split(Path(args.data), args.seed)
     if args.quick:
         args.epochs, x_train, y_train = 1, x_train[:1000], y_train[:1000]
     print(f"MNIST CNN: {len(x_train)} training and {len(x_test)} test images, {args.epochs} epoch(s), "
           f"batch {args.batch_size}, Adam lr {args.lr}, seed {args.seed}", flush=True)
     data = (x_train, y_train, x_test, y_test)
-    default = "mnist_cnn_quick.json" if args.quick else "mnist_cnn.json"
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / default
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = common.result_path(args.out, common.result_name("mnist_cnn", args.quick))
     result: dict[str, Any] = {
         "config": {"train_images": len(x_train), "test_images": len(x_test), "epochs": args.epochs,
                    "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "quick": args.quick,
-                   "augment": args.augment,
-                   "split": "t10k split 8000/2000 by train_val_test_split(test_fraction=0.2, Generator(seed))"},
+                   "augment": args.augment, "split": common.MNIST_SPLIT},
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "processor": platform.machine()},
     }
 
     def record(name: str) -> Any:
         def save(summary: dict[str, Any]) -> None:  # after every epoch, so a stopped run keeps its epochs
             result[name] = summary
-            out.write_text(json.dumps(result, indent=2) + "\n")
+            common.write_json(result, out)
         return save
 
     record("nurinet")(train_nurinet(data, args, record("nurinet")))

@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -37,19 +36,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
-from nurinet.data import load_mnist, train_val_test_split
+from examples import _common as common
 from nurinet.models import SequenceClassifier
-
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "mnist"
 
 
 def load_rows(path: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The 8,000 / 2,000 split of the t10k images, as ``(N, rows, columns)`` float32 sequences."""
-    x, y = load_mnist(path, kind="t10k")
-    x = x.reshape(len(x), x.shape[-2], x.shape[-1])
-    (x_train, y_train), _, (x_test, y_test) = train_val_test_split(
-        x, y, val_fraction=0.0, test_fraction=0.2, generator=nt.Generator(seed))
-    return x_train, y_train, x_test, y_test
+    x_train, y_train, x_test, y_test = common.load_mnist_split(path, seed)
+    rows = x_train.shape[-2:]  # NCHW with one channel: drop the channel
+    return x_train.reshape(len(x_train), *rows), y_train, x_test.reshape(len(x_test), *rows), y_test
 
 
 def accuracy(model: Any, x: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
@@ -88,16 +83,14 @@ def train(data: tuple, args: argparse.Namespace) -> dict[str, Any]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data", nargs="?", default=str(DEFAULT_DATA), help="directory with the MNIST IDX files")
+    parser.add_argument("data", nargs="?", default=str(common.DEFAULT_MNIST), help="directory with the MNIST IDX files")
     parser.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the initialization and shuffling")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 epoch on 1,000 training images")
-    parser.add_argument("--out", default=None,
-                        help="JSON result (default examples/results/mnist_rows_<cell>[_quick].json)")
+    common.add_run_options(parser, seed="the split, the initialization and shuffling",
+                           quick="1 epoch on 1,000 training images", out="mnist_rows_<cell>[_quick].json")
     return parser.parse_args(argv)
 
 
@@ -109,16 +102,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"MNIST rows: {args.cell.upper()} {args.hidden} units, {len(x_train)} training and {len(x_test)} test "
           f"images as {x_train.shape[1]} steps of {x_train.shape[2]} features, {args.epochs} epoch(s)", flush=True)
     start = time.perf_counter()
-    result = {"config": {k: v for k, v in vars(args).items() if k not in ("out", "data")}
-              | {"train_images": len(x_train), "test_images": len(x_test),
-                 "split": "t10k split 8000/2000 by train_val_test_split(test_fraction=0.2, Generator(seed))"}}
+    result = {"config": common.config(args, ("out", "data"))
+              | {"train_images": len(x_train), "test_images": len(x_test), "split": common.MNIST_SPLIT}}
     result.update(train((x_train, y_train, x_test, y_test), args))
     result["total_seconds"] = round(time.perf_counter() - start, 2)
     print(f"test accuracy {result['final_test_accuracy']:.4f} ({result['total_seconds']:.1f} s)")
-    name = f"mnist_rows_{args.cell}{'_quick' if args.quick else ''}.json"
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_result(result, args.out, common.result_name(f"mnist_rows_{args.cell}", args.quick))
     print(f"wrote {out}")
     return result
 

@@ -21,8 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
-from nurinet import threads
+from examples import _common as common
 from nurinet.models import Seq2SeqTransformer
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
@@ -109,12 +107,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout in the layers (0.1 learned this "
                         "exact task about half as fast)")
     parser.add_argument("--test-size", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, initialization and dropout")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is); the matrices of "
-                        "one step are small, and one thread was faster on a busy 2-core machine")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 20 steps of a 1-layer model")
-    parser.add_argument("--out", default=None, help="JSON result (default examples/results/seq2seq_<task>"
-                                                    "[_quick].json)")
+    common.add_run_options(parser, seed="the data, initialization and dropout", quick="20 steps of a 1-layer model",
+                           out="seq2seq_<task>[_quick].json", threads_help=common.SMALL_STEPS)
     args = parser.parse_args(argv)
     if not 1 <= args.min_len <= args.max_len:
         parser.error(f"need 1 <= --min-len <= --max-len, got {args.min_len} and {args.max_len}")
@@ -128,17 +122,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"Seq2seq {args.task}: {args.min_len}-{args.max_len} digits, {args.steps} steps of {args.batch_size}, "
           f"d_model {args.d_model}, {args.layers}+{args.layers} layers", flush=True)
     start = time.perf_counter()
-    with threads.limit_threads(args.threads) if args.threads > 0 else contextlib.nullcontext():
+    with common.blas_threads(args.threads):
         model, curve = train(args)
         scores = evaluate(model, args)
-    result = {"config": {k: v for k, v in vars(args).items() if k != "out"}, "loss_curve": curve,
+    result = {"config": common.config(args), "loss_curve": curve,
               "test": scores, "seconds": round(time.perf_counter() - start, 2)}
     print(f"greedy decoding on {args.test_size} held-out sequences: exact match {scores['exact_match']:.3f}, "
           f"token accuracy {scores['token_accuracy']:.3f} ({result['seconds']:.1f} s)")
-    name = f"seq2seq_{args.task}{'_quick' if args.quick else ''}.json"
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_result(result, args.out, common.result_name(f"seq2seq_{args.task}", args.quick))
     print(f"wrote {out}")
     return result
 

@@ -31,7 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -44,7 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
-from nurinet import nn, threads
+from examples import _common as common
+from nurinet import nn
 from nurinet.models import SiameseNetwork, make_pairs
 from nurinet.training import roc_auc_score
 
@@ -116,11 +116,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--held-out-digits", type=int, nargs="*", default=[8, 9],
                         help="digits kept out of training entirely, for one-shot verification")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, pairs, initialization and shuffling")
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (small matrices: 1 is fastest)")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 2,000 pairs, 3 epochs")
-    parser.add_argument("--out", default=None,
-                        help="JSON result (default examples/results/siamese_digits[_quick].json)")
+    common.add_run_options(parser, seed="the split, pairs, initialization and shuffling",
+                           quick="2,000 pairs, 3 epochs", out="siamese_digits[_quick].json",
+                           threads_help="small matrices: 1 is fastest")
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.test_pairs, args.epochs = 2000, 1000, 3
@@ -147,13 +145,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     untrained_auc = roc_auc_score(test_pairs[2], -distances(model, *test_pairs[:2]))
     pixel_auc = roc_auc_score(test_pairs[2], -np.linalg.norm(test_pairs[0] - test_pairs[1], axis=1))
     start = time.perf_counter()
-    with threads.limit_threads(args.threads):
+    with common.blas_threads(args.threads):
         curve = train(model, train_pairs, args)
     seconds = time.perf_counter() - start
     threshold = best_threshold(distances(model, *train_pairs[:2]), train_pairs[2])
     test_distance = distances(model, *test_pairs[:2])
     result: dict[str, Any] = {
-        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "config": common.config(args),
         "seconds": round(seconds, 2),
         "loss_curve": curve,
         "test_seen_digits": {
@@ -182,10 +180,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for name in ("test_seen_digits", "test_unseen_digits"):
         if name in result:
             print(name, {k: round(v, 4) if isinstance(v, float) else v for k, v in result[name].items()})
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / (
-        "siamese_digits_quick.json" if args.quick else "siamese_digits.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_result(result, args.out, common.result_name("siamese_digits", args.quick))
     plotted = plot_distances(test_distance, test_pairs[2], threshold, out.with_suffix(".png"))
     print(f"wrote {out}" + (f" and {out.with_suffix('.png')}" if plotted else ""))
     return result

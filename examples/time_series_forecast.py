@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout without installing nurinet
 
 import nurinet as nt
+from examples import _common as common
 from nurinet.models import SequenceClassifier
 
 WINDOW, PERIOD = 48, 24
@@ -95,10 +95,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, initialization and shuffling")
-    parser.add_argument("--quick", action="store_true", help="smoke test: 400 points, 2 epochs, 16 units")
-    parser.add_argument("--out", default=None, help="JSON result (default examples/results/time_series_forecast"
-                                                    "[_quick].json)")
+    common.add_run_options(parser, seed="the data, initialization and shuffling",
+                           quick="400 points, 2 epochs, 16 units", out="time_series_forecast[_quick].json")
     args = parser.parse_args(argv)
     if args.quick:
         args.length, args.epochs, args.hidden = 400, 2, 16
@@ -115,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model, curve = train_lstm((x_train - mean) / std, (y_train - mean) / std, args)
     lstm = predict(model, (x_test - mean) / std) * std + mean
     result = {
-        "config": {k: v for k, v in vars(args).items() if k != "out"} | {"window": WINDOW},
+        "config": common.config(args) | {"window": WINDOW},
         "train_loss_curve": curve,
         "seconds": round(time.perf_counter() - start, 2),
         "test_mse": {
@@ -128,10 +126,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for name, mse in result["test_mse"].items():
         print(f"test MSE {name:17s} {mse:.4f}")
     print("(the noise alone has variance 0.09: no forecast can do better on average)")
-    out = Path(args.out) if args.out else ROOT / "examples" / "results" / (
-        "time_series_forecast_quick.json" if args.quick else "time_series_forecast.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = common.write_result(result, args.out, common.result_name("time_series_forecast", args.quick))
     print(f"wrote {out}")
     return result
 

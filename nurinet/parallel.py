@@ -23,8 +23,8 @@ Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
 
 BLAS and these threads share the cores: OpenBLAS's idle threads spin for a while
 after each matrix product (about 0.1 s by default), taking a core away from the
-second thread. Setting ``OPENBLAS_THREAD_TIMEOUT`` to a small value (the bench
-scripts and the ``nurinet`` command use 4) before NumPy loads makes them sleep early.
+second thread. Setting ``OPENBLAS_THREAD_TIMEOUT`` to a small value (``benchmarks/bench_cnn.py``,
+``bench_conv.py`` and ``examples/mnist_cnn.py`` use 4) before NumPy loads makes them sleep early.
 """
 
 from __future__ import annotations

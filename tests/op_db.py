@@ -65,7 +65,7 @@ from nurinet.functional.conv_reference import (
 )
 from nurinet.functional.device import ToDevice
 from nurinet.functional.dropout import Dropout, dropout
-from nurinet.functional.dropout_channel import ChannelDropout, dropout2d
+from nurinet.functional.dropout_channel import dropout2d
 from nurinet.functional.elementwise import (
     Abs,
     Cast,
@@ -612,7 +612,7 @@ OPS += [
     OpSpec("group_norm", lambda x, w, b: group_norm(x, 2, w, b), uniform((2, 4, 3), (4,), (4,)),
            lambda x, w, b: _np_group_norm(x, 2, w, b), (Normalize, Reshape)),
     OpSpec("dropout2d", lambda x: dropout2d(x, 0.4, True, Generator(3)), uniform((3, 4, 2, 2)),
-           lambda x: x * (np.random.default_rng(3).random((3, 4, 1, 1)) >= 0.4) / 0.6, (ChannelDropout,)),
+           lambda x: x * (np.random.default_rng(3).random((3, 4, 1, 1)) >= 0.4) / 0.6, (Dropout,)),
 ]
 
 # ----- attention (NumPy reference: softmax(q k^T / sqrt(E) + mask) v) -----

@@ -11,7 +11,11 @@ from nurinet.random import Generator, resolve
 
 
 class Dropout(Function):
-    """``x * mask`` for a fixed mask of zeros and ``1 / (1 - p)``; the gradient is ``gy * mask``."""
+    """``x * mask`` for a fixed mask of zeros and ``1 / (1 - p)``; the gradient is ``gy * mask``.
+
+    The mask has the shape of ``x`` (``dropout``) or one that broadcasts to it (``dropout2d``: one
+    value per sample and channel, ``(N, C, 1, 1)``), so one op serves both.
+    """
 
     def __init__(self, mask: Any) -> None:
         self.mask = mask
@@ -36,6 +40,22 @@ def check_probability(p: Any, where: str) -> float:
     return float(p)
 
 
+def check_floating(x: Tensor, where: str) -> None:
+    """Raises a TypeError unless ``x`` holds floating-point numbers (a mask of ``1 / (1 - p)`` needs them)."""
+    if x.data.dtype.kind != "f":
+        raise TypeError(f"{where} needs a floating-point tensor, got dtype {x.dtype}")
+
+
+def apply_mask(x: Tensor, keep: Any, p: float) -> Tensor:
+    """``x`` with the elements where the boolean array ``keep`` (``x``'s shape, or one that broadcasts to
+    it) is False zeroed and the others scaled by ``1 / (1 - p)``, through the ``Dropout`` op."""
+    # One pass from the boolean mask to the float one (bool * a scalar of x's dtype keeps that dtype).
+    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
+    if x.device != "cpu":
+        mask = backend.to_device(mask, x.device)
+    return Dropout(mask)(x)
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
     """Inverted dropout: while training, zero each element with probability ``p`` and
     multiply the others by ``1 / (1 - p)``, so the expected value is unchanged and
@@ -55,12 +75,6 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generat
     x = as_tensor(x)
     if not training or p == 0.0:
         return x
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"dropout needs a floating-point tensor, got dtype {x.dtype}")
+    check_floating(x, "dropout")
     # Draw in float32: half the memory traffic of float64, and ample resolution for p.
-    keep = resolve(generator).random(x.shape, dtype="float32") >= p
-    # One pass from the boolean mask to the float one (bool * a scalar of x's dtype keeps that dtype).
-    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
-    if x.device != "cpu":
-        mask = backend.to_device(mask, x.device)
-    return Dropout(mask)(x)
+    return apply_mask(x, resolve(generator).random(x.shape, dtype="float32") >= p, p)

@@ -7,29 +7,9 @@ channels does (Tompson et al. 2015).
 
 from __future__ import annotations
 
-from typing import Any
-
-from nurinet import backend
-from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional.dropout import check_probability
+from nurinet.functional.dropout import apply_mask, check_floating, check_probability
 from nurinet.random import Generator, resolve
-
-
-class ChannelDropout(Function):
-    """``x * mask`` for a fixed per-channel mask (zeros and ``1 / (1 - p)``) broadcast over positions."""
-
-    def __init__(self, mask: Any) -> None:
-        self.mask = mask
-
-    def forward(self, x: Any) -> Any:
-        return x * self.mask
-
-    def backward(self, gy: Tensor) -> Tensor:
-        return gy * Tensor._wrap(self.mask, False)
-
-    def backward_arrays(self, gy: Any) -> Any:
-        return gy * self.mask
 
 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
@@ -53,11 +33,6 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: Gener
         raise ValueError(f"dropout2d expects an input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if not training or p == 0.0:
         return x
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"dropout2d needs a floating-point tensor, got dtype {x.dtype}")
-    mask_shape = x.shape[: x.ndim - 2] + (1, 1)  # one draw per (sample, channel)
-    keep = resolve(generator).random(mask_shape) >= p
-    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
-    if x.device != "cpu":
-        mask = backend.to_device(mask, x.device)
-    return ChannelDropout(mask)(x)
+    check_floating(x, "dropout2d")
+    mask_shape = x.shape[: x.ndim - 2] + (1, 1)  # one draw per (sample, channel), broadcast over H and W
+    return apply_mask(x, resolve(generator).random(mask_shape) >= p, p)

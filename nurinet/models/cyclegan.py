@@ -115,12 +115,7 @@ class CycleGANGenerator(_KeepsArguments):
         self.net = dcgan_init_(nn.Sequential(*layers), generator)
 
     def forward(self, x: Any) -> Tensor:
-        x = as_tensor(x)
-        step = 2 ** self.downsamples
-        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % step or x.shape[3] % step:
-            raise ValueError(f"CycleGANGenerator(channels={self.channels}, downsamples={self.downsamples}): expected "
-                             f"images (N, {self.channels}, H, W) with H and W divisible by {step}, got {x.shape}")
-        return self.net(x)
+        return self.net(_images(x, self.channels, self.downsamples, "CycleGANGenerator"))
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, width={self.width}, downsamples={self.downsamples}, "
@@ -165,15 +160,21 @@ class PatchDiscriminator(_KeepsArguments):
         self.net = dcgan_init_(nn.Sequential(*layers), generator)
 
     def forward(self, x: Any) -> Tensor:
-        x = as_tensor(x)
-        step = 2 ** self.downsamples
-        if x.ndim != 4 or x.shape[1] != self.channels or x.shape[2] % step or x.shape[3] % step:
-            raise ValueError(f"PatchDiscriminator(channels={self.channels}, downsamples={self.downsamples}): expected "
-                             f"images (N, {self.channels}, H, W) with H and W divisible by {step}, got {x.shape}")
-        return self.net(x)
+        return self.net(_images(x, self.channels, self.downsamples, "PatchDiscriminator"))
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, width={self.width}, downsamples={self.downsamples}"
+
+
+def _images(x: Any, channels: int, downsamples: int, where: str) -> Tensor:
+    """``x`` as a Tensor, checked to be images ``(N, channels, H, W)`` with H and W divisible by
+    ``2 ** downsamples`` (the stride-2 stages of ``where``)."""
+    x = as_tensor(x)
+    step = 2 ** downsamples
+    if x.ndim != 4 or x.shape[1] != channels or x.shape[2] % step or x.shape[3] % step:
+        raise ValueError(f"{where}(channels={channels}, downsamples={downsamples}): expected "
+                         f"images (N, {channels}, H, W) with H and W divisible by {step}, got {x.shape}")
+    return x
 
 
 def _check_nonnegative(value: Any, name: str, where: str) -> int:

@@ -1,0 +1,84 @@
+"""What the example scripts share: the MNIST split, the run options, BLAS threads and the JSON result.
+
+An example puts the repository root on ``sys.path`` (so that it runs from a checkout without installing
+nurinet), then imports this module as ``examples._common``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import nurinet
+from nurinet import threads
+from nurinet.data import load_mnist, train_val_test_split
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "examples" / "results"
+DEFAULT_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
+MNIST_SPLIT = "t10k split 8000/2000 by train_val_test_split(test_fraction=0.2, Generator(seed))"
+SMALL_STEPS = "the matrices of one step are small, and one thread was faster on a busy 2-core machine"
+
+
+def load_mnist_split(path: Path, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The 8,000 / 2,000 split of the 10,000 MNIST test images ("t10k"; float32 in [0, 1], NCHW).
+
+    ``(x_train, y_train, x_test, y_test)``, split once by ``train_val_test_split(..., test_fraction=0.2,
+    generator=nurinet.Generator(seed))``, so every example and run with the same seed sees the same split.
+    """
+    x, y = load_mnist(path, kind="t10k")
+    (x_train, y_train), _, (x_test, y_test) = train_val_test_split(
+        x, y, val_fraction=0.0, test_fraction=0.2, generator=nurinet.Generator(seed))
+    return x_train, y_train, x_test, y_test
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, seed: str, quick: str, out: str,
+                    threads_help: str | None = None) -> None:
+    """Adds ``--seed`` (default 0), ``--threads`` (default 1, when ``threads_help`` is given), ``--quick``
+    and ``--out``: ``seed`` says what the seed drives, ``quick`` what the smoke test runs and ``out`` the
+    default file name under ``examples/results/``."""
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {seed}")
+    if threads_help is not None:
+        parser.add_argument("--threads", type=int, default=1, help=f"BLAS threads (0: leave as is); {threads_help}")
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: {quick}")
+    parser.add_argument("--out", default=None, help=f"JSON result (default examples/results/{out})")
+
+
+def blas_threads(n: int) -> contextlib.AbstractContextManager:
+    """``threads.limit_threads(n)``, or nothing for ``n <= 0`` (the BLAS thread count is left as it is)."""
+    return threads.limit_threads(n) if n > 0 else contextlib.nullcontext()
+
+
+def config(args: argparse.Namespace, leave_out: Iterable[str] = ("out",)) -> dict[str, Any]:
+    """The run's options for the JSON result, without those in ``leave_out`` (paths, by default ``--out``)."""
+    skip = set(leave_out)
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+def result_name(stem: str, quick: bool) -> str:
+    """``stem.json``, or ``stem_quick.json`` for a smoke test."""
+    return f"{stem}{'_quick' if quick else ''}.json"
+
+
+def result_path(out: str | None, name: str) -> Path:
+    """``out``, or ``examples/results/name``, with its folder made."""
+    path = Path(out) if out else RESULTS / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(result: dict[str, Any], path: Path) -> Path:
+    """Writes ``result`` to ``path`` as indented JSON and returns ``path``."""
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def write_result(result: dict[str, Any], out: str | None, name: str) -> Path:
+    """Writes ``result`` as JSON to ``out``, or to ``examples/results/name``; returns the path."""
+    return write_json(result, result_path(out, name))
