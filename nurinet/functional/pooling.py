@@ -9,6 +9,13 @@ the flat index of its maximum in the ``H * W`` plane of the input; its backward
 routes each output gradient there (a plain assignment when the windows do not
 overlap, a ``bincount`` when they may). Adaptive average pooling is a product
 with a fixed averaging matrix on each spatial axis.
+
+With dilation a max-pool window can miss the input altogether: under PyTorch's
+padding bound (at most kernel_size // 2) that takes kernel 2, padding 1 and
+dilation = size + 1 on some axis (one tap in each padding), and then every window
+does. As in PyTorch its value is -inf and its index is where PyTorch's search
+starts (the first tap at or after position 0, past the input); unlike PyTorch's
+CPU kernel, whose backward then writes out of bounds, it passes no gradient back.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class MaxPool2d(_Pool2d):
 
     _indices: Any = None
     _mask: Any = None
+    _empty: Any = None  # (Ho, Wo) bool: windows with no input element, or None when there are none
 
     @property
     def indices(self) -> Any:
@@ -92,17 +100,13 @@ class MaxPool2d(_Pool2d):
     def forward(self, x: Any) -> Any:
         if self._disjoint():
             return self._forward_blocks(x)
-        xp = xp_of(x)
-        (ho, wo), pads = self._geometry(x.shape[2:])
-        xpad = pad_array(x, pads, -math.inf)
-        views = _offsets(self.kernel, self.dilation, self.stride, (ho, wo))
-        best = xpad[(Ellipsis, *views[0])].copy()
-        arg = xp.zeros(best.shape, dtype=np.int64)
-        for k, (rows, cols) in enumerate(views[1:], start=1):
-            v = xpad[..., rows, cols]
-            bigger = v > best  # strict: ties keep the first maximum
-            xp.copyto(best, v, where=bigger)
-            arg[bigger] = k
+        hw = x.shape[2:]
+        out, pads = self._geometry(hw)
+        views = _offsets(self.kernel, self.dilation, self.stride, out)
+        best, arg = _running_max(pad_array(x, pads, -math.inf), views)
+        if any(self.padding):  # without padding every window starts on an input element
+            first, self._empty = _search_starts(hw, self.kernel, self.stride, self.padding, self.dilation, out)
+            arg = _start_lost(arg, best, first)
         self.indices = self._flat_index(arg, x.shape, pads)
         return best
 
@@ -117,13 +121,24 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, gy: Tensor) -> Tensor:
         n, c, h, w = self.inputs[0].shape
-        flat = PutAlongAxis(self.indices.reshape(n, c, -1), 2, (n, c, h * w))(reshape(gy, (n, c, -1)))
+        indices = self.indices
+        if self._empty is not None:
+            indices, gy = self._drop_empty(indices), gy * _keep_mask(self._empty, gy.dtype, xp_of(indices))
+        flat = PutAlongAxis(indices.reshape(n, c, -1), 2, (n, c, h * w))(reshape(gy, (n, c, -1)))
         return reshape(flat, (n, c, h, w))
 
     def backward_arrays(self, gy: Any) -> Any:
         if self._mask is not None:
             return self._backward_blocks(gy)
+        if self._empty is not None:  # zeroed gradients sent to index 0 must add, not overwrite
+            gy = gy * _keep_mask(self._empty, gy.dtype, xp_of(gy))
+            return scatter_max(gy, self._drop_empty(self.indices), self.inputs[0].shape, True)
         return scatter_max(gy, self.indices, self.inputs[0].shape, self._overlaps())
+
+    def _drop_empty(self, indices: Any) -> Any:
+        """Indices with those of windows that miss the input (possibly out of range) set to 0."""
+        xp = xp_of(indices)
+        return xp.where(xp.asarray(self._empty), 0, indices)
 
     def _disjoint(self) -> bool:
         """Windows tile the input without overlap or padding (and ceil_mode adds no partial window)."""
@@ -205,6 +220,63 @@ class MaxPool2d(_Pool2d):
 
     def _overlaps(self) -> bool:
         return any(s < d * (k - 1) + 1 for k, s, d in zip(self.kernel, self.stride, self.dilation))
+
+
+def _first_taps(n: int, k: int, s: int, p: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Along one axis, per output: the first kernel tap at or after position 0, and whether it is inside.
+
+    PyTorch starts each window's search for the maximum at that tap; a window whose first such tap
+    lies past the input (or past its last tap) holds padding only.
+    """
+    start = np.arange(out) * s - p
+    tap = np.maximum(d - 1 - start, 0) // d  # ceil(-start / d) for windows starting in the padding
+    return tap, (tap < k) & (start + tap * d < n)
+
+
+@lru_cache(maxsize=256)
+def _search_starts(hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+                   dilation: tuple[int, int], out: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per window: the row-major kernel offset of its first tap at or after (0, 0) on both axes, and
+    the (Ho, Wo) mask of the windows with no input element (None when every window has one)."""
+    (th, inh), (tw, inw) = (_first_taps(*args) for args in zip(hw, kernel, stride, padding, dilation, out))
+    empty = ~(inh[:, None] & inw[None, :])
+    return _frozen(th[:, None] * kernel[1] + tw[None, :]), (_frozen(empty) if empty.any() else None)
+
+
+def _keep_mask(empty: np.ndarray, dtype: Any, xp: Any) -> Any:
+    """1 for the windows that hold an input element, 0 for the empty ones (where a -inf came from)."""
+    return xp.asarray(~empty, dtype=dtype)
+
+
+def _running_max(xpad: Any, views: list[tuple[slice, slice]]) -> tuple[Any, Any]:
+    """Each window's maximum over the strided views of the padded input, and the offset of its first.
+
+    A window holding a NaN has maximum NaN, at its first NaN (as the disjoint-window path does):
+    ``v > best`` alone is False for every NaN, which would silently skip them.
+    """
+    xp = xp_of(xpad)
+    best = xpad[(Ellipsis, *views[0])].copy()
+    arg = xp.zeros(best.shape, dtype=np.int64)
+    has_nan = bool(xp.isnan(xpad).any())  # one pass, so that NaN-free input pays no more per view
+    for k, (rows, cols) in enumerate(views[1:], start=1):
+        v = xpad[..., rows, cols]
+        bigger = v > best  # strict: ties keep the first maximum
+        if has_nan:
+            bigger |= xp.isnan(v) & ~xp.isnan(best)  # a first NaN takes the window; a later one does not
+        xp.copyto(best, v, where=bigger)
+        arg[bigger] = k
+    return best, arg
+
+
+def _start_lost(arg: Any, best: Any, first: np.ndarray) -> Any:
+    """Windows whose maximum is -inf take the offset ``first`` where PyTorch's search starts.
+
+    Nothing beat the -inf that PyTorch starts from, so its index stays at the first tap at or after
+    position 0 on each axis, while ``arg`` is still offset 0, which may be a padded position.
+    """
+    xp = xp_of(arg)
+    lost = best == -math.inf
+    return xp.where(lost, xp.asarray(first), arg) if lost.any() else arg
 
 
 def _route_nan(views: list[Any], best: Any, mask: Any) -> None:
@@ -375,12 +447,31 @@ def _pool_args(kernel_size: Any, stride: Any, padding: Any, dilation: Any, n: in
     kernel = _tuple(kernel_size, n, "kernel_size", op)
     stride = kernel if stride is None else _tuple(stride, n, "stride", op)
     padding = _tuple(padding, n, "padding", op, minimum=0)
-    dilation = _tuple(dilation, n, "dilation", op)
-    effective = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    if any(2 * p > e for p, e in zip(padding, effective)):
-        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {effective} "
-                         "(dilation included), so that no window lies entirely in the padding")
+    dilation = None if dilation is None else _tuple(dilation, n, "dilation", op)  # None: average pooling
+    _check_padding(kernel, padding, dilation, op)
     return kernel, stride, padding, dilation
+
+
+def _check_padding(kernel: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...] | None,
+                   op: str) -> None:
+    """PyTorch's bound: padding <= kernel_size // 2 on each axis, whatever the dilation.
+
+    PyTorch checks the dilated (effective) size too, but the plain kernel size is the stricter bound.
+    """
+    limit = tuple(k // 2 for k in kernel)
+    if all(p <= m for p, m in zip(padding, limit)):
+        return
+    if dilation is None:  # average pooling: no dilation to explain
+        rule = "kernel_size // 2, as in PyTorch"
+    else:
+        rule = f"kernel_size // 2, as in PyTorch; dilation {_show(dilation)} does not raise the bound"
+    raise ValueError(f"{op}: padding {_show(padding)} must be at most half the kernel size {_show(kernel)}, "
+                     f"i.e. at most {_show(limit)} ({rule}); lower the padding or enlarge the kernel")
+
+
+def _show(values: tuple[int, ...]) -> Any:
+    """A 1-D op's argument as the int its caller passed, a 2-D op's as the pair."""
+    return values[0] if len(values) == 1 else values
 
 
 def _check_out(x: Tensor, fn: _Pool2d, op: str) -> None:
@@ -426,7 +517,7 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     """2-D average pooling of ``(N, C, H, W)``; padded zeros count in the divisor when ``count_include_pad``."""
     x = as_tensor(x)
     _check_input(x, 4, "avg_pool2d")
-    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 2, "avg_pool2d")
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, None, 2, "avg_pool2d")
     fn = AvgPool2d(k, s, p, bool(ceil_mode), bool(count_include_pad))
     _check_out(x, fn, "avg_pool2d")
     return fn(x)
@@ -437,7 +528,7 @@ def avg_pool1d(x: Any, kernel_size: int, stride: Any = None, padding: int = 0, c
     """1-D average pooling of ``(N, C, L)`` (avg_pool2d on a unit height)."""
     x = as_tensor(x)
     _check_input(x, 3, "avg_pool1d")
-    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 1, "avg_pool1d")
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, None, 1, "avg_pool1d")
     fn = AvgPool2d((1, *k), (1, *s), (0, *p), bool(ceil_mode), bool(count_include_pad))
     x4 = unsqueeze(x, 2)
     _check_out(x4, fn, "avg_pool1d")

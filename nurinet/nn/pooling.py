@@ -33,7 +33,7 @@ class MaxPool2d(_Pool):
     Args:
         kernel_size: Window size (int or pair).
         stride: Step between windows (default: the kernel size).
-        padding: Implicit -inf padding on each side (at most half the kernel).
+        padding: Implicit -inf padding on each side (at most ``kernel_size // 2``, whatever the dilation).
         dilation: Spacing between window elements.
         return_indices: Also return each maximum's flat index in the input's ``H * W`` plane.
         ceil_mode: Round the output size up (a last, partial window).
