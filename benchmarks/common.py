@@ -13,6 +13,12 @@ both libraries alike. Each round's figure is the mean time per iteration over
 and the speed ratio: PyTorch's median time over nurinet's, i.e. nurinet's throughput
 as a multiple of PyTorch's (above 1 means nurinet is faster; PyTorch = 1.00).
 
+Before each library's round the harness sleeps :data:`SETTLE_S`: after a matrix product an idle
+OpenBLAS thread spins for about 0.1 s (and an OpenMP thread for a while) before it sleeps, and a
+round that starts while the other library's threads still spin loses a core to them. Without the
+pause, nurinet's spinning BLAS threads slowed the PyTorch round after them (and the other way
+round), which skews the ratio.
+
 PyTorch is optional and imported lazily: without it, only nurinet is measured.
 """
 
@@ -35,6 +41,7 @@ Step = Callable[[], "float | None"]
 Factory = Callable[[], Step]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SETTLE_S = 0.3  # longer than OpenBLAS's default spin (about 0.1 s): the other library's threads sleep
 
 
 @dataclass
@@ -184,6 +191,8 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
         for r in range(rounds):
             order = libs if r % 2 == 0 else libs[::-1]
             for lib in order:
+                if len(libs) > 1 and not quick:
+                    time.sleep(SETTLE_S)  # let the other library's idle threads stop spinning
                 result.times[lib].append(_time_round(steps[lib], iters))
             if progress:
                 done = ", ".join(f"{lib} {format_seconds(result.times[lib][-1])}" for lib in libs)
