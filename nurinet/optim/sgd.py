@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nurinet import backend
+from nurinet import _blas, backend
 from nurinet.optim.optimizer import Optimizer, ParamsT
 
 
@@ -65,12 +65,14 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = grad.copy()
             else:
-                buf *= momentum
                 dampening = float(group["dampening"])
-                buf += xp.multiply(grad, 1.0 - dampening, out=tmp) if dampening else grad
+                if not _blas.axpby(1.0 - dampening, grad, momentum, buf):  # one pass where the BLAS can
+                    buf *= momentum
+                    buf += xp.multiply(grad, 1.0 - dampening, out=tmp) if dampening else grad
             if group["nesterov"]:
                 direction = xp.multiply(buf, momentum, out=tmp)
                 direction += grad
             else:
                 direction = buf
-        p -= xp.multiply(direction, lr, out=tmp)
+        if not _blas.axpy(-lr, direction, p):  # one pass instead of two where the BLAS can
+            p -= xp.multiply(direction, lr, out=tmp)
