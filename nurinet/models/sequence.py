@@ -17,7 +17,7 @@ from nurinet import nn
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.models._arguments import _KeepsArguments
-from nurinet.nn.recurrent import _lengths_from_mask
+from nurinet.nn.recurrent import _resolve_lengths
 from nurinet.random import Generator, resolve
 
 _KINDS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -103,12 +103,11 @@ class SequenceClassifier(_KeepsArguments):
     def forward(self, x: Any, lengths: Any = None, mask: Any = None) -> Tensor:
         if self.embedding is not None:
             x = self.embedding(_token_ids(x, "SequenceClassifier", self.vocab_size))
-        if mask is not None:
-            if lengths is not None:
-                raise ValueError("SequenceClassifier: give lengths or mask, not both")
-            x = as_tensor(x)
-            if x.ndim == 3:  # else the recurrent layer reports the bad input
-                lengths, mask = _lengths_from_mask(mask, x.shape[1], x.shape[0], True, True, "SequenceClassifier"), None
+        x = as_tensor(x)
+        if mask is not None and x.ndim == 3:  # mean pooling needs the lengths; other inputs: the layer reports
+            lengths = _resolve_lengths(lengths, mask, x.shape[1], x.shape[0], True, True,  # the layer is batch_first
+                                       "SequenceClassifier")
+            mask = None
         out, state = self.rnn(x, lengths=lengths, mask=mask)
         if self.pooling == "mean":
             pooled = _mean_over_steps(out, lengths)

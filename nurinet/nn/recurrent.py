@@ -211,6 +211,16 @@ def _lengths_from_mask(mask: Any, steps: int, batch: int, batch_first: bool, bat
     return lengths.astype(np.int64)
 
 
+def _resolve_lengths(lengths: Any, mask: Any, steps: int, batch: int, batch_first: bool, batched: bool,
+                     name: str) -> Any:
+    """``lengths``, or the lengths of the prefix ``mask`` (see :func:`_lengths_from_mask`); not both."""
+    if mask is None:
+        return lengths
+    if lengths is not None:
+        raise ValueError(f"{name}: give lengths or mask, not both")
+    return _lengths_from_mask(mask, steps, batch, batch_first, batched, name)
+
+
 class _RNNBase(Module):
     mode = "RNN_TANH"
 
@@ -288,11 +298,8 @@ class _RNNBase(Module):
         batched = x.ndim == 3
         seq = self._sequence(x)
         states = self._initial_states(hx, seq, batched)
-        if mask is not None:
-            if lengths is not None:
-                raise ValueError(f"{type(self).__name__}: give lengths or mask, not both")
-            lengths = _lengths_from_mask(mask, seq.shape[0], seq.shape[1], self.batch_first, batched,
-                                         type(self).__name__)
+        lengths = _resolve_lengths(lengths, mask, seq.shape[0], seq.shape[1], self.batch_first, batched,
+                                   type(self).__name__)
         masks = self._masks(lengths, seq)
         finals: list[Any] = []
         for layer in range(self.num_layers):
