@@ -48,10 +48,11 @@ def test_disjoint_max_pool_routes_nan_windows_to_their_first_nan() -> None:
 
 def test_conv_buffers_are_recycled_without_corrupting_live_graphs() -> None:
     rng = np.random.default_rng(0)
-    w = nt.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    # 4 channels: 36 input taps, more than the native direct convolution takes, so the column-matrix path runs.
+    w = nt.tensor(rng.standard_normal((4, 4, 3, 3)).astype(np.float32))
     w.requires_grad = True
-    # Big enough (a 1.6 MB column matrix) for the buffer pool to keep.
-    xs = [nt.tensor(rng.standard_normal((4, 3, 64, 64)).astype(np.float32)) for _ in range(3)]
+    # Big enough (a 2.1 MB column matrix) for the buffer pool to keep.
+    xs = [nt.tensor(rng.standard_normal((4, 4, 64, 64)).astype(np.float32)) for _ in range(3)]
     expected = []
     for x in xs:  # one graph at a time: the reference weight gradients
         w.grad = None

@@ -45,9 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from nurinet import parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import xp_of
+from nurinet.threads import single_blas_thread
 
 
 def _const(array: Any) -> Tensor:
@@ -393,6 +395,9 @@ class _LSTMKernels:
         return range(steps), 0, 1
 
     def forward(self, xg: Any, h0: Any, c0: Any, w: Any, b: Any = None) -> tuple[Any, Any, Any]:
+        self.native = _native_lstm(xg, h0, c0, w, b)
+        if self.native is not None:
+            return self._native_forward(xg, h0, c0, w, b)
         xp = xp_of(xg)
         steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
         rate = _lstm_rates(xp, hidden, xg.dtype, batch)
@@ -414,6 +419,32 @@ class _LSTMKernels:
         outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
         last = order[-1] + new
         return outputs, self.hs[last].copy(), self.cs[last].copy()
+
+    def _native_forward(self, xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, Any, Any]:
+        """:meth:`forward` in the native kernel ``lstm_forward``: the whole recurrence in one call.
+
+        Same buffers and contents as the NumPy code (``self.gates`` ends up holding the activations),
+        from unscaled pre-activations: the kernel computes σ and tanh itself.
+        """
+        lib, (gemm, int64) = self.native
+        steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
+        self.gates = _take_buffer(np, xg.shape, xg.dtype)
+        xg = np.ascontiguousarray(xg)
+        bias = np.zeros(4 * hidden, np.float32) if b is None else np.ascontiguousarray(b)
+        self.hs = _lend_buffer(np, (steps + 1, batch, hidden), xg.dtype)
+        self.cs = _take_buffer(np, self.hs.shape, xg.dtype)
+        self.tcs = _take_buffer(np, (steps, batch, hidden), xg.dtype)
+        order, prev, new = self._indices(steps)
+        self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
+        wt = np.ascontiguousarray(w.T)  # (H, 4H): OpenBLAS's fastest operand layout for h @ W^T
+        pointers = [a.ctypes.data for a in (xg, bias, self.gates, self.hs, self.cs, self.tcs, wt)]
+
+        def rows(row0: int, row1: int) -> None:
+            lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), gemm, int64)
+
+        _over_rows(rows, batch, hidden)
+        last = order[-1] + new
+        return self.hs[new : steps + new], self.hs[last].copy(), self.cs[last].copy()
 
     def _forward_steps(self, xp: Any, order: range, prev: int, new: int, w_scaled: Any) -> None:
         """The recurrence: per step one GEMM, the gate activations, the cell update (all ``out=``).
@@ -448,8 +479,11 @@ class _LSTMKernels:
         d = _lend_buffer(xp, self.gates.shape, g_out.dtype)  # the gate gradients of all steps
         dh = xp.zeros_like(g_out[0]) if gh is None else gh.copy()
         dc = xp.zeros_like(g_out[0]) if gc is None else gc.copy()
-        with _step_blas_threads(batch, hidden):
-            self._backward_steps(xp, order, prev, g_out, d, dh, dc, inputs[3].data, needs)
+        if self.native is not None:
+            self._native_backward(g_out, d, dh, dc, inputs[3].data, needs)
+        else:
+            with _step_blas_threads(batch, hidden):
+                self._backward_steps(xp, order, prev, g_out, d, dh, dc, inputs[3].data, needs)
         grads = [d, dh if needs[1] else None, dc if needs[2] else None]
         flat = d.reshape(-1, 4 * hidden)
         h_prev = self.hs[prev : steps + prev].reshape(-1, hidden)
@@ -457,6 +491,20 @@ class _LSTMKernels:
         if len(inputs) > 4:
             grads.append(flat.sum(axis=0) if needs[4] else None)
         return tuple(grads)
+
+    def _native_backward(self, g_out: Any, d: Any, dh: Any, dc: Any, w: Any, needs: tuple) -> None:
+        """:meth:`_backward_steps` in the native kernel ``lstm_backward`` (same arguments and results)."""
+        lib, (gemm, int64) = self.native
+        steps, batch, hidden = g_out.shape
+        g_out = np.ascontiguousarray(g_out, dtype=np.float32)
+        w = np.ascontiguousarray(w)
+        pointers = [a.ctypes.data for a in (self.gates, self.cs, self.tcs, g_out, d, dh, dc, w)]
+
+        def rows(row0: int, row1: int) -> None:
+            lib.lstm_backward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), int(needs[1]),
+                              int(needs[2]), gemm, int64)
+
+        _over_rows(rows, batch, hidden)
 
     def _backward_steps(self, xp: Any, order: range, prev: int, g_out: Any, d: Any, dh: Any, dc: Any,
                         w: Any, needs: tuple) -> None:
@@ -501,6 +549,44 @@ class _LSTMKernels:
         if getattr(self, "gates", None) is not None:
             _give_back(self.gates, self.cs, self.tcs)
         self.gates = self.cs = self.tcs = self.hs = None
+
+
+def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[int, int]] | None:
+    """The native kernel library and NumPy's ``sgemm`` when they can run this recurrence, else None.
+
+    They run float32 NumPy arrays only (CuPy and float64 keep the NumPy code, which the float64
+    gradient checks and PyTorch comparisons exercise); see :mod:`nurinet._native`.
+    """
+    for array in (xg, h0, c0, w, b):
+        if array is not None and (type(array) is not np.ndarray or array.dtype != np.float32):
+            return None
+    from nurinet import _native
+
+    lib = _native.library()
+    gemm = _native.sgemm() if lib is not None else None
+    return None if gemm is None else (lib, gemm)
+
+
+# A native recurrence is split over threads by batch rows when each thread gets at least this many rows.
+MIN_ROWS_PER_THREAD = 8
+
+
+def _over_rows(run_rows: Any, batch: int, hidden: int) -> None:
+    """``run_rows(row0, row1)`` over the batch: in one call, or split over nurinet's threads.
+
+    The rows of a recurrence never mix (row r of every state depends only on row r of the inputs),
+    so each thread runs the whole recurrence for its own rows, with no hand-off between steps, and
+    its own one-thread matrix products (OpenBLAS is set to one thread meanwhile: two threads each
+    splitting a small product again would only fight over the cores).
+    """
+    pieces = min(parallel.get_elementwise_threads(), batch // MIN_ROWS_PER_THREAD)
+    if pieces > 1:
+        with single_blas_thread() as single:
+            if single:
+                parallel.run([lambda a=a, b=b: run_rows(a, b) for a, b in parallel.bounds(batch, pieces)])
+                return
+    with _step_blas_threads(batch, hidden):
+        run_rows(0, batch)
 
 
 # The per-step GEMMs of a recurrence with at most this many multiply-adds, ``batch * hidden * 4 hidden``,

@@ -83,6 +83,8 @@ class _Coefficients(NamedTuple):
 def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, tmp: Any,
                      max_exp_avg_sq: Any = None) -> None:
     """One Adam update of ``p`` in place (``tmp`` is work space); the arrays may be matching slices."""
+    if _native_adam(c, p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+        return
     xp = backend.get_array_module(p)
     lerp_(exp_avg, grad, 1.0 - c.beta1, tmp)
     exp_avg_sq *= c.beta2
@@ -96,3 +98,32 @@ def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_
     step = xp.divide(exp_avg, denom, out=tmp)
     step *= c.step_size
     p -= step
+
+
+# Below this many elements the native call (a few microseconds through ctypes) saves nothing.
+NATIVE_MIN_ELEMENTS = 1 << 12
+
+
+def _native_adam(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any) -> bool:
+    """The update in one pass by the native kernel ``adam_update``, if it applies; returns whether it ran.
+
+    It applies to float32 NumPy arrays, all C-contiguous, with enough elements; otherwise (CuPy,
+    float64, no native kernels: see :mod:`nurinet._native`) the NumPy code runs.
+    """
+    arrays = (p, grad, exp_avg, exp_avg_sq) + (() if max_exp_avg_sq is None else (max_exp_avg_sq,))
+    if p.size < NATIVE_MIN_ELEMENTS:
+        return False
+    for array in arrays:
+        if type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous:
+            return False
+    if not p.flags.writeable or np.may_share_memory(p, grad):
+        return False
+    from nurinet import _native
+
+    lib = _native.library()
+    if lib is None:
+        return False
+    top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
+    lib.adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
+                    c.beta1, c.beta2, c.sqrt_correction2, c.eps, c.step_size)
+    return True

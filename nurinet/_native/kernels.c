@@ -1,0 +1,414 @@
+/* nurinet's optional native kernels: fused float32 loops that NumPy can only run as many passes.
+ *
+ * Compiled on first use by nurinet/_native/__init__.py with the system C compiler and loaded
+ * with ctypes (no Python C API: the calls release the GIL). Every kernel has a NumPy twin that
+ * runs when this library is not available; the tests compare the two.
+ *
+ * Matrix products go to the BLAS that NumPy bundles: the caller passes the address of its
+ * cblas_sgemm and whether that build takes 64-bit integers.
+ */
+#include <stdint.h>
+#include <string.h>
+
+/* ---- BLAS ---- */
+
+enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+typedef void (*sgemm64_t)(int, int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                          const float *, int64_t, float, float *, int64_t);
+typedef void (*sgemm32_t)(int, int, int, int32_t, int32_t, int32_t, float, const float *, int32_t,
+                          const float *, int32_t, float, float *, int32_t);
+
+typedef struct {
+    void *fn;
+    int int64;
+} blas_t;
+
+/* C (m x n) = alpha op(A) op(B) + beta C, row-major, leading dimensions lda, ldb, ldc. */
+static void sgemm(blas_t blas, int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    int opa = ta ? TRANS : NO_TRANS, opb = tb ? TRANS : NO_TRANS;
+    if (blas.int64)
+        ((sgemm64_t)blas.fn)(ROW_MAJOR, opa, opb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    else
+        ((sgemm32_t)blas.fn)(ROW_MAJOR, opa, opb, (int32_t)m, (int32_t)n, (int32_t)k, 1.0f, a, (int32_t)lda, b,
+                             (int32_t)ldb, beta, c, (int32_t)ldc);
+}
+
+/* ---- elementwise functions the compiler can vectorize (no libm calls, no branches) ---- */
+
+static inline float bits_to_float(int32_t bits) {
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* exp(x) to about 2 ulp (Cephes' expf polynomial after a range reduction by ln 2). Inputs are
+ * clamped to [-87, 88], where exp neither overflows nor leaves the normal range; NaN stays NaN. */
+static inline float fast_exp(float x) {
+    x = x > 88.0f ? 88.0f : x;
+    x = x < -87.0f ? -87.0f : x;
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float safe_n = n == n ? n : 0.0f; /* a NaN input: keep the integer conversion defined */
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return p * bits_to_float(((int32_t)safe_n + 127) << 23);
+}
+
+static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+/* tanh(x): an odd polynomial below |x| = 0.625 (Cephes' tanhf), 1 - 2 / (exp(2|x|) + 1) above. */
+static inline float fast_tanh(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    float big = 1.0f - 2.0f / (fast_exp(2.0f * ax) + 1.0f);
+    big = x < 0.0f ? -big : big;
+    return ax < 0.625f ? small : big;
+}
+
+void nn_exp(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
+}
+
+void nn_sigmoid(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = fast_sigmoid(x[i]);
+}
+
+void nn_tanh(int64_t n, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] = fast_tanh(x[i]);
+}
+
+/* ---- LSTM recurrence ---- */
+
+/* One row of one step. z (i, f, g, o blocks of H) holds the hidden product h @ W_hh^T; the input
+ * projection x and the bias b are added to it, and it is overwritten with the activations; then
+ * the cell update. The pointers never overlap (restrict lets the compiler vectorize the loop). */
+static void lstm_cell_row(int64_t hidden, float *restrict zi, float *restrict zf, float *restrict zg,
+                          float *restrict zo, const float *restrict xi, const float *restrict xf,
+                          const float *restrict xg, const float *restrict xo, const float *restrict bi,
+                          const float *restrict bf, const float *restrict bg, const float *restrict bo,
+                          const float *restrict c_prev, float *restrict c_new, float *restrict tc,
+                          float *restrict h_new) {
+    for (int64_t j = 0; j < hidden; j++) {
+        float i = fast_sigmoid(zi[j] + xi[j] + bi[j]), f = fast_sigmoid(zf[j] + xf[j] + bf[j]);
+        float g = fast_tanh(zg[j] + xg[j] + bg[j]), o = fast_sigmoid(zo[j] + xo[j] + bo[j]);
+        float c = f * c_prev[j] + i * g;
+        float t = fast_tanh(c);
+        zi[j] = i, zf[j] = f, zg[j] = g, zo[j] = o;
+        c_new[j] = c, tc[j] = t, h_new[j] = o * t;
+    }
+}
+
+/* One step for every row of the batch: z, x (rows, 4H), b (4H); see lstm_cell_row. */
+static void lstm_cell(int64_t rows, int64_t hidden, float *z, const float *x, const float *b, const float *c_prev,
+                      float *c_new, float *tc, float *h_new) {
+    int64_t H = hidden;
+    for (int64_t r = 0; r < rows; r++) {
+        float *zr = z + 4 * r * H;
+        const float *xr = x + 4 * r * H;
+        int64_t k = r * H;
+        lstm_cell_row(H, zr, zr + H, zr + 2 * H, zr + 3 * H, xr, xr + H, xr + 2 * H, xr + 3 * H, b, b + H, b + 2 * H,
+                      b + 3 * H, c_prev + k, c_new + k, tc + k, h_new + k);
+    }
+}
+
+/* One row of one backward step: the pre-activation gradients e (i, f, g, o blocks) from the
+ * activations a, and dh, dc updated in place (dh gains the step's output gradient; dc becomes the
+ * previous cell's gradient when keep_dc, else stays the gradient of this step's cell). */
+static void lstm_cell_grad_row(int64_t hidden, const float *restrict ai, const float *restrict af,
+                               const float *restrict ag, const float *restrict ao, const float *restrict c_prev,
+                               const float *restrict tc, const float *restrict g_out, float *restrict ei,
+                               float *restrict ef, float *restrict eg, float *restrict eo, float *restrict dh,
+                               float *restrict dc, int keep_dc) {
+    float carry = keep_dc ? 1.0f : 0.0f;
+    for (int64_t j = 0; j < hidden; j++) {
+        float i = ai[j], f = af[j], g = ag[j], o = ao[j], t = tc[j];
+        float dhj = dh[j] + g_out[j];
+        float dcj = dc[j] + dhj * o * (1.0f - t * t);
+        ei[j] = dcj * g * i * (1.0f - i);
+        ef[j] = dcj * c_prev[j] * f * (1.0f - f);
+        eg[j] = dcj * i * (1.0f - g * g);
+        eo[j] = dhj * t * o * (1.0f - o);
+        dc[j] = dcj * (carry * f + (1.0f - carry));
+    }
+}
+
+/* The forward recurrence over all steps, for the batch rows row0 <= r < row1 (rows are independent:
+ * two threads can run two row ranges at once, each with its own one-thread matrix products).
+ *   x (T, N, 4H): the input projections; b (4H): the hidden bias (zeros when the layer has none).
+ *   gates (T, N, 4H): receives the activations i, f, g, o of every step.
+ *   hs, cs (T+1, N, H): the states; the initial state is at index 0 (forward) or T (reverse).
+ *   tcs (T, N, H): tanh of each new cell state.  wt (H, 4H): the hidden weight, transposed and
+ *   contiguous (OpenBLAS runs h @ wt faster than h @ w^T with w as it is).
+ * Step t reads state t (forward) or t+1 (reverse) and writes the other. */
+void lstm_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t row0, int64_t row1, const float *x,
+                  const float *b, float *gates, float *hs, float *cs, float *tcs, const float *wt, int reverse,
+                  void *sgemm_fn, int blas_int64) {
+    blas_t blas = {sgemm_fn, blas_int64};
+    int64_t state = batch * hidden, prev = reverse ? 1 : 0, next = reverse ? 0 : 1, rows = row1 - row0;
+    int64_t h_off = row0 * hidden, z_off = row0 * 4 * hidden;
+    for (int64_t s = 0; s < steps; s++) {
+        int64_t t = reverse ? steps - 1 - s : s;
+        int64_t z_at = t * batch * 4 * hidden + z_off;
+        sgemm(blas, 0, 0, rows, 4 * hidden, hidden, hs + (t + prev) * state + h_off, hidden, wt, 4 * hidden, 0.0f,
+              gates + z_at, 4 * hidden);
+        lstm_cell(rows, hidden, gates + z_at, x + z_at, b, cs + (t + prev) * state + h_off,
+                  cs + (t + next) * state + h_off, tcs + t * state + h_off, hs + (t + next) * state + h_off);
+    }
+}
+
+/* The backward recurrence, last step first, for the batch rows row0 <= r < row1.
+ *   acts (T, N, 4H): the saved activations; d (T, N, 4H): receives the pre-activation gradients.
+ *   g_out (T, N, H): the gradient of every step's output; dh, dc (N, H): the gradient of the final
+ *   state on entry, of the initial state on return (when need_dh0 / need_dc0).
+ *   w (4H, H): the hidden weight. */
+void lstm_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t row0, int64_t row1, const float *acts,
+                   const float *cs, const float *tcs, const float *g_out, float *d, float *dh, float *dc,
+                   const float *w, int reverse, int need_dh0, int need_dc0, void *sgemm_fn, int blas_int64) {
+    blas_t blas = {sgemm_fn, blas_int64};
+    int64_t state = batch * hidden, prev = reverse ? 1 : 0, h_off = row0 * hidden, z_off = row0 * 4 * hidden;
+    int64_t rows = row1 - row0;
+    dh += h_off, dc += h_off;
+    for (int64_t s = steps - 1; s >= 0; s--) {
+        int64_t t = reverse ? steps - 1 - s : s;
+        int first = s == 0;
+        const float *a = acts + t * batch * 4 * hidden + z_off, *cp = cs + (t + prev) * state + h_off;
+        const float *tc = tcs + t * state + h_off, *go = g_out + t * state + h_off;
+        float *e = d + t * batch * 4 * hidden + z_off;
+        int keep_dc = !first || need_dc0;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *ar = a + r * 4 * hidden;
+            float *er = e + r * 4 * hidden;
+            int64_t k = r * hidden;
+            lstm_cell_grad_row(hidden, ar, ar + hidden, ar + 2 * hidden, ar + 3 * hidden, cp + k, tc + k, go + k, er,
+                               er + hidden, er + 2 * hidden, er + 3 * hidden, dh + k, dc + k, keep_dc);
+        }
+        if (!first || need_dh0)
+            sgemm(blas, 0, 0, rows, hidden, 4 * hidden, e, 4 * hidden, w, hidden, 0.0f, dh, hidden);
+    }
+}
+
+/* ---- optimizers ---- */
+
+/* One Adam step in one pass over memory (NumPy needs about eight), as nurinet.optim.Adam writes it:
+ *   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;  v_max = max(v_max, v) (AMSGrad:
+ *   v_max non-NULL, used in place of v);  p -= step_size m / (sqrt(v) / sqrt_correction2 + eps). */
+void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
+                 float step_size) {
+    float w1 = 1.0f - beta1, w2 = 1.0f - beta2;
+    if (v_max) {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i], mi = w1 * gi + beta1 * m[i], vi = beta2 * v[i] + w2 * (gi * gi);
+            float top = v_max[i] > vi ? v_max[i] : vi;
+            m[i] = mi, v[i] = vi, v_max[i] = top;
+            p[i] -= step_size * (mi / (__builtin_sqrtf(top) / sqrt_correction2 + eps));
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i], mi = w1 * gi + beta1 * m[i], vi = beta2 * v[i] + w2 * (gi * gi);
+        m[i] = mi, v[i] = vi;
+        p[i] -= step_size * (mi / (__builtin_sqrtf(vi) / sqrt_correction2 + eps));
+    }
+}
+
+/* ---- pooling ---- */
+
+/* One output row of disjoint kh x kw windows whose top-left corners are base + oj * kw (rows w
+ * apart): each window's maximum into o, the row-major offset of its first maximum into a. A NaN
+ * is its window's maximum (the first NaN), as in PyTorch. Branch-free, so that with constant
+ * kh and kw (inlined below for 2 x 2) the compiler vectorizes the loop over oj. */
+static inline void max_window_row(int64_t wo, int64_t w, int64_t kh, int64_t kw, const float *restrict base,
+                                  float *restrict o, uint8_t *restrict a) {
+    for (int64_t oj = 0; oj < wo; oj++) {
+        const float *s = base + oj * kw;
+        float best = s[0];
+        int k = 0;
+        for (int64_t i = 0; i < kh; i++) {
+            for (int64_t j = 0; j < kw; j++) {
+                float v = s[i * w + j];
+                int take = v > best || (v != v && best == best);
+                best = take ? v : best;
+                k = take ? (int)(i * kw + j) : k;
+            }
+        }
+        o[oj] = best;
+        a[oj] = (uint8_t)k;
+    }
+}
+
+/* max_window_row for 2 x 2 windows. Rows of pooled feature maps are short (12 outputs for a 24-wide
+ * map), too short for the compiler's vector loop, and the scalar code is a chain of dependent
+ * selects; so each stretch of at most CHUNK outputs is copied into local buffers and run by a
+ * loop of constant length CHUNK, which the compiler turns into straight vector code.
+ * TAKE keeps the first maximum (a later element must be larger) and lets a NaN in (the first NaN
+ * stays). */
+enum { CHUNK = 16 };
+#define TAKE(value, offset)                                                   \
+    do {                                                                      \
+        float v_ = (value);                                                   \
+        int take_ = v_ > best || (v_ != v_ && best == best);                  \
+        best = take_ ? v_ : best;                                             \
+        k = take_ ? (offset) : k;                                             \
+    } while (0)
+
+static void max_window_row_2x2(int64_t wo, const float *r0, const float *r1, float *o, uint8_t *a) {
+    float top[2 * CHUNK], bottom[2 * CHUNK], best_of[CHUNK];
+    int32_t k_of[CHUNK];
+    for (int64_t s = 0; s < wo; s += CHUNK) {
+        int64_t n = wo - s < CHUNK ? wo - s : CHUNK;
+        memcpy(top, r0 + 2 * s, (size_t)(2 * n) * sizeof(float));
+        memcpy(bottom, r1 + 2 * s, (size_t)(2 * n) * sizeof(float));
+        for (int64_t j = 2 * n; j < 2 * CHUNK; j++) top[j] = bottom[j] = 0.0f;
+        for (int j = 0; j < CHUNK; j++) {
+            float best = top[2 * j];
+            int32_t k = 0;
+            TAKE(top[2 * j + 1], 1);
+            TAKE(bottom[2 * j], 2);
+            TAKE(bottom[2 * j + 1], 3);
+            best_of[j] = best;
+            k_of[j] = k;
+        }
+        memcpy(o + s, best_of, (size_t)n * sizeof(float));
+        for (int64_t j = 0; j < n; j++) a[s + j] = (uint8_t)k_of[j];
+    }
+}
+
+/* Max pooling over disjoint windows (stride = kernel, no padding, floor mode) of `planes` planes of
+ * h x w: out (planes, h/kh, w/kw) gets each window's maximum, arg the offset of its first maximum. */
+void maxpool2d_blocks_forward(int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw, const float *x,
+                              float *out, uint8_t *arg) {
+    int64_t ho = h / kh, wo = w / kw;
+    for (int64_t p = 0; p < planes; p++) {
+        for (int64_t oi = 0; oi < ho; oi++) {
+            const float *base = x + p * h * w + oi * kh * w;
+            int64_t at = (p * ho + oi) * wo;
+            if (kh == 2 && kw == 2)
+                max_window_row_2x2(wo, base, base + w, out + at, arg + at);
+            else
+                max_window_row(wo, w, kh, kw, base, out + at, arg + at);
+        }
+    }
+}
+
+/* The gradient of maxpool2d_blocks_forward: gx (planes, h, w) gets gy at each window's first maximum
+ * and zero everywhere else (including the rows and columns no window covers). The plane is zeroed
+ * in one go and each gradient stored at its maximum's place: one store per window, no test. */
+void maxpool2d_blocks_backward(int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw, const float *gy,
+                               const uint8_t *arg, float *gx) {
+    int64_t ho = h / kh, wo = w / kw, place[256];
+    for (int64_t k = 0; k < kh * kw && k < 256; k++) place[k] = (k / kw) * w + k % kw;
+    memset(gx, 0, (size_t)(planes * h * w) * sizeof(float));
+    for (int64_t p = 0; p < planes; p++) {
+        float *plane = gx + p * h * w;
+        for (int64_t oi = 0; oi < ho; oi++) {
+            const float *g = gy + (p * ho + oi) * wo;
+            const uint8_t *a = arg + (p * ho + oi) * wo;
+            float *corner = plane + oi * kh * w;
+            for (int64_t oj = 0; oj < wo; oj++) corner[oj * kw + place[a[oj]]] = g[oj];
+        }
+    }
+}
+
+/* ---- convolution ---- */
+
+/* col2im of the wide stride-1 layout (nurinet/functional/_im2col.py): out (nb, c, plane) is zeroed,
+ * then each tap k of cols (c, taps, nb, length) is added at offset starts[k] of its plane. One
+ * plane at a time, so the plane stays in cache while its taps are added. */
+void col2im_wide(int64_t c, int64_t taps, int64_t nb, int64_t length, int64_t plane, const int64_t *starts,
+                 const float *cols, float *out) {
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t ci = 0; ci < c; ci++) {
+            float *restrict o = out + (n * c + ci) * plane;
+            memset(o, 0, (size_t)plane * sizeof(float));
+            for (int64_t k = 0; k < taps; k++) {
+                const float *restrict src = cols + ((ci * taps + k) * nb + n) * length;
+                float *restrict dst = o + starts[k];
+                for (int64_t t = 0; t < length; t++) dst[t] += src[t];
+            }
+        }
+    }
+}
+
+/* Direct stride-1 convolution for layers with few input taps (c * kh * kw small, such as a first
+ * layer on 1- or 3-channel images), where a matrix product with an inner dimension of 9 or 27 runs
+ * far below the BLAS's speed and the column matrix is mostly copying. On the wide grid (see
+ * _im2col.py): output position t of a plane (t < length) reads input position t + starts[k] at
+ * tap k, so each (output channel, input channel, tap) is one long multiply-add over the plane.
+ *   xpad (nb, c, plane): the padded input; w (o, c * taps); b (o) or NULL; y (nb, o, ho, wo). */
+void conv2d_direct_forward(int64_t nb, int64_t c, int64_t o, int64_t plane, int64_t wp, int64_t ho, int64_t wo,
+                           int64_t taps, const int64_t *starts, const float *xpad, const float *w, const float *b,
+                           float *y, float *scratch) {
+    int64_t length = (ho - 1) * wp + wo;
+    float *restrict acc = scratch; /* length floats */
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t oc = 0; oc < o; oc++) {
+            float bias = b ? b[oc] : 0.0f;
+            for (int64_t t = 0; t < length; t++) acc[t] = bias;
+            for (int64_t ci = 0; ci < c; ci++) {
+                const float *in = xpad + (n * c + ci) * plane;
+                for (int64_t k = 0; k < taps; k++) {
+                    float wk = w[(oc * c + ci) * taps + k];
+                    const float *restrict src = in + starts[k];
+                    for (int64_t t = 0; t < length; t++) acc[t] += wk * src[t];
+                }
+            }
+            float *out = y + (n * o + oc) * ho * wo;
+            for (int64_t r = 0; r < ho; r++) memcpy(out + r * wo, acc + r * wp, (size_t)wo * sizeof(float));
+        }
+    }
+}
+
+/* sum_t a[t] b[t] in 16 independent lanes (the compiler vectorizes them without reordering a sum). */
+static float dot16(const float *restrict a, const float *restrict b, int64_t n) {
+    float lane[16] = {0};
+    int64_t t = 0;
+    for (; t + 16 <= n; t += 16)
+        for (int l = 0; l < 16; l++) lane[l] += a[t + l] * b[t + l];
+    float s = 0.0f;
+    for (; t < n; t++) s += a[t] * b[t];
+    for (int l = 0; l < 16; l++) s += lane[l];
+    return s;
+}
+
+/* The weight and bias gradients of conv2d_direct_forward, added into gw (o, c * taps) and gb (o, or
+ * NULL): per sample and output channel, the output gradient is laid on the wide grid (zero in the
+ * junk columns) and dotted with each tap's stretch of the input. */
+void conv2d_direct_weight_grad(int64_t nb, int64_t c, int64_t o, int64_t plane, int64_t wp, int64_t ho,
+                               int64_t wo, int64_t taps, const int64_t *starts, const float *xpad, const float *gy,
+                               float *gw, float *gb, float *scratch) {
+    int64_t length = (ho - 1) * wp + wo;
+    float *restrict g = scratch; /* length floats */
+    float ones[16];
+    for (int l = 0; l < 16; l++) ones[l] = 1.0f;
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t oc = 0; oc < o; oc++) {
+            const float *src = gy + (n * o + oc) * ho * wo;
+            for (int64_t r = 0; r < ho; r++) {
+                memcpy(g + r * wp, src + r * wo, (size_t)wo * sizeof(float));
+                if (r < ho - 1)
+                    for (int64_t t = wo; t < wp; t++) g[r * wp + t] = 0.0f;
+            }
+            if (gb) {
+                float total = 0.0f;
+                int64_t t = 0;
+                for (; t + 16 <= length; t += 16) total += dot16(g + t, ones, 16);
+                for (; t < length; t++) total += g[t];
+                gb[oc] += total;
+            }
+            for (int64_t ci = 0; ci < c; ci++) {
+                const float *in = xpad + (n * c + ci) * plane;
+                for (int64_t k = 0; k < taps; k++) gw[(oc * c + ci) * taps + k] += dot16(g, in + starts[k], length);
+            }
+        }
+    }
+}
