@@ -40,10 +40,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
     sys.path.insert(0, str(ROOT))
-# An idle OpenBLAS thread spins for ~0.1 s after each matrix product, taking the core that nurinet's
-# elementwise threads (nurinet.parallel) want; this makes it sleep early. It must be set before NumPy
-# loads, and a value already in the environment wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# What this entry point sets before NumPy loads (a value already in the environment wins): an idle
+# OpenBLAS thread spins for ~0.1 s after each matrix product, taking the core that nurinet's
+# elementwise threads (nurinet.parallel) want; a short timeout makes it sleep early. run_all.py runs
+# this workload in a process of its own with these settings.
+ENTRY_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+if __name__ == "__main__":
+    for _name, _value in ENTRY_ENV.items():
+        os.environ.setdefault(_name, _value)
 
 import numpy as np
 

@@ -19,6 +19,12 @@ round that starts while the other library's threads still spin loses a core to t
 pause, nurinet's spinning BLAS threads slowed the PyTorch round after them (and the other way
 round), which skews the ratio.
 
+After the pause each library first runs its step untimed for :data:`REWARM_S` (at least once): on
+the 2-core VMs measured here, nurinet's first few steps after an idle 0.3 s ran 20-80% slower (its
+second thread and the second core had gone idle; an LSTM step took 8-12 ms before settling at 6.6 ms)
+while PyTorch's first step alone was slow. A training loop never pauses between steps, so the
+timed rounds measure the steady state, for both libraries alike.
+
 PyTorch is optional and imported lazily: without it, only nurinet is measured.
 """
 
@@ -37,11 +43,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Entry-point setting, for both libraries alike (PyTorch's CPU tensors come from malloc too): freed
+# blocks up to 32 MiB stay in the process for the next step instead of being unmapped and faulted
+# in again (nurinet/allocator.py; the MNIST CNN step went from 56.6 to 44.8 ms on a 2-core Xeon VM).
+from nurinet import allocator
+
+allocator.keep_freed_memory()
+
 Step = Callable[[], "float | None"]
 Factory = Callable[[], Step]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SETTLE_S = 0.3  # longer than OpenBLAS's default spin (about 0.1 s): the other library's threads sleep
+REWARM_S = 0.05  # untimed steps after the pause, before a round is timed (see the module docstring)
 
 
 @dataclass
@@ -164,6 +178,14 @@ def _time_round(step: Step, iters: int) -> float:
     return total / iters
 
 
+def _rewarm(step: Step) -> None:
+    """Run ``step`` untimed for :data:`REWARM_S` seconds, at least once."""
+    end = time.perf_counter() + REWARM_S
+    step()
+    while time.perf_counter() < end:
+        step()
+
+
 def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool = False,
               use_torch: bool = True, progress: bool = True) -> list[Result]:
     """Measure every case in every available library, rounds interleaved.
@@ -193,6 +215,7 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
             for lib in order:
                 if len(libs) > 1 and not quick:
                     time.sleep(SETTLE_S)  # let the other library's idle threads stop spinning
+                    _rewarm(steps[lib])
                 result.times[lib].append(_time_round(steps[lib], iters))
             if progress:
                 done = ", ".join(f"{lib} {format_seconds(result.times[lib][-1])}" for lib in libs)

@@ -9,9 +9,12 @@ Workloads (each library builds the same model, data, loss and optimizer):
 * Transformer encoder layer, d_model 128, 4 heads, feed-forward 512, sequence 64, batch 32, Adam
   (``bench_transformer``).
 
-Each workload runs in both libraries in this one process: warm-up, interleaved rounds
+Each workload runs in both libraries in one process: warm-up, interleaved rounds
 (see ``benchmarks/common.py``), median and min-max per training step, the speed ratio
-and samples per second. Peak memory is nurinet's: the peak of new allocations during
+and samples per second. A workload whose bench module sets environment variables before NumPy
+loads (its ``ENTRY_ENV``, such as ``OPENBLAS_THREAD_TIMEOUT`` for the CNN and the LSTM) runs in a
+child process with those settings, as ``python benchmarks/bench_<name>.py`` would; the others
+run in this process. Peak memory is nurinet's: the peak of new allocations during
 one training step, measured with :mod:`tracemalloc` (NumPy reports its array buffers
 to it) after the timing; PyTorch's allocator is invisible to tracemalloc, so its
 figure is "n/a". So the full run also measures, per library in a fresh subprocess
@@ -181,10 +184,62 @@ def rss_memory(label: str, libs: list[str]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for lib in libs:
         proc = subprocess.run([sys.executable, __file__, "--rss-child", label, lib], capture_output=True,
-                              text=True, env=os.environ.copy(), check=False)
+                              text=True, env=workload_env(label), check=False)
         ok = proc.returncode == 0 and proc.stdout.strip()
         out[lib] = json.loads(proc.stdout.strip().splitlines()[-1])["step_working_set_mib"] if ok else None
     return out
+
+
+# ----- workloads with settings of their own ------------------------------------------------------
+def workload_env(label: str) -> dict[str, str]:
+    """This process's environment plus the ``ENTRY_ENV`` of the workload's bench module (ours wins)."""
+    work = next(w for w in WORKLOADS if w.label == label)
+    wanted = getattr(importlib.import_module(f"benchmarks.{work.module}"), "ENTRY_ENV", {})
+    return {**wanted, **os.environ}
+
+
+def needs_own_process(label: str) -> bool:
+    """Whether the workload's ``ENTRY_ENV`` asks for settings this process was not started with."""
+    return workload_env(label) != dict(os.environ)
+
+
+def timed_child(label: str, rounds: int, warmup: int, use_torch: bool) -> dict[str, Any]:
+    """In this (child) process: the interleaved rounds and the tracemalloc peak of one workload."""
+    thread_settings(use_torch)
+    found, _ = load_workloads()
+    case = next(c for w, _, c in found if w.label == label)
+    result = run_cases([case], rounds, warmup, False, use_torch)[0]
+    return {"times": result.times, "memory": peak_step_memory(case.nurinet)}
+
+
+def run_in_child(label: str, args: Any, use_torch: bool) -> dict[str, Any]:
+    """:func:`timed_child` in a subprocess with the workload's own environment (its progress shows live)."""
+    import json
+    import subprocess
+
+    command = [sys.executable, __file__, "--timed-child", label, str(args.rounds), str(args.warmup),
+               "1" if use_torch else "0"]
+    if THREADS is not None:
+        command += ["--threads", str(THREADS)]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=workload_env(label), check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{label}: the child process failed (exit status {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(found: list[tuple[Workload, Any, Case]], args: Any,
+            use_torch: bool) -> tuple[list[Result], dict[str, int]]:
+    """Each workload's rounds and tracemalloc peak, in this process or in a child with its settings."""
+    results, memory = [], {}
+    for work, _, case in found:
+        if not args.quick and needs_own_process(work.label):
+            child = run_in_child(work.label, args, use_torch)
+            results.append(Result(case, child["times"]))
+            memory[work.label] = child["memory"]
+            continue
+        results += run_cases([case], args.rounds, args.warmup, args.quick, use_torch)
+        memory[work.label] = peak_step_memory(case.nurinet)
+    return results, memory
 
 
 # ----- the loss-falls check --------------------------------------------------------------------
@@ -272,7 +327,8 @@ def rows(found: list[tuple[Workload, Any, Case]], results: list[Result],
         entry = {"workload": work.label, "module": work.module, "batch": batch, **result.as_dict(),
                  "samples_per_second": {lib: batch / statistics.median(t) for lib, t in result.times.items()},
                  "peak_step_memory_bytes": {"nurinet": memory.get(work.label), "torch": None},
-                 "step_working_set_rss_mib": rss.get(work.label, {})}
+                 "step_working_set_rss_mib": rss.get(work.label, {}),
+                 "entry_env": getattr(module, "ENTRY_ENV", {})}
         if work.label in checks:
             entry["loss_check"] = checks[work.label]
         out.append(entry)
@@ -324,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(rss_child(argv[1], argv[2])))
         return 0
+    if len(argv) == 5 and argv[0] == "--timed-child":
+        import json
+
+        print(json.dumps(timed_child(argv[1], int(argv[2]), int(argv[3]), argv[4] == "1")))
+        return 0
     args = parse_args(__doc__.splitlines()[0], argv)
     use_torch = not args.no_torch and load_torch() is not None
     if not args.no_torch and not use_torch:
@@ -332,8 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     found, skipped = load_workloads(args.only)
     if not found:
         raise SystemExit(f"--only {args.only!r} matches no workload")
-    results = run_cases([case for _, _, case in found], args.rounds, args.warmup, args.quick, use_torch)
-    memory = {work.label: peak_step_memory(case.nurinet) for work, _, case in found}
+    results, memory = measure(found, args, use_torch)
     libs = ["nurinet"] + (["torch"] if use_torch else [])
     rss = {} if args.quick else {work.label: rss_memory(work.label, libs) for work, _, _ in found}
     checks: dict[str, dict[str, Any]] = {}

@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="continue the run saved in this checkpoint (exactly as if never stopped)")
     train.add_argument("--quiet", action="store_true", help="no progress bar, only the report")
     args, rest = parser.parse_known_args(argv)
+    from nurinet import allocator
+
+    allocator.keep_freed_memory()  # an entry point: freed activations stay for the next step
     if args.command == "demo":
         from nurinet.demo import main as demo_main
 
