@@ -59,6 +59,10 @@ _SIGNATURES = {
     "col2im_wide": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
     "conv2d_direct_forward": [_I64] * 8 + [_P] * 6,
     "conv2d_direct_weight_grad": [_I64] * 8 + [_P] * 6,
+    "wide_to_nchw": [_I64] * 6 + [_P] * 3,
+    "nchw_to_wide": [_I64] * 6 + [_P] * 3,
+    "relu_forward": [_I64, _P, _P],
+    "relu_backward": [_I64, _P, _P, _P],
 }
 # OpenBLAS's cblas_sgemm under the names NumPy's wheels use, with whether it takes 64-bit integers.
 _SGEMM_NAMES = (("scipy_cblas_sgemm64_", 1), ("scipy_cblas_sgemm", 0))

@@ -412,3 +412,60 @@ void conv2d_direct_weight_grad(int64_t nb, int64_t c, int64_t o, int64_t plane, 
         }
     }
 }
+
+/* ---- activations ---- */
+
+/* y = max(x, 0), with a NaN kept (x < 0 is false for it). */
+void relu_forward(int64_t n, const float *restrict x, float *restrict y) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+/* gx = gy * (x > 0), in one pass (NumPy needs a boolean temporary and a mixed-type product). The
+ * product, not a select, as in the NumPy path: a NaN gradient stays NaN where x <= 0. */
+void relu_backward(int64_t n, const float *restrict gy, const float *restrict x, float *restrict gx) {
+    for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
+}
+
+/* The wide product y2 (o, nb * length) of a chunk to its outputs y (nb, o, ho, wo), adding the bias
+ * b (o, or NULL): row r of output (n, oc) is y2[oc, n * length + r * wp ...] (see _im2col.py). */
+void wide_to_nchw(int64_t nb, int64_t o, int64_t ho, int64_t wo, int64_t wp, int64_t length, const float *y2,
+                  const float *b, float *y) {
+    for (int64_t n = 0; n < nb; n++) {
+        for (int64_t oc = 0; oc < o; oc++) {
+            float bias = b ? b[oc] : 0.0f;
+            const float *src = y2 + oc * nb * length + n * length;
+            float *dst = y + (n * o + oc) * ho * wo;
+            for (int64_t r = 0; r < ho; r++) {
+                const float *restrict s = src + r * wp;
+                float *restrict d = dst + r * wo;
+                for (int64_t col = 0; col < wo; col++) d[col] = s[col] + bias;
+            }
+        }
+    }
+}
+
+/* The inverse layout for the backward: gy (nb, o, ho, wo) to wide rows g2 (o, nb * length), zero in
+ * the junk columns, and the bias gradient's partial sums added into gb (o). */
+void nchw_to_wide(int64_t nb, int64_t o, int64_t ho, int64_t wo, int64_t wp, int64_t length, const float *gy,
+                  float *g2, float *gb) {
+    for (int64_t oc = 0; oc < o; oc++) {
+        float total = 0.0f;
+        for (int64_t n = 0; n < nb; n++) {
+            const float *src = gy + (n * o + oc) * ho * wo;
+            float *dst = g2 + oc * nb * length + n * length;
+            for (int64_t r = 0; r < ho; r++) {
+                const float *restrict s = src + r * wo;
+                float *restrict d = dst + r * wp;
+                float row = 0.0f;
+                for (int64_t col = 0; col < wo; col++) {
+                    d[col] = s[col];
+                    row += s[col];
+                }
+                if (r < ho - 1)
+                    for (int64_t col = wo; col < wp; col++) d[col] = 0.0f;
+                total += row;
+            }
+        }
+        gb[oc] += total;
+    }
+}

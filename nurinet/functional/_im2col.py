@@ -366,11 +366,7 @@ def conv2d_forward_wide(x: Any, w: Any, b: Any, geom: Geometry) -> Any:
         for n0, n1 in chunks:
             cols = lay.cols(xflat[n0:n1])
             y2 = _grouped(wm, cols, geom.groups, pooled=True)
-            src = lay.outputs(y2, o).transpose(1, 0, 2, 3)
-            if b is None:
-                y[n0:n1] = src
-            else:
-                np.add(src, b.reshape(1, o, 1, 1), out=y[n0:n1])
+            _wide_outputs(y2, b, y[n0:n1], lay)
             recycle(cols)
             recycle(y2)
 
@@ -378,16 +374,37 @@ def conv2d_forward_wide(x: Any, w: Any, b: Any, geom: Geometry) -> Any:
     return y
 
 
-def _wide_grad_rows(gy: Any, lay: _Wide) -> Any:
-    """A chunk ``gy`` (nb, O, ho, wo) as wide rows ``(O, nb * L)``, zero in the junk columns."""
+def _wide_outputs(y2: Any, b: Any, y: Any, lay: _Wide) -> None:
+    """The wide product ``y2`` (O, nb * L) of a chunk into its outputs ``y`` (nb, O, ho, wo), plus the bias."""
+    nb, o = y.shape[:2]
+    lib = _native_for(y2, y, *(() if b is None else (b,)))
+    if lib is not None:  # one pass; NumPy's 4-D strided add took 2.8 ms of the 32->64 conv's forward
+        lib.wide_to_nchw(nb, o, lay.ho, lay.wo, lay.wp, lay.length, y2.ctypes.data,
+                         None if b is None else b.ctypes.data, y.ctypes.data)
+        return
+    src = lay.outputs(y2, o).transpose(1, 0, 2, 3)
+    if b is None:
+        y[...] = src
+    else:
+        np.add(src, b.reshape(1, o, 1, 1), out=y)
+
+
+def _wide_grad_rows(gy: Any, lay: _Wide, gb: Any) -> Any:
+    """A chunk ``gy`` (nb, O, ho, wo) as wide rows ``(O, nb * L)``, zero in the junk columns; adds its
+    bias gradient into ``gb`` (O)."""
     nb, o = gy.shape[:2]
     g2 = scratch(np, (o, nb * lay.length), gy.dtype)
+    lib = _native_for(gy, g2, gb)
+    if lib is not None:  # one pass for the layout and the bias sums
+        lib.nchw_to_wide(nb, o, lay.ho, lay.wo, lay.wp, lay.length, gy.ctypes.data, g2.ctypes.data, gb.ctypes.data)
+        return g2
     if lay.wp > lay.wo and lay.ho > 1:  # the junk tail of every row but the last
         s_o, s_p = g2.strides
         junk = np.lib.stride_tricks.as_strided(
             g2[:, lay.wo:], (o, nb, lay.ho - 1, lay.wp - lay.wo), (s_o, lay.length * s_p, lay.wp * s_p, s_p))
         junk[...] = 0
     lay.outputs(g2, o)[...] = gy.transpose(1, 0, 2, 3)
+    gb += g2.sum(axis=1)  # the junk columns are zero
     return g2
 
 
@@ -439,11 +456,9 @@ def conv2d_backward_wide(gy: Any, x: Any, w: Any, geom: Geometry, needs_x: bool,
     offsets, length = lay.offsets(), lay.length
 
     def work(chunks: list[tuple[int, int]]) -> tuple[Any, Any]:
-        gw = gb = None
+        gw, gb = None, np.zeros(o, dtype=gy.dtype)
         for n0, n1 in chunks:
-            g2 = _wide_grad_rows(gy[n0:n1], lay)
-            part_b = g2.sum(axis=1)  # the junk columns are zero
-            gb = part_b if gb is None else np.add(gb, part_b, out=gb)
+            g2 = _wide_grad_rows(np.ascontiguousarray(gy[n0:n1]), lay, gb)
             if needs_w:
                 cols = lay.cols(xflat[n0:n1])
                 part = conv2d_weight_grad(g2, cols, w.shape, groups)
