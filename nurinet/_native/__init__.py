@@ -52,7 +52,7 @@ _SIGNATURES = {
     "nn_sigmoid": [_I64, _P, _P],
     "nn_tanh": [_I64, _P, _P],
     "lstm_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _INT, _P, _INT],
-    "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT],
+    "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT],
     "adam_update": [_I64, _P, _P, _P, _P, _P, _F, _F, _F, _F, _F],
     "maxpool2d_blocks_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
     "maxpool2d_blocks_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],

@@ -165,14 +165,20 @@ void lstm_forward(int64_t steps, int64_t batch, int64_t hidden, int64_t row0, in
     }
 }
 
+static void add_row(int64_t n, const float *restrict x, float *restrict acc) {
+    for (int64_t j = 0; j < n; j++) acc[j] += x[j];
+}
+
 /* The backward recurrence, last step first, for the batch rows row0 <= r < row1.
  *   acts (T, N, 4H): the saved activations; d (T, N, 4H): receives the pre-activation gradients.
  *   g_out (T, N, H): the gradient of every step's output; dh, dc (N, H): the gradient of the final
  *   state on entry, of the initial state on return (when need_dh0 / need_dc0).
- *   w (4H, H): the hidden weight. */
+ *   w (4H, H): the hidden weight; gb (4H, or NULL): receives the sum of the rows of d (the bias
+ *   gradient of these rows), added to what it holds. */
 void lstm_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t row0, int64_t row1, const float *acts,
                    const float *cs, const float *tcs, const float *g_out, float *d, float *dh, float *dc,
-                   const float *w, int reverse, int need_dh0, int need_dc0, void *sgemm_fn, int blas_int64) {
+                   const float *w, float *gb, int reverse, int need_dh0, int need_dc0, void *sgemm_fn,
+                   int blas_int64) {
     blas_t blas = {sgemm_fn, blas_int64};
     int64_t state = batch * hidden, prev = reverse ? 1 : 0, h_off = row0 * hidden, z_off = row0 * 4 * hidden;
     int64_t rows = row1 - row0;
@@ -190,6 +196,7 @@ void lstm_backward(int64_t steps, int64_t batch, int64_t hidden, int64_t row0, i
             int64_t k = r * hidden;
             lstm_cell_grad_row(hidden, ar, ar + hidden, ar + 2 * hidden, ar + 3 * hidden, cp + k, tc + k, go + k, er,
                                er + hidden, er + 2 * hidden, er + 3 * hidden, dh + k, dc + k, keep_dc);
+            if (gb) add_row(4 * hidden, er, gb); /* the bias gradient, while the row is in cache */
         }
         if (!first || need_dh0)
             sgemm(blas, 0, 0, rows, hidden, 4 * hidden, e, 4 * hidden, w, hidden, 0.0f, dh, hidden);

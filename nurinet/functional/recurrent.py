@@ -479,8 +479,9 @@ class _LSTMKernels:
         d = _lend_buffer(xp, self.gates.shape, g_out.dtype)  # the gate gradients of all steps
         dh = xp.zeros_like(g_out[0]) if gh is None else gh.copy()
         dc = xp.zeros_like(g_out[0]) if gc is None else gc.copy()
+        bias_grad = None
         if self.native is not None:
-            self._native_backward(g_out, d, dh, dc, inputs[3].data, needs)
+            bias_grad = self._native_backward(g_out, d, dh, dc, inputs[3].data, needs, len(inputs) > 4 and needs[4])
         else:
             with _step_blas_threads(batch, hidden):
                 self._backward_steps(xp, order, prev, g_out, d, dh, dc, inputs[3].data, needs)
@@ -489,22 +490,31 @@ class _LSTMKernels:
         h_prev = self.hs[prev : steps + prev].reshape(-1, hidden)
         grads.append(flat.T @ h_prev if needs[3] else None)
         if len(inputs) > 4:
-            grads.append(flat.sum(axis=0) if needs[4] else None)
+            if bias_grad is None and needs[4]:
+                bias_grad = flat.sum(axis=0)
+            grads.append(bias_grad)
         return tuple(grads)
 
-    def _native_backward(self, g_out: Any, d: Any, dh: Any, dc: Any, w: Any, needs: tuple) -> None:
-        """:meth:`_backward_steps` in the native kernel ``lstm_backward`` (same arguments and results)."""
+    def _native_backward(self, g_out: Any, d: Any, dh: Any, dc: Any, w: Any, needs: tuple, bias: bool) -> Any:
+        """:meth:`_backward_steps` in the native kernel ``lstm_backward`` (same arguments and results).
+
+        Returns the hidden bias's gradient (summed by the kernel, per thread, as it writes ``d``) when
+        ``bias``, else None.
+        """
         lib, (gemm, int64) = self.native
         steps, batch, hidden = g_out.shape
         g_out = np.ascontiguousarray(g_out, dtype=np.float32)
         w = np.ascontiguousarray(w)
         pointers = [a.ctypes.data for a in (self.gates, self.cs, self.tcs, g_out, d, dh, dc, w)]
 
-        def rows(row0: int, row1: int) -> None:
-            lib.lstm_backward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), int(needs[1]),
-                              int(needs[2]), gemm, int64)
+        def rows(row0: int, row1: int) -> Any:
+            part = np.zeros(4 * hidden, dtype=np.float32) if bias else None
+            lib.lstm_backward(steps, batch, hidden, row0, row1, *pointers, None if part is None else part.ctypes.data,
+                              int(self.reverse), int(needs[1]), int(needs[2]), gemm, int64)
+            return part
 
-        _over_rows(rows, batch, hidden)
+        parts = _over_rows(rows, batch, hidden)
+        return sum(parts[1:], parts[0]) if bias else None
 
     def _backward_steps(self, xp: Any, order: range, prev: int, g_out: Any, d: Any, dh: Any, dc: Any,
                         w: Any, needs: tuple) -> None:
@@ -571,8 +581,8 @@ def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[
 MIN_ROWS_PER_THREAD = 8
 
 
-def _over_rows(run_rows: Any, batch: int, hidden: int) -> None:
-    """``run_rows(row0, row1)`` over the batch: in one call, or split over nurinet's threads.
+def _over_rows(run_rows: Any, batch: int, hidden: int) -> list[Any]:
+    """``run_rows(row0, row1)`` over the batch, in one call or split over nurinet's threads; the results.
 
     The rows of a recurrence never mix (row r of every state depends only on row r of the inputs),
     so each thread runs the whole recurrence for its own rows, with no hand-off between steps, and
@@ -583,10 +593,9 @@ def _over_rows(run_rows: Any, batch: int, hidden: int) -> None:
     if pieces > 1:
         with single_blas_thread() as single:
             if single:
-                parallel.run([lambda a=a, b=b: run_rows(a, b) for a, b in parallel.bounds(batch, pieces)])
-                return
+                return parallel.run([lambda a=a, b=b: run_rows(a, b) for a, b in parallel.bounds(batch, pieces)])
     with _step_blas_threads(batch, hidden):
-        run_rows(0, batch)
+        return [run_rows(0, batch)]
 
 
 # The per-step GEMMs of a recurrence with at most this many multiply-adds, ``batch * hidden * 4 hidden``,

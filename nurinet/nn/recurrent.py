@@ -382,9 +382,14 @@ class _RNNBase(Module):
         """Run one direction of one layer: one input GEMM for all steps, then the recurrence node."""
         w_ih, w_hh, b_ih, b_hh = weights
         bias = b_ih
-        if b_ih is not None and self.mode != "GRU":
-            # b_ih and b_hh enter the gates only as their sum: add it once to the input projection
-            # instead of once per step (GRU cannot: its b_hn is multiplied by r).
+        if b_ih is not None and self.mode == "LSTM" and masks is None:
+            # b_ih and b_hh enter the gates only as their sum: the fused LSTM recurrence adds it once
+            # per sequence (the native kernel in its gate pass) and sums its gradient as it writes
+            # the gate gradients, so the input projection needs no bias pass of its own.
+            bias, b_hh = None, b_ih + b_hh
+        elif b_ih is not None and self.mode != "GRU":
+            # Otherwise add the sum once to the input projection instead of once per step (GRU
+            # cannot: its b_hn is multiplied by r).
             bias, b_hh = b_ih + b_hh, None
         state = tuple(state) if self.mode == "LSTM" else (state,)
         result = R.recurrent_sequence(self.mode, F.linear(seq, w_ih, bias), state, w_hh, b_hh, masks, reverse)
