@@ -28,7 +28,8 @@ if "--threads" in sys.argv:  # Must be set before NumPy (and its BLAS) is import
     _at = sys.argv.index("--threads")
     THREADS = int(sys.argv[_at + 1])
     del sys.argv[_at : _at + 2]
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # NURINET_NUM_THREADS too: nurinet's own elementwise and kernel threads count as threads.
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NURINET_NUM_THREADS"):
         os.environ[_var] = str(THREADS)
 CPU_TIME = "--cpu-time" in sys.argv
 if CPU_TIME:

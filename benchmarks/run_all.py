@@ -46,7 +46,8 @@ if "--threads" in sys.argv:  # Environment variables count only before NumPy (an
     _at = sys.argv.index("--threads")
     THREADS = int(sys.argv[_at + 1])
     del sys.argv[_at : _at + 2]
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # NURINET_NUM_THREADS too: nurinet's own elementwise and kernel threads count as threads.
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NURINET_NUM_THREADS"):
         os.environ[_var] = str(THREADS)
 
 import contextlib
@@ -369,7 +370,7 @@ def thread_settings(use_torch: bool) -> dict[str, Any]:
         torch.set_num_threads(THREADS)
     return {"requested": THREADS, "numpy_blas": threads.get_num_threads(), "blas_control": threads.backend(),
             "torch": torch.get_num_threads() if torch is not None else None,
-            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NURINET_NUM_THREADS",
                                                    "OPENBLAS_THREAD_TIMEOUT")}}
 
 
