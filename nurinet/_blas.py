@@ -82,13 +82,9 @@ def _routines() -> dict[tuple[str, Any], Any]:
 
 
 def _find_routines() -> dict[tuple[str, Any], Any]:
-    from nurinet.threads import _bundled_libraries
+    from nurinet.threads import _bundled_openblas
 
-    for path in _bundled_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for lib in _bundled_openblas():
         found = {}
         for dtype, (letter, scalar) in _LETTERS.items():
             for name, candidates in _NAMES.items():

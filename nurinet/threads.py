@@ -79,13 +79,18 @@ def _find_symbol(lib: ctypes.CDLL, names: tuple[str, ...]) -> Any:
     return None
 
 
-def _openblas_ctypes() -> tuple[Any, Any] | None:
-    """OpenBLAS's (setter, getter) through ctypes, or None when no OpenBLAS is found."""
+def _bundled_openblas() -> Iterator[ctypes.CDLL]:
+    """NumPy's bundled OpenBLAS libraries, then those loaded in the process, each opened with ctypes."""
     for path in _bundled_libraries():
         try:
-            lib = ctypes.CDLL(path)
+            yield ctypes.CDLL(path)
         except OSError:
             continue
+
+
+def _openblas_ctypes() -> tuple[Any, Any] | None:
+    """OpenBLAS's (setter, getter) through ctypes, or None when no OpenBLAS is found."""
+    for lib in _bundled_openblas():
         setter, getter = _find_symbol(lib, _SETTERS), _find_symbol(lib, _GETTERS)
         if setter is not None and getter is not None:
             setter.restype, getter.restype = None, ctypes.c_int

@@ -174,13 +174,9 @@ def _build() -> Path:
 
 
 def _find_sgemm() -> tuple[int, int] | None:
-    from nurinet.threads import _bundled_libraries
+    from nurinet.threads import _bundled_openblas
 
-    for path in _bundled_libraries():
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for lib in _bundled_openblas():
         for name, int64 in _SGEMM_NAMES:
             func = getattr(lib, name, None)
             if func is not None:

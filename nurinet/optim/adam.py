@@ -114,7 +114,8 @@ def _native_adam(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: 
     if p.size < NATIVE_MIN_ELEMENTS:
         return False
     for array in arrays:
-        if type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous:
+        if (type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous
+                or array.size != p.size):
             return False
     if not p.flags.writeable or np.may_share_memory(p, grad):
         return False
