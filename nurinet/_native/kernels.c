@@ -74,6 +74,7 @@ static inline float fast_tanh(float x) {
     return ax < 0.625f ? small : big;
 }
 
+/* The math functions on their own, over n floats (the tests check them against float64). */
 void nn_exp(int64_t n, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
 }
