@@ -24,7 +24,7 @@ Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
 BLAS and these threads share the cores: OpenBLAS's idle threads spin for a while
 after each matrix product (about 0.1 s by default), taking a core away from the
 second thread. Setting ``OPENBLAS_THREAD_TIMEOUT`` to a small value (``benchmarks/bench_cnn.py``,
-``bench_conv.py`` and ``examples/mnist_cnn.py`` use 4) before NumPy loads makes them sleep early.
+``bench_conv.py``, ``bench_lstm.py`` and ``examples/mnist_cnn.py`` use 4) before NumPy loads makes them sleep early.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-__all__ = ["bounds", "get_elementwise_threads", "get_min_elements", "parts", "run", "set_elementwise_threads",
-           "set_min_elements", "split"]
+__all__ = ["bounds", "get_elementwise_threads", "get_min_elements", "over_ranges", "parts", "run",
+           "set_elementwise_threads", "set_min_elements", "split"]
 
 _MAX_DEFAULT_THREADS = 2
 _DEFAULT_MIN_ELEMENTS = 1 << 18  # 1 MiB of float32: below this a hand-off costs more than it saves
@@ -154,6 +154,13 @@ def bounds(length: int, pieces: int) -> list[tuple[int, int]]:
     """``pieces`` contiguous ranges covering ``range(length)``, as equal as possible."""
     cuts = [length * i // pieces for i in range(pieces + 1)]
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def over_ranges(run_range: Callable[[int, int], Any], length: int, size: int) -> list[Any]:
+    """``run_range(first, last)`` over ``range(length)`` cut into :func:`parts` pieces (for ``size``
+    elements of work); returns each piece's result. For work that takes its slice's bounds itself,
+    such as a native kernel given pointers."""
+    return run([lambda a=a, b=b: run_range(a, b) for a, b in bounds(length, parts(size, length))])
 
 
 def split(func: Callable[..., Any], *arrays: Any, size: int | None = None) -> None:

@@ -33,7 +33,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["available", "library", "reason", "set_enabled", "sgemm"]
+import numpy as np
+
+__all__ = ["available", "for_arrays", "library", "reason", "set_enabled", "sgemm"]
 
 SOURCE = Path(__file__).with_name("kernels.c")
 # No -ffast-math: it would let the compiler assume there are no NaNs, and a NaN must come out as NaN.
@@ -96,6 +98,24 @@ def library() -> Any:
     if "library" not in _state:
         _state["library"] = _load()
     return _state["library"]
+
+
+def for_arrays(*arrays: Any, min_size: int = 0, contiguous: bool = True) -> Any:
+    """:func:`library`, if the kernels can take these arrays, else None.
+
+    They take float32 NumPy arrays only (float64 and CuPy keep their NumPy code), C-contiguous unless
+    ``contiguous`` is False (for callers that make their own copies); None entries are skipped. The
+    first array must have at least ``min_size`` elements: below some size a ctypes call (a few
+    microseconds) costs more than the passes it saves.
+    """
+    for array in arrays:
+        if array is None:
+            continue
+        if type(array) is not np.ndarray or array.dtype != np.float32 or (contiguous and not array.flags.c_contiguous):
+            return None
+    if arrays[0].size < min_size:
+        return None
+    return library()
 
 
 def sgemm() -> tuple[int, int] | None:

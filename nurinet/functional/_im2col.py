@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import parallel
+from nurinet import _native, parallel
 from nurinet.functional._util import xp_of
 from nurinet.threads import single_blas_thread
 
@@ -303,12 +303,7 @@ def _direct_lib(x: Any, w: Any, geom: Geometry) -> Any:
     """The native library when the direct convolution applies to this layer, else None."""
     if geom.groups != 1 or w.shape[1] * w.shape[2] * w.shape[3] > DIRECT_MAX_TAPS:
         return None
-    return _native_for(x, w)
-
-
-def _over_samples(run: Any, n: int, size: int) -> list[Any]:
-    """``run(first, last)`` over the samples, split over nurinet's threads when the work is large."""
-    return parallel.run([lambda a=a, b=b: run(a, b) for a, b in parallel.bounds(n, parallel.parts(size, n))])
+    return _native.for_arrays(x, w)
 
 
 def _direct_forward(lib: Any, x: Any, w: Any, b: Any, geom: Geometry, lay: _Wide) -> Any:
@@ -326,7 +321,7 @@ def _direct_forward(lib: Any, x: Any, w: Any, b: Any, geom: Geometry, lay: _Wide
                                   None if bias is None else bias.ctypes.data, y.ctypes.data + 4 * n0 * y[0].size,
                                   scratch.ctypes.data)
 
-    _over_samples(run, n, y.size * taps)
+    parallel.over_ranges(run, n, y.size * taps)
     return y
 
 
@@ -347,7 +342,7 @@ def _direct_weight_grad(lib: Any, gy: Any, x: Any, w: Any, geom: Geometry, lay: 
                                       scratch.ctypes.data)
         return gw, gb
 
-    parts = _over_samples(run, n, gy.size * taps)
+    parts = parallel.over_ranges(run, n, gy.size * taps)
     return sum(p[0] for p in parts[1:]) + parts[0][0], sum(p[1] for p in parts[1:]) + parts[0][1]
 
 
@@ -377,7 +372,7 @@ def conv2d_forward_wide(x: Any, w: Any, b: Any, geom: Geometry) -> Any:
 def _wide_outputs(y2: Any, b: Any, y: Any, lay: _Wide) -> None:
     """The wide product ``y2`` (O, nb * L) of a chunk into its outputs ``y`` (nb, O, ho, wo), plus the bias."""
     nb, o = y.shape[:2]
-    lib = _native_for(y2, y, *(() if b is None else (b,)))
+    lib = _native.for_arrays(y2, y, b)
     if lib is not None:  # one pass; NumPy's 4-D strided add took 2.8 ms of the 32->64 conv's forward
         lib.wide_to_nchw(nb, o, lay.ho, lay.wo, lay.wp, lay.length, y2.ctypes.data,
                          None if b is None else b.ctypes.data, y.ctypes.data)
@@ -394,7 +389,7 @@ def _wide_grad_rows(gy: Any, lay: _Wide, gb: Any) -> Any:
     bias gradient into ``gb`` (O)."""
     nb, o = gy.shape[:2]
     g2 = scratch(np, (o, nb * lay.length), gy.dtype)
-    lib = _native_for(gy, g2, gb)
+    lib = _native.for_arrays(gy, g2, gb)
     if lib is not None:  # one pass for the layout and the bias sums
         lib.nchw_to_wide(nb, o, lay.ho, lay.wo, lay.wp, lay.length, gy.ctypes.data, g2.ctypes.data, gb.ctypes.data)
         return g2
@@ -415,7 +410,7 @@ def _col2im_wide(gcols: Any, out: Any, offsets: list[int], length: int) -> None:
     whole chunk (``taps`` passes).
     """
     nb, c = out.shape[:2]
-    lib = _native_for(gcols, out)
+    lib = _native.for_arrays(gcols, out)
     if lib is not None:
         starts = np.asarray(offsets, dtype=np.int64)
         lib.col2im_wide(c, len(offsets), nb, length, out.shape[2], starts.ctypes.data, gcols.ctypes.data,
@@ -426,16 +421,6 @@ def _col2im_wide(gcols: Any, out: Any, offsets: list[int], length: int) -> None:
     acc = out.transpose(1, 0, 2)
     for k, start in enumerate(offsets):
         acc[:, :, start:start + length] += blocks[:, k]
-
-
-def _native_for(*arrays: Any) -> Any:
-    """The native kernel library when every array is a C-contiguous float32 NumPy array, else None."""
-    for array in arrays:
-        if type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous:
-            return None
-    from nurinet import _native
-
-    return _native.library()
 
 
 def conv2d_backward_wide(gy: Any, x: Any, w: Any, geom: Geometry, needs_x: bool,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import parallel
+from nurinet import _native, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -88,13 +88,9 @@ class ReLU(Function):
     """``max(x, 0)``; the gradient at 0 is 0."""
 
     def forward(self, x: Any) -> Any:
-        if type(x) is np.ndarray and x.ndim and parallel.parts(x.size, x.shape[0]) > 1:
-            y = np.empty(x.shape, x.dtype)  # large: each thread writes its slice
-            parallel.split(_relu_into, x, y)
-            return y
-        if _native_relu(x) is not None:
+        if type(x) is np.ndarray and x.ndim:
             y = np.empty(x.shape, x.dtype)
-            _relu_into(x, y)
+            parallel.split(_relu_into, x, y)  # large: each thread writes its slice
             return y
         return xp_of(x).maximum(x, 0)
 
@@ -104,13 +100,9 @@ class ReLU(Function):
 
     def backward_arrays(self, gy: Any) -> Any:
         x = self.inputs[0].data
-        if type(gy) is np.ndarray and gy.shape == x.shape and gy.ndim and parallel.parts(gy.size, gy.shape[0]) > 1:
+        if type(gy) is np.ndarray and gy.shape == x.shape and gy.ndim:
             gx = np.empty(gy.shape, gy.dtype)
-            parallel.split(_relu_grad_into, gy, x, gx)
-            return gx
-        if gy.shape == x.shape and _native_relu(gy, x) is not None:
-            gx = np.empty(gy.shape, gy.dtype)
-            _relu_grad_into(gy, x, gx)
+            parallel.split(_relu_grad_into, gy, x, gx)  # large: each thread writes its slice
             return gx
         return gy * (x > 0)
 
@@ -119,20 +111,8 @@ class ReLU(Function):
 NATIVE_MIN_ELEMENTS = 1 << 14
 
 
-def _native_relu(*arrays: Any) -> Any:
-    """The native kernel library for these C-contiguous float32 NumPy arrays (large enough), else None."""
-    for array in arrays:
-        if type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous:
-            return None
-    if arrays[0].size < NATIVE_MIN_ELEMENTS:
-        return None
-    from nurinet import _native
-
-    return _native.library()
-
-
 def _relu_into(x: Any, y: Any) -> None:
-    lib = _native_relu(x, y)
+    lib = _native.for_arrays(x, y, min_size=NATIVE_MIN_ELEMENTS)
     if lib is not None:
         lib.relu_forward(x.size, x.ctypes.data, y.ctypes.data)  # one pass, the GIL released
         return
@@ -140,7 +120,7 @@ def _relu_into(x: Any, y: Any) -> None:
 
 
 def _relu_grad_into(gy: Any, x: Any, gx: Any) -> None:
-    lib = _native_relu(gy, x, gx)
+    lib = _native.for_arrays(gy, x, gx, min_size=NATIVE_MIN_ELEMENTS)
     if lib is not None:
         lib.relu_backward(gy.size, gy.ctypes.data, x.ctypes.data, gx.ctypes.data)  # one pass, no temporary
         return

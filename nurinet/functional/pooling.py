@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import parallel
+from nurinet import _native, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -85,6 +85,7 @@ class MaxPool2d(_Pool2d):
     _indices: Any = None
     _mask: Any = None
     _arg: Any = None  # the native path's (N, C, Ho, Wo) uint8 offset of each first maximum in its window
+    _lib: Any = None  # the native kernel library the forward used (the backward uses it too)
     _empty: Any = None  # (Ho, Wo) bool: windows with no input element, or None when there are none
 
     @property
@@ -151,8 +152,9 @@ class MaxPool2d(_Pool2d):
                 and not self.ceil_mode)
 
     def _forward_blocks(self, x: Any) -> Any:
-        if _native_pool(x, self.kernel) is not None:
-            return self._native_forward_blocks(x)
+        lib = _native_pool(x, self.kernel)
+        if lib is not None:
+            return self._native_forward_blocks(lib, x)
         xp = xp_of(x)
         (kh, kw), (h, w) = self.kernel, x.shape[2:]
         best = xp.empty((*x.shape[:2], h // kh, w // kw), dtype=x.dtype)
@@ -166,20 +168,20 @@ class MaxPool2d(_Pool2d):
         self._mask, self._x_shape = mask, x.shape
         return best
 
-    def _native_forward_blocks(self, x: Any) -> Any:
+    def _native_forward_blocks(self, lib: Any, x: Any) -> Any:
         """:meth:`_forward_blocks` in the native kernel: one pass, a uint8 window offset per maximum."""
         n, c, h, w = x.shape
         (kh, kw), planes = self.kernel, n * c
         best = np.empty((n, c, h // kh, w // kw), dtype=x.dtype)
         arg = np.empty(best.shape, dtype=np.uint8)
-        lib, plane_in, plane_out = _native_pool(x, self.kernel), h * w, best.shape[2] * best.shape[3]
+        plane_in, plane_out = h * w, best.shape[2] * best.shape[3]
 
         def run(a: int, b: int) -> None:
             lib.maxpool2d_blocks_forward(b - a, h, w, kh, kw, x.ctypes.data + 4 * a * plane_in,
                                          best.ctypes.data + 4 * a * plane_out, arg.ctypes.data + a * plane_out)
 
-        _over_planes(run, planes, x.size)
-        self._arg, self._x_shape = arg, x.shape
+        parallel.over_ranges(run, planes, x.size)
+        self._arg, self._x_shape, self._lib = arg, x.shape, lib
         return best
 
     def _native_backward_blocks(self, gy: Any) -> Any:
@@ -187,13 +189,13 @@ class MaxPool2d(_Pool2d):
         kh, kw = self.kernel
         gy = np.ascontiguousarray(gy, dtype=np.float32)
         gx = np.empty(self._x_shape, dtype=np.float32)
-        lib, plane_in, plane_out = _native_pool(gy, self.kernel), h * w, gy.shape[2] * gy.shape[3]
+        lib, plane_in, plane_out = self._lib, h * w, gy.shape[2] * gy.shape[3]
 
         def run(a: int, b: int) -> None:
             lib.maxpool2d_blocks_backward(b - a, h, w, kh, kw, gy.ctypes.data + 4 * a * plane_out,
                                           self._arg.ctypes.data + a * plane_out, gx.ctypes.data + 4 * a * plane_in)
 
-        _over_planes(run, n * c, gx.size)
+        parallel.over_ranges(run, n * c, gx.size)
         return gx
 
     def _max_blocks(self, x: Any, best: Any, mask_n: Any) -> None:
@@ -262,21 +264,10 @@ class MaxPool2d(_Pool2d):
 def _native_pool(x: Any, kernel: tuple[int, int]) -> Any:
     """The native kernel library when it can pool ``x`` over disjoint ``kernel`` windows, else None.
 
-    It takes C-contiguous float32 NumPy arrays and windows of at most 255 elements (a uint8 offset).
+    It takes C-contiguous float32 NumPy arrays, not empty, and windows of at most 255 elements (a
+    uint8 offset).
     """
-    if type(x) is not np.ndarray or x.dtype != np.float32 or not x.flags.c_contiguous or x.size == 0:
-        return None
-    if kernel[0] * kernel[1] > 255:
-        return None
-    from nurinet import _native
-
-    return _native.library()
-
-
-def _over_planes(run: Any, planes: int, size: int) -> None:
-    """``run(first, last)`` over the planes, split over nurinet's threads when the work is large."""
-    pieces = parallel.parts(size, planes)
-    parallel.run([lambda a=a, b=b: run(a, b) for a, b in parallel.bounds(planes, pieces)])
+    return None if kernel[0] * kernel[1] > 255 else _native.for_arrays(x, min_size=1)
 
 
 def _first_taps(n: int, k: int, s: int, p: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:

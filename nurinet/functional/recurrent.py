@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import parallel
+from nurinet import _native, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import xp_of
@@ -395,47 +395,47 @@ class _LSTMKernels:
         return range(steps), 0, 1
 
     def forward(self, xg: Any, h0: Any, c0: Any, w: Any, b: Any = None) -> tuple[Any, Any, Any]:
-        self.native = _native_lstm(xg, h0, c0, w, b)
-        if self.native is not None:
-            return self._native_forward(xg, h0, c0, w, b)
         xp = xp_of(xg)
         steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
-        rate = _lstm_rates(xp, hidden, xg.dtype, batch)
         self.gates = _take_buffer(xp, xg.shape, xg.dtype)  # (T, N, 4H): pre-activations, then activations
-        xp.multiply(xg, rate, out=self.gates)
-        if b is not None:
-            self.gates += b * rate[0]
         # Every hidden state, h0 included: lent, not given back on release, since the outputs are a view of it.
         self.hs = _lend_buffer(xp, (steps + 1, batch, hidden), xg.dtype)
         self.cs = _take_buffer(xp, self.hs.shape, xg.dtype)  # every cell state, c0 included
         self.tcs = _take_buffer(xp, (steps, batch, hidden), xg.dtype)  # tanh of every new cell state
         order, prev, new = self._indices(steps)
         self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
+        self.native = _native_lstm(xg, h0, c0, w, b)
+        if self.native is not None:
+            self._native_forward(xg, w, b)
+        else:
+            self._numpy_forward(xp, xg, w, b, order, prev, new)
+        outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
+        last = order[-1] + new
+        return outputs, self.hs[last].copy(), self.cs[last].copy()
+
+    def _numpy_forward(self, xp: Any, xg: Any, w: Any, b: Any, order: range, prev: int, new: int) -> None:
+        """The recurrence in NumPy (or CuPy) ufuncs, into the buffers :meth:`forward` took."""
+        batch, hidden = xg.shape[1], self.hs.shape[-1]
+        rate = _lstm_rates(xp, hidden, xg.dtype, batch)
+        xp.multiply(xg, rate, out=self.gates)
+        if b is not None:
+            self.gates += b * rate[0]
         w_scaled = xp.empty(w.shape[::-1], dtype=w.dtype)  # (H, 4H) in C order: a ufunc's own output
         xp.multiply(w.T, rate[0], out=w_scaled)  # would keep w.T's Fortran order, slower in the GEMM
         # exp overflows to inf for pre-activations below about -88 (float32): 1 / (1 + inf) = 0 is right.
         with _step_blas_threads(batch, hidden), np.errstate(over="ignore"):
             self._forward_steps(xp, order, prev, new, w_scaled)
-        outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
-        last = order[-1] + new
-        return outputs, self.hs[last].copy(), self.cs[last].copy()
 
-    def _native_forward(self, xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, Any, Any]:
-        """:meth:`forward` in the native kernel ``lstm_forward``: the whole recurrence in one call.
+    def _native_forward(self, xg: Any, w: Any, b: Any) -> None:
+        """The recurrence in the native kernel ``lstm_forward``, into the buffers :meth:`forward` took.
 
-        Same buffers and contents as the NumPy code (``self.gates`` ends up holding the activations),
-        from unscaled pre-activations: the kernel computes σ and tanh itself.
+        Same contents as the NumPy code (``self.gates`` ends up holding the activations), from
+        unscaled pre-activations: the kernel computes σ and tanh itself.
         """
         lib, (gemm, int64) = self.native
-        steps, batch, hidden = xg.shape[0], xg.shape[1], h0.shape[-1]
-        self.gates = _take_buffer(np, xg.shape, xg.dtype)
+        steps, batch, hidden = xg.shape[0], xg.shape[1], self.hs.shape[-1]
         xg = np.ascontiguousarray(xg)
         bias = np.zeros(4 * hidden, np.float32) if b is None else np.ascontiguousarray(b)
-        self.hs = _lend_buffer(np, (steps + 1, batch, hidden), xg.dtype)
-        self.cs = _take_buffer(np, self.hs.shape, xg.dtype)
-        self.tcs = _take_buffer(np, (steps, batch, hidden), xg.dtype)
-        order, prev, new = self._indices(steps)
-        self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
         wt = np.ascontiguousarray(w.T)  # (H, 4H): OpenBLAS's fastest operand layout for h @ W^T
         pointers = [a.ctypes.data for a in (xg, bias, self.gates, self.hs, self.cs, self.tcs, wt)]
 
@@ -443,8 +443,6 @@ class _LSTMKernels:
             lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), gemm, int64)
 
         _over_rows(rows, batch, hidden)
-        last = order[-1] + new
-        return self.hs[new : steps + new], self.hs[last].copy(), self.cs[last].copy()
 
     def _forward_steps(self, xp: Any, order: range, prev: int, new: int, w_scaled: Any) -> None:
         """The recurrence: per step one GEMM, the gate activations, the cell update (all ``out=``).
@@ -567,12 +565,7 @@ def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[
     They run float32 NumPy arrays only (CuPy and float64 keep the NumPy code, which the float64
     gradient checks and PyTorch comparisons exercise); see :mod:`nurinet._native`.
     """
-    for array in (xg, h0, c0, w, b):
-        if array is not None and (type(array) is not np.ndarray or array.dtype != np.float32):
-            return None
-    from nurinet import _native
-
-    lib = _native.library()
+    lib = _native.for_arrays(xg, h0, c0, w, b, contiguous=False)  # the kernel's caller makes contiguous copies
     gemm = _native.sgemm() if lib is not None else None
     return None if gemm is None else (lib, gemm)
 
@@ -616,8 +609,6 @@ def _step_blas_threads(batch: int, hidden: int) -> Iterator[None]:
     if batch * hidden * 4 * hidden > SINGLE_THREAD_STEP_MACS:  # also when the setting is 0: off
         yield
         return
-    from nurinet.threads import single_blas_thread
-
     with single_blas_thread():
         yield
 

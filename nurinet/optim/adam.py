@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nurinet import backend, parallel
+from nurinet import _native, backend, parallel
 from nurinet.optim.optimizer import Optimizer, ParamsT, add_square_, lerp_
 
 
@@ -110,19 +110,11 @@ def _native_adam(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: 
     It applies to float32 NumPy arrays, all C-contiguous, with enough elements; otherwise (CuPy,
     float64, no native kernels: see :mod:`nurinet._native`) the NumPy code runs.
     """
-    arrays = (p, grad, exp_avg, exp_avg_sq) + (() if max_exp_avg_sq is None else (max_exp_avg_sq,))
-    if p.size < NATIVE_MIN_ELEMENTS:
+    arrays = (p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
+    lib = _native.for_arrays(*arrays, min_size=NATIVE_MIN_ELEMENTS)
+    if lib is None or any(a is not None and a.size != p.size for a in arrays):
         return False
-    for array in arrays:
-        if (type(array) is not np.ndarray or array.dtype != np.float32 or not array.flags.c_contiguous
-                or array.size != p.size):
-            return False
     if not p.flags.writeable or np.may_share_memory(p, grad):
-        return False
-    from nurinet import _native
-
-    lib = _native.library()
-    if lib is None:
         return False
     top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
     lib.adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
