@@ -53,7 +53,14 @@ import numpy as np
 
 import nurinet as nt
 import nurinet.functional as F
-from benchmarks.common import Case, Step, cross_entropy_step, load_torch, main
+from benchmarks.common import (
+    Case,
+    Step,
+    cross_entropy_step,
+    entry_settings,
+    load_torch,
+    main,
+)
 from nurinet.models import MnistCNN
 
 BATCH = 64
@@ -136,6 +143,7 @@ def _rss_now_kib() -> int:
 
 def measure_memory(lib: str) -> dict[str, Any]:
     """Peak memory of one warmed-up training step of ``lib`` (run this in a fresh process)."""
+    entry_settings()
     step = cnn_torch() if lib == "torch" else cnn_nurinet()
     after_setup = _rss_now_kib()
     for _ in range(3):

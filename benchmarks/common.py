@@ -43,12 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Entry-point setting, for both libraries alike (PyTorch's CPU tensors come from malloc too): freed
-# blocks up to 32 MiB stay in the process for the next step instead of being unmapped and faulted
-# in again (nurinet/allocator.py; the MNIST CNN step went from 56.6 to 44.8 ms on a 2-core Xeon VM).
 from nurinet import allocator
-
-allocator.keep_freed_memory()
 
 Step = Callable[[], "float | None"]
 Factory = Callable[[], Step]
@@ -178,6 +173,15 @@ def _time_round(step: Step, iters: int) -> float:
     return total / iters
 
 
+def entry_settings() -> None:
+    """What every measuring process sets first, for both libraries alike (PyTorch's CPU tensors come from
+    malloc too): freed blocks up to 32 MiB stay in the process for the next step instead of being
+    unmapped and faulted in again (nurinet/allocator.py; the MNIST CNN step went from 56.6 to 44.8 ms on
+    a 2-core Xeon VM). Called when measuring starts, not on import: importing this module changes nothing.
+    """
+    allocator.keep_freed_memory()
+
+
 def _rewarm(step: Step) -> None:
     """Run ``step`` untimed for :data:`REWARM_S` seconds, at least once."""
     end = time.perf_counter() + REWARM_S
@@ -198,6 +202,7 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
         use_torch: Measure the PyTorch side where a case has one (and torch is installed).
         progress: Print one line per round to stderr.
     """
+    entry_settings()
     have_torch = use_torch and load_torch() is not None
     results = []
     for case in cases:

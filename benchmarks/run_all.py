@@ -67,6 +67,7 @@ if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
 from benchmarks.common import (
     Case,
     Result,
+    entry_settings,
     load_torch,
     parse_args,
     run_cases,
@@ -164,6 +165,7 @@ def rss_child(label: str, lib: str) -> dict[str, float]:
     Importing and building leave a transient peak behind (the import of PyTorch, the data
     generation), so the peak is reset first by writing 5 to /proc/self/clear_refs (Linux 4.0+).
     """
+    entry_settings()
     found, _ = load_workloads()
     case = next(c for w, _, c in found if w.label == label)
     if lib == "torch":
