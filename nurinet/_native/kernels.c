@@ -388,6 +388,18 @@ static float dot16(const float *restrict a, const float *restrict b, int64_t n) 
     return s;
 }
 
+/* sum_t a[t], in 16 lanes as dot16. */
+static float sum16(const float *restrict a, int64_t n) {
+    float lane[16] = {0};
+    int64_t t = 0;
+    for (; t + 16 <= n; t += 16)
+        for (int l = 0; l < 16; l++) lane[l] += a[t + l];
+    float s = 0.0f;
+    for (; t < n; t++) s += a[t];
+    for (int l = 0; l < 16; l++) s += lane[l];
+    return s;
+}
+
 /* The weight and bias gradients of conv2d_direct_forward, added into gw (o, c * taps) and gb (o, or
  * NULL): per sample and output channel, the output gradient is laid on the wide grid (zero in the
  * junk columns) and dotted with each tap's stretch of the input. */
@@ -396,8 +408,6 @@ void conv2d_direct_weight_grad(int64_t nb, int64_t c, int64_t o, int64_t plane, 
                                float *gw, float *gb, float *scratch) {
     int64_t length = (ho - 1) * wp + wo;
     float *restrict g = scratch; /* length floats */
-    float ones[16];
-    for (int l = 0; l < 16; l++) ones[l] = 1.0f;
     for (int64_t n = 0; n < nb; n++) {
         for (int64_t oc = 0; oc < o; oc++) {
             const float *src = gy + (n * o + oc) * ho * wo;
@@ -406,13 +416,7 @@ void conv2d_direct_weight_grad(int64_t nb, int64_t c, int64_t o, int64_t plane, 
                 if (r < ho - 1)
                     for (int64_t t = wo; t < wp; t++) g[r * wp + t] = 0.0f;
             }
-            if (gb) {
-                float total = 0.0f;
-                int64_t t = 0;
-                for (; t + 16 <= length; t += 16) total += dot16(g + t, ones, 16);
-                for (; t < length; t++) total += g[t];
-                gb[oc] += total;
-            }
+            if (gb) gb[oc] += sum16(g, length); /* the junk columns are zero */
             for (int64_t ci = 0; ci < c; ci++) {
                 const float *in = xpad + (n * c + ci) * plane;
                 for (int64_t k = 0; k < taps; k++) gw[(oc * c + ci) * taps + k] += dot16(g, in + starts[k], length);
