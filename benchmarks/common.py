@@ -6,6 +6,8 @@ function that does the setup (build tensors, warm caches) and returns a
 it wants counted (to leave per-iteration setup out of the timing), or ``None``
 to have the whole call timed.
 
+Each library runs in a process of its own (``benchmarks/worker.py``), as a user runs it: in one
+shared process PyTorch's OpenMP runtime would also run the threads of an MKL that nurinet loads.
 Rounds are interleaved: every round times each case in each library, with the
 order of the libraries alternating, so a slow spell on a shared machine hits
 both libraries alike. Each round's figure is the mean time per iteration over
@@ -36,6 +38,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -162,7 +165,7 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return args
 
 
-def _time_round(step: Step, iters: int) -> float:
+def time_round(step: Step, iters: int) -> float:
     """Mean seconds per iteration of ``step`` over ``iters`` iterations."""
     total = 0.0
     for _ in range(iters):
@@ -182,7 +185,7 @@ def entry_settings() -> None:
     allocator.keep_freed_memory()
 
 
-def _rewarm(step: Step) -> None:
+def rewarm(step: Step) -> None:
     """Run ``step`` untimed for :data:`REWARM_S` seconds, at least once."""
     end = time.perf_counter() + REWARM_S
     step()
@@ -190,9 +193,52 @@ def _rewarm(step: Step) -> None:
         step()
 
 
+class _Worker:
+    """One library's step in a process of its own (``benchmarks/worker.py``), timed a round at a time."""
+
+    def __init__(self, case: Case, lib: str, warmup: int, iters: int, env: dict[str, str] | None) -> None:
+        from benchmarks import worker
+
+        self.tag, self.lib = worker.TAG, lib
+        command = [sys.executable, "-m", "benchmarks.worker", _defining_module(case), case.name, lib, str(warmup),
+                   str(iters)]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=worker.ROOT, env=env)
+        self._answer("ready")
+
+    def __call__(self) -> float:
+        """Seconds per iteration of one timed round (the worker rewarms its step first)."""
+        self.proc.stdin.write("round\n")
+        self.proc.stdin.flush()
+        return float(self._answer("time").split()[1])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+    def _answer(self, word: str) -> str:
+        for line in self.proc.stdout:
+            if line.startswith(self.tag + word):
+                return line[len(self.tag):].strip()
+        self.proc.wait(timeout=60)
+        raise RuntimeError(f"the {self.lib} benchmark worker stopped (exit status {self.proc.returncode}); "
+                           "its error is printed above")
+
+
+def _defining_module(case: Case) -> str:
+    """The file that defines the case (its factory's module; the script itself when it runs as __main__)."""
+    return str(Path(sys.modules[case.nurinet.__module__].__file__).resolve())
+
+
 def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool = False,
-              use_torch: bool = True, progress: bool = True) -> list[Result]:
+              use_torch: bool = True, progress: bool = True, env: dict[str, str] | None = None) -> list[Result]:
     """Measure every case in every available library, rounds interleaved.
+
+    Each library's step runs in a process of its own (``benchmarks/worker.py``, started with ``env``,
+    default this process's environment) and the rounds alternate between the processes; with
+    ``quick`` (the smoke run) the steps run in this process instead.
 
     Args:
         cases: The workloads.
@@ -201,32 +247,52 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
         quick: Use each case's ``quick_iters``.
         use_torch: Measure the PyTorch side where a case has one (and torch is installed).
         progress: Print one line per round to stderr.
+        env: The environment of the worker processes.
     """
     entry_settings()
     have_torch = use_torch and load_torch() is not None
     results = []
     for case in cases:
-        steps = {"nurinet": case.nurinet()}
-        if have_torch and case.torch is not None:
-            steps["torch"] = case.torch()
+        libs = ["nurinet"] + (["torch"] if have_torch and case.torch is not None else [])
         iters = case.quick_iters if quick else case.iters
-        for step in steps.values():
-            for _ in range(warmup):
-                step()
-        result = Result(case, {lib: [] for lib in steps})
-        libs = list(steps)
-        for r in range(rounds):
-            order = libs if r % 2 == 0 else libs[::-1]
-            for lib in order:
-                if len(libs) > 1 and not quick:
-                    time.sleep(SETTLE_S)  # let the other library's idle threads stop spinning
-                    _rewarm(steps[lib])
-                result.times[lib].append(_time_round(steps[lib], iters))
-            if progress:
-                done = ", ".join(f"{lib} {format_seconds(result.times[lib][-1])}" for lib in libs)
-                print(f"  {case.name}: round {r + 1}/{rounds}: {done}", file=sys.stderr)
+        timers = _in_process(case, libs, warmup, iters) if quick else _workers(case, libs, warmup, iters, env)
+        result = Result(case, {lib: [] for lib in libs})
+        try:
+            for r in range(rounds):
+                for lib in libs if r % 2 == 0 else libs[::-1]:
+                    if len(libs) > 1 and not quick:
+                        time.sleep(SETTLE_S)  # let the other library's idle threads stop spinning
+                    result.times[lib].append(timers[lib]())
+                if progress:
+                    done = ", ".join(f"{lib} {format_seconds(result.times[lib][-1])}" for lib in libs)
+                    print(f"  {case.name}: round {r + 1}/{rounds}: {done}", file=sys.stderr)
+        finally:
+            for timer in timers.values():
+                getattr(timer, "close", lambda: None)()
         results.append(result)
     return results
+
+
+def _in_process(case: Case, libs: list[str], warmup: int, iters: int) -> dict[str, Callable[[], float]]:
+    """Round timers over steps built in this process (the quick smoke run: no rewarm)."""
+    steps = {lib: (case.torch if lib == "torch" else case.nurinet)() for lib in libs}
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    return {lib: (lambda step=step: time_round(step, iters)) for lib, step in steps.items()}
+
+
+def _workers(case: Case, libs: list[str], warmup: int, iters: int,
+             env: dict[str, str] | None) -> dict[str, _Worker]:
+    workers: dict[str, _Worker] = {}
+    try:
+        for lib in libs:
+            workers[lib] = _Worker(case, lib, warmup, iters, env)
+    except BaseException:
+        for started in workers.values():
+            started.close()
+        raise
+    return workers
 
 
 def format_seconds(seconds: float | None) -> str:

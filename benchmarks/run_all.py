@@ -9,12 +9,11 @@ Workloads (each library builds the same model, data, loss and optimizer):
 * Transformer encoder layer, d_model 128, 4 heads, feed-forward 512, sequence 64, batch 32, Adam
   (``bench_transformer``).
 
-Each workload runs in both libraries in one process: warm-up, interleaved rounds
-(see ``benchmarks/common.py``), median and min-max per training step, the speed ratio
-and samples per second. A workload whose bench module sets environment variables before NumPy
-loads (its ``ENTRY_ENV``, such as ``OPENBLAS_THREAD_TIMEOUT`` for the CNN and the LSTM) runs in a
-child process with those settings, as ``python benchmarks/bench_<name>.py`` would; the others
-run in this process. Peak memory is nurinet's: the peak of new allocations during
+Each workload runs each library in a worker process of its own, started with the environment of
+``python benchmarks/bench_<name>.py`` (this process's, plus the bench module's ``ENTRY_ENV``, such as
+``OPENBLAS_THREAD_TIMEOUT`` for the CNN and the LSTM): warm-up, interleaved rounds (see
+``benchmarks/common.py``), median and min-max per training step, the speed ratio and samples per
+second. Peak memory is nurinet's: the peak of new allocations during
 one training step, measured with :mod:`tracemalloc` (NumPy reports its array buffers
 to it) after the timing; PyTorch's allocator is invisible to tracemalloc, so its
 figure is "n/a". So the full run also measures, per library in a fresh subprocess
@@ -201,46 +200,13 @@ def workload_env(label: str) -> dict[str, str]:
     return {**wanted, **os.environ}
 
 
-def needs_own_process(label: str) -> bool:
-    """Whether the workload's ``ENTRY_ENV`` asks for settings this process was not started with."""
-    return workload_env(label) != dict(os.environ)
-
-
-def timed_child(label: str, rounds: int, warmup: int, use_torch: bool) -> dict[str, Any]:
-    """In this (child) process: the interleaved rounds and the tracemalloc peak of one workload."""
-    thread_settings(use_torch)
-    found, _ = load_workloads()
-    case = next(c for w, _, c in found if w.label == label)
-    result = run_cases([case], rounds, warmup, False, use_torch)[0]
-    return {"times": result.times, "memory": peak_step_memory(case.nurinet)}
-
-
-def run_in_child(label: str, args: Any, use_torch: bool) -> dict[str, Any]:
-    """:func:`timed_child` in a subprocess with the workload's own environment (its progress shows live)."""
-    import json
-    import subprocess
-
-    command = [sys.executable, __file__, "--timed-child", label, str(args.rounds), str(args.warmup),
-               "1" if use_torch else "0"]
-    if THREADS is not None:
-        command += ["--threads", str(THREADS)]
-    proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=workload_env(label), check=False)
-    if proc.returncode != 0:
-        raise SystemExit(f"{label}: the child process failed (exit status {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def measure(found: list[tuple[Workload, Any, Case]], args: Any,
             use_torch: bool) -> tuple[list[Result], dict[str, int]]:
-    """Each workload's rounds and tracemalloc peak, in this process or in a child with its settings."""
+    """Each workload's rounds (each library in a worker process with the workload's settings) and
+    nurinet's tracemalloc peak (in this process)."""
     results, memory = [], {}
     for work, _, case in found:
-        if not args.quick and needs_own_process(work.label):
-            child = run_in_child(work.label, args, use_torch)
-            results.append(Result(case, child["times"]))
-            memory[work.label] = child["memory"]
-            continue
-        results += run_cases([case], args.rounds, args.warmup, args.quick, use_torch)
+        results += run_cases([case], args.rounds, args.warmup, args.quick, use_torch, env=workload_env(work.label))
         memory[work.label] = peak_step_memory(case.nurinet)
     return results, memory
 
@@ -382,11 +348,6 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         print(json.dumps(rss_child(argv[1], argv[2])))
-        return 0
-    if len(argv) == 5 and argv[0] == "--timed-child":
-        import json
-
-        print(json.dumps(timed_child(argv[1], int(argv[2]), int(argv[3]), argv[4] == "1")))
         return 0
     args = parse_args(__doc__.splitlines()[0], argv)
     use_torch = not args.no_torch and load_torch() is not None

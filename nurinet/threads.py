@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nurinet import gemm
 from nurinet.parallel import get_elementwise_threads, set_elementwise_threads
 
 __all__ = ["backend", "get_elementwise_threads", "get_num_threads", "limit_threads", "set_elementwise_threads",
@@ -154,6 +155,7 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer number of threads, got {n!r}")
+    gemm.set_num_threads(n)  # MKL, when nurinet loaded it as its matrix-product provider
     kind = backend()
     if kind == "threadpoolctl":
         for controller in _threadpoolctl_blas() or []:
@@ -185,7 +187,7 @@ def limit_threads(n: int) -> Iterator[None]:
 
 @contextmanager
 def single_blas_thread() -> Iterator[bool]:
-    """One OpenBLAS thread inside the block (cheap: for hot paths); yields whether that was possible.
+    """One OpenBLAS (and MKL) thread inside the block (cheap: for hot paths); yields whether that was possible.
 
     For work that calls BLAS from several Python threads at once (one matrix product per thread):
     each product then runs on its caller's core instead of all of them fighting over OpenBLAS's
@@ -203,6 +205,7 @@ def single_blas_thread() -> Iterator[bool]:
     before = int(getter())
     setter(1)
     try:
-        yield True
+        with gemm.single_thread():  # MKL too, when it runs nurinet's products
+            yield True
     finally:
         setter(before)

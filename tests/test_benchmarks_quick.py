@@ -58,3 +58,39 @@ def test_recording_restores_the_loss_function():
         F.mse_loss(nt.tensor([1.0, 2.0]), nt.tensor([0.0, 0.0]))
     assert F.mse_loss is original
     assert losses == pytest.approx([2.5])
+
+
+TINY_BENCH = '''
+import os
+from pathlib import Path
+
+from benchmarks.common import Case
+
+OUT = Path(__file__).with_name("seen")
+
+
+def tiny_nurinet():
+    OUT.write_text(f"{os.getpid()} {os.environ.get('TINY_BENCH_SETTING')}")
+    return lambda: 1e-3
+
+
+CASES = [Case("tiny", tiny_nurinet, iters=2)]
+'''
+
+
+def test_measured_rounds_run_in_a_worker_process_with_the_given_environment(tmp_path):
+    import os
+
+    from benchmarks import common
+
+    path = tmp_path / "tiny_bench.py"
+    path.write_text(TINY_BENCH)
+    spec = importlib.util.spec_from_file_location("tiny_bench_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    env = {**os.environ, "TINY_BENCH_SETTING": "from-the-parent"}
+    result = common.run_cases(module.CASES, rounds=3, warmup=1, use_torch=False, progress=False, env=env)[0]
+    assert result.times["nurinet"] == pytest.approx([1e-3] * 3)
+    pid, setting = (tmp_path / "seen").read_text().split()
+    assert int(pid) != os.getpid() and setting == "from-the-parent"

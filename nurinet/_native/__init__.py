@@ -17,8 +17,9 @@ the flags and the CPU, so an edited source, another compiler or another machine 
 gets its own build; it is written under a temporary name and renamed into place, so a concurrent or
 interrupted build never leaves a half-written library behind.
 
-Matrix products inside the kernels go to the OpenBLAS that NumPy bundles (:func:`sgemm`), found
-under the names of NumPy's own builds, whose integer width the name gives.
+Matrix products inside the kernels go to MKL when it is nurinet's matrix-product provider
+(:mod:`nurinet.gemm`), else to the OpenBLAS that NumPy bundles (:func:`sgemm`), found under the names
+of NumPy's own builds, whose integer width the name gives.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nurinet import gemm
 
 __all__ = ["available", "for_arrays", "library", "reason", "set_enabled", "sgemm"]
 
@@ -119,7 +122,13 @@ def for_arrays(*arrays: Any, min_size: int = 0, contiguous: bool = True) -> Any:
 
 
 def sgemm() -> tuple[int, int] | None:
-    """The address of NumPy's bundled ``cblas_sgemm`` and 1 if it takes 64-bit integers, else 0; or None."""
+    """The ``cblas_sgemm`` the kernels call: (address, 1 if it takes 64-bit integers else 0), or None.
+
+    MKL's when it is nurinet's matrix-product provider (:mod:`nurinet.gemm`), else NumPy's bundled one.
+    """
+    found = gemm.sgemm_function()
+    if found is not None:
+        return found
     if "sgemm" not in _state:
         _state["sgemm"] = _find_sgemm()
     return _state["sgemm"]

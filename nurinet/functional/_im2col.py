@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _native, parallel
+from nurinet import _native, gemm, parallel
 from nurinet.functional._util import xp_of
 from nurinet.threads import single_blas_thread
 
@@ -140,10 +140,10 @@ def _grouped(a: Any, b: Any, groups: int, pooled: bool = False) -> Any:
     if groups == 1:
         if pooled:
             xp = xp_of(b)
-            return xp.matmul(a, b, out=scratch(xp, (a.shape[0], b.shape[1]), xp.result_type(a, b)))
-        return a @ b
+            return gemm.matmul(a, b, out=scratch(xp, (a.shape[0], b.shape[1]), xp.result_type(a, b)))
+        return gemm.matmul(a, b)
     m, k, n = a.shape[0] // groups, a.shape[1], b.shape[1]
-    return (a.reshape(groups, m, k) @ b.reshape(groups, k, n)).reshape(groups * m, n)
+    return gemm.matmul(a.reshape(groups, m, k), b.reshape(groups, k, n)).reshape(groups * m, n)
 
 
 def rows(y: Any) -> Any:
@@ -189,9 +189,9 @@ def conv2d_weight_grad(g2: Any, cols: Any, w_shape: tuple[int, ...], groups: int
     # cols @ g2.T, transposed, rather than g2 @ cols.T: OpenBLAS is an order of magnitude slower on
     # the latter (few rows, few columns, a very long inner dimension) for the same product.
     if groups == 1:
-        return (cols @ g2.T).T.reshape(w_shape)
+        return gemm.matmul(cols, g2.T).T.reshape(w_shape)
     o, k = w_shape[0], cols.shape[0] // groups
-    gw = cols.reshape(groups, k, -1) @ g2.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+    gw = gemm.matmul(cols.reshape(groups, k, -1), g2.reshape(groups, o // groups, -1).transpose(0, 2, 1))
     return gw.transpose(0, 2, 1).reshape(w_shape)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import backend
+from nurinet import backend, gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -71,22 +71,22 @@ class Attention(Function):
         self.scale, self.mask, self.drop, self.need_weights = scale, mask, drop, need_weights
 
     def forward(self, q: Any, k: Any, v: Any) -> Any:
-        s = q @ k.swapaxes(-1, -2)
+        s = gemm.matmul(q, k.swapaxes(-1, -2))
         s *= s.dtype.type(self.scale)
         if self.mask is not None:
             s += self.mask
         self.p, self.dead = _softmax_rows(s)
         self.pd = self.p if self.drop is None else self.p * self.drop
-        out = self.pd @ v
+        out = gemm.matmul(self.pd, v)
         return (out, self.pd) if self.need_weights else out
 
     def backward_arrays(self, gout: Any, gw: Any = None) -> tuple[Any, Any, Any]:
         q, k, v = (x.data for x in self.inputs)
         needs = self.needs_input_grad
-        gv = self.pd.swapaxes(-1, -2) @ gout if needs[2] else None
+        gv = gemm.matmul(self.pd.swapaxes(-1, -2), gout) if needs[2] else None
         if not (needs[0] or needs[1]):
             return None, None, gv
-        gp = gout @ v.swapaxes(-1, -2)
+        gp = gemm.matmul(gout, v.swapaxes(-1, -2))
         if gw is not None:
             gp += gw
         if self.drop is not None:
@@ -96,8 +96,8 @@ class Attention(Function):
         gp -= xp_of(gp).einsum("...s,...s->...", gp, self.p)[..., None]
         gp *= self.p
         scale = gp.dtype.type(self.scale)
-        gq = gp @ k if needs[0] else None
-        gk = gp.swapaxes(-1, -2) @ q if needs[1] else None
+        gq = gemm.matmul(gp, k) if needs[0] else None
+        gk = gemm.matmul(gp.swapaxes(-1, -2), q) if needs[1] else None
         if gq is not None:
             gq *= scale
         if gk is not None:

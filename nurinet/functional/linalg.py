@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nurinet import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional._util import operands, xp_of
@@ -14,7 +15,7 @@ class MatMul(Function):
     """``a @ b`` for operands of at least 2 dims; batch dims broadcast."""
 
     def forward(self, a: Any, b: Any) -> Any:
-        return a @ b
+        return gemm.matmul(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
@@ -24,8 +25,8 @@ class MatMul(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
         a, b = self.inputs[0].data, self.inputs[1].data
-        ga = gy @ b.swapaxes(-1, -2) if self.needs_input_grad[0] else None
-        gb = a.swapaxes(-1, -2) @ gy if self.needs_input_grad[1] else None
+        ga = gemm.matmul(gy, b.swapaxes(-1, -2)) if self.needs_input_grad[0] else None
+        gb = gemm.matmul(a.swapaxes(-1, -2), gy) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -45,7 +46,7 @@ class Linear(Function):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        y = x2 @ weight.T
+        y = gemm.matmul(x2, weight.T)
         if bias is not None:
             y += bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],)) if x.ndim != 2 else y
@@ -70,8 +71,8 @@ class Linear(Function):
         x, weight = self.inputs[0].data, self.inputs[1].data
         g2 = gy.reshape(-1, gy.shape[-1]) if gy.ndim != 2 else gy
         needs = self.needs_input_grad
-        gx = (g2 @ weight).reshape(x.shape) if needs[0] else None
-        gw = g2.T @ (x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if needs[1] else None
+        gx = gemm.matmul(g2, weight).reshape(x.shape) if needs[0] else None
+        gw = gemm.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if needs[1] else None
         if len(needs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if needs[2] else None)

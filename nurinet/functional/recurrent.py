@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _native, parallel
+from nurinet import _native, gemm, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import xp_of
@@ -58,7 +58,7 @@ def _const(array: Any) -> Tensor:
 
 def _hidden_gates(xg: Any, h: Any, w: Any, b: Any) -> Any:
     """``xg + h @ w.T + b`` on arrays, in one fresh buffer."""
-    gates = h @ w.T
+    gates = gemm.matmul(h, w.T)
     gates += xg
     if b is not None:
         gates += b
@@ -78,7 +78,7 @@ def _blend(new: Any, old: Any, mask: Any) -> Any:
 
 def _param_grads(d: Any, h: Any, needs: tuple[bool, ...], n_inputs: int, base: int) -> list[Any]:
     """Gradients of the hidden weight and bias from the gate gradient ``d``."""
-    out = [d.T @ h if needs[base] else None]
+    out = [gemm.matmul(d.T, h) if needs[base] else None]
     if n_inputs > base + 1:
         out.append(d.sum(axis=0) if needs[base + 1] else None)
     return out
@@ -103,7 +103,7 @@ class RNNCellFunction(Function):
         d = g * (1.0 - y * y) if self.nonlinearity == "tanh" else g * (y > 0)
         h, w = self.inputs[1].data, self.inputs[2].data
         needs = self.needs_input_grad
-        gh = d @ w if needs[1] else None
+        gh = gemm.matmul(d, w) if needs[1] else None
         if gh is not None and m is not None:
             gh += gy - g
         return (d, gh, *_param_grads(d, h, needs, len(self.inputs), 2))
@@ -183,7 +183,7 @@ class LSTMCellFunction(Function):
         slope *= _gate_constants(xp, hidden, u.dtype)[1]
         d *= slope
         needs = self.needs_input_grad
-        gh_prev = d @ w if needs[1] else None
+        gh_prev = gemm.matmul(d, w) if needs[1] else None
         gc_prev = dc * f if needs[2] else None
         if m is not None:
             gh_prev = None if gh_prev is None else gh_prev + (gh - gh_in)
@@ -244,7 +244,7 @@ class GRUCellFunction(Function):
 
     def forward(self, xg: Any, h: Any, w: Any, b: Any = None) -> Any:
         xp = xp_of(xg)
-        hg = h @ w.T
+        hg = gemm.matmul(h, w.T)
         if b is not None:
             hg += b
         hidden = h.shape[-1]
@@ -277,7 +277,7 @@ class GRUCellFunction(Function):
         needs = self.needs_input_grad
         gh = None
         if needs[1]:
-            gh = dhg @ w
+            gh = gemm.matmul(dhg, w)
             gh += g * z
             if m is not None:
                 gh += gy - g
@@ -455,7 +455,7 @@ class _LSTMKernels:
         product, ig = xp.empty_like(gates[0]), xp.empty_like(hs[0])
         for t in order:
             z, a = gates[t], gates4[t]
-            xp.matmul(hs[t + prev], w_scaled, out=product)
+            gemm.matmul(hs[t + prev], w_scaled, out=product)
             z += product
             xp.exp(z, out=z)
             z += 1
@@ -486,7 +486,7 @@ class _LSTMKernels:
         grads = [d, dh if needs[1] else None, dc if needs[2] else None]
         flat = d.reshape(-1, 4 * hidden)
         h_prev = self.hs[prev : steps + prev].reshape(-1, hidden)
-        grads.append(flat.T @ h_prev if needs[3] else None)
+        grads.append(gemm.matmul(flat.T, h_prev) if needs[3] else None)
         if len(inputs) > 4:
             if bias_grad is None and needs[4]:
                 bias_grad = flat.sum(axis=0)
@@ -550,7 +550,7 @@ class _LSTMKernels:
             if t != first or needs[2]:
                 dc *= a[:, 1]
             if t != first or needs[1]:
-                xp.matmul(d[t], w, out=dh)
+                gemm.matmul(d[t], w, out=dh)
 
     def release(self) -> None:
         """Hand the internal buffers back for the next sequence (the graph is freed: no backward follows)."""
@@ -755,7 +755,7 @@ class RecurrentSequence(Function):
             grads = list(result[1 : 1 + k])
         needs = self.needs_input_grad
         flat = hid.reshape(-1, hid.shape[-1])
-        params = [flat.T @ self.h_prev.reshape(-1, self.h_prev.shape[-1]) if needs[1 + k] else None]
+        params = [gemm.matmul(flat.T, self.h_prev.reshape(-1, self.h_prev.shape[-1])) if needs[1 + k] else None]
         if len(self.inputs) > 2 + k:
             params.append(flat.sum(axis=0) if needs[2 + k] else None)
         return (dxg, *grads, *params)
