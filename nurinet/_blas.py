@@ -7,7 +7,10 @@ the BLAS inside NumPy's wheels, has both routines and runs them on its threads.
 
 They are found with :mod:`ctypes` in the OpenBLAS that NumPy bundles, under the names of its own
 builds only (``scipy_cblas_saxpby64_`` and friends), whose integer width the name gives: a routine
-under a plain name could take 32- or 64-bit sizes, and guessing wrong would corrupt memory. Where no
+under a plain name could take 32- or 64-bit sizes, and guessing wrong would corrupt memory. When MKL
+runs nurinet's matrix products (:mod:`nurinet.gemm`), MKL's own routines are used instead
+(``cblas_saxpby_64``): its threads are awake from the products, and NumPy's OpenBLAS is then held to
+one thread. Where no
 routine is found (another BLAS), or for CuPy, small, strided, read-only or mixed-dtype arrays, the
 functions return False and the caller runs its NumPy code. The results agree with NumPy's up to
 rounding (``a x + b y`` may be rounded once instead of twice).
@@ -20,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from nurinet import gemm
+
 __all__ = ["available", "axpby", "axpy", "set_enabled"]
 
 # Below this many elements the ctypes call (a few microseconds) costs more than the passes it saves.
@@ -30,8 +35,10 @@ _NAMES = {
     "axpby": [("scipy_cblas_{t}axpby64_", ctypes.c_int64), ("scipy_cblas_{t}axpby", ctypes.c_int)],
     "axpy": [("scipy_cblas_{t}axpy64_", ctypes.c_int64), ("scipy_cblas_{t}axpy", ctypes.c_int)],
 }
+# MKL's 64-bit-integer interface (nurinet.gemm loads MKL).
+_MKL_NAMES = {"axpby": [("cblas_{t}axpby_64", ctypes.c_int64)], "axpy": [("cblas_{t}axpy_64", ctypes.c_int64)]}
 _LETTERS = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d", ctypes.c_double)}
-_state: dict[str, Any] = {"enabled": True, "routines": None}
+_state: dict[str, Any] = {"enabled": True, "routines": {}}
 
 
 def set_enabled(enabled: bool) -> bool:
@@ -75,25 +82,36 @@ def _routine(name: str, x: Any, y: Any) -> Any:
 
 
 def _routines() -> dict[tuple[str, Any], Any]:
-    """Every routine found, keyed by (name, dtype); looked up once."""
-    if _state["routines"] is None:
-        _state["routines"] = _find_routines()
-    return _state["routines"]
+    """Every routine found in the BLAS that runs nurinet's products, keyed by (name, dtype); looked up once."""
+    which = gemm.provider()
+    found = _state["routines"].get(which)
+    if found is None:
+        found = _state["routines"][which] = _find_mkl_routines() if which == "mkl" else _find_routines()
+    return found
 
 
 def _find_routines() -> dict[tuple[str, Any], Any]:
     from nurinet.threads import _bundled_openblas
 
     for lib in _bundled_openblas():
-        found = {}
-        for dtype, (letter, scalar) in _LETTERS.items():
-            for name, candidates in _NAMES.items():
-                routine = _bind(lib, name, letter, scalar, candidates)
-                if routine is not None:
-                    found[(name, dtype)] = routine
+        found = _collect(lib, _NAMES)
         if found:
             return found
     return {}
+
+
+def _find_mkl_routines() -> dict[tuple[str, Any], Any]:
+    return _collect(gemm._mkl()["lib"], _MKL_NAMES)
+
+
+def _collect(lib: ctypes.CDLL, names: dict[str, list[tuple[str, Any]]]) -> dict[tuple[str, Any], Any]:
+    found = {}
+    for dtype, (letter, scalar) in _LETTERS.items():
+        for name, candidates in names.items():
+            routine = _bind(lib, name, letter, scalar, candidates)
+            if routine is not None:
+                found[(name, dtype)] = routine
+    return found
 
 
 def _bind(lib: ctypes.CDLL, name: str, letter: str, scalar: Any, candidates: list[tuple[str, Any]]) -> Any:

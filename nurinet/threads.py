@@ -134,7 +134,10 @@ def _warn_unavailable() -> None:
 
 
 def get_num_threads() -> int | None:
-    """The number of threads NumPy's BLAS uses, or None when it cannot be read (with a warning)."""
+    """The number of threads the BLAS that runs nurinet's products uses (MKL's when it is
+    :mod:`nurinet.gemm`'s provider, else NumPy's), or None when it cannot be read (with a warning)."""
+    if gemm.provider() == "mkl":
+        return gemm.get_num_threads()
     kind = backend()
     if kind == "threadpoolctl":
         return max(c.num_threads for c in _threadpoolctl_blas() or [])
@@ -145,7 +148,9 @@ def get_num_threads() -> int | None:
 
 
 def set_num_threads(n: int) -> None:
-    """Let NumPy's BLAS use ``n`` threads from now on (warns and does nothing when it cannot).
+    """Let the BLAS that runs nurinet's products use ``n`` threads from now on (warns and does nothing
+    when it cannot): MKL when it is :mod:`nurinet.gemm`'s provider (NumPy's OpenBLAS then stays on one
+    thread), else NumPy's BLAS.
 
     Args:
         n: A positive number of threads.
@@ -155,7 +160,9 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer number of threads, got {n!r}")
-    gemm.set_num_threads(n)  # MKL, when nurinet loaded it as its matrix-product provider
+    if gemm.provider() == "mkl":  # MKL runs the products; NumPy's OpenBLAS stays on one thread
+        gemm.set_num_threads(n)
+        return
     kind = backend()
     if kind == "threadpoolctl":
         for controller in _threadpoolctl_blas() or []:

@@ -182,3 +182,16 @@ def test_training_gradients_agree_between_providers(dtype, provider_restored):
     ours, reference = _small_model_gradients("mkl", dtype), _small_model_gradients("numpy", dtype)
     for got, expected in zip(ours, reference):
         np.testing.assert_allclose(got, expected, **_close(dtype))
+
+
+@needs_mkl
+def test_optimizer_updates_use_mkl_routines_with_mkl(provider_restored):
+    from nurinet import _blas
+
+    gemm.set_provider("mkl")
+    assert _blas._routines()[("axpby", np.dtype(np.float32))].__name__ == "cblas_saxpby_64"
+    y, x = np.ones(_blas.MIN_ELEMENTS, np.float32), np.full(_blas.MIN_ELEMENTS, 2.0, np.float32)
+    assert _blas.axpby(0.5, x, 3.0, y)
+    np.testing.assert_array_equal(y, np.full_like(y, 4.0))
+    gemm.set_provider("numpy")
+    assert not _blas._routines() or "scipy" in _blas._routines()[("axpby", np.dtype(np.float32))].__name__

@@ -5,15 +5,34 @@ import sys
 import numpy as np
 import pytest
 
-from nurinet import threads
+from nurinet import gemm, threads
 
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """Forget the detected backend before and after a test (tests below force one or the other)."""
+    """Forget the detected backend before and after a test (tests below force one or the other);
+    NumPy's BLAS runs the products meanwhile (with MKL as the provider the counts are MKL's)."""
     monkeypatch.setattr(threads, "_state", {})
+    provider = gemm.set_provider("numpy")
     yield threads
     threads._state.clear()
+    gemm.set_provider(provider)
+
+
+@pytest.mark.skipif(not gemm.mkl_available(), reason="MKL is not installed")
+def test_with_mkl_the_counts_are_mkls_and_openblas_keeps_one_thread():
+    provider = gemm.set_provider("mkl")
+    try:
+        before = threads.get_num_threads()
+        assert before == gemm.get_num_threads()
+        with threads.limit_threads(1):
+            assert gemm.get_num_threads() == 1
+        assert gemm.get_num_threads() == before
+        openblas = threads._openblas_ctypes()
+        if openblas is not None:
+            assert int(openblas[1]()) == 1
+    finally:
+        gemm.set_provider(provider)
 
 
 def _require_control(module):
