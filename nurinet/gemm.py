@@ -127,7 +127,8 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
     Returns:
         The product (``out`` when given).
     """
-    if (_state.get("active") or provider()) == "mkl":
+    # The size test first: the tiny products of a small network pay for this check on every call.
+    if a.size * b.shape[-1] >= MIN_MACS and (_state.get("active") or provider()) == "mkl":
         done = _mkl_matmul(a, b, out)
         if done is not None:
             return done
@@ -179,7 +180,7 @@ def _mkl_matmul(a: Any, b: Any, out: Any) -> Any:
         return None
     (m, k), n = a.shape[-2:], b.shape[-1]
     if m * n * k < MIN_MACS or b.shape[-2] != k or a.dtype != b.dtype or a.shape[:-2] != b.shape[:-2]:
-        return None  # small first: the tiny products of a small network pay for this check on every call
+        return None
     routines = _mkl()["routines"].get(a.dtype)
     if routines is None:
         return None
