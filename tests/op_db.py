@@ -90,6 +90,7 @@ from nurinet.functional.loss import MeanSquaredError
 from nurinet.functional.loss_classification import (
     BCEWithLogits,
     BinaryCrossEntropy,
+    PlainSoftmaxCrossEntropy,
     SoftmaxCrossEntropy,
     cross_entropy_composite,
 )
@@ -243,6 +244,7 @@ def _apart(shape: tuple[int, ...]) -> Sampler:
 
 
 CE_T = np.array([0, 3, 1, -100, 2])
+CE_T_PLAIN = np.array([0, 3, 1, 1, 2])  # every target in range: the plain fused op
 CE_W = np.array([0.5, 1.5, 1.0, 2.0])
 CE_T4 = np.array([[[0, 2], [1, -100], [3, 1]], [[2, 2], [0, 3], [1, 0]]])
 BCE_W = np.array([0.5, 1.0, 1.5, 2.0])
@@ -453,6 +455,11 @@ OPS: list[OpSpec] = [
     OpSpec("cross_entropy", lambda x: F.cross_entropy(x, CE_T, CE_W, label_smoothing=0.1),
            uniform((5, 4)), lambda x: _np_cross_entropy(x, CE_T, CE_W, 0.1),
            (SoftmaxCrossEntropy, Softmax)),
+    OpSpec("cross_entropy_plain", lambda x: F.cross_entropy(x, CE_T_PLAIN), uniform((5, 4)),
+           lambda x: _np_cross_entropy(x, CE_T_PLAIN), (PlainSoftmaxCrossEntropy, Softmax)),
+    OpSpec("cross_entropy_plain_sum", lambda x: F.cross_entropy(x, CE_T_PLAIN, reduction="sum"),
+           uniform((5, 4)), lambda x: _np_cross_entropy(x, CE_T_PLAIN, reduction="sum"),
+           (PlainSoftmaxCrossEntropy, Softmax)),
     OpSpec("cross_entropy_nd_none", lambda x: F.cross_entropy(x, CE_T4, reduction="none"),
            uniform((2, 4, 3, 2)), lambda x: _np_cross_entropy(x, CE_T4, reduction="none"),
            (SoftmaxCrossEntropy, Softmax)),

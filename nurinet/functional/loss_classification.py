@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -186,6 +188,47 @@ class SoftmaxCrossEntropy(Function):
         return grad
 
 
+class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
+    """:class:`SoftmaxCrossEntropy` in its most common case, with fewer passes: logits ``(N, C)`` on
+    NumPy, every target a class index in range, no class weights, no smoothing, a mean or a sum.
+
+    Forward takes the log-softmax only at the targets (``log(sum exp z) - z_t``, ``z = x - max``);
+    backward is ``softmax * g`` with ``g`` taken off at each target. The MLP benchmark's loss took
+    about 70 µs a step (forward and backward) through the general op.
+    """
+
+    def __init__(self, target: Any, reduction: str) -> None:
+        super().__init__(target, None, -100, reduction, 0.0)
+
+    def forward(self, x: Any) -> Any:
+        self.axis, self.rows = 1, np.arange(x.shape[0])
+        z = x - x.max(axis=1, keepdims=True)
+        self.exp = np.exp(z)
+        self.total = self.exp.sum(axis=1, keepdims=True)
+        loss = np.log(self.total).sum() - z[self.rows, self.target].sum()  # two sums of terms >= 0
+        # What the general op's Tensor backward (for gradients of gradients) reads.
+        self.index, self.wt = self.target[:, None], np.ones(x.shape[0], x.dtype)
+        self.scale = 1.0 / x.shape[0] if self.reduction == "mean" else 1.0
+        return loss * self.scale
+
+    def backward_arrays(self, gy: Any) -> Any:
+        g = gy * self.scale
+        grad = self.exp / self.total
+        grad *= g
+        grad[self.rows, self.target] -= g
+        return grad
+
+
+def _plain_class_targets(input: Tensor, target: Tensor, ignore_index: int) -> Any:
+    """The targets as an array when :class:`PlainSoftmaxCrossEntropy` applies to them, else None."""
+    t, classes = target.data, input.shape[-1]
+    if type(t) is not np.ndarray or type(input.data) is not np.ndarray or input.ndim != 2:
+        return None
+    if t.dtype.kind not in "iu" or t.shape != input.shape[:1] or not t.size or 0 <= ignore_index < classes:
+        return None
+    return t if 0 <= t.min() and t.max() < classes else None  # else the general op (or its error)
+
+
 def nll_loss(
     input: Tensor,
     target: Any,
@@ -250,6 +293,10 @@ def cross_entropy(
     input, target = as_tensor(input), as_tensor(target)
     if target.dtype.kind == "f" and target.shape == input.shape:
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
+    if weight is None and not label_smoothing and reduction != "none":
+        t = _plain_class_targets(input, target, ignore_index)
+        if t is not None:
+            return PlainSoftmaxCrossEntropy(t, reduction)(input)
     t = _class_targets(input, target, ignore_index, "cross_entropy")
     w = _class_weights(weight, input, "cross_entropy")
     op = SoftmaxCrossEntropy(t, w, ignore_index, reduction, float(label_smoothing))
