@@ -14,6 +14,8 @@ import numpy as np
 
 from nurinet import backend
 
+_engine_backward: Callable[..., None] | None = None  # nurinet.autograd.engine.backward, once imported
+
 DEFAULT_FLOAT = np.float32
 
 
@@ -139,9 +141,10 @@ class Tensor:
             create_graph: Record the backward pass so the gradients themselves
                 can be differentiated (second-order methods).
         """
-        from nurinet.autograd.engine import backward
-
-        backward(self, gradient, retain_graph, create_graph)
+        global _engine_backward
+        if _engine_backward is None:  # imported once, here: the engine imports this module
+            from nurinet.autograd.engine import backward as _engine_backward
+        _engine_backward(self, gradient, retain_graph, create_graph)
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed.

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -68,7 +70,8 @@ class MeanSquaredError(Function):
 
     def forward(self, a: Any, b: Any) -> Any:
         self.diff = a - b
-        total = (self.diff * self.diff).sum()
+        # vdot: one call instead of a product and a sum (a small network's loss is mostly calls).
+        total = np.vdot(self.diff, self.diff) if type(self.diff) is np.ndarray else (self.diff * self.diff).sum()
         return total / self.diff.size if self.reduction == "mean" else total
 
     def _scale(self) -> float:
