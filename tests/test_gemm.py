@@ -58,12 +58,8 @@ def test_batched_products_and_out_match_numpy(provider, shape, provider_restored
 
 
 @needs_mkl
-def test_mkl_runs_the_products_it_can_take(provider_restored, monkeypatch):
-    gemm.set_provider("mkl")
-    calls = []
-    routines = gemm._mkl()["routines"]
-    for dtype, (single, batched) in list(routines.items()):
-        monkeypatch.setitem(routines, dtype, (_counting(single, calls, "gemm"), _counting(batched, calls, "batch")))
+def test_mkl_runs_the_products_it_can_take(mkl_calls):
+    calls = mkl_calls
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((64, 64)).astype(np.float32), rng.standard_normal((64, 64)).astype(np.float32)
     gemm.matmul(a, b.T)
@@ -74,12 +70,8 @@ def test_mkl_runs_the_products_it_can_take(provider_restored, monkeypatch):
 @needs_mkl
 @pytest.mark.parametrize("case", ["mixed dtypes", "integers", "strided", "broadcast batch", "tiny", "vector",
                                   "zero inner", "bad out"])
-def test_what_mkl_cannot_take_goes_to_numpy(case, provider_restored, monkeypatch):
-    gemm.set_provider("mkl")
-    calls = []
-    routines = gemm._mkl()["routines"]
-    for dtype, (single, batched) in list(routines.items()):
-        monkeypatch.setitem(routines, dtype, (_counting(single, calls, "gemm"), _counting(batched, calls, "batch")))
+def test_what_mkl_cannot_take_goes_to_numpy(case, mkl_calls):
+    calls = mkl_calls
     rng = np.random.default_rng(3)
     a = rng.standard_normal((64, 64)).astype(np.float32)
     out = None
@@ -99,6 +91,17 @@ def test_what_mkl_cannot_take_goes_to_numpy(case, provider_restored, monkeypatch
     got = gemm.matmul(*operands, out=out)
     assert calls == []
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.fixture
+def mkl_calls(provider_restored, monkeypatch):
+    """MKL as the provider, its two routines wrapped to append "gemm" or "batch" to the list yielded."""
+    gemm.set_provider("mkl")
+    calls = []
+    routines = gemm._mkl()["routines"]
+    for dtype, (single, batched) in list(routines.items()):
+        monkeypatch.setitem(routines, dtype, (_counting(single, calls, "gemm"), _counting(batched, calls, "batch")))
+    return calls
 
 
 def _counting(func, calls, name):
