@@ -10,9 +10,8 @@ builds only (``scipy_cblas_saxpby64_`` and friends), whose integer width the nam
 under a plain name could take 32- or 64-bit sizes, and guessing wrong would corrupt memory. When MKL
 runs nurinet's matrix products (:mod:`nurinet.gemm`), MKL's own routines are used instead
 (``cblas_saxpby_64``): its threads are awake from the products, and NumPy's OpenBLAS is then held to
-one thread. Where no
-routine is found (another BLAS), or for CuPy, small, strided, read-only or mixed-dtype arrays, the
-functions return False and the caller runs its NumPy code. The results agree with NumPy's up to
+one thread. Where no routine is found (another BLAS), or for CuPy, small, strided, read-only or
+mixed-dtype arrays, the functions return False and the caller runs its NumPy code. The results agree with NumPy's up to
 rounding (``a x + b y`` may be rounded once instead of twice).
 """
 

@@ -232,15 +232,17 @@ def _mkl_paths() -> list[str]:
 
 
 def _load_mkl() -> dict[str, Any]:
-    os.environ.setdefault("KMP_BLOCKTIME", BLOCKTIME_MS)  # read when MKL's OpenMP runtime loads
     errors = []
     for path in _mkl_paths():
         try:
-            lib = ctypes.CDLL(path)
-            return _bind(lib)
+            bound = _bind(ctypes.CDLL(path))
         except (OSError, AttributeError) as error:
             errors.append(f"{path}: {error}")
-    _state["mkl_reason"] = "libmkl_rt was not found" if not errors else "; ".join(errors[:2])
+            continue
+        # Read when MKL starts its OpenMP runtime, at its first threaded call (not when it loads).
+        os.environ.setdefault("KMP_BLOCKTIME", BLOCKTIME_MS)
+        return bound
+    _state["mkl_reason"] = "; ".join(errors[:2])
     return {}
 
 
