@@ -77,7 +77,7 @@ class _Pass:
             self.owned.add(id(_base(grad.data)))
             self.send(root, grad.data if self.arrays else grad)
         if self.arrays and self.capture is None and not Tensor.observed:
-            self.drain_plain()
+            self.drain_plain(release=not self.retain_graph)
         else:
             heap, step = self.heap, self.step
             while heap:
@@ -116,10 +116,14 @@ class _Pass:
         heapq.heappush(self.heap, (-fn.generation, self.counter, fn))
         return slots
 
-    def drain_plain(self) -> None:
+    def drain_plain(self, release: bool) -> None:
         """:meth:`step` and :meth:`send` in one loop, for the common pass: gradients as arrays, no
         hook or retained gradient anywhere, nothing captured (a small network's step is mostly this
         bookkeeping: the XOR benchmark's backward spent 26 of its 34 µs outside the ops' arithmetic).
+
+        With ``release``, each node lets go of its inputs as soon as its backward has run (every
+        node that could still send to it has a larger generation and has run already), so the
+        forward's activations are freed during the pass instead of after it.
         """
         heap, pending, leaf_grads, visited = self.heap, self.pending, self.leaf_grads, self.visited
         pop, enqueue = heapq.heappop, self.enqueue
@@ -130,7 +134,6 @@ class _Pass:
                 for i, grad in enumerate(grads):
                     if grad is None:
                         grads[i] = self.complete_output_grad(fn, i, None, None)
-            visited.append(fn)
             if fn.backward_arrays is not None:
                 result = fn.backward_arrays(*grads)
                 if type(result) is not tuple:
@@ -140,6 +143,10 @@ class _Pass:
             inputs = fn.inputs
             if len(result) != len(inputs):
                 check_count(fn, result)
+            if release:
+                fn.release()
+            else:
+                visited.append(fn)
             index = -1
             for x, gx in zip(inputs, result):
                 index += 1
