@@ -334,18 +334,20 @@ def markdown(entries: list[dict[str, Any]], with_torch: bool) -> str:
 
 
 def thread_settings(use_torch: bool) -> dict[str, Any]:
-    """Apply ``--threads`` to PyTorch and NumPy's BLAS; return the thread counts in use."""
-    from nurinet import threads
+    """Apply ``--threads`` to PyTorch and the BLAS of nurinet's products; return the settings in use."""
+    from nurinet import gemm, threads
 
     if THREADS is not None:
         threads.set_num_threads(THREADS)
     torch = load_torch() if use_torch else None
     if torch is not None and THREADS is not None:
         torch.set_num_threads(THREADS)
-    return {"requested": THREADS, "numpy_blas": threads.get_num_threads(), "blas_control": threads.backend(),
+    return {"requested": THREADS, "gemm_provider": gemm.provider(), "blas_threads": threads.get_num_threads(),
+            "blas_control": threads.backend(),
             "torch": torch.get_num_threads() if torch is not None else None,
-            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NURINET_NUM_THREADS",
-                                                   "OPENBLAS_THREAD_TIMEOUT")}}
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                   "NURINET_NUM_THREADS", "NURINET_BLAS", "OPENBLAS_THREAD_TIMEOUT",
+                                                   "KMP_BLOCKTIME")}}
 
 
 def main(argv: list[str] | None = None) -> int:
