@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from nurinet.backend import get_array_module
+
 __all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "provider", "set_num_threads", "set_provider",
            "sgemm_function", "single_thread"]
 
@@ -132,7 +134,9 @@ def matmul(a: Any, b: Any, out: Any = None) -> Any:
         done = _mkl_matmul(a, b, out)
         if done is not None:
             return done
-    return a @ b if out is None else np.matmul(a, b, out=out)
+    if out is None:
+        return a @ b
+    return get_array_module(a).matmul(a, b, out=out)  # CuPy arrays go to cupy.matmul
 
 
 def sgemm_function() -> tuple[int, int] | None:

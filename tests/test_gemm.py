@@ -198,3 +198,21 @@ def test_optimizer_updates_use_mkl_routines_with_mkl(provider_restored):
     np.testing.assert_array_equal(y, np.full_like(y, 4.0))
     gemm.set_provider("numpy")
     assert not _blas._routines() or "scipy" in _blas._routines()[("axpby", np.dtype(np.float32))].__name__
+
+
+def test_the_numpy_path_hands_out_to_the_arrays_own_module(provider_restored, monkeypatch):
+    """With ``out=``, the product goes to the module of the operands (``cupy.matmul`` for CuPy arrays)."""
+    seen = []
+
+    class FakeModule:
+        @staticmethod
+        def matmul(a, b, out):
+            seen.append("matmul")
+            return np.matmul(a, b, out=out)
+
+    monkeypatch.setattr(gemm, "get_array_module", lambda a: FakeModule)
+    gemm.set_provider("numpy")
+    a = np.ones((3, 4), np.float32)
+    out = np.empty((3, 5), np.float32)
+    assert gemm.matmul(a, np.ones((4, 5), np.float32), out=out) is out
+    assert seen == ["matmul"] and np.all(out == 4)
