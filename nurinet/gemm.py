@@ -5,8 +5,8 @@ recurrences, attention) goes through :func:`matmul`. It runs the product in one 
 
 * ``"numpy"``: NumPy's ``@``, that is the BLAS NumPy was built with (OpenBLAS in the wheels on PyPI);
 * ``"mkl"``: Intel MKL's ``cblas_?gemm`` through :mod:`ctypes`, from the ``mkl`` package
-  (``pip install 'nurinet[mkl]'``). On an AVX-512 Xeon its single-precision products of the sizes a
-  small network uses ran 1.3-2x as fast as OpenBLAS's (``docs/performance.md``).
+  (``pip install 'nurinet[mkl]'``). On a 2-core AVX-512 Xeon its single-precision products of the
+  sizes a small network uses ran 1.2-1.7x as fast as OpenBLAS's (``docs/performance.md``).
 
 ``NURINET_BLAS`` picks one at import (``auto``, the default: MKL when it can be loaded, else NumPy;
 ``numpy``; ``mkl``), :func:`set_provider` at run time, and :func:`provider` says which is in use.
