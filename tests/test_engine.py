@@ -506,3 +506,17 @@ def test_zero_dimensional_gradients_are_arrays_that_optimizers_can_update() -> N
         values.append(w.item())
     # Momentum buffer 1, 1.9, 2.71 -> w = 0.9, 0.71, 0.439.
     np.testing.assert_allclose(values, [0.9, 0.71, 0.439], rtol=1e-6)
+
+
+def test_a_backward_that_reads_its_output_runs_after_the_consumers_have_let_go():
+    """Nodes free their inputs during the pass; a node's own output must outlive its consumers until
+    its backward (here expm1's, which reads its output) has run."""
+    values = np.array([0.5, 1.0, 2.0])
+    x = nurinet.tensor(values, requires_grad=True)
+    # Only the product's node holds the expm1 output, and the deeper branch runs between the product's
+    # backward and expm1's.
+    loss = (F.expm1(x) * 2.0 + F.tanh(F.tanh(((x * 3.0) * 3.0) * 3.0))).sum()
+    loss.backward()
+    t = np.tanh(27.0 * values)
+    expected = 2.0 * np.exp(values) + (1 - np.tanh(t) ** 2) * (1 - t**2) * 27.0
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
