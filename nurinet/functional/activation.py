@@ -37,18 +37,17 @@ def _const(array: Any) -> Tensor:
 
 
 def sigmoid_array(x: Any) -> Any:
-    """``1 / (1 + exp(-x))`` on an array, without overflow warnings for any ``x``."""
-    if type(x) is np.ndarray and x.dtype.kind == "f":
-        # Four passes, in place. Below about -88 (float32) exp(-x) is inf and 1 / inf the 0 wanted
-        # (as PyTorch computes it); the overflow is expected, so its warning is silenced.
-        y = np.empty_like(x)
-        with np.errstate(over="ignore"):
-            np.exp(np.negative(x, out=y), out=y)
-        y += 1.0
-        return np.reciprocal(y, out=y)
+    """``1 / (1 + exp(-x))`` on an array, without overflow warnings for any ``x``.
+
+    Four passes, in place. Below about -88 (float32) ``exp(-x)`` is inf and ``1 / inf`` the 0 wanted
+    (as PyTorch computes it); the overflow is expected, so NumPy's warning is silenced.
+    """
     xp = xp_of(x)
-    e = xp.exp(-xp.abs(x))  # exp of a non-positive number never overflows.
-    return xp.where(x >= 0, 1.0, e) / (1.0 + e)
+    y = xp.empty_like(x, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    with np.errstate(over="ignore"):
+        xp.exp(xp.negative(x, out=y), out=y)
+    y += 1.0
+    return xp.reciprocal(y, out=y)
 
 
 def softplus_array(x: Any) -> Any:

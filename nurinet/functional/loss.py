@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
 from nurinet.functional import reduction as rd
+from nurinet.functional._util import xp_of
 from nurinet.functional.activation import relu
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -71,7 +70,7 @@ class MeanSquaredError(Function):
     def forward(self, a: Any, b: Any) -> Any:
         self.diff = a - b
         # vdot: one call instead of a product and a sum (a small network's loss is mostly calls).
-        total = np.vdot(self.diff, self.diff) if type(self.diff) is np.ndarray else (self.diff * self.diff).sum()
+        total = xp_of(self.diff).vdot(self.diff, self.diff)
         return total / self.diff.size if self.reduction == "mean" else total
 
     def _scale(self) -> float:

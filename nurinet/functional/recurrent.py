@@ -432,7 +432,7 @@ class _LSTMKernels:
         Same contents as the NumPy code (``self.gates`` ends up holding the activations), from
         unscaled pre-activations: the kernel computes σ and tanh itself.
         """
-        lib, (gemm, int64) = self.native
+        lib, (sgemm, int64) = self.native
         steps, batch, hidden = xg.shape[0], xg.shape[1], self.hs.shape[-1]
         xg = np.ascontiguousarray(xg)
         bias = np.zeros(4 * hidden, np.float32) if b is None else np.ascontiguousarray(b)
@@ -440,7 +440,7 @@ class _LSTMKernels:
         pointers = [a.ctypes.data for a in (xg, bias, self.gates, self.hs, self.cs, self.tcs, wt)]
 
         def rows(row0: int, row1: int) -> None:
-            lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), gemm, int64)
+            lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), sgemm, int64)
 
         _over_rows(rows, batch, hidden)
 
@@ -499,7 +499,7 @@ class _LSTMKernels:
         Returns the hidden bias's gradient (summed by the kernel, per thread, as it writes ``d``) when
         ``bias``, else None.
         """
-        lib, (gemm, int64) = self.native
+        lib, (sgemm, int64) = self.native
         steps, batch, hidden = g_out.shape
         g_out = np.ascontiguousarray(g_out, dtype=np.float32)
         w = np.ascontiguousarray(w)
@@ -508,7 +508,7 @@ class _LSTMKernels:
         def rows(row0: int, row1: int) -> Any:
             part = np.zeros(4 * hidden, dtype=np.float32) if bias else None
             lib.lstm_backward(steps, batch, hidden, row0, row1, *pointers, None if part is None else part.ctypes.data,
-                              int(self.reverse), int(needs[1]), int(needs[2]), gemm, int64)
+                              int(self.reverse), int(needs[1]), int(needs[2]), sgemm, int64)
             return part
 
         parts = _over_rows(rows, batch, hidden)
@@ -560,14 +560,15 @@ class _LSTMKernels:
 
 
 def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[int, int]] | None:
-    """The native kernel library and NumPy's ``sgemm`` when they can run this recurrence, else None.
+    """The native kernel library and the ``sgemm`` it calls (see :func:`nurinet._native.sgemm`) when
+    they can run this recurrence, else None.
 
     They run float32 NumPy arrays only (CuPy and float64 keep the NumPy code, which the float64
     gradient checks and PyTorch comparisons exercise); see :mod:`nurinet._native`.
     """
     lib = _native.for_arrays(xg, h0, c0, w, b, contiguous=False)  # the kernel's caller makes contiguous copies
-    gemm = _native.sgemm() if lib is not None else None
-    return None if gemm is None else (lib, gemm)
+    sgemm = _native.sgemm() if lib is not None else None
+    return None if sgemm is None else (lib, sgemm)
 
 
 # A native recurrence is split over threads by batch rows when each thread gets at least this many rows.
