@@ -268,7 +268,8 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
                     print(f"  {case.name}: round {r + 1}/{rounds}: {done}", file=sys.stderr)
         finally:
             for timer in timers.values():
-                getattr(timer, "close", lambda: None)()
+                if isinstance(timer, _Worker):
+                    timer.close()
         results.append(result)
     return results
 

@@ -86,9 +86,9 @@ def _share_cores(active: str) -> None:
     against 2.3 ms with OpenBLAS on one thread (2-core Xeon).
     """
     # Imported here: nurinet.threads imports this module.
-    from nurinet.threads import _openblas_ctypes
+    from nurinet.threads import _openblas
 
-    found = _openblas_ctypes()
+    found = _openblas()
     if found is None:
         return
     setter, getter = found

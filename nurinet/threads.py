@@ -100,6 +100,13 @@ def _openblas_ctypes() -> tuple[Any, Any] | None:
     return None
 
 
+def _openblas() -> tuple[Any, Any] | None:
+    """:func:`_openblas_ctypes`, looked up once (the setter and getter every caller here uses)."""
+    if "openblas" not in _state:
+        _state["openblas"] = _openblas_ctypes()
+    return _state["openblas"]
+
+
 def _threadpoolctl_blas() -> list[Any] | None:
     """threadpoolctl's controllers of the loaded BLAS libraries, or None when it is not installed."""
     try:
@@ -118,9 +125,7 @@ def backend() -> str:
         if _threadpoolctl_blas() is not None:
             _state["backend"] = "threadpoolctl"
         else:
-            found = _openblas_ctypes()
-            _state["backend"] = "openblas-ctypes" if found else "none"
-            _state["ctypes"] = found
+            _state["backend"] = "openblas-ctypes" if _openblas() else "none"
     return _state["backend"]
 
 
@@ -142,7 +147,7 @@ def get_num_threads() -> int | None:
     if kind == "threadpoolctl":
         return max(c.num_threads for c in _threadpoolctl_blas() or [])
     if kind == "openblas-ctypes":
-        return int(_state["ctypes"][1]())
+        return int(_openblas()[1]())
     _warn_unavailable()
     return None
 
@@ -168,7 +173,7 @@ def set_num_threads(n: int) -> None:
         for controller in _threadpoolctl_blas() or []:
             controller.set_num_threads(n)
     elif kind == "openblas-ctypes":
-        _state["ctypes"][0](n)
+        _openblas()[0](n)
     else:
         _warn_unavailable()
 
@@ -202,9 +207,7 @@ def single_blas_thread() -> Iterator[bool]:
     threadpoolctl; yields False, changing nothing, when it is not found (MKL, BLIS, a GPU build),
     so the caller can run its work on one thread instead.
     """
-    if "fast" not in _state:
-        _state["fast"] = _openblas_ctypes()
-    found = _state["fast"]
+    found = _openblas()
     if found is None:
         yield False
         return

@@ -135,9 +135,9 @@ def test_a_bad_environment_setting_is_reported(provider_restored, monkeypatch):
 
 @needs_mkl
 def test_openblas_gets_one_thread_while_mkl_runs_the_products(provider_restored):
-    if threads._openblas_ctypes() is None:
+    if threads._openblas() is None:
         pytest.skip("NumPy's OpenBLAS is not controllable here")
-    getter = threads._openblas_ctypes()[1]
+    getter = threads._openblas()[1]
     gemm.set_provider("numpy")
     gemm.provider()
     before = int(getter())

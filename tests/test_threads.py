@@ -28,7 +28,7 @@ def test_with_mkl_the_counts_are_mkls_and_openblas_keeps_one_thread():
         with threads.limit_threads(1):
             assert gemm.get_num_threads() == 1
         assert gemm.get_num_threads() == before
-        openblas = threads._openblas_ctypes()
+        openblas = threads._openblas()
         if openblas is not None:
             assert int(openblas[1]()) == 1
     finally:
