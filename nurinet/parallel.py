@@ -12,10 +12,10 @@ the same code, only by another thread.
 Controls:
 
 * the ``NURINET_NUM_THREADS`` environment variable (read at import) and
-  :func:`set_elementwise_threads` (``1`` turns threading off). The default is the
-  number of CPUs, at most 2 (where the measurements were made), when OpenBLAS's
-  idle threads are kept from spinning (see below: ``OPENBLAS_THREAD_TIMEOUT`` set,
-  or one BLAS thread), and 1 otherwise;
+  :func:`set_elementwise_threads` (``1`` turns threading off). The default, decided
+  at first use, is the number of CPUs, at most 2 (where the measurements were made),
+  when idle BLAS threads are kept from spinning (see below: ``OPENBLAS_THREAD_TIMEOUT``
+  set, one BLAS thread, or MKL running the products), and 1 otherwise;
 * :func:`set_min_elements`, the size from which work is split.
 
 Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
+from nurinet import gemm
+
 __all__ = ["bounds", "get_elementwise_threads", "get_min_elements", "over_ranges", "parts", "run",
            "set_elementwise_threads", "set_min_elements", "split"]
 
@@ -44,20 +46,21 @@ _DEFAULT_MIN_ELEMENTS = 1 << 18  # 1 MiB of float32: below this a hand-off costs
 
 
 def _blas_spin_tamed() -> bool:
-    """Whether idle OpenBLAS threads will not hog a core: a short spin timeout, or a single BLAS thread."""
+    """Whether idle BLAS threads will not hog a core: a short OpenBLAS spin timeout, a single BLAS
+    thread, or MKL running the products (:mod:`nurinet.gemm` then holds OpenBLAS to one thread, and
+    MKL's idle threads spin for 1 ms)."""
     if os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
         return True
-    return any(os.environ.get(name, "").strip() == "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"))
+    if any(os.environ.get(name, "").strip() == "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+        return True
+    return gemm.provider() == "mkl"
 
 
-def _threads_from_env() -> int:
+def _threads_from_env() -> int | None:
+    """``NURINET_NUM_THREADS``, or None: then :func:`_default_threads` decides, at first use."""
     raw = os.environ.get("NURINET_NUM_THREADS", "").strip()
     if not raw:
-        # Measured on the MNIST CNN (2 cores): 2 threads with OpenBLAS's default 0.1 s spin are slower
-        # than 1 (the spinning BLAS thread takes the second core), and 25% faster with a short spin.
-        if not _blas_spin_tamed():
-            return 1
-        return max(1, min(_MAX_DEFAULT_THREADS, os.cpu_count() or 1))
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -65,6 +68,23 @@ def _threads_from_env() -> int:
     if value < 1:
         raise ValueError(f"NURINET_NUM_THREADS must be a positive integer, got {raw!r}")
     return value
+
+
+def _default_threads() -> int:
+    # Measured on the MNIST CNN (2 cores): 2 threads with OpenBLAS's default 0.1 s spin are slower
+    # than 1 (the spinning BLAS thread takes the second core), and 25% faster with a short spin; with
+    # MKL and no setting, 39 ms a step with 2 threads against 54 ms with 1.
+    if not _blas_spin_tamed():
+        return 1
+    return max(1, min(_MAX_DEFAULT_THREADS, os.cpu_count() or 1))
+
+
+def _threads() -> int:
+    """The thread count, the default decided on the first call when no setting gave one."""
+    threads = _state["threads"]
+    if threads is None:
+        threads = _state["threads"] = _default_threads()
+    return threads
 
 
 _state: dict[str, Any] = {"threads": _threads_from_env(), "min_elements": _DEFAULT_MIN_ELEMENTS, "pool": None}
@@ -97,7 +117,7 @@ def set_elementwise_threads(n: int) -> None:
 
 def get_elementwise_threads() -> int:
     """How many threads large elementwise work is split over (``1``: none)."""
-    return _state["threads"]
+    return _threads()
 
 
 def set_min_elements(n: int) -> None:
@@ -116,7 +136,7 @@ def get_min_elements() -> int:
 
 def parts(size: int, length: int | None = None) -> int:
     """Into how many pieces to cut work on ``size`` elements along an axis of ``length`` (1: inline)."""
-    threads = _state["threads"]
+    threads = _state["threads"] or _threads()
     if threads <= 1 or size < _state["min_elements"] or getattr(_local, "worker", False):
         return 1
     return max(1, min(threads, length if length is not None else threads))
@@ -142,7 +162,7 @@ def run(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
     """
     if len(tasks) <= 1:
         return [task() for task in tasks]
-    futures = [_pool(max(1, _state["threads"] - 1)).submit(task) for task in tasks[1:]]
+    futures = [_pool(max(1, _threads() - 1)).submit(task) for task in tasks[1:]]
     try:
         first = tasks[0]()
     finally:  # the others may be writing into arrays the caller owns: let them finish first

@@ -10,7 +10,7 @@ import pytest
 
 import nurinet as nt
 import nurinet.functional as F
-from nurinet import parallel
+from nurinet import gemm, parallel
 from nurinet.functional import _im2col
 from nurinet.functional import conv as conv_module
 from nurinet.functional.pooling import MaxPool2d
@@ -227,6 +227,22 @@ def test_parallel_thread_count_comes_from_the_environment(monkeypatch: pytest.Mo
 def test_threads_default_to_one_while_openblas_threads_spin(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("NURINET_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    assert parallel._threads_from_env() == 1
-    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
-    assert parallel._threads_from_env() == min(2, os.cpu_count() or 1)
+    assert parallel._threads_from_env() is None  # no setting: the default is decided at first use
+    provider = gemm.set_provider("numpy")
+    try:
+        assert parallel._default_threads() == 1
+        monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+        assert parallel._default_threads() == min(2, os.cpu_count() or 1)
+    finally:
+        gemm.set_provider(provider)
+
+
+@pytest.mark.skipif(not gemm.mkl_available(), reason="MKL is not installed")
+def test_threads_default_to_the_cpus_when_mkl_runs_the_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NURINET_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    provider = gemm.set_provider("mkl")
+    try:
+        assert parallel._default_threads() == min(2, os.cpu_count() or 1)
+    finally:
+        gemm.set_provider(provider)
