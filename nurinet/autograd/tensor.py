@@ -55,6 +55,7 @@ class Tensor:
         "__weakref__",
         "_hooks",
         "_requires_grad",
+        "activation_source",
         "creator",
         "data",
         "generation",
