@@ -20,10 +20,12 @@ Layer types:
 
 - ``Dense``: ``units``, ``activation`` (a name), ``bias`` (default true); its
   input width is the previous layer's ``units`` (or ``model.input_size``).
-- ``Output``: a Dense layer plus ``loss``. The pairs softmax + cross_entropy and
-  sigmoid + binary_cross_entropy are fused: the network outputs logits and the
-  loss takes logits (numerically stable); ``predict`` then returns logits, whose
-  argmax is the predicted class.
+- ``Output``: a Dense layer plus ``loss`` (:class:`nurinet.nn.OutputLayer`): any DL4J, Keras
+  or PyTorch loss name (``MCXENT``, ``NEGATIVELOGLIKELIHOOD``, ``XENT``, ``mse``,
+  ``sparse_categorical_crossentropy``...; ``docs/losses.md`` lists them). The layer outputs
+  what its activation says (``predict`` gives probabilities after a softmax or a sigmoid)
+  and the loss is computed from the logits behind them (stable, never a double softmax);
+  a pairing that makes no sense (softmax + hinge) is refused with a message.
 - ``Dropout``: ``p``.
 - any other layer by class name (``LayerNorm``, ``Conv2d``, a layer registered
   with ``nurinet.io.register_layer``) with its constructor arguments; a missing
@@ -59,54 +61,17 @@ from nurinet.io.registry import (
 )
 from nurinet.nn.linear import Linear
 from nurinet.nn.module import Module
+from nurinet.nn.output import OutputLayer
 from nurinet.training.callbacks import Callback
 
 _SECTIONS = {"name", "seed", "data", "model", "updater", "training", "schedule", "callbacks",
              "regularization"}
-_FUSED = {("softmax", "crossentropy"): "cross_entropy",
-          ("sigmoid", "binarycrossentropy"): "binary_cross_entropy_with_logits",
-          ("sigmoid", "bce"): "binary_cross_entropy_with_logits"}
 _WIDTH_ARGS = ("in_features", "num_features", "normalized_shape")
 _TRAINING_KEYS = {"epochs", "batch_size", "metrics", "shuffle", "verbose"}
 
 
 def _key(name: str) -> str:
     return "".join(c for c in str(name).lower() if c.isalnum())
-
-
-class OutputLayer(Linear):
-    """The last layer of a configured network: a fully connected layer that owns its loss.
-
-    Args:
-        in_features: Input width.
-        units: Number of outputs (classes).
-        activation: Output activation name; fused into the loss for softmax +
-            cross-entropy and sigmoid + binary cross-entropy (the layer then outputs logits).
-        loss: Loss name (see ``nurinet.functional.get_loss``).
-        bias: Learn an additive bias.
-        dtype: Parameter dtype.
-        generator: Random source of the initialization.
-
-    Shape:
-        - Input: ``(*, in_features)``
-        - Output: ``(*, units)``
-    """
-
-    def __init__(self, in_features: int, units: int, activation: str | None = None,
-                 loss: str = "cross_entropy", bias: bool = True, dtype: Any = None,
-                 generator: Any = None) -> None:
-        fused = _FUSED.get((_key(activation or ""), _key(loss)))
-        super().__init__(in_features, units, bias=bias, activation=None if fused else activation,
-                         dtype=dtype, generator=generator)
-        self.units, self.output_activation, self.loss = self.out_features, activation, loss
-        self.training_loss = fused or loss
-
-    def get_config(self) -> dict[str, Any]:
-        return {"in_features": self.in_features, "units": self.units,
-                "activation": self.output_activation, "loss": self.loss, "bias": self.bias is not None}
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, activation={self.output_activation!r}, loss={self.loss!r}"
 
 
 @dataclasses.dataclass
@@ -257,7 +222,7 @@ def _loss_of(network: Module) -> str:
         raise ValueError(  # noqa: TRY004 (bad configuration content)
             "the last layer must be an Output layer that names the loss, e.g. "
             "{type: Output, units: 10, activation: softmax, loss: cross_entropy}")
-    return last.training_loss
+    return last.loss
 
 
 def build(config: Any) -> Built:
@@ -311,12 +276,10 @@ def _scheduler(spec: Any, optimizer: Any) -> Any:
                          "installation does not have; remove the section") from error
     spec = dict(spec)
     name = spec.pop("name", None) or spec.pop("type", None)
-    classes = {_key(n): c for n, c in vars(lr_scheduler).items()
-               if isinstance(c, type) and hasattr(c, "state_dict") and not n.startswith("_")}
-    cls = classes.get(_key(name)) or classes.get(_key(name) + "lr")
-    if cls is None:
-        raise ValueError(f"unknown schedule {name!r}; known ones are {sorted(classes)}")
-    return cls(optimizer, **spec)
+    if name is None:
+        raise ValueError("the 'schedule' section needs a 'name' (StepLR, ExponentialLR, ...)")
+    cls = lr_scheduler.get_scheduler(name)  # its error lists the known names
+    return _construct(cls, (optimizer,), spec, f"schedule ({name})")
 
 
 def _regularization(spec: Any, network: Module) -> None:
@@ -336,11 +299,10 @@ def _regularization(spec: Any, network: Module) -> None:
     make_constraint = None
     if constraint:
         kind = constraint.pop("type", None) or constraint.pop("name", None)
-        known = {_key(n): c for n, c in vars(regularizers).items()
-                 if isinstance(c, type) and issubclass(c, regularizers.Constraint)}
-        cls = known.get(_key(kind or ""))
-        if cls is None:
-            raise ValueError(f"unknown constraint {kind!r}; known ones are {sorted(known)}")
+        if kind is None:
+            raise ValueError("regularization.constraint needs a 'type' (MaxNorm, NonNeg, ...)")
+        cls = regularizers.get_constraint(kind)  # its error lists the known names
+        _check_arguments(cls, (), constraint, f"regularization.constraint ({kind})")
         make_constraint = functools.partial(cls, **constraint)
     for module in network.modules():
         for name in names:
@@ -353,20 +315,38 @@ def _regularization(spec: Any, network: Module) -> None:
 
 
 def _callbacks(specs: list) -> list:
-    from nurinet.io.checkpoint import CheckpointCallback
-    from nurinet.training import callbacks as cb_module
+    from nurinet.training.callback_names import get_callback
 
-    known = {_key(n): c for n, c in vars(cb_module).items()
-             if isinstance(c, type) and issubclass(c, cb_module.Callback)}
-    known.update({"checkpoint": CheckpointCallback, "modelcheckpoint": CheckpointCallback})
     out = []
     for i, spec in enumerate(specs):
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise ValueError(f"callbacks[{i}] must be a mapping with a 'type' (EarlyStopping, "
+                             f"CSVLogger, ModelCheckpoint, checkpoint, ...), got {spec!r}")
         spec = dict(spec)
-        cls = known.get(_key(spec.pop("type", "")))
-        if cls is None:
-            raise ValueError(f"callbacks[{i}]: unknown callback type; known ones are {sorted(known)}")
-        out.append(cls(**spec))
+        kind = spec.pop("type")
+        try:
+            cls = get_callback(kind)
+        except (TypeError, ValueError) as error:  # the message lists the known names
+            raise ValueError(f"callbacks[{i}]: {error}") from None
+        out.append(_construct(cls, (), spec, f"callbacks[{i}] ({kind})"))
     return out
+
+
+def _construct(cls: type, args: tuple, kwargs: dict[str, Any], where: str) -> Any:
+    """``cls(*args, **kwargs)``, after :func:`_check_arguments`."""
+    _check_arguments(cls, args, kwargs, where)
+    return cls(*args, **kwargs)
+
+
+def _check_arguments(cls: type, args: tuple, kwargs: dict[str, Any], where: str) -> None:
+    """Report a wrong or missing argument of a section as a configuration error naming the
+    arguments ``cls`` takes, rather than as a TypeError from deep inside the build."""
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as error:
+        raise ValueError(f"{where}: {error}; {cls.__name__} takes "
+                         f"{', '.join(signature.parameters)}") from None
 
 
 class _SchedulerStep(Callback):

@@ -11,7 +11,7 @@ what forward saved.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,30 @@ GELU_TANH_C = 0.044715
 
 def _const(array: Any) -> Tensor:
     return Tensor._wrap(array, False)
+
+
+class ActivationSource(NamedTuple):
+    """What an output activation was computed from, kept on its output Tensor.
+
+    ``softmax``, ``sigmoid`` and ``log_softmax`` record their input (the logits) on the
+    Tensor they return, as Keras keeps ``_keras_logits``: a loss that takes probabilities
+    can then compute its stable logit form instead (never a second softmax, never
+    ``log`` of a rounded probability), and ``Model.predict`` can hand back the logits.
+    """
+
+    activation: str  # "softmax", "sigmoid" or "log_softmax"
+    axis: int | None  # the class axis of softmax and log_softmax (non-negative)
+    logits: Tensor
+
+
+def activation_source(t: Any) -> ActivationSource | None:
+    """The :class:`ActivationSource` of ``t``, or None when ``t`` is not such an output."""
+    return getattr(t, "activation_source", None) if isinstance(t, Tensor) else None
+
+
+def _with_source(out: Tensor, activation: str, axis: int | None, logits: Any) -> Tensor:
+    out.activation_source = ActivationSource(activation, axis, as_tensor(logits))
+    return out
 
 
 def sigmoid_array(x: Any) -> Any:
@@ -380,8 +404,10 @@ class LogSoftmax(Function):
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """Elementwise logistic sigmoid ``1 / (1 + e^-x)``, stable for any ``x``."""
-    return Sigmoid()(x)
+    """Elementwise logistic sigmoid ``1 / (1 + e^-x)``, stable for any ``x``.
+
+    The output remembers ``x`` (see :class:`ActivationSource`)."""
+    return _with_source(Sigmoid()(x), "sigmoid", None, x)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -536,15 +562,19 @@ def identity(x: Tensor) -> Tensor:
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``axis``: non-negative, sums to 1, never overflows."""
+    """``exp(x) / sum(exp(x))`` along ``axis``: non-negative, sums to 1, never overflows.
+
+    The output remembers ``x`` (see :class:`ActivationSource`)."""
     (ax,) = normalize_axis(axis, as_tensor(x).ndim)
-    return Softmax(ax)(x)
+    return _with_source(Softmax(ax)(x), "softmax", ax, x)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``log(softmax(x))`` along ``axis``, computed as ``x - logsumexp(x)`` (stable)."""
+    """``log(softmax(x))`` along ``axis``, computed as ``x - logsumexp(x)`` (stable).
+
+    The output remembers ``x`` (see :class:`ActivationSource`)."""
     (ax,) = normalize_axis(axis, as_tensor(x).ndim)
-    return LogSoftmax(ax)(x)
+    return _with_source(LogSoftmax(ax)(x), "log_softmax", ax, x)
 
 
 def maxout(x: Tensor, pieces: int, axis: int = 1) -> Tensor:

@@ -60,6 +60,7 @@ from nurinet.nn.loss import (
 )
 from nurinet.nn.module import Module
 from nurinet.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from nurinet.nn.output import OutputLayer
 from nurinet.nn.perceptron import Perceptron, PerceptronFit
 from nurinet.nn.pooling import (
     AdaptiveAvgPool2d,
@@ -136,6 +137,7 @@ __all__ = [
     "ModuleList",
     "MultiheadAttention",
     "NLLLoss",
+    "OutputLayer",
     "PReLU",
     "Parameter",
     "Perceptron",

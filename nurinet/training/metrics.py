@@ -1,8 +1,11 @@
 """Stateful metrics for ``Model.compile(metrics=[...])``, in the Keras manner.
 
 A metric accumulates over batches with ``update_state(y_pred, y_true)``,
-reports with ``result()`` and starts over with ``reset_state()``. Predictions
-are the model's raw outputs (logits or probabilities, as the metric says).
+reports with ``result()`` and starts over with ``reset_state()``. ``Model`` gives each
+metric the probabilities of a classifier's output (whether the network ends in a
+softmax/sigmoid or in logits; see :mod:`nurinet.training.outputs`), the logits to a metric
+made with ``from_logits=True``, and the raw output of a regression; it tells each metric
+what the output is through ``observe_output`` first.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ class Metric:
     def update_state(self, y_pred: Any, y_true: Any) -> None:
         raise NotImplementedError
 
+    def observe_output(self, spec: Any) -> None:
+        """Hear what the model's output is (an ``OutputSpec``) before the next update."""
+
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0
 
@@ -66,42 +72,79 @@ class _Matches(Metric):
         raise NotImplementedError
 
 
+def _class_labels(pred: np.ndarray, true: np.ndarray, metric: str) -> np.ndarray:
+    """Integer class labels of the shape ``pred.shape[:-1]`` from index or one-hot targets.
+
+    Raises:
+        ValueError: the targets fit neither form (the message gives both shapes).
+    """
+    if true.shape == pred.shape and pred.shape[-1] > 1:
+        return true.argmax(axis=-1)
+    if true.shape == pred.shape[:-1] + (1,) and pred.shape[-1] > 1:
+        true = true.reshape(pred.shape[:-1])
+    if true.shape != pred.shape[:-1]:
+        raise ValueError(f"{metric}: scores of shape {pred.shape} need class indices of shape "
+                         f"{pred.shape[:-1]} or one-hot rows of shape {pred.shape}, got targets of "
+                         f"shape {true.shape}")
+    if true.dtype.kind == "f" and true.size and not bool((true == np.floor(true)).all()):
+        raise ValueError(f"{metric}: class-index targets must be whole numbers, got values such as "
+                         f"{true[true != np.floor(true)].flat[0]}")
+    return true
+
+
 class SparseCategoricalAccuracy(_Matches):
-    """Argmax of the scores (N, C) equals the integer class (N,)."""
+    """Argmax of the scores (N, C) equals the integer class (N,) (one-hot targets are read
+    as their argmax, since the shapes tell the two apart)."""
 
     name = "accuracy"
 
     def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-        return pred.argmax(axis=-1) == true.reshape(pred.shape[:-1])
+        return pred.argmax(axis=-1) == _class_labels(pred, true, "sparse_categorical_accuracy")
 
 
 class CategoricalAccuracy(_Matches):
-    """Argmax of the scores equals argmax of the one-hot (or soft) target."""
+    """Argmax of the scores equals argmax of the one-hot (or soft) target (integer class
+    targets are read as indices, since the shapes tell the two apart)."""
 
     name = "accuracy"
 
     def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-        return pred.argmax(axis=-1) == true.argmax(axis=-1)
+        return pred.argmax(axis=-1) == _class_labels(pred, true, "categorical_accuracy")
+
+
+def _binary_matches(pred: np.ndarray, true: np.ndarray, threshold: Any, metric: str) -> np.ndarray:
+    """``(pred > threshold) == (true > 0.5)`` per element; ``(N,)`` targets fit ``(N, 1)`` scores."""
+    if pred.shape != true.shape:
+        if pred.size != true.size:
+            raise ValueError(f"{metric}: scores of shape {pred.shape} and targets of shape "
+                             f"{true.shape} differ (one 0/1 target per output)")
+        pred = pred.reshape(true.shape)
+    thresholds = np.asarray(threshold)
+    if thresholds.ndim and thresholds.shape[-1] != (pred.shape[-1] if pred.ndim else 1):
+        raise ValueError(f"{metric}: {thresholds.shape[-1]} thresholds for outputs of shape "
+                         f"{pred.shape}; give one threshold, or one per label (last axis)")
+    return (pred > thresholds) == (true > 0.5)
 
 
 class BinaryAccuracy(_Matches):
-    """``(score > threshold) == target`` for binary targets.
+    """``(score > threshold) == target`` for binary targets, per label for multi-label outputs.
 
     Args:
-        threshold: Decision threshold on the score (0.5 for probabilities;
-            use 0.0 with ``from_logits=True``).
+        threshold: Decision threshold on the probability (0.5 by default; 0.0 with
+            ``from_logits=True``): a number, or one per label (the last axis).
         from_logits: The scores are logits, so the default threshold is 0.
     """
 
     name = "binary_accuracy"
 
-    def __init__(self, threshold: float | None = None, from_logits: bool = False,
+    def __init__(self, threshold: Any = None, from_logits: bool = False,
                  name: str | None = None) -> None:
+        self.from_logits = from_logits
         self.threshold = (0.0 if from_logits else 0.5) if threshold is None else threshold
         super().__init__(name)
 
     def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-        return (pred.reshape(true.shape) > self.threshold) == (true > 0.5)
+        return _binary_matches(pred, true, self.threshold, "binary_accuracy")
 
 
 class TopKCategoricalAccuracy(_Matches):
@@ -119,20 +162,32 @@ class TopKCategoricalAccuracy(_Matches):
 
 
 class Accuracy(_Matches):
-    """Accuracy that picks its rule from the shapes, as Keras's ``"accuracy"`` does.
+    """Accuracy that picks its rule from the model's output, as Keras's ``"accuracy"`` does.
 
-    Scores (N, C>1) with integer targets: sparse categorical; with targets of
-    the scores' shape: categorical; scores (N,) or (N, 1): binary at 0.5.
+    A sigmoid output (one or many labels): per-label binary accuracy at ``threshold`` on
+    the probabilities. A softmax output: the argmax against class indices or one-hot rows.
+    When the model does not say (a plain function of the output), the shapes decide:
+    scores (N, C>1) are classes, scores (N,) or (N, 1) binary probabilities.
+
+    Args:
+        threshold: Decision threshold of a sigmoid output's probabilities: a number, or one
+            per label.
     """
 
     name = "accuracy"
 
+    def __init__(self, threshold: Any = 0.5, name: str | None = None) -> None:
+        self.threshold, self.link = threshold, None
+        super().__init__(name)
+
+    def observe_output(self, spec: Any) -> None:
+        self.link = getattr(spec, "link", None)
+
     def matches(self, pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-        if pred.ndim >= 2 and pred.shape[-1] > 1:
-            if true.shape == pred.shape:
-                return CategoricalAccuracy.matches(self, pred, true)  # type: ignore[arg-type]
-            return SparseCategoricalAccuracy.matches(self, pred, true)  # type: ignore[arg-type]
-        return (pred.reshape(true.shape) > 0.5) == (true > 0.5)
+        multi_class = pred.ndim >= 2 and pred.shape[-1] > 1
+        if self.link == "sigmoid" or (self.link is None and not multi_class):
+            return _binary_matches(pred, true, self.threshold, "accuracy")
+        return pred.argmax(axis=-1) == _class_labels(pred, true, "accuracy")
 
 
 _METRICS = {

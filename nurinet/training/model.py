@@ -26,6 +26,14 @@ from nurinet.nn.regularizers import (
 )
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
 from nurinet.training.metrics import Mean, Metric, get_metric
+from nurinet.training.outputs import (
+    Objective,
+    OutputSpec,
+    classes,
+    describe_output,
+    logits,
+    probabilities,
+)
 
 
 class Model(Module):
@@ -41,6 +49,7 @@ class Model(Module):
             self.network = network
         self.optimizer: Any = None
         self.loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None
+        self.from_logits: bool | None = None
         self.compiled_metrics: list[Metric] = []
         self.stop_training = False
 
@@ -54,19 +63,29 @@ class Model(Module):
 
     # ----- configuration ------------------------------------------------------------
     def compile(self, optimizer: Any = "adam", loss: Any = None, metrics: Sequence[Any] = (),
-                **optimizer_kwargs: Any) -> None:
+                from_logits: bool | None = None, **optimizer_kwargs: Any) -> None:
         """Choose the optimizer, the loss and the metrics.
+
+        A loss given by name is applied as the name means (``docs/losses.md``): after a final
+        ``nn.Softmax``/``nn.Sigmoid`` (or a softmax/sigmoid output layer) the cross-entropy
+        of those probabilities is computed from their logits, never with a second softmax.
 
         Args:
             optimizer: A name (``"sgd"``, ``"adam"``...), an Optimizer, or a
                 callable taking the parameters and returning an Optimizer.
-            loss: A name (``"cross_entropy"``, ``"mse"``...), a loss module or
-                a function ``loss(prediction, target) -> scalar Tensor``.
+            loss: A name (``"sparse_categorical_crossentropy"``, ``"MCXENT"``, ``"mse"``...),
+                a loss module or a function ``loss(prediction, target) -> scalar Tensor``.
             metrics: Names or :class:`Metric` objects reported during training.
+            from_logits: What a network without a final softmax/sigmoid outputs: True for
+                logits, False for probabilities; None follows the loss (the cross-entropy
+                names take logits, ``binary_crossentropy`` probabilities).
             **optimizer_kwargs: Hyperparameters for an optimizer given by name (``lr=0.01``).
         """
+        if from_logits not in (None, True, False):
+            raise TypeError(f"compile: from_logits must be True, False or None, got {from_logits!r}")
         self.optimizer = _resolve_optimizer(optimizer, self.parameters(), optimizer_kwargs)
-        self.loss_fn = _resolve_loss(loss)
+        self.from_logits = from_logits
+        self.loss_fn = _resolve_loss(loss, from_logits)
         self.compiled_metrics = [get_metric(m) for m in metrics]
         self.loss_tracker = Mean("loss")
         self.regularization_tracker = Mean("regularization")
@@ -140,12 +159,23 @@ class Model(Module):
     def predict_step(self, x: Tensor) -> Tensor:
         return self(x)
 
+    def output_spec(self, output: Any) -> OutputSpec:
+        """What ``output`` (one of this model's outputs) holds: logits, probabilities,
+        log-probabilities or values (see :mod:`nurinet.training.outputs`)."""
+        loss = self.loss_fn
+        info = loss.info if isinstance(loss, Objective) else None
+        return describe_output(output, info, self.from_logits)
+
     def _update_metrics(self, loss: Tensor, prediction: Tensor, y: Tensor) -> dict[str, float]:
         self.loss_tracker.update_state(loss.item(), len(y))
         if getattr(self, "_last_penalty", None) is not None:
             self.regularization_tracker.update_state(self._last_penalty, len(y))
-        for metric in self.compiled_metrics:
-            metric.update_state(prediction.data, y.data)
+        if self.compiled_metrics:
+            spec = self.output_spec(prediction)
+            proba = probabilities(prediction, spec) if spec.is_probabilistic else None
+            for metric in self.compiled_metrics:
+                metric.observe_output(spec)
+                metric.update_state(_metric_input(metric, prediction, spec, proba), y.data)
         return self._logs()
 
     def _logs(self, prefix: str = "") -> dict[str, float]:
@@ -188,13 +218,17 @@ class Model(Module):
             The History, whose ``history`` maps each log name to its per-epoch values.
         """
         self._require_compiled("fit")
-        if validation_split and validation_data is None and y is not None:
+        verbose = _verbosity(verbose)
+        _check_epochs(epochs, initial_epoch)
+        if validation_split and validation_data is None:
             x, y, validation_data = _split_validation(x, y, validation_split)
-        train = _loader(x, y, batch_size, shuffle, generator)
-        val = None if validation_data is None else _loader(*_pair(validation_data), batch_size,
-                                                            False, None)
+        elif not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        train = _loader(x, y, batch_size, shuffle, generator, "fit", needs_targets=True)
+        val = None if validation_data is None else _loader(
+            *_pair(validation_data), batch_size, False, None, "fit (validation_data)",
+            needs_targets=True)
         history = History()
-        verbose = 1 if verbose == "auto" else int(verbose)
         extra = [ProgressBar(verbose)] if verbose else []
         cbs = CallbackList([*callbacks, *extra, history], self,
                            {"epochs": epochs, "steps": len(train), "verbose": verbose})
@@ -227,22 +261,21 @@ class Model(Module):
         return logs
 
     def _evaluate_loader(self, loader: Any, cbs: CallbackList | None, prefix: str = "") -> dict:
-        was_training = self.training
-        self.eval()
         self._reset_metrics()
         if cbs:
             cbs.call("on_test_begin", None)
-        with no_grad():
+        with self._eval_mode(), no_grad():
             for step, batch in enumerate(loader):
                 if cbs:
                     cbs.call("on_test_batch_begin", step, None)
                 logs = self.test_step(batch)
                 if cbs:
                     cbs.call("on_test_batch_end", step, logs)
+        if not self.loss_tracker.count:
+            raise ValueError(f"{'validation' if prefix else 'evaluate'}: the data has no samples")
         logs = self._logs(prefix)
         if cbs:
             cbs.call("on_test_end", logs)
-        self.train(was_training)
         return logs
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int = 32, verbose: int = 0,
@@ -254,7 +287,7 @@ class Model(Module):
             ``return_dict=False``.
         """
         self._require_compiled("evaluate")
-        loader = _loader(x, y, batch_size, False, None)
+        loader = _loader(x, y, batch_size, False, None, "evaluate", needs_targets=True)
         cbs = CallbackList(list(callbacks), self, {"steps": len(loader), "verbose": verbose})
         with self._cached_attachments():
             logs = self._evaluate_loader(loader, cbs)
@@ -262,21 +295,72 @@ class Model(Module):
             print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         return logs if return_dict else list(logs.values())
 
-    def predict(self, x: Any, batch_size: int = 32, callbacks: Sequence[Callback] = ()) -> np.ndarray:
-        """The model's outputs for ``x`` as one NumPy array (eval mode, no graph)."""
-        loader = _loader(x, None, batch_size, False, None)
+    def predict(self, x: Any, batch_size: int = 32, callbacks: Sequence[Callback] = (),
+                logits: bool = False) -> np.ndarray:
+        """The model's outputs for ``x`` as one NumPy array (eval mode, no graph).
+
+        The outputs are what the network's last activation says, as in Keras and DL4J:
+        probabilities after a softmax or sigmoid output, raw scores for a network that ends
+        in logits.
+
+        Args:
+            x: Inputs (array or Tensor), or a DataLoader.
+            batch_size: Samples per forward pass (arrays only).
+            callbacks: Callbacks with ``on_predict_begin`` / ``on_predict_end``.
+            logits: Return the logits behind a softmax/sigmoid output instead.
+        """
+        if logits:
+            return self._predict_arrays(x, batch_size, callbacks,
+                                        lambda out: _numpy(_logits_of(self, out)))
+        return self._predict_arrays(x, batch_size, callbacks, lambda out: to_numpy(out.data))
+
+    def predict_proba(self, x: Any, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities for ``x``: the softmax/sigmoid output, or the probabilities of
+        logits when the model was compiled with a classification loss.
+
+        Raises:
+            ValueError: the model's output holds plain values (a regression).
+        """
+        return self._predict_arrays(x, batch_size, (),
+                                    lambda out: _numpy(probabilities(out, self.output_spec(out))))
+
+    def predict_classes(self, x: Any, batch_size: int = 32, threshold: Any = 0.5) -> np.ndarray:
+        """Predicted classes for ``x``: the argmax for a softmax output; for a sigmoid output
+        ``p > threshold`` per label (a number, or one threshold per label).
+
+        Returns:
+            ``(N,)`` class indices, or ``(N, L)`` 0/1 labels of a multi-label output.
+        """
+        def predicted(out: Tensor) -> np.ndarray:
+            spec = self.output_spec(out)
+            return classes(_numpy(probabilities(out, spec)), spec, threshold)
+
+        return self._predict_arrays(x, batch_size, (), predicted)
+
+    def _predict_arrays(self, x: Any, batch_size: int, callbacks: Sequence[Callback],
+                        convert: Callable[[Tensor], np.ndarray]) -> np.ndarray:
+        loader = _loader(x, None, batch_size, False, None, "predict")
         cbs = CallbackList(list(callbacks), self, {"steps": len(loader)})
         cbs.call("on_predict_begin", None)
-        was_training = self.training
-        self.eval()
         outputs = []
-        with no_grad():
+        with self._eval_mode(), no_grad():
             for batch in loader:
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-                outputs.append(to_numpy(self.predict_step(inputs).data))
-        self.train(was_training)
+                outputs.append(convert(self.predict_step(inputs)))
         cbs.call("on_predict_end", None)
+        if not outputs:
+            raise ValueError("predict: the data has no samples")
         return np.concatenate(outputs, axis=0)
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Evaluation mode for a block; the previous mode comes back on every exit path."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
 
 
 def _resolve_optimizer(optimizer: Any, params: Any, kwargs: dict[str, Any]) -> Any:
@@ -291,22 +375,63 @@ def _resolve_optimizer(optimizer: Any, params: Any, kwargs: dict[str, Any]) -> A
     raise TypeError(f"optimizer must be a name, an Optimizer or a factory, got {optimizer!r}")
 
 
-def _resolve_loss(loss: Any) -> Callable[[Tensor, Tensor], Tensor]:
+def _resolve_loss(loss: Any, from_logits: bool | None) -> Callable[[Tensor, Tensor], Tensor]:
     if loss is None:
         raise ValueError("compile needs a loss: a name such as 'cross_entropy' or a function")
     if isinstance(loss, str):
-        from nurinet.nn.loss import get_loss
-
-        return get_loss(loss)
+        return Objective(loss, from_logits)
     if not callable(loss):
         raise TypeError(f"loss must be a name or a callable, got {loss!r}")
     return loss
 
 
+def _numpy(array: Any) -> np.ndarray:
+    return to_numpy(array.data if isinstance(array, Tensor) else array)
+
+
+def _logits_of(model: Model, output: Tensor) -> Any:
+    return logits(output, model.output_spec(output))
+
+
+def _metric_input(metric: Metric, prediction: Tensor, spec: OutputSpec, proba: Any) -> Any:
+    """What a metric is given: logits for a metric made with ``from_logits=True``, else the
+    probabilities of a classifier's output, else the output itself."""
+    if getattr(metric, "from_logits", False):
+        return logits(prediction, spec)
+    return proba if proba is not None else prediction.data
+
+
 def _pair(data: Any) -> tuple[Any, Any]:
-    if isinstance(data, (tuple, list)) and len(data) == 2:
+    """``validation_data`` as ``(x, y)``; a loader stands for both."""
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(f"fit: validation_data must be (x_val, y_val) or a DataLoader, got a "
+                             f"{type(data).__name__} of {len(data)} item(s)")
         return data[0], data[1]
+    if _is_array(data):
+        raise ValueError("fit: validation_data must be (x_val, y_val) or a DataLoader, got one array; "
+                         "pass the targets too")
     return data, None
+
+
+def _verbosity(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or not isinstance(verbose, (int, np.integer)) or verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0 (silent), 1 (progress bar), 2 (one line per "
+                         f"epoch) or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _check_epochs(epochs: Any, initial_epoch: Any) -> None:
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"fit: {name} must be a whole number >= 0, got {value!r}")
+
+
+def _is_array(a: Any) -> bool:
+    return isinstance(a, (np.ndarray, Tensor, list)) or hasattr(a, "__array_interface__") \
+        or type(a).__module__.startswith("cupy")
 
 
 def _length(a: Any) -> int:
@@ -315,7 +440,12 @@ def _length(a: Any) -> int:
 
 def _split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+        raise ValueError(f"fit: validation_split must be in [0, 1), got {fraction}")
+    if not _is_array(x):
+        raise ValueError("fit: validation_split needs arrays x and y (it holds out their last samples); "
+                         "with a DataLoader, pass validation_data=<another loader> instead")
+    if y is None:
+        raise ValueError("fit: validation_split needs targets y as well as inputs x")
     n = _length(x)
     cut = n - round(n * fraction)
     if cut <= 0 or cut >= n:
@@ -323,17 +453,34 @@ def _split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[
     return x[:cut], y[:cut], (x[cut:], y[cut:])
 
 
-def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any) -> Any:
-    """A DataLoader over arrays, or ``x`` itself when it already is an iterable of batches."""
+def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who: str = "fit",
+            needs_targets: bool = False) -> Any:
+    """A DataLoader over arrays, or ``x`` itself when it already is an iterable of batches.
+
+    Raises:
+        ValueError: no data, no samples, no targets where they are needed, lengths that
+            differ, or a batch size that is not a positive whole number.
+        TypeError: ``x`` is neither arrays nor an iterable of batches.
+    """
     from nurinet.data import DataLoader, TensorDataset
 
     if x is None:
-        raise ValueError("no data given: pass arrays x (and y) or a DataLoader")
-    if isinstance(x, (np.ndarray, Tensor, list)):
-        if y is not None and _length(x) != _length(y):
-            raise ValueError(
-                f"x and y have different numbers of samples: x has {_length(x)}, y has {_length(y)}"
-            )
-        dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
-    return x
+        raise ValueError(f"{who}: no data given: pass arrays x (and y) or a DataLoader")
+    if isinstance(x, (dict, str, bytes)) or not (_is_array(x) or hasattr(x, "__iter__")):
+        raise TypeError(f"{who}: x must be an array, a Tensor or a DataLoader yielding (x, y) "
+                        f"batches, got {type(x).__name__}")
+    if not _is_array(x):
+        return x
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be a whole number >= 1, got {batch_size!r}")
+    if needs_targets and y is None:
+        raise ValueError(f"{who}: targets y are missing: pass {who.split()[0]}(x, y, ...) or a "
+                         "DataLoader yielding (x, y) batches")
+    if _length(x) == 0:
+        raise ValueError(f"{who}: x has no samples (its first axis has length 0)")
+    if y is not None and _length(x) != _length(y):
+        raise ValueError(
+            f"{who}: x and y have different numbers of samples: x has {_length(x)}, y has {_length(y)}"
+        )
+    dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
