@@ -175,10 +175,27 @@ def evaluate_report(model: Any, x: Any, y: Any, labels: Sequence[Any] | None = N
                     batch_size: int = 256, threshold: float = 0.5) -> ClassificationReport:
     """``classification_report`` of a trained :class:`~nurinet.training.Model` on ``(x, y)``.
 
+    The threshold of a binary output applies to its probabilities (``predict_proba``), also
+    when the network ends in logits.
+
     Example:
         >>> print(evaluate_report(model, x_test, y_test, labels=iris.target_names))
     """
     if not hasattr(model, "predict"):
         raise TypeError(f"evaluate_report needs a nurinet.training.Model (with predict), got "
                         f"{type(model).__name__}; wrap a module as Model(module)")
-    return classification_report(y, model.predict(x, batch_size=batch_size), labels, threshold)
+    return classification_report(y, _scores(model, x, batch_size), labels, threshold)
+
+
+def _scores(model: Any, x: Any, batch_size: int) -> Any:
+    """Probabilities where the model's output stands for them (so the threshold applies to
+    probabilities, never to logits), else the model's outputs."""
+    proba = getattr(model, "predict_proba", None)
+    if proba is None:
+        return model.predict(x, batch_size=batch_size)
+    from nurinet.training.outputs import PlainValuesError
+
+    try:
+        return proba(x, batch_size=batch_size)
+    except PlainValuesError:
+        return model.predict(x, batch_size=batch_size)

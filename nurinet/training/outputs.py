@@ -27,6 +27,10 @@ from nurinet.functional.loss_registry import (
 )
 
 
+class PlainValuesError(ValueError):
+    """Probabilities or classes were asked of an output that holds plain values."""
+
+
 @dataclasses.dataclass(frozen=True)
 class OutputSpec:
     """What a network's output holds.
@@ -79,7 +83,7 @@ def probabilities(output: Any, spec: OutputSpec) -> np.ndarray | Any:
     """The probabilities an output stands for, as an array (the output's own array module).
 
     Raises:
-        ValueError: the output holds plain values.
+        PlainValuesError: the output holds plain values (a ValueError).
     """
     data = output.data if isinstance(output, Tensor) else output
     if spec.kind == PROBABILITIES:
@@ -93,7 +97,7 @@ def probabilities(output: Any, spec: OutputSpec) -> np.ndarray | Any:
         shifted = data - data.max(axis=spec.axis, keepdims=True)
         e = xp.exp(shifted)
         return e / e.sum(axis=spec.axis, keepdims=True)
-    raise ValueError("the model's output holds plain values, not class scores: probabilities and "
+    raise PlainValuesError("the model's output holds plain values, not class scores: probabilities and "
                      "classes need a softmax or sigmoid output (or a classification loss such as "
                      "sparse_categorical_crossentropy, or compile(from_logits=True))")
 
