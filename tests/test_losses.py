@@ -194,8 +194,15 @@ def test_binary_cross_entropy_clamps_log_at_minus_100() -> None:
 
 
 def test_binary_cross_entropy_rejects_non_probabilities() -> None:
-    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\], found values in \[-0.5, 2.0\]"):
+    with pytest.raises(ValueError, match=r"input should be between 0 and 1, found values in \[-0.5, 2.0\]"):
         F.binary_cross_entropy(t64([-0.5, 2.0]), t64([0.0, 1.0]))
+    for bad in ([2.0, 0.0], [-1.0, 0.0], [np.nan, 0.0]):  # PyTorch refuses such targets too
+        with pytest.raises(ValueError, match="elements of target should be between 0 and 1"):
+            F.binary_cross_entropy(t64([0.3, 0.6]), t64(bad))
+    with pytest.raises(ValueError, match="elements of input should be between 0 and 1"):
+        F.binary_cross_entropy(t64([np.nan]), t64([1.0]))
+    with pytest.raises(ValueError, match=r"kl_div: the target must hold probabilities \(>= 0\)"):
+        F.kl_div(t64([-1.0, -0.5]), t64([-0.5, 1.5]))
 
 
 def test_bce_with_logits_matches_bce_of_sigmoid_and_is_stable() -> None:

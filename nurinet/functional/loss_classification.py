@@ -347,13 +347,16 @@ def cross_entropy_composite(
     return nll * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
-def _check_probabilities(p: Tensor, op: str) -> None:
-    if p.size and (float(p.data.min()) < 0.0 or float(p.data.max()) > 1.0):
-        raise ValueError(
-            f"{op}: input must hold probabilities in [0, 1], found values in "
-            f"[{float(p.data.min())}, {float(p.data.max())}]; for logits use "
-            "binary_cross_entropy_with_logits"
-        )
+def _check_probabilities(p: Tensor, op: str, what: str = "input") -> None:
+    """Refuse values outside [0, 1] or NaN, as PyTorch's ``binary_cross_entropy`` does."""
+    if not p.size:
+        return
+    low, high = float(p.data.min()), float(p.data.max())
+    if not (low >= 0.0 and high <= 1.0):  # also catches NaN, whose comparisons are False
+        fix = "; for logits use binary_cross_entropy_with_logits" if what == "input" else \
+            "; binary targets are 0 or 1 (or probabilities between)"
+        raise ValueError(f"{op}: all elements of {what} should be between 0 and 1, found values in "
+                         f"[{low}, {high}]{fix}")
 
 
 class BinaryCrossEntropy(Function):
@@ -408,6 +411,7 @@ def binary_cross_entropy(
     check_reduction(reduction, "binary_cross_entropy")
     input, target = pair(input, target, "binary_cross_entropy")
     _check_probabilities(input, "binary_cross_entropy")
+    _check_probabilities(target, "binary_cross_entropy", "target")
     w = None if weight is None else constant_like(weight, input).data
     return reduce(BinaryCrossEntropy(w)(input, target), reduction)
 
