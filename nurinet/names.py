@@ -58,10 +58,19 @@ class NameTable:
                 raise ValueError(f"{label!r} is not a usable {self.kind} name")
             taken = self._entries.get(key)
             if taken is not None and taken is not obj and not overwrite:
-                raise ValueError(f"a {self.kind} named {label!r} exists already ({_label(taken)}); "
+                raise ValueError(f"{_a(self.kind)} named {label!r} exists already ({_label(taken)}); "
                                  "pass overwrite=True to replace it")
             self._entries[key] = obj
         return obj
+
+    def pop(self, name: str, *default: Any) -> Any:
+        """Forget ``name`` (one key; aliases stay) and return what it held, as ``dict.pop``.
+
+        Raises:
+            KeyError: the name is unknown and no default is given.
+        """
+        self._load()
+        return self._entries.pop(self.key(name), *default)
 
     def add_public(self, module: Any, accept: Callable[[Any], bool]) -> None:
         """Register every name of ``module.__all__`` whose object passes ``accept``."""
@@ -91,12 +100,10 @@ class NameTable:
             ValueError: no object of that name (the message lists the known names).
         """
         if not isinstance(name, str):
-            raise TypeError(f"a {self.kind} name must be a string, got {name!r}")
+            raise TypeError(f"{_a(self.kind)} name must be a string, got {name!r}")
         found = self.find(name)
         if found is None:
-            hint = f" {self.hint}" if self.hint else ""
-            raise ValueError(f"unknown {self.kind} {name!r}; known {self.kind} names: "
-                             f"{', '.join(self.names())}.{hint}")
+            raise unknown_name(self.kind, name, self.names(), self.hint)
         return found
 
     def names(self) -> list[str]:
@@ -111,6 +118,26 @@ class NameTable:
 
     def __contains__(self, name: str) -> bool:
         return self.find(name) is not None
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str], hint: str = "") -> ValueError:
+    """The error for a name that no table knows, listing the known names.
+
+    For lookups that search more than one table (user layers before built-in ones), so
+    that their message reads as :meth:`NameTable.get`'s.
+
+    Args:
+        kind: What was looked up, in the singular ("layer type").
+        name: The name as given.
+        known: The names that would have been found.
+        hint: A sentence added at the end (how to add one's own).
+    """
+    tail = f" {hint}" if hint else ""
+    return ValueError(f"unknown {kind} {name!r}; known {kind} names: {', '.join(known)}.{tail}")
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in ('a', 'e', 'i', 'o', 'u') else 'a'} {noun}"
 
 
 def _label(obj: Any) -> str:

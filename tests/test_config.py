@@ -250,3 +250,26 @@ def test_train_command_resumes_exactly(tmp_path, capsys):
     assert len(result["history"].history["loss"]) == 2
     for key, value in straight.state_dict().items():
         np.testing.assert_array_equal(result["model"].state_dict()[key], value)
+
+
+@pytest.mark.parametrize("updater", ["nag", "Nesterovs", "none", "momentum"])
+def test_updater_names_survive_model_to_config(updater):
+    """A preset updater is written back as its class and settings, and builds the same optimizer."""
+    first = cfg.build(small(updater={"name": updater, "lr": 0.1})).model
+    again = cfg.build(cfg.model_to_config(first)).model
+    assert type(again.optimizer) is type(first.optimizer)
+    saved = {k: v for k, v in first.optimizer.param_groups[0].items() if k != "params"}
+    assert {k: again.optimizer.param_groups[0][k] for k in saved} == saved
+
+
+def test_callbacks_by_keras_names_build_their_own_classes(tmp_path):
+    """Issue 15: these names failed ("unknown callback type"), and ModelCheckpoint was another class."""
+    from nurinet import training
+
+    built = cfg.build(small(callbacks=[
+        {"type": "EarlyStopping", "monitor": "loss"}, {"type": "CSVLogger", "filename": str(tmp_path / "l.csv")},
+        {"type": "ReduceLROnPlateau", "monitor": "loss"}, {"type": "TerminateOnNaN"},
+        {"type": "ModelCheckpoint", "filepath": str(tmp_path / "m.safetensors")}]))
+    assert [type(cb) for cb in built.callbacks] == [
+        training.EarlyStopping, training.CSVLogger, training.ReduceLROnPlateau, training.TerminateOnNaN,
+        training.ModelCheckpoint]

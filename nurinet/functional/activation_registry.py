@@ -2,7 +2,8 @@
 
 ``get_activation`` resolves a name (case, ``_``, ``-`` and spaces ignored) or passes a
 callable through; ``register_activation`` adds a user's own activation, written as a
-forward formula of Tensor ops whose gradient autograd derives.
+forward formula of Tensor ops whose gradient autograd derives. The names live in a
+:class:`nurinet.names.NameTable` (``ACTIVATIONS``), the lookup every kind found by name shares.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from nurinet.functional.activation import (
     softplus,
     softsign,
 )
+from nurinet.names import NameTable, name_key
 
 
 def _gelu_tanh(x: Tensor) -> Tensor:
@@ -46,35 +48,53 @@ def _prelu_by_name(x: Tensor) -> Tensor:
     )
 
 
-# Keys are normalized by activation_key: lowercase letters and digits only.
-_REGISTRY: dict[str, Any] = {
-    "identity": identity, "linear": identity,
-    "sigmoid": sigmoid, "logistic": sigmoid,
-    "tanh": ew.tanh,
-    "relu": relu, "relu6": relu6,
-    "leakyrelu": leaky_relu, "lrelu": leaky_relu,
-    "prelu": _prelu_by_name,
-    "rrelu": rrelu,
-    "elu": elu, "selu": selu, "celu": celu,
-    "gelu": gelu, "gelutanh": _gelu_tanh,
-    "silu": silu, "swish": silu,
-    "mish": mish,
-    "softplus": softplus, "softsign": softsign,
-    "hardsigmoid": hardsigmoid, "hardtanh": hardtanh,
-    "rationaltanh": rational_tanh,
-    "cube": cube,
-    "softmax": softmax, "logsoftmax": log_softmax,
+# The activations by name (explicit registration: the functions, and their common aliases).
+# Tests and user code that register for a while may ``_REGISTRY.pop(name)`` afterwards.
+_REGISTRY = NameTable("activation", hint="Add your own with register_activation(name, fn).")
+ACTIVATIONS = _REGISTRY
+
+_BUILTIN = (  # (name, function, aliases...)
+    ("identity", identity, "linear"),
+    ("sigmoid", sigmoid, "logistic"),
+    ("tanh", ew.tanh),
+    ("relu", relu), ("relu6", relu6),
+    ("leakyrelu", leaky_relu, "lrelu"),
+    ("prelu", _prelu_by_name),
+    ("rrelu", rrelu),
+    ("elu", elu), ("selu", selu), ("celu", celu),
+    ("gelu", gelu), ("gelutanh", _gelu_tanh),
+    ("silu", silu, "swish"),
+    ("mish", mish),
+    ("softplus", softplus), ("softsign", softsign),
+    ("hardsigmoid", hardsigmoid), ("hardtanh", hardtanh),
+    ("rationaltanh", rational_tanh),
+    ("cube", cube),
+    ("softmax", softmax), ("logsoftmax", log_softmax),
+)
+for _name, _fn, *_aliases in _BUILTIN:
+    _REGISTRY.register(_name, _fn, *_aliases)
+del _name, _fn, _aliases
+
+# Names users reach for as activations that are layers with weights of their own, so no
+# function can stand for them: the error says which layer to use instead.
+_LAYER_ACTIVATIONS = {
+    "maxout": (
+        "maxout is a layer with its own weights (the max over `pieces` linear maps), not an "
+        "activation function: use nn.Maxout(in_features, out_features, pieces) in place of a "
+        "Linear layer and its activation (in a configuration: {type: Maxout, out_features: 64, "
+        "pieces: 2}, whose in_features is the previous layer's width)"
+    ),
 }
 
 
 def activation_key(name: str) -> str:
     """The registry key of ``name``: lowercase letters and digits (``"Leaky_ReLU"`` -> ``"leakyrelu"``)."""
-    return "".join(ch for ch in name.lower() if ch.isalnum())
+    return name_key(name)
 
 
 def activation_names() -> list[str]:
     """The names :func:`get_activation` knows (normalized: lowercase, no ``_`` or ``-``)."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_activation(name_or_fn: Any) -> Any:
@@ -86,7 +106,8 @@ def get_activation(name_or_fn: Any) -> Any:
     inference form (use ``nn.RReLU`` for the training form).
 
     Raises:
-        ValueError: the name is unknown (the message lists the known names).
+        ValueError: the name is unknown (the message lists the known names), or it names a
+            layer with weights of its own such as ``"maxout"`` (the message says which layer).
     """
     if name_or_fn is None:
         return identity
@@ -94,13 +115,14 @@ def get_activation(name_or_fn: Any) -> Any:
         return name_or_fn
     if not isinstance(name_or_fn, str):
         raise TypeError(f"get_activation expects a name or a callable, got {name_or_fn!r}")
-    fn = _REGISTRY.get(activation_key(name_or_fn))
-    if fn is None:
-        raise ValueError(
-            f"unknown activation {name_or_fn!r}; known activations: "
-            f"{', '.join(activation_names())}. Add your own with register_activation(name, fn)"
-        )
-    return fn
+    fn = _REGISTRY.find(name_or_fn)
+    if fn is not None:
+        return fn
+    layer_advice = _LAYER_ACTIVATIONS.get(activation_key(name_or_fn))
+    if layer_advice is not None:
+        raise ValueError(f"activation {name_or_fn!r}: {layer_advice}. Known activation names: "
+                         f"{', '.join(activation_names())}.")
+    return _REGISTRY.get(name_or_fn)  # raises, listing the known names
 
 
 def register_activation(name: str, fn: Any = None, overwrite: bool = False) -> Any:
@@ -125,5 +147,4 @@ def register_activation(name: str, fn: Any = None, overwrite: bool = False) -> A
             f"register_activation: an activation named {name!r} exists already; "
             "pass overwrite=True to replace it"
         )
-    _REGISTRY[key] = fn
-    return fn
+    return _REGISTRY.register(key, fn, overwrite=True)

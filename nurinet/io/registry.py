@@ -17,8 +17,11 @@ arguments come from, first match wins:
 
 So a new built-in layer needs nothing special as long as it keeps its
 constructor arguments under their own names; a user layer only needs
-``@register_layer``. Built-in layers are every ``Module`` subclass defined in
-the ``nurinet`` package, found by class name.
+``@register_layer``. Built-in layers are the ``Module`` classes that
+``nurinet.nn`` and ``nurinet.models`` export (their ``__all__``), plus ``Model``
+and the configurations' ``OutputLayer``, which saved models hold. Names are
+looked up in name tables (:class:`nurinet.names.NameTable`: case and punctuation ignored),
+user layers first.
 
 Values are JSON; what JSON lacks is tagged: ``{"__tuple__": [...]}``,
 ``{"__dtype__": "float32"}``, ``{"__layer__": {...}}`` (a submodule),
@@ -37,10 +40,13 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.names import NameTable, unknown_name
 from nurinet.nn.module import Module
 from nurinet.random import Generator
 
-_USER: dict[str, type[Module]] = {}
+# User layers (register_layer) are searched before the built-in ones. A test that registers
+# a layer for a while may ``_USER.pop(name)`` afterwards.
+_USER = NameTable("layer type")
 _RECORD = "_nurinet_init_args"
 _MISSING = object()
 
@@ -65,7 +71,7 @@ def register_layer(cls: Any = None, *, name: str | None = None, overwrite: bool 
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise TypeError(f"register_layer expects a subclass of nurinet.nn.Module, got {cls!r}")
     key = name or cls.__name__
-    taken = _USER.get(key) or _builtin_classes().get(key)
+    taken = _USER.find(key) or _BUILTIN.find(key)
     if taken is not None and taken is not cls and getattr(taken, "__wrapped_class__", None) is not cls \
             and not overwrite:
         raise ValueError(f"cannot register {cls.__qualname__} as layer {key!r}: the name is already "
@@ -74,7 +80,7 @@ def register_layer(cls: Any = None, *, name: str | None = None, overwrite: bool 
     if "__init__" in cls.__dict__ and not getattr(cls.__init__, "_nurinet_records", False):
         cls.__init__ = _recording_init(cls, cls.__init__)
     cls._nurinet_layer_name = key
-    _USER[key] = cls
+    _USER.register(key, cls, overwrite=True)
     return cls
 
 
@@ -101,52 +107,71 @@ def _recording_init(cls: type, original: Callable) -> Callable:
     return __init__
 
 
-def _subclasses(cls: type) -> list[type]:
-    out, stack = [], [cls]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            out.append(sub)
-            stack.append(sub)
-    return out
+def _is_layer_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Module)
 
 
+@functools.cache
 def _builtin_classes() -> dict[str, type[Module]]:
-    """Every Module subclass defined inside the nurinet package, by class name.
+    """The built-in layer classes by their public name.
 
-    The classes exported by ``nurinet.nn`` win a name clash with private helpers.
+    Every Module class of ``nurinet.nn.__all__`` and ``nurinet.models.__all__``, plus
+    ``Model`` (``nurinet.training``) and ``OutputLayer`` (``nurinet.config``): saved models
+    hold them, though the layer packages do not export them. Never a walk over subclasses,
+    so the answer does not depend on what happens to be imported.
     """
-    import nurinet.config  # defines OutputLayer
     import nurinet.models
-    import nurinet.training  # noqa: F401  (defines Model)
     from nurinet import nn
+    from nurinet.config import OutputLayer
+    from nurinet.training import Model
 
-    found = {sub.__name__: sub for sub in _subclasses(Module)
-             if sub.__module__.startswith("nurinet.") and not sub.__name__.startswith("_")}
-    found.update({name: obj for name, obj in vars(nn).items()
-                  if isinstance(obj, type) and issubclass(obj, Module)})
+    found: dict[str, type[Module]] = {}
+    for package in (nn, nurinet.models):
+        found.update({name: getattr(package, name) for name in package.__all__
+                      if _is_layer_class(getattr(package, name))})
+    found.update({"Model": Model, "OutputLayer": OutputLayer})
     return found
+
+
+def _fill_builtin_layers(table: NameTable) -> None:
+    for name, cls in _builtin_classes().items():
+        table.register(name, cls)  # two public names of different classes would clash here
+
+
+_BUILTIN = NameTable("layer type")
+_BUILTIN.add_loader(_fill_builtin_layers)
+
+
+def layer_type_names() -> list[str]:
+    """The layer names :func:`get_layer_class` knows, user layers included (normalized)."""
+    return sorted({*_USER.names(), *_BUILTIN.names()})
 
 
 def get_layer_class(name: str) -> type[Module]:
     """The layer class registered as ``name`` (user layers first, then nurinet's own).
 
+    Case, ``_``, ``-`` and spaces are ignored: ``"Conv2d"`` and ``"conv_2d"`` are one name.
+
     Raises:
-        ValueError: no layer of that name (the message says how to register one).
+        ValueError: no layer of that name (the message lists the known names and says how
+            to register one).
     """
-    cls = _USER.get(name) or _builtin_classes().get(name)
+    cls = _USER.find(name) or _BUILTIN.find(name)
     if cls is None:
-        raise ValueError(f"unknown layer type {name!r}: if it is your own layer, decorate its class "
-                         f"with @nurinet.io.register_layer (or register_layer(cls, name={name!r})) "
-                         "before loading")
+        raise unknown_name("layer type", name, layer_type_names(),
+                           f"If it is your own layer, decorate its class with "
+                           f"@nurinet.io.register_layer (or register_layer(cls, name={name!r})) "
+                           "before loading.")
     return cls
 
 
 def layer_name(module: Module) -> str:
     """The name under which ``module``'s class is registered."""
     cls = type(module)
-    if _USER.get(getattr(cls, "_nurinet_layer_name", None)) is cls:  # type: ignore[arg-type]
-        return cls._nurinet_layer_name  # type: ignore[attr-defined]
-    if cls.__module__.startswith("nurinet.") and _builtin_classes().get(cls.__name__) is cls:
+    registered = cls.__dict__.get("_nurinet_layer_name")  # not inherited: a subclass is another layer
+    if registered is not None and _USER.find(registered) is cls:
+        return registered
+    if cls.__module__.startswith("nurinet.") and _BUILTIN.find(cls.__name__) is cls:
         return cls.__name__
     raise ValueError(f"cannot save a layer of type {cls.__module__}.{cls.__qualname__}: it is not "
                      "registered, so it could not be rebuilt when loading; decorate the class with "

@@ -21,7 +21,8 @@ enter ``state_dict``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 import nurinet.functional as F
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.names import NameTable
 from nurinet.nn.module import Module
 
 # ----- penalties ---------------------------------------------------------------------------
@@ -309,6 +311,40 @@ def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:
         constraint(param.data)
 
 
+# ----- by name ------------------------------------------------------------------------------
+# Filled from __all__ on first lookup (the module is complete by then).
+CONSTRAINTS = NameTable("constraint")
+REGULARIZERS = NameTable("regularizer")
+
+
+def _subclass_of(base: type) -> Callable[[Any], bool]:
+    return lambda obj: isinstance(obj, type) and issubclass(obj, base) and obj is not base
+
+
+CONSTRAINTS.add_loader(lambda table: table.add_public(sys.modules[__name__], _subclass_of(Constraint)))
+REGULARIZERS.add_loader(lambda table: table.add_public(sys.modules[__name__], _subclass_of(Regularizer)))
+
+
+def get_constraint(name: str) -> type[Constraint]:
+    """The constraint class called ``name`` (Keras's names: ``"MaxNorm"``, ``"max_norm"``, ``"non_neg"``).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: no constraint has that name (the message lists the known names).
+    """
+    return CONSTRAINTS.get(name)
+
+
+def get_regularizer(name: str) -> type[Regularizer]:
+    """The regularizer class called ``name`` (``"L2"``, ``"l1_l2"``).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: no regularizer has that name (the message lists the known names).
+    """
+    return REGULARIZERS.get(name)
+
+
 __all__ = [
     "L1",
     "L1L2",
@@ -326,6 +362,8 @@ __all__ = [
     "apply_constraints",
     "attached_constraints",
     "attached_regularizers",
+    "get_constraint",
+    "get_regularizer",
     "has_regularizers",
     "penalty_or_none",
     "regularization_loss",

@@ -4,13 +4,17 @@ Each algorithm lives in its own module with its update rule written out in its
 docstring; :class:`Optimizer` holds what they share (parameter groups, lazily
 created state saved by position, ``zero_grad``, ``step(closure)``,
 ``state_dict``). :func:`get_optimizer` builds one from a name, as a training
-configuration would.
+configuration would; the names live in ``OPTIMIZERS``, a :class:`nurinet.names.NameTable`
+(case and punctuation ignored).
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import Any
 
+from nurinet.names import NameTable
 from nurinet.optim.adadelta import Adadelta
 from nurinet.optim.adagrad import Adagrad
 from nurinet.optim.adam import Adam
@@ -28,35 +32,46 @@ from nurinet.optim.lr_scheduler import (
     ReduceLROnPlateau,
     SequentialLR,
     StepLR,
+    get_scheduler,
 )
 from nurinet.optim.nadam import NAdam
+from nurinet.optim.noop import NoOp
 from nurinet.optim.optimizer import Optimizer, ParamsT
 from nurinet.optim.rmsprop import RMSprop
 from nurinet.optim.sgd import SGD
 
-# name -> (class, defaults the name implies; keyword arguments override them)
-_REGISTRY: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
-    "sgd": (SGD, {}),
-    "momentum": (SGD, {"momentum": 0.9}),
-    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": (Adagrad, {}),
-    "adadelta": (Adadelta, {}),
-    "rmsprop": (RMSprop, {}),
-    "adam": (Adam, {}),
-    "adamw": (AdamW, {}),
-    "nadam": (NAdam, {}),
-}
+# Each name gives a builder of an optimizer: a class of __all__, or a preset of one (SGD with
+# momentum) whose defaults the caller's keyword arguments override.
+OPTIMIZERS = NameTable("optimizer")
+
+
+def _is_optimizer_class(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Optimizer) and obj is not Optimizer
+
+
+def _fill_optimizers(table: NameTable) -> None:
+    table.add_public(sys.modules[__name__], _is_optimizer_class)
+    table.register("momentum", functools.partial(SGD, momentum=0.9))
+    # "nag": Nesterov accelerated gradient (study note 003); "nesterovs": Deeplearning4j's updater.
+    table.register("nesterov", functools.partial(SGD, momentum=0.9, nesterov=True), "nag", "nesterovs")
+    table.register("none", NoOp)  # Deeplearning4j's Updater.NONE / NoOp: parameters never change
+
+
+OPTIMIZERS.add_loader(_fill_optimizers)
 
 
 def get_optimizer(name: str, params: ParamsT, **kwargs: Any) -> Optimizer:
-    """Build an optimizer from its name (case-insensitive).
+    """Build an optimizer from its name (case, ``_``, ``-`` and spaces ignored).
 
-    ``"momentum"`` is SGD with ``momentum=0.9`` and ``"nesterov"`` SGD with
-    Nesterov momentum 0.9, unless ``momentum`` is given.
+    The names are the optimizer classes' (``sgd``, ``adam``, ``adamw``, ``nadam``,
+    ``rmsprop``, ``adagrad``, ``adadelta``, ``noop``) and these presets:
+    ``"momentum"`` is SGD with ``momentum=0.9``; ``"nesterov"`` (also ``"nag"``,
+    Nesterov accelerated gradient, and Deeplearning4j's ``"nesterovs"``) is SGD with
+    Nesterov momentum 0.9; ``"none"`` is :class:`NoOp` (Deeplearning4j's ``NoOp``:
+    the parameters never change). Keyword arguments override a preset's values.
 
     Args:
-        name: One of ``sgd, momentum, nesterov, adagrad, adadelta, rmsprop,
-            adam, adamw, nadam``.
+        name: An optimizer name (see ``OPTIMIZERS.names()``).
         params: Tensors to optimize, or dicts defining parameter groups.
         **kwargs: Hyperparameters passed to the optimizer (``lr=0.01``, ...).
 
@@ -65,13 +80,7 @@ def get_optimizer(name: str, params: ParamsT, **kwargs: Any) -> Optimizer:
     """
     if not isinstance(name, str):
         raise TypeError(f"get_optimizer expects an optimizer name (str), got {name!r}")
-    entry = _REGISTRY.get(name.lower())
-    if entry is None:
-        raise ValueError(
-            f"unknown optimizer {name!r}; known names are: {', '.join(sorted(_REGISTRY))}"
-        )
-    cls, preset = entry
-    return cls(params, **{**preset, **kwargs})
+    return OPTIMIZERS.get(name)(params, **kwargs)
 
 
 __all__ = [
@@ -89,6 +98,7 @@ __all__ = [
     "LinearLR",
     "MultiStepLR",
     "NAdam",
+    "NoOp",
     "OneCycleLR",
     "Optimizer",
     "RMSprop",
@@ -96,5 +106,6 @@ __all__ = [
     "SequentialLR",
     "StepLR",
     "get_optimizer",
+    "get_scheduler",
     "lr_finder",
 ]

@@ -17,11 +17,13 @@ one :class:`LambdaLR`.
 
 from __future__ import annotations
 
+import importlib
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nurinet.names import NameTable
 from nurinet.optim.optimizer import Optimizer
 
 
@@ -595,3 +597,36 @@ class ReduceLROnPlateau:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         self.__dict__.update({k: v for k, v in state_dict.items() if k != "optimizer"})
+
+
+# ----- by name ------------------------------------------------------------------------------
+# The schedulers of this module that nurinet.optim exports, by class name with the "LR"
+# suffix optional ("step" is StepLR); filled on first lookup, once nurinet.optim is imported.
+SCHEDULERS = NameTable("schedule", suffixes=("lr",))
+
+
+def _is_scheduler_class(obj: Any) -> bool:
+    # A class of this module that steps and saves itself (ReduceLROnPlateau is no LRScheduler);
+    # LRScheduler is the base of most, not one itself.
+    return (isinstance(obj, type) and obj.__module__ == __name__ and obj is not LRScheduler
+            and callable(getattr(obj, "step", None)) and callable(getattr(obj, "state_dict", None)))
+
+
+def _fill_schedulers(table: NameTable) -> None:
+    table.add_public(importlib.import_module("nurinet.optim"), _is_scheduler_class)
+
+
+SCHEDULERS.add_loader(_fill_schedulers)
+
+
+def get_scheduler(name: str) -> type:
+    """The learning-rate scheduler class called ``name``.
+
+    Case, ``_``, ``-`` and spaces are ignored and the ``LR`` suffix is optional:
+    ``"StepLR"``, ``"step_lr"`` and ``"step"`` are :class:`StepLR`.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: no scheduler has that name (the message lists the known names).
+    """
+    return SCHEDULERS.get(name)

@@ -3,6 +3,7 @@
 The core (autograd, functional, nn, optim, data) never imports this package.
 """
 
+from nurinet.training.callback_names import callback_names, get_callback
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
 from nurinet.training.checkpoint import ModelCheckpoint
 from nurinet.training.early_stopping import EarlyStopping
@@ -68,6 +69,8 @@ __all__ = [
     "ProgressBar",
     "SparseCategoricalAccuracy",
     "TopKCategoricalAccuracy",
+    "callback_names",
+    "get_callback",
     "get_metric",
 ]
 
