@@ -406,3 +406,29 @@ def test_layer_lookup_does_not_depend_on_what_is_imported() -> None:
         get_layer_class("Stray")
     assert_lists_every_name(error, layer_type_names())
     assert {"linear", "conv2d", "model", "outputlayer"} <= set(layer_type_names())
+
+
+# ----- metrics and losses -----------------------------------------------------------------------
+METRIC_CLASSES = sorted(set(all_of(nurinet.training, nurinet.training.Metric)) - {nurinet.training.Mean},
+                        key=lambda cls: cls.__name__)
+
+
+@pytest.mark.parametrize("cls", METRIC_CLASSES, ids=ids(METRIC_CLASSES))
+def test_every_public_metric_resolves_by_name(cls) -> None:
+    from nurinet.training.metrics import METRICS, get_metric
+
+    for spelling in spellings(cls.__name__):
+        assert METRICS.get(spelling) is cls, spelling
+    assert isinstance(get_metric(cls.__name__), cls) or cls is nurinet.training.ConfusionMatrix
+
+
+def test_unknown_metric_and_loss_list_the_known_names() -> None:
+    from nurinet.functional.loss_registry import LOSSES, loss_info
+    from nurinet.training.metrics import METRICS, get_metric
+
+    with pytest.raises(ValueError, match="unknown metric 'acuracy'") as error:
+        get_metric("acuracy")
+    assert_lists_every_name(error, METRICS.names())
+    with pytest.raises(ValueError, match="unknown loss 'mcxnet'") as error:
+        loss_info("mcxnet")
+    assert_lists_every_name(error, LOSSES.names())

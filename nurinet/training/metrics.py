@@ -17,6 +17,7 @@ import numpy as np
 
 from nurinet.autograd.tensor import Tensor
 from nurinet.backend import to_numpy
+from nurinet.names import NameTable
 
 
 def _array(x: Any) -> np.ndarray:
@@ -190,45 +191,45 @@ class Accuracy(_Matches):
         return pred.argmax(axis=-1) == _class_labels(pred, true, "accuracy")
 
 
-_METRICS = {
-    "accuracy": Accuracy,
-    "acc": Accuracy,
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "binary_accuracy": BinaryAccuracy,
-    "top_k_accuracy": TopKCategoricalAccuracy,
-    "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-}
-
-
-def _all_metrics() -> dict[str, Any]:
-    """Every metric known by name; the evaluation metrics are imported on first use."""
+def _fill_metrics(table: NameTable) -> None:
+    """Every public Metric class of ``nurinet.training`` by its class name, plus Keras's short
+    names; the evaluation metrics are imported here, on first lookup."""
+    from nurinet import training
     from nurinet.training import classification_metrics as cm
     from nurinet.training import regression_metrics as rm
 
-    return {
-        **_METRICS,
-        "precision": cm.Precision,
-        "recall": cm.Recall,
-        "f1": cm.F1Score,
-        "f1_score": cm.F1Score,
-        "auc": cm.AUC,
-        "mae": rm.MeanAbsoluteError,
-        "mse": rm.MeanSquaredError,
-        "rmse": rm.RootMeanSquaredError,
-        "r2": rm.R2Score,
+    table.add_public(training, lambda obj: isinstance(obj, type) and issubclass(obj, Metric)
+                     and obj is not Metric and obj is not Mean)
+    shorthands = {
+        "accuracy": Accuracy, "acc": Accuracy,
+        "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+        "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
+        "top_k_accuracy": TopKCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
+        "f1": cm.F1Score, "f1_score": cm.F1Score, "mae": rm.MeanAbsoluteError,
+        "mean_absolute_error": rm.MeanAbsoluteError, "mse": rm.MeanSquaredError,
+        "mean_squared_error": rm.MeanSquaredError, "rmse": rm.RootMeanSquaredError,
+        "root_mean_squared_error": rm.RootMeanSquaredError, "r2": rm.R2Score,
     }
+    for name, cls in shorthands.items():
+        table.register(name, cls, overwrite=True)
+
+
+METRICS = NameTable("metric", hint="Pass a Metric object for your own metric")
+METRICS.add_loader(_fill_metrics)
 
 
 def get_metric(metric: str | Metric) -> Metric:
-    """A fresh metric from its name (``"accuracy"``, ``"f1"``, ``"mae"``...) or itself."""
+    """A fresh metric from its name (``"accuracy"``, ``"f1"``, ``"mae"``, ``"BinaryAccuracy"``...,
+    case and punctuation ignored) or the metric itself.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known names).
+    """
     if isinstance(metric, Metric):
         return metric
-    key = str(metric).lower()
-    known = _METRICS if key in _METRICS else _all_metrics()
-    if key not in known:
-        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(sorted(known))}")
-    return known[key]()
+    if not isinstance(metric, str):
+        raise TypeError(f"a metric must be a name or a Metric object, got {metric!r}")
+    return METRICS.get(metric)()
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
