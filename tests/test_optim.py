@@ -515,3 +515,40 @@ def test_gpu_matches_cpu(cls, kwargs) -> None:
     restored.load_state_dict(opt_gpu.state_dict())
     assert all(backend.is_cupy_array(v) for s in restored.state.values() for v in s.values()
                if not isinstance(v, (int, float)))
+
+
+# ----- every optimizer is in every table ---------------------------------------------------------
+# Optimizers that a table cannot hold, with the reason. Everything else must appear in each table.
+NOT_IN_TABLE = {
+    "CASES": {"NoOp": "DL4J's NoOp never moves a parameter: test_noop_never_changes_anything"},
+    "STATEFUL": {"NoOp": "keeps no state: test_noop_never_changes_anything"},
+    "BAD": {"NoOp": "takes no hyperparameter that could be invalid (its lr does nothing)"},
+}
+
+
+def _public_optimizers() -> set[str]:
+    from nurinet import optim
+
+    return {name for name in optim.__all__ if isinstance(getattr(optim, name), type)
+            and issubclass(getattr(optim, name), Optimizer) and getattr(optim, name) is not Optimizer}
+
+
+@pytest.mark.parametrize("table", ["CASES", "STATEFUL", "BAD"])
+def test_every_optimizer_is_in_every_table(table: str) -> None:
+    """A new optimizer must get a reference case, a state round trip and validation cases."""
+    listed = {entry[0].__name__ for entry in globals()[table]}
+    missing = _public_optimizers() - listed - set(NOT_IN_TABLE[table])
+    assert not missing, f"{sorted(missing)} missing from {table} in tests/test_optim.py"
+
+
+def test_noop_never_changes_anything() -> None:
+    from nurinet.optim import NoOp
+
+    problem = Problem()
+    params = problem.params()
+    opt = NoOp(params)
+    run(opt, params, problem, range(3))
+    for got, start in zip(params, problem.init):
+        np.testing.assert_array_equal(got.data, start)
+    assert opt.state_dict()["state"] == {}
+    assert isinstance(get_optimizer("none", params), NoOp)

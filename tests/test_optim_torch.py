@@ -77,3 +77,18 @@ def test_matches_torch_optim(torch, name, torch_name, kwargs) -> None:
         assert p.data.dtype == np.float64
         assert not np.allclose(p.data, a)
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-6, atol=1e-10)
+
+
+# Optimizers with no torch.optim counterpart, with the reason.
+NO_TORCH_COUNTERPART = {"NoOp": "DL4J's NoOp updater; PyTorch has no such optimizer"}
+
+
+def test_every_optimizer_is_compared_with_pytorch() -> None:
+    from nurinet import optim
+
+    public = {name for name in optim.__all__ if isinstance(getattr(optim, name), type)
+              and issubclass(getattr(optim, name), optim.Optimizer) and name != "Optimizer"}
+    compared = {type(optim.get_optimizer(name, [Parameter(np.zeros(1))])).__name__
+                for name, _, _ in CASES}
+    missing = public - compared - set(NO_TORCH_COUNTERPART)
+    assert not missing, f"{sorted(missing)} have no case in tests/test_optim_torch.py"
