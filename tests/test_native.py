@@ -10,6 +10,7 @@ import pytest
 
 import nurinet
 from nurinet import Tensor, _native, nn, parallel
+from tests.nn.harness import check_layer
 
 needs_native = pytest.mark.skipif(not _native.available() or _native.sgemm() is None,
                                   reason="native kernels not built here (no C compiler or no bundled OpenBLAS)")
@@ -296,3 +297,27 @@ def test_keep_freed_memory_applies_on_glibc():
 
     applied = allocator.keep_freed_memory()
     assert applied == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+
+
+@pytest.mark.parametrize(("make", "shape", "out", "count"), [
+    (lambda: nn.LSTM(4, 6, bidirectional=True), (3, 5, 4), (3, 5, 12), 2 * 4 * 6 * (4 + 6 + 2)),
+    (lambda: nn.GRU(4, 6, num_layers=2), (3, 5, 4), (3, 5, 6), 3 * 6 * (4 + 6 + 2) + 3 * 6 * (6 + 6 + 2)),
+    (lambda: nn.RNN(4, 6), (3, 5, 4), (3, 5, 6), 6 * (4 + 6 + 2)),
+    (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 2, 5, 5), (2, 3, 5, 5), 3 * 2 * 9 + 3),
+    (lambda: nn.MaxPool2d(2), (2, 3, 4, 4), (2, 3, 2, 2), 0),
+], ids=["lstm", "gru", "rnn", "conv2d", "max_pool2d"])
+def test_numpy_path_passes_the_layer_harness_and_takes_an_empty_batch(make, shape, out, count):
+    """With the native kernels off (NURINET_NATIVE=0) the NumPy reference code passes the layer
+    harness and accepts every shape the native path accepts, an empty batch included."""
+    old = _native.set_enabled(False)
+    try:
+        check_layer(make(), shape, out, count)
+        layer = make()
+        x = Tensor(np.zeros((0, *shape[1:]), np.float32), requires_grad=True)
+        y = layer(x)
+        y = y[0] if isinstance(y, tuple) else y
+        assert y.shape == (0, *out[1:])
+        y.sum().backward()
+        assert x.grad.shape == x.shape
+    finally:
+        _native.set_enabled(old)

@@ -171,7 +171,7 @@ def test_clear_errors() -> None:
         model.fit(x, y[:29], verbose=0)
     with pytest.raises(ValueError, match="validation_split"):
         model.fit(x, y, validation_split=1.5, verbose=0)
-    with pytest.raises(ValueError, match="known metrics: .*accuracy"):
+    with pytest.raises(ValueError, match="known metric names: .*accuracy"):
         get_metric("accurracy")
     with pytest.raises(ValueError, match="needs a loss"):
         Model(nn.Linear(2, 3)).compile("adam")

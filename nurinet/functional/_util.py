@@ -77,3 +77,60 @@ def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     if axis is None:
         return (1,) * len(shape)
     return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+# ----- the dtype policy of layers and ops with parameters ---------------------------------
+def check_input_dtype(x: Any, param: Any, owner: str, what: str = "input") -> None:
+    """Refuse an input whose dtype is not the dtype of its layer's parameters, as PyTorch does.
+
+    Letting a float64 input meet float32 parameters would silently compute in float64 (or
+    fail later, in backward, with an internal error about a gradient's dtype), and an integer
+    input would compute in the wrong type. Called once per forward: one comparison when the
+    dtypes agree.
+
+    Args:
+        x: The input (a Tensor or array).
+        param: One parameter of the layer (they share one dtype), or None for a layer without
+            parameters: then only a non-floating input is refused.
+        owner: The layer's class name, the first word of the message.
+        what: What the message calls ``x`` ("input", "query", "h_0", ...).
+
+    Raises:
+        TypeError: naming ``owner``, both dtypes and how to convert one side.
+    """
+    if param is None:
+        if x.dtype.kind != "f":
+            raise TypeError(f"{owner} needs a floating-point {what}, got {_article(x.dtype)} {x.dtype} "
+                            f"{what}: convert it with {_variable(what)}.astype('float32')")
+        return
+    if x.dtype != param.dtype:
+        raise TypeError(f"{owner} has {param.dtype} parameters but got {_article(x.dtype)} {x.dtype} {what}: "
+                        + _conversion(x.dtype, param.dtype, what, "the layer with layer"))
+
+
+def check_operand_dtype(x: Any, param: Any, op: str, param_name: str = "weight", what: str = "input") -> None:
+    """:func:`check_input_dtype` for a functional op, whose parameters are arguments (``F.linear``).
+
+    Raises:
+        TypeError: naming ``op``, both dtypes and how to convert one side.
+    """
+    if x.dtype != param.dtype:
+        raise TypeError(f"{op}: the {what} ({x.dtype}) and {param_name} ({param.dtype}) must share one dtype: "
+                        + _conversion(x.dtype, param.dtype, what, f"the {param_name} with {param_name}"))
+
+
+def _conversion(got: np.dtype, want: np.dtype, what: str, other_side: str) -> str:
+    """How to make ``got`` and ``want`` agree: convert the input, or (floats) the other side."""
+    text = f"convert the {what} with {_variable(what)}.astype('{want}')"
+    method = {np.dtype(np.float64): ".double()", np.dtype(np.float32): ".float()"}.get(np.dtype(got))
+    if got.kind != "f":
+        return text + " (floating-point parameters need a floating-point input)"
+    return text + (f" or {other_side}{method}" if method else "")
+
+
+def _variable(what: str) -> str:
+    return "x" if what == "input" else what
+
+
+def _article(dtype: np.dtype) -> str:
+    return "an" if str(dtype)[0] in "aeio" else "a"

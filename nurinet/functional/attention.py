@@ -41,6 +41,8 @@ def _softmax_rows(s: Any) -> tuple[Any, Any]:
     zero output and zero gradients, instead of NaN (as PyTorch's math attention since 2.5).
     Returns the weights and the bool (*, L, 1) array of such rows (None when there is none).
     """
+    if s.shape[-1] == 0:  # no keys: no weights, and the output (a sum over no values) is zero, as in PyTorch
+        return s, None
     xp = xp_of(s)
     m = s.max(axis=-1, keepdims=True)
     dead = xp.isneginf(m)

@@ -39,6 +39,7 @@ from nurinet.functional._im2col import (
     rows,
     wide_ok,
 )
+from nurinet.functional._util import check_operand_dtype
 from nurinet.functional.shape import reshape
 
 
@@ -190,9 +191,9 @@ def _check_conv(x: Tensor, w: Tensor, b: Tensor | None, groups: int, op: str, nd
         )
     if b is not None and b.shape != (out_c,):
         raise ValueError(f"{op}: bias must have shape ({out_c},), got {b.shape}")
-    if x.dtype != w.dtype or (b is not None and b.dtype != w.dtype):
-        raise TypeError(f"{op}: input ({x.dtype}), weight ({w.dtype}) and bias must share one dtype; "
-                        "convert with .astype()")
+    check_operand_dtype(x, w, op)
+    if b is not None:
+        check_operand_dtype(b, w, op, what="bias")
 
 
 def _check_extent(x_hw: tuple[int, ...], kernel: tuple[int, ...], pads: Any, dilation: tuple[int, ...],

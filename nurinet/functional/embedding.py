@@ -101,10 +101,15 @@ def embedding(indices: Any, weight: Tensor, padding_idx: int | None = None) -> T
     Shape:
         Output: ``(*indices.shape, embedding_dim)``.
     """
+    return lookup(indices, weight, padding_idx, "embedding")
+
+
+def lookup(indices: Any, weight: Tensor, padding_idx: int | None, where: str) -> Tensor:
+    """:func:`embedding`, with error messages that start with ``where`` (a layer's class name)."""
     weight = as_tensor(weight)
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got {weight.shape}")
-    indices = check_indices(indices, weight.shape[0])
+        raise ValueError(f"{where}: weight must be 2-D (num_embeddings, embedding_dim), got {weight.shape}")
+    indices = check_indices(indices, weight.shape[0], where)
     if weight.device != "cpu" and xp_of(indices) is np:
         from nurinet import backend
 

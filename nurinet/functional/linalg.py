@@ -8,7 +8,7 @@ from typing import Any
 from nurinet import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
-from nurinet.functional._util import operands, xp_of
+from nurinet.functional._util import check_operand_dtype, operands, xp_of
 
 
 class MatMul(Function):
@@ -160,6 +160,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features but the "
             f"weight of shape {weight.shape} expects {weight.shape[1]}"
         )
+    check_operand_dtype(x, weight, "linear")  # mixed dtypes would fail later, in backward
     if bias is None:
         return Linear()(x, weight)
     return Linear()(x, weight, bias)

@@ -26,7 +26,7 @@ from nurinet.autograd.function import Function
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
-from nurinet.functional._util import xp_of
+from nurinet.functional._util import check_input_dtype, check_operand_dtype, xp_of
 from nurinet.functional.shape import reshape
 
 
@@ -121,9 +121,7 @@ def _normalize(x: Tensor, axes: tuple[int, ...], weight: Tensor | None, bias: Te
 
 
 def _check_float(x: Tensor, where: str) -> None:
-    if x.data.dtype.kind != "f":
-        raise TypeError(f"{where} needs a floating-point input, got dtype {x.dtype}; convert it with "
-                        "x.astype('float32')")
+    check_input_dtype(x, None, where)
 
 
 def _param(p: Any, size: int, name: str, where: str, x: Tensor) -> Tensor | None:
@@ -134,9 +132,7 @@ def _param(p: Any, size: int, name: str, where: str, x: Tensor) -> Tensor | None
     if p.size != size:
         raise ValueError(f"{where}: {name} has shape {p.shape} ({p.size} elements) but the input of shape "
                          f"{x.shape} needs {size}")
-    if p.dtype != x.dtype:
-        raise TypeError(f"{where}: {name} is {p.dtype} but the input is {x.dtype}; give both one dtype "
-                        "(layer.float() / layer.double(), or x.astype(...))")
+    check_operand_dtype(x, p, where, name)
     return p
 
 
@@ -193,6 +189,8 @@ def batch_norm(
     bias = None if bias is None else reshape(bias, shape)
     if not training and running_mean is not None and running_var is not None:
         return _batch_norm_eval(x, running_mean, running_var, weight, bias, eps, shape)
+    if x.size == 0:  # an empty batch gives an empty output, as in PyTorch; it has no statistics to track
+        return _affine(x, weight, bias)
     count = x.size // c
     if training and count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
@@ -217,6 +215,12 @@ def _batch_norm_eval(x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None
     if bias is not None:
         shift = shift + bias
     return x * scale + shift
+
+
+def _affine(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """``x * weight + bias`` (either may be None): what normalizing an empty input leaves."""
+    y = x if weight is None else x * weight
+    return y if bias is None else y + bias
 
 
 def _update_running(fn: Normalize, running_mean: Tensor, running_var: Tensor, momentum: float | None,
@@ -293,7 +297,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
                          f"num_groups={num_groups}")
     n, c = x.shape[0], x.shape[1]
     weight, bias = (_param(p, c, nm, "group_norm", x) for p, nm in ((weight, "weight"), (bias, "bias")))
-    grouped = reshape(x, (n, num_groups, c // num_groups, -1))
+    grouped = reshape(x, (n, num_groups, c // num_groups, _prod(x.shape[2:])))  # -1 is ambiguous when N = 0
     pshape = (1, num_groups, c // num_groups, 1)
     params = [None if p is None else reshape(p, pshape) for p in (weight, bias)]
     y = normalize(grouped, (2, 3), params[0], params[1], eps)

@@ -48,7 +48,7 @@ import numpy as np
 from nurinet import _native, gemm, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional._util import xp_of
+from nurinet.functional._util import check_operand_dtype, xp_of
 from nurinet.threads import single_blas_thread
 
 
@@ -417,11 +417,12 @@ class _LSTMKernels:
         """The recurrence in NumPy (or CuPy) ufuncs, into the buffers :meth:`forward` took."""
         batch, hidden = xg.shape[1], self.hs.shape[-1]
         rate = _lstm_rates(xp, hidden, xg.dtype, batch)
+        row = rate[0] if batch else _lstm_rates(xp, hidden, xg.dtype, 1)[0]  # an empty batch's rates have no row
         xp.multiply(xg, rate, out=self.gates)
         if b is not None:
-            self.gates += b * rate[0]
+            self.gates += b * row
         w_scaled = xp.empty(w.shape[::-1], dtype=w.dtype)  # (H, 4H) in C order: a ufunc's own output
-        xp.multiply(w.T, rate[0], out=w_scaled)  # would keep w.T's Fortran order, slower in the GEMM
+        xp.multiply(w.T, row, out=w_scaled)  # would keep w.T's Fortran order, slower in the GEMM
         # exp overflows to inf for pre-activations below about -88 (float32): 1 / (1 + inf) = 0 is right.
         with _step_blas_threads(batch, hidden), np.errstate(over="ignore"):
             self._forward_steps(xp, order, prev, new, w_scaled)
@@ -797,10 +798,24 @@ def recurrent_sequence(mode: str, xg: Tensor, state: tuple[Tensor, ...], w_hh: T
     if len(state) != (2 if mode == "LSTM" else 1):
         raise ValueError(f"recurrent_sequence: {mode} needs {'(h, c)' if mode == 'LSTM' else '(h,)'} as state, "
                          f"got {len(state)} tensor(s)")
+    if xg.shape[0] == 0:
+        raise ValueError(f"recurrent_sequence: expected a sequence of at least one step, got input gates of "
+                         f"shape {xg.shape}")
+    _check_dtypes("recurrent_sequence", xg, w_hh, w_hh, *state, x_name="xg")
     return RecurrentSequence(mode, masks, reverse)(xg, *state, *_step_args(w_hh, b_hh))
 
 
 # ----- wrappers -----------------------------------------------------------------------------
+def _check_dtypes(op: str, x: Tensor, w_x: Tensor, w_hh: Tensor, *state: Tensor, x_name: str = "input") -> None:
+    """Refuse an input or state whose dtype is not its weight's (see ``check_operand_dtype``).
+
+    ``x`` meets ``w_x``: a cell's input meets ``w_ih``, a step's input gates meet ``w_hh``.
+    """
+    check_operand_dtype(x, w_x, op, "w_hh" if w_x is w_hh else "w_ih", x_name)
+    for s, what in zip(state, ("h", "c")):
+        check_operand_dtype(s, w_hh, op, "w_hh", what)
+
+
 def _step_args(w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, ...]:
     return (w_hh,) if b_hh is None else (w_hh, b_hh)
 
@@ -810,18 +825,21 @@ def rnn_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
     """One RNN step from precomputed input gates ``xg = x W_ih^T + b_ih`` of shape (N, H)."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    _check_dtypes("rnn_step", xg, w_hh, w_hh, h, x_name="xg")
     return RNNCellFunction(nonlinearity, mask)(xg, h, *_step_args(w_hh, b_hh))
 
 
 def lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
               mask: Any = None) -> tuple[Tensor, Tensor]:
     """One LSTM step from precomputed input gates ``xg`` of shape (N, 4H); returns (h', c')."""
+    _check_dtypes("lstm_step", xg, w_hh, w_hh, h, c, x_name="xg")
     return LSTMCellFunction(mask)(xg, h, c, *_step_args(w_hh, b_hh))
 
 
 def gru_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
              mask: Any = None) -> Tensor:
     """One GRU step from precomputed input gates ``xg`` of shape (N, 3H); returns h'."""
+    _check_dtypes("gru_step", xg, w_hh, w_hh, h, x_name="xg")
     return GRUCellFunction(mask)(xg, h, *_step_args(w_hh, b_hh))
 
 
@@ -830,6 +848,7 @@ def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
     """An Elman RNN cell ``act(x W_ih^T + b_ih + h W_hh^T + b_hh)``; x (N, I), h (N, H)."""
     from nurinet.functional.linalg import linear
 
+    _check_dtypes("rnn_cell", x, w_ih, w_hh, h)
     return rnn_step(linear(x, w_ih, b_ih), h, w_hh, b_hh, nonlinearity)
 
 
@@ -838,6 +857,7 @@ def lstm_cell(x: Tensor, hx: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor,
     """An LSTM cell (PyTorch's gates i, f, g, o); ``hx = (h, c)``; returns ``(h', c')``."""
     from nurinet.functional.linalg import linear
 
+    _check_dtypes("lstm_cell", x, w_ih, w_hh, hx[0], hx[1])
     return lstm_step(linear(x, w_ih, b_ih), hx[0], hx[1], w_hh, b_hh)
 
 
@@ -846,4 +866,5 @@ def gru_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
     """A GRU cell (PyTorch's gates r, z, n); returns h'."""
     from nurinet.functional.linalg import linear
 
+    _check_dtypes("gru_cell", x, w_ih, w_hh, h)
     return gru_step(linear(x, w_ih, b_ih), h, w_hh, b_hh)

@@ -59,11 +59,15 @@ class Mean(_Reduction):
         self.count = x.size // builtins.max(y.size, 1) if x.size else 0
         return y / self.count if self.count else y * float("nan")
 
+    def _scale(self) -> float:
+        # An empty input (count 0) has an empty gradient: any finite scale will do.
+        return 1.0 / self.count if self.count else 0.0
+
     def backward(self, gy: Tensor) -> Tensor:
-        return _expand(gy, self.x_shape, self.axis) * (1.0 / self.count)
+        return _expand(gy, self.x_shape, self.axis) * self._scale()
 
     def backward_arrays(self, gy: Any) -> Any:
-        return _expand_array(gy * (1.0 / self.count), self.x_shape, self.axis)
+        return _expand_array(gy * self._scale(), self.x_shape, self.axis)
 
 
 class _Extreme(_Reduction):

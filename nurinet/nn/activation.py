@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 import nurinet.functional as F
-from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.activation_registry import activation_key
 from nurinet.nn.module import Module
 from nurinet.random import Generator
@@ -118,6 +119,12 @@ class PReLU(Module):
         self.weight = Parameter(np.full(self.num_parameters, self.init, dtype or np.float32))
 
     def forward(self, x: Tensor) -> Tensor:
+        x = as_tensor(x)
+        if self.num_parameters > 1 and (x.ndim < 2 or x.shape[1] != self.num_parameters):
+            raise ValueError(f"PReLU: weight has shape ({self.num_parameters},) but the input of shape {x.shape} "
+                             f"is not (N, {self.num_parameters}, *): num_parameters > 1 gives one slope per "
+                             f"channel (dim 1)")
+        check_input_dtype(x, self.weight, "PReLU")
         return F.prelu(x, self.weight)
 
     def extra_repr(self) -> str:
@@ -146,6 +153,8 @@ class RReLU(Module):
         self.lower, self.upper, self.generator = float(lower), float(upper), generator
 
     def forward(self, x: Tensor) -> Tensor:
+        x = as_tensor(x)
+        check_input_dtype(x, None, "RReLU")  # random float slopes: an integer input would be truncated
         return F.rrelu(x, self.lower, self.upper, self.training, self.generator)
 
     def extra_repr(self) -> str:

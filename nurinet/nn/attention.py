@@ -9,6 +9,7 @@ import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.attention import (
     Attention,
     additive_mask,
@@ -213,10 +214,8 @@ class MultiheadAttention(Module):
         if not unbatched and not query.shape[1 - seq] == key.shape[1 - seq] == value.shape[1 - seq]:
             raise ValueError(f"{where}: query {query.shape}, key {key.shape} and value {value.shape} "
                              "must have the same batch size")
-        param = self.out_proj.weight
-        if not query.dtype == key.dtype == value.dtype == param.dtype:
-            raise TypeError(f"{where}: query, key and value must have the parameters' dtype {param.dtype}, "
-                            f"got {query.dtype}, {key.dtype}, {value.dtype}")
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            check_input_dtype(t, self.out_proj.weight, where, name)
 
     def extra_repr(self) -> str:
         text = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"

@@ -9,6 +9,7 @@ import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.conv import _tuple
 from nurinet.nn import init
 from nurinet.nn.linear import _check_size, _float_dtype
@@ -65,9 +66,7 @@ class _ConvNd(Module):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r} expects {self.in_channels} input channels but got {x.shape[1]} "
                              f"(input shape {x.shape})")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(f"{self!r} has {self.weight.dtype} parameters but got a {x.dtype} input: convert "
-                            f"the input (x.astype('{self.weight.dtype}')) or the layer (.float() / .double())")
+        check_input_dtype(x, self.weight, type(self).__name__)
 
     def _call(self, fn: Any, x: Any, *args: Any) -> Tensor:
         x = as_tensor(x)

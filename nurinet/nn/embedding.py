@@ -9,7 +9,8 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
-from nurinet.functional.embedding import embedding
+from nurinet.functional._util import check_input_dtype
+from nurinet.functional.embedding import lookup
 from nurinet.nn import init
 from nurinet.nn.linear import _check_size, _float_dtype
 from nurinet.nn.module import Module
@@ -67,7 +68,7 @@ class Embedding(Module):
         return layer
 
     def forward(self, indices: Any) -> Tensor:
-        return embedding(indices, self.weight, self.padding_idx)
+        return lookup(indices, self.weight, self.padding_idx, "Embedding")
 
     def extra_repr(self) -> str:
         text = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -85,7 +86,8 @@ def sinusoidal_table(max_len: int, d_model: int, dtype: Any = np.float32) -> np.
 
 
 class _PositionalBase(Module):
-    def _check(self, x: Tensor) -> Tensor:
+    def _check(self, x: Tensor, param: Tensor | None) -> Tensor:
+        """``x`` as a Tensor after checking its shape and its dtype against ``param`` (None: any float)."""
         x = as_tensor(x)
         name = type(self).__name__
         if x.ndim < 2 or x.shape[-1] != self.d_model:
@@ -94,6 +96,7 @@ class _PositionalBase(Module):
         if x.shape[-2] > self.max_len:
             raise ValueError(f"{name}: sequence length {x.shape[-2]} exceeds max_len={self.max_len}; "
                              "build the layer with a larger max_len")
+        check_input_dtype(x, param, name)
         return x
 
     def extra_repr(self) -> str:
@@ -124,7 +127,7 @@ class SinusoidalPositionalEncoding(_PositionalBase):
         self.register_buffer("pe", Tensor(table), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self._check(x)
+        x = self._check(x, None)  # the table is a buffer, not a parameter: it follows a float input's dtype
         pe = self.pe.data[: x.shape[-2]]
         if pe.dtype != x.data.dtype:
             pe = pe.astype(x.data.dtype)
@@ -156,5 +159,5 @@ class LearnedPositionalEncoding(_PositionalBase):
         init.normal_(self.weight, 0.0, 0.02, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self._check(x)
+        x = self._check(x, self.weight)
         return x + self.weight[: x.shape[-2]]

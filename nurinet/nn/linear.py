@@ -10,6 +10,7 @@ import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.nn import init
 from nurinet.nn.module import Module
 from nurinet.random import Generator
@@ -105,11 +106,7 @@ def _check_input(layer: Module, x: Tensor, in_features: int, weight: Tensor) -> 
             f"{layer!r} expects inputs of shape (*, {in_features}) but got shape {x.shape} "
             f"(weight shape {weight.shape}): the last dim of the input must equal in_features"
         )
-    if x.dtype != weight.dtype:
-        raise TypeError(
-            f"{layer!r} has {weight.dtype} parameters but got a {x.dtype} input: convert the input "
-            f"(x.astype('{weight.dtype}')) or the layer (.float() / .double())"
-        )
+    check_input_dtype(x, weight, type(layer).__name__)
 
 
 class Maxout(Module):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.normalization import batch_norm, group_norm, layer_norm
 from nurinet.nn.linear import _check_size, _float_dtype
 from nurinet.nn.module import Module
@@ -49,11 +50,16 @@ class _BatchNorm(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)
+        name = type(self).__name__
         if x.ndim not in self._dims or x.shape[1] != self.num_features:
             raise ValueError(
-                f"{self!r} expects an input of shape {self._shape_text} with C={self.num_features}, got "
+                f"{name} expects an input of shape {self._shape_text} with C={self.num_features}, got "
                 f"shape {x.shape}"
             )
+        check_input_dtype(x, self.weight, name)
+        if self.training and x.size == self.num_features:  # an empty batch is fine: an empty output
+            raise ValueError(f"{name}: expected more than 1 value per channel when training, got an input of "
+                             f"shape {x.shape}; use a batch of 2 or more samples, or eval mode")
         # Batch statistics while training, and always when no running statistics are kept.
         use_batch = self.training or not self.track_running_stats
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
@@ -141,7 +147,13 @@ class LayerNorm(Module):
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype)) if affine and bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        x = as_tensor(x)
+        shape = self.normalized_shape
+        if x.ndim < len(shape) or tuple(x.shape[x.ndim - len(shape):]) != shape:
+            raise ValueError(f"LayerNorm: normalized_shape {shape} must equal the trailing dims of the input "
+                             f"(*, {', '.join(map(str, shape))}), got input shape {x.shape}")
+        check_input_dtype(x, self.weight if self.weight is not None else self.bias, "LayerNorm")
+        return layer_norm(x, shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -180,8 +192,9 @@ class GroupNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)
         if x.ndim < 2 or x.shape[1] != self.num_channels:
-            raise ValueError(f"{self!r} expects an input of shape (N, {self.num_channels}, *), got shape "
+            raise ValueError(f"GroupNorm expects an input of shape (N, {self.num_channels}, *), got shape "
                              f"{x.shape}")
+        check_input_dtype(x, self.weight, "GroupNorm")
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:

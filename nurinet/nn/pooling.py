@@ -6,12 +6,21 @@ or :func:`nurinet.functional.interpolate`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional import pooling as P
 from nurinet.functional.upsample import interpolate
 from nurinet.nn.module import Module
+
+
+def _named(layer: Module, fn: Callable[..., Any], x: Any, *args: Any) -> Any:
+    """``fn(x, *args)``; a shape or size error (wrong rank, window larger than the input) names the layer."""
+    try:
+        return fn(x, *args)
+    except ValueError as error:
+        raise ValueError(f"{type(layer).__name__}: {error}") from None
 
 
 class _Pool(Module):
@@ -50,8 +59,8 @@ class MaxPool2d(_Pool):
         self.dilation, self.return_indices = dilation, bool(return_indices)
 
     def forward(self, x: Tensor) -> Any:
-        return P.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
+        return _named(self, P.max_pool2d, x, self.kernel_size, self.stride, self.padding, self.dilation,
+                      self.ceil_mode, self.return_indices)
 
 
 class MaxPool1d(MaxPool2d):
@@ -63,8 +72,8 @@ class MaxPool1d(MaxPool2d):
     """
 
     def forward(self, x: Tensor) -> Any:
-        return P.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-                            self.return_indices)
+        return _named(self, P.max_pool1d, x, self.kernel_size, self.stride, self.padding, self.dilation,
+                      self.ceil_mode, self.return_indices)
 
 
 class AvgPool2d(_Pool):
@@ -88,7 +97,8 @@ class AvgPool2d(_Pool):
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Tensor) -> Tensor:
-        return P.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return _named(self, P.avg_pool2d, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                      self.count_include_pad)
 
 
 class AvgPool1d(AvgPool2d):
@@ -100,7 +110,8 @@ class AvgPool1d(AvgPool2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return P.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+        return _named(self, P.avg_pool1d, x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                      self.count_include_pad)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -119,7 +130,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return P.adaptive_avg_pool2d(x, self.output_size)
+        return _named(self, P.adaptive_avg_pool2d, x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -142,7 +153,7 @@ class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
         self.return_indices = bool(return_indices)
 
     def forward(self, x: Tensor) -> Any:
-        return P.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+        return _named(self, P.adaptive_max_pool2d, x, self.output_size, self.return_indices)
 
 
 class GlobalAvgPool2d(Module):
@@ -161,7 +172,7 @@ class GlobalAvgPool2d(Module):
         self.keepdims = bool(keepdims)
 
     def forward(self, x: Tensor) -> Tensor:
-        return P.global_avg_pool2d(x, self.keepdims)
+        return _named(self, P.global_avg_pool2d, x, self.keepdims)
 
     def extra_repr(self) -> str:
         return f"keepdims={self.keepdims}"
@@ -179,7 +190,7 @@ class GlobalMaxPool2d(GlobalAvgPool2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return P.global_max_pool2d(x, self.keepdims)
+        return _named(self, P.global_max_pool2d, x, self.keepdims)
 
 
 class Upsample(Module):
@@ -203,7 +214,7 @@ class Upsample(Module):
         self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
 
     def forward(self, x: Tensor) -> Tensor:
-        return interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+        return _named(self, interpolate, x, self.size, self.scale_factor, self.mode, self.align_corners)
 
     def extra_repr(self) -> str:
         what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"

@@ -28,6 +28,7 @@ import nurinet.functional as F
 from nurinet import backend
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional import recurrent as R
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.dropout import dropout as dropout_fn
 from nurinet.nn import init
 from nurinet.nn.linear import _check_size, _float_dtype
@@ -73,13 +74,14 @@ class _CellBase(Module):
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (N, {self.input_size}) or "
                              f"({self.input_size},) (input_size={self.input_size}), got {x.shape}")
+        check_input_dtype(x, self.weight_ih, name)
         batched = x.ndim == 2
         if not batched:
             x = x.reshape(1, -1)
         states = hx if isinstance(hx, tuple) else (hx,)
         want = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
         fixed = []
-        for s in states:
+        for s, what in zip(states, ("h_0", "c_0") if isinstance(hx, tuple) else ("hx",)):
             if s is None:
                 zeros = backend.get_array_module(x.data).zeros((x.shape[0], self.hidden_size), x.data.dtype)
                 fixed.append(Tensor._wrap(zeros, False))
@@ -87,6 +89,7 @@ class _CellBase(Module):
             s = as_tensor(s)
             if s.shape != want:
                 raise ValueError(f"{name}: the hidden state must have shape {want}, got {s.shape}")
+            check_input_dtype(s, self.weight_ih, name, what)
             fixed.append(s if batched else s.reshape(1, -1))
         return x, tuple(fixed) if isinstance(hx, tuple) else fixed[0], batched
 
@@ -324,6 +327,10 @@ class _RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected {self.input_size} input features (input_size) in the last "
                              f"dim, got {x.shape[-1]} (input shape {x.shape})")
+        if x.shape[1 if x.ndim == 3 and self.batch_first else 0] == 0:
+            raise ValueError(f"{name}: expected a sequence of at least one step, got length 0 (input shape "
+                             f"{x.shape}); a recurrence needs a step to produce its final state")
+        check_input_dtype(x, self.weight_ih_l0, name)
         if x.ndim == 2:
             return x.reshape(x.shape[0], 1, x.shape[1])
         return F.swapaxes(x, 0, 1) if self.batch_first else x
@@ -355,6 +362,7 @@ class _RNNBase(Module):
         if state.shape != want:
             raise ValueError(f"{type(self).__name__}: {what} must have shape {want} "
                              "(num_layers * num_directions, N, hidden_size), got " + str(state.shape))
+        check_input_dtype(state, self.weight_ih_l0, type(self).__name__, what)
         return list(R.unstack(state.reshape(shape) if not batched else state))
 
     def _masks(self, lengths: Any, seq: Tensor) -> list[Any] | None:
@@ -367,7 +375,7 @@ class _RNNBase(Module):
         if lengths.shape != (batch,) or lengths.dtype.kind not in "iu":
             raise ValueError(f"{name}: lengths must be an integer array of shape ({batch},) (one length per "
                              f"sequence), got shape {lengths.shape} and dtype {lengths.dtype}")
-        if lengths.min() < 1 or lengths.max() > steps:
+        if lengths.size and (lengths.min() < 1 or lengths.max() > steps):  # an empty batch has no lengths
             raise ValueError(f"{name}: lengths must be in 1..{steps} (the sequence length), got values "
                              f"from {lengths.min()} to {lengths.max()}")
         if (lengths == steps).all():

@@ -14,6 +14,7 @@ import numpy as np
 
 import nurinet.functional as F
 from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.functional._util import check_input_dtype
 from nurinet.functional.dropout import check_probability
 from nurinet.nn.attention import MultiheadAttention, check_divisible_heads
 from nurinet.nn.container import ModuleList
@@ -83,6 +84,7 @@ class _Layer(Module):
             layout = "(N, L, d_model)" if self.batch_first else "(L, N, d_model)"
             raise ValueError(f"{type(self).__name__}: {name} must have shape {layout} with d_model={d}, "
                              f"got shape {x.shape}")
+        check_input_dtype(x, self.linear1.weight, type(self).__name__, name)
         return x
 
     def _batch_and_length(self, x: Tensor) -> tuple[int | None, int]:

@@ -19,7 +19,12 @@ Usage::
    gradient of its shape and dtype (``lr`` is halved until the loss drops: the
    check is about the direction of the gradient, not the size of the step);
 5. train vs eval: with ``train_eval_differ=True`` the training-mode output differs
-   from the evaluation-mode output and eval is deterministic; otherwise both modes agree.
+   from the evaluation-mode output and eval is deterministic; otherwise both modes agree;
+6. the dtype policy (PyTorch's): a layer with parameters refuses, at forward, a float
+   input of the other float dtype (float64 for a float32 layer, float32 for a float64
+   one) and an integer input where it takes a float input, with a ValueError or
+   TypeError that names the layer class (or, for a container, the class of the layer
+   that met the input) and both dtypes (see :func:`check_refuses_other_dtypes`).
 
 Layers that draw random numbers while training (dropout) should pass
 ``train_eval_differ=True``: the SGD check then runs in eval mode, where the layer
@@ -81,8 +86,55 @@ def check_layer(
         _check_state_round_trip(layer, args, make_fresh, rng)
         _check_modes(layer, args, train_eval_differ)
         _check_sgd_step(layer, args, train_eval_differ, rng)
+        check_refuses_other_dtypes(layer, args)
     finally:
         layer.train(was_training)
+
+
+def check_refuses_other_dtypes(layer: Module, args: Sequence[Tensor]) -> None:
+    """Assert that ``layer`` refuses inputs whose dtype is not its parameters' dtype.
+
+    Each float input in turn, then all of them together, is given the other float dtype, then
+    an integer dtype; every call must raise a ValueError or TypeError naming the layer class (or
+    a submodule's class: a container reports the layer that met the input) and both dtypes. A
+    layer without parameters follows its input's dtype, and one without float inputs (an
+    embedding takes integer indices) has none to refuse: both pass trivially.
+
+    Args:
+        layer: The layer under test.
+        args: Valid inputs, in the parameters' dtype.
+    """
+    dtype = _parameter_dtype(layer)
+    floats = [i for i, a in enumerate(args) if a.dtype.kind == "f"]
+    if dtype is None or not floats:
+        return
+    other = np.dtype(np.float64 if dtype == np.float32 else np.float32)
+    groups = [[i] for i in floats] + ([floats] if len(floats) > 1 else [])
+    for bad, positions in [(other, group) for group in groups] + [(np.dtype(np.int64), floats)]:
+        _expect_dtype_error(layer, args, positions, bad, dtype)
+
+
+def _parameter_dtype(layer: Module) -> np.dtype | None:
+    """The dtype of the layer's first floating-point parameter, or None when it has none."""
+    return next((p.dtype for p in layer.parameters() if p.dtype.kind == "f"), None)
+
+
+def _expect_dtype_error(layer: Module, args: Sequence[Tensor], positions: list[int], bad: np.dtype,
+                        dtype: np.dtype) -> None:
+    name = type(layer).__name__
+    converted = [Tensor(a.numpy().astype(bad)) if i in positions else a for i, a in enumerate(args)]
+    try:
+        with nurinet.no_grad():
+            layer(*converted)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        names = {type(m).__name__ for m in layer.modules()}
+        assert any(n in message for n in names), f"{name}: the dtype error does not name the layer: {message}"
+        assert str(bad) in message and str(dtype) in message, \
+            f"{name}: the dtype error does not name both dtypes ({bad} input, {dtype} parameters): {message}"
+    else:
+        raise AssertionError(f"{name}: a {bad} input (argument {positions}) was accepted by a layer with "
+                             f"{dtype} parameters; refuse it with a clear error (check_input_dtype)")
 
 
 def _inputs(layer: Module, shape: Any, inputs: Any, rng: np.random.Generator) -> list[Tensor]:
