@@ -3,8 +3,9 @@
 ``export(model, example_input, "model.onnx")`` walks the module tree and writes one ONNX node
 (or a few) per layer, with the layer's parameters as initializers. The model is exported in
 evaluation mode: dropout is the identity and batch normalization uses its running statistics.
-The dims of the example input are fixed in the graph, except the batch dim (dim 0) when
-``dynamic_batch`` is true.
+The dims of the example input are fixed in the graph, except the batch dim when ``dynamic_batch``
+is true (dim 0, or dim 1 for a model whose recurrent layers are ``batch_first=False``) and, in a
+recurrent model whose layers all take any length, the sequence dim.
 
 Supported layers are those with an exporter in the registry (``supported_layers()`` lists them);
 add one for your own layer with :func:`register_exporter`. An exporter receives the export
@@ -73,6 +74,15 @@ def register_exporter(module_class: type) -> Callable[[Exporter], Exporter]:
         _EXPORTERS[module_class] = fn
         return fn
     return decorate
+
+
+def _network_of(model: Any) -> Any:
+    """The network a Keras-style ``training.Model(network)`` wraps (its forward is the network's)."""
+    from nurinet.training import Model
+
+    if type(model) is Model and "network" in model._modules:
+        return model.network
+    return model
 
 
 def supported_layers() -> list[str]:
@@ -177,20 +187,31 @@ def _unsupported(module: Any, where: str) -> UnsupportedLayerError:
 # ----- export -------------------------------------------------------------------------------------
 
 def export(model: Any, example_input: Any, path: str | os.PathLike, input_names: Sequence[str] | None = None,
-           output_names: Sequence[str] | None = None, dynamic_batch: bool = True, opset: int = 17) -> Any:
+           output_names: Sequence[str] | None = None, dynamic_batch: bool = True, opset: int = 17,
+           batch_axis: int | None = None, dynamic_sequence: bool | None = None) -> Any:
     """Write ``model`` as an ONNX file at ``path`` (atomically: the old file stays until the new one is whole).
 
     Args:
         model: An ``nn.Module`` made of supported layers (see :func:`supported_layers`). It is
             exported in evaluation mode; its training flags are restored afterwards.
         example_input: An input the model accepts (array or Tensor; integer indices for an
-            Embedding). Its dims other than the batch dim are fixed in the graph.
+            Embedding). Its dims other than the batch and sequence dims are fixed in the graph.
         path: The ``.onnx`` file to write.
         input_names: Name of the graph input (one; default ``["input"]``).
         output_names: Names of the graph outputs, one per output of the model, nested tuples
             flattened (default ``["output"]``, or ``output_0``, ``output_1``, ... for several).
-        dynamic_batch: Make dim 0 of the input (and of the outputs) the symbolic ``"batch"``.
+        dynamic_batch: Make the input's batch dim (and the outputs' dims that follow it) the
+            symbolic ``"batch"``.
         opset: ONNX opset version (17 or later).
+        batch_axis: The input's batch dim. By default 1 when the model's first recurrent layer
+            is ``batch_first=False`` (inputs ``(T, N, ...)``), 0 otherwise.
+        dynamic_sequence: For a model with a recurrent layer, make the input's sequence dim (the
+            other of dims 0 and 1, by the layer's ``batch_first``) and the outputs' dims that
+            follow it the symbolic ``"sequence"``. None (the default) does so when every module
+            of the model is a layer whose ONNX nodes take any length (recurrent, Linear,
+            Embedding, LayerNorm, activations, Dropout, Identity, Sequential) and the model runs
+            with another length; True also for models with exporters of your own (they must not
+            build the example's length into the graph); False keeps the length fixed.
 
     Returns:
         The ``onnx.ModelProto`` written (checked with ``onnx.checker``).
@@ -198,12 +219,16 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
     Raises:
         UnsupportedLayerError: a module has no exporter (the message lists the supported layers).
         ImportError: the onnx package is not installed.
+        ValueError: ``batch_axis`` is not a dim of the example, or ``dynamic_sequence=True`` for a
+            model without a recurrent layer or one that does not run with another length.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"export: model must be an nn.Module, got {type(model).__name__}")
+    model = _network_of(model)
     onnx = _onnx()
     opset = _check_opset(onnx, opset)
     example = _example_array(example_input)
+    batch_axis, sequence_axis = _input_layout(model, example, batch_axis, dynamic_sequence)
     input_names = list(input_names) if input_names is not None else ["input"]
     if len(input_names) != 1:
         raise ValueError(f"export: the model takes one input, so give one input name, got {input_names!r}")
@@ -213,12 +238,17 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
         ctx = ExportContext(onnx, opset)
         ctx._used.add(input_names[0])
         outputs = _flatten(ctx.module(model, Value(input_names[0], example)))
-        batch_axes = _batch_axes(model, example, outputs) if dynamic_batch else [None] * len(outputs)
+        symbolic: dict[int, str] = {}  # input dim -> its symbolic name
+        if dynamic_batch:
+            symbolic[batch_axis] = "batch"
+        if sequence_axis is not None and _takes_any_length(model, example, sequence_axis, dynamic_sequence):
+            symbolic[sequence_axis] = "sequence"
+        output_dims = _symbolic_output_dims(model, example, outputs, symbolic)
     finally:
         for module, training in modes:
             object.__setattr__(module, "training", training)
     output_names = _output_names(output_names, len(outputs))
-    proto = _build_model(ctx, example, input_names[0], outputs, output_names, batch_axes, dynamic_batch)
+    proto = _build_model(ctx, example, input_names[0], symbolic, outputs, output_names, output_dims)
     onnx.checker.check_model(proto)
     atomic_write_bytes(path, proto.SerializeToString())
     return proto
@@ -255,15 +285,65 @@ def _output_names(names: Sequence[str] | None, count: int) -> list[str]:
     return names
 
 
-def _batch_axes(model: Any, example: np.ndarray, outputs: list[Value]) -> list[int | None]:
-    """The dim of each output that follows the batch size, found by running one more sample."""
+def _input_layout(model: Any, example: np.ndarray, batch_axis: int | None,
+                  dynamic_sequence: bool | None) -> tuple[int, int | None]:
+    """The input's batch dim and, for a model with a recurrent layer, its sequence dim (else None)."""
+    recurrent = next((m for m in model.modules() if isinstance(m, _RECURRENT)), None)
+    time_first = recurrent is not None and not recurrent.batch_first
+    if batch_axis is None:
+        batch_axis = 1 if time_first and example.ndim > 1 else 0
+    batch_axis = _check_batch_axis(batch_axis, example)
+    sequence_axis = None if recurrent is None else (0 if time_first else 1)
+    if sequence_axis is not None and (sequence_axis == batch_axis or sequence_axis >= example.ndim):
+        sequence_axis = None
+    if dynamic_sequence and sequence_axis is None:
+        raise ValueError("export: dynamic_sequence=True needs a model with a recurrent layer (RNN, LSTM, GRU), "
+                         f"whose batch_first tells the sequence dim of the input; got an input of shape "
+                         f"{example.shape} with batch_axis={batch_axis}")
+    return batch_axis, sequence_axis
+
+
+def _check_batch_axis(batch_axis: Any, example: np.ndarray) -> int:
+    ndim = example.ndim
+    if isinstance(batch_axis, bool) or not isinstance(batch_axis, (int, np.integer)) or not -ndim <= batch_axis < ndim:
+        raise ValueError(f"export: batch_axis must be a dim of the example input, of shape {example.shape}; "
+                         f"got {batch_axis!r}")
+    return int(batch_axis) % ndim
+
+
+def _takes_any_length(model: Any, example: np.ndarray, sequence_axis: int, dynamic_sequence: bool | None) -> bool:
+    """Whether the sequence dim can be symbolic: asked for, or every layer's nodes take any length."""
+    if dynamic_sequence is False:
+        return False
+    if dynamic_sequence is None and not all(type(m) in _ANY_LENGTH for m in model.modules()):
+        return False  # an exporter of another kind may size its nodes by the example's length
+    try:
+        _grown(model, example, sequence_axis)
+    except Exception as error:  # whatever the failure, this model needs the example's length
+        if dynamic_sequence:
+            raise ValueError(f"export: dynamic_sequence=True, but the model does not run on a sequence one "
+                             f"step longer than the example's ({type(error).__name__}: {error})") from error
+        return False
+    return True
+
+
+def _grown(model: Any, example: np.ndarray, axis: int) -> list[np.ndarray]:
+    """The model's outputs for the example grown by one along ``axis`` (its first slice repeated)."""
+    bigger = np.concatenate([example, np.take(example, [0], axis=axis)], axis=axis)
     with no_grad():
-        bigger = _flatten_arrays(model(Tensor(np.concatenate([example, example[:1]]))))
-    axes: list[int | None] = []
-    for value, other in zip(outputs, bigger):
-        changed = [i for i, (a, b) in enumerate(zip(value.example.shape, other.shape)) if a != b]
-        axes.append(changed[0] if len(changed) == 1 else None)
-    return axes
+        return _flatten_arrays(model(Tensor(bigger)))
+
+
+def _symbolic_output_dims(model: Any, example: np.ndarray, outputs: list[Value],
+                          symbolic: dict[int, str]) -> list[dict[int, str]]:
+    """For each output, its dims that follow a symbolic input dim, found by growing that dim by one."""
+    dims: list[dict[int, str]] = [{} for _ in outputs]
+    for input_axis, name in symbolic.items():
+        for found, value, other in zip(dims, outputs, _grown(model, example, input_axis)):
+            changed = [i for i, (a, b) in enumerate(zip(value.example.shape, other.shape)) if a != b]
+            if len(changed) == 1:
+                found.setdefault(changed[0], name)
+    return dims
 
 
 def _flatten_arrays(output: Any) -> list[np.ndarray]:
@@ -272,22 +352,20 @@ def _flatten_arrays(output: Any) -> list[np.ndarray]:
     return [np.asarray(output.numpy() if isinstance(output, Tensor) else output)]
 
 
-def _build_model(ctx: ExportContext, example: np.ndarray, input_name: str, outputs: list[Value],
-                 output_names: list[str], batch_axes: list[int | None], dynamic_batch: bool) -> Any:
+def _build_model(ctx: ExportContext, example: np.ndarray, input_name: str, input_dims: dict[int, str],
+                 outputs: list[Value], output_names: list[str], output_dims: list[dict[int, str]]) -> Any:
     helper = ctx.onnx.helper
 
-    def info(name: str, array: np.ndarray, batch_axis: int | None) -> Any:
-        dims: list[Any] = list(array.shape)
-        if dynamic_batch and batch_axis is not None:
-            dims[batch_axis] = "batch"
+    def info(name: str, array: np.ndarray, symbolic: dict[int, str]) -> Any:
+        dims: list[Any] = [symbolic.get(axis, size) for axis, size in enumerate(array.shape)]
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(array.dtype), dims)
 
     graph_outputs = []
-    for value, name, batch_axis in zip(outputs, output_names, batch_axes):
+    for value, name, symbolic in zip(outputs, output_names, output_dims):
         # Rename through an Identity so the graph output has the requested name.
         ctx.nodes.append(helper.make_node("Identity", [value.name], [name], name=ctx.fresh("output_node")))
-        graph_outputs.append(info(name, value.example, batch_axis))
-    graph = helper.make_graph(ctx.nodes, "nurinet", [info(input_name, example, 0)], graph_outputs,
+        graph_outputs.append(info(name, value.example, symbolic))
+    graph = helper.make_graph(ctx.nodes, "nurinet", [info(input_name, example, input_dims)], graph_outputs,
                               initializer=ctx.initializers)
     opset_ids = [helper.make_opsetid("", ctx.opset)]
     proto = helper.make_model(graph, opset_imports=opset_ids, producer_name="nurinet")
@@ -399,6 +477,7 @@ def _activation_layer(key: str, settings: Callable[[Any], dict] = lambda m: {}) 
     return lambda ctx, module, x: _ACTIVATIONS[key](ctx, x, **settings(module))
 
 
+_ELEMENTWISE_LAYERS: list[type] = []
 for _cls, _key, _settings in [
     (nn.ReLU, "relu", None), (nn.ReLU6, "relu6", None), (nn.Sigmoid, "sigmoid", None), (nn.Tanh, "tanh", None),
     (nn.LeakyReLU, "leaky_relu", lambda m: {"negative_slope": m.negative_slope}),
@@ -413,6 +492,7 @@ for _cls, _key, _settings in [
     (nn.Identity, "identity", None),
 ]:
     register_exporter(_cls)(_activation_layer(_key, _settings) if _settings else _activation_layer(_key))
+    _ELEMENTWISE_LAYERS.append(_cls)
 
 
 @register_exporter(nn.RReLU)
@@ -457,12 +537,12 @@ for _cls in (nn.Dropout, nn.Dropout2d):
 def _flatten_layer(ctx: ExportContext, module: Any, x: Value) -> str:
     ndim = x.example.ndim
     start, end = module.start_dim % ndim, module.end_dim % ndim
-    shape = list(x.example.shape[:start]) + [-1] + list(x.example.shape[end + 1:])
-    if start > 0:
-        shape[0] = 0  # copy the (dynamic) batch dim
+    # 0 copies the input's dim: the leading dims (the batch among them) stay whatever size they come in.
+    shape = [0] * start + [-1] + list(x.example.shape[end + 1:])
     return ctx.reshape(x.name, shape)
 
 
+@register_exporter(nn.OutputLayer)  # a Linear with its activation; the loss is not part of the graph
 @register_exporter(nn.Linear)
 def _linear(ctx: ExportContext, module: Any, x: Value) -> str:
     y = ctx.node("MatMul", [x.name, ctx.constant(module.weight.numpy().T, hint="weight_t")])
@@ -664,8 +744,9 @@ def _reorder(weight: np.ndarray, order: list[int]) -> np.ndarray:
 
 def _recurrent(ctx: ExportContext, module: Any, x: Value) -> Any:
     if x.example.ndim != 3:
+        layout = "(N, T, F)" if module.batch_first else "(T, N, F)"
         raise UnsupportedLayerError(f"cannot export {module!r} for an unbatched input of shape {x.example.shape}: "
-                                    "give a batched example (N, T, F)")
+                                    f"give a batched example {layout}")
     mode = "RNN" if module.mode.startswith("RNN") else module.mode
     hidden, directions, order = module.hidden_size, module.num_directions, _GATE_ORDER[mode]
     seq = ctx.node("Transpose", [x.name], perm=[1, 0, 2]) if module.batch_first else x.name
@@ -697,8 +778,17 @@ def _recurrent(ctx: ExportContext, module: Any, x: Value) -> Any:
     return (output, tuple(states)) if mode == "LSTM" else (output, states[0])
 
 
-for _cls in (nn.RNN, nn.LSTM, nn.GRU):
+_RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
+for _cls in _RECURRENT:
     register_exporter(_cls)(_recurrent)
+
+# Layers whose ONNX nodes take any sequence length (none is sized by the example's): a recurrent model
+# made of these alone gets a symbolic sequence dim. Pooling, convolutions and models with exporters of
+# their own may build the example's length into the graph, so they keep it fixed unless asked.
+_ANY_LENGTH: frozenset[type] = frozenset({
+    nn.Sequential, nn.Identity, nn.Dropout, nn.Linear, nn.Embedding, nn.LayerNorm, nn.Activation, nn.RReLU,
+    nn.PReLU, *_ELEMENTWISE_LAYERS, *_RECURRENT,
+})
 
 
 # ----- reference models ---------------------------------------------------------------------------------

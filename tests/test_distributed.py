@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -369,6 +371,100 @@ def test_importing_distributed_does_not_import_mpi4py():
     assert done.stdout.strip() == "False"
 
 
+# ----- stopping together and failing loudly -----------------------------------------------------------
+class PeerComm(PairComm):
+    """PairComm whose peer wants to stop (adds 1 to the flag of a stop message) or logged other names."""
+
+    def __init__(self, rank: int = 0, peer_stops: bool = False, peer_names_differ: bool = False) -> None:
+        super().__init__(rank)
+        self.peer_stops, self.peer_names_differ = peer_stops, peer_names_differ
+
+    def allreduce_(self, array, op="sum"):
+        super().allreduce_(array, op)
+        if op == "sum" and array.dtype == np.float64 and array.size >= 3:  # [stop, tag, tag**2, logs...]
+            array[0] += self.peer_stops
+            array[1] += self.peer_names_differ
+        return array
+
+
+def test_agree_on_stop_ors_the_wishes_and_averages_the_logs_in_one_message():
+    assert dist.agree_on_stop(True) == (True, {})  # one process: its own wish and logs
+    assert dist.any_process(False) is False
+    pair = PeerComm()
+    assert dist.agree_on_stop(False, {"loss": 0.5, "accuracy": 0.25}, comm=pair) == (
+        False, {"accuracy": 0.25, "loss": 0.5})
+    assert dist.agree_on_stop(True, {"loss": float("nan")}, comm=pair)[0] is True
+    assert len(pair.calls) == 2  # one allreduce each
+    assert dist.agree_on_stop(False, {"loss": 1.0}, comm=PeerComm(peer_stops=True))[0] is True
+    assert dist.any_process(False, comm=PeerComm(peer_stops=True)) is True
+    with pytest.raises(RuntimeError, match="logged different names"):
+        dist.agree_on_stop(False, {"loss": 1.0}, comm=PeerComm(peer_names_differ=True))
+
+
+def test_distributed_callback_shares_the_stop_and_the_logs_of_every_batch_and_epoch():
+    model = Model(mlp())
+    model.compile(optimizer="sgd", loss="cross_entropy", lr=0.1)
+    for hook, args in (("on_train_batch_end", (3,)), ("on_epoch_end", (1,))):
+        callback = dist.DistributedCallback(comm=PeerComm(peer_stops=True))
+        callback.set_model(model)
+        model.stop_training = False
+        logs = {"loss": 0.5}
+        getattr(callback, hook)(*args, logs)
+        assert model.stop_training is True and logs == {"loss": 0.5}
+        quiet = dist.DistributedCallback(comm=PeerComm(), average_metrics=False)
+        quiet.set_model(model)
+        model.stop_training = False
+        getattr(quiet, hook)(*args, None)  # no logs to average: the stop flag still travels
+        assert model.stop_training is False and quiet.comm.calls == [("allreduce", "float64", 3)]
+
+
+def test_init_aborts_the_job_on_an_uncaught_exception(monkeypatch):
+    printed, aborted = [], []
+
+    class Group(PairComm):
+        def abort(self, code=1):
+            aborted.append((code, list(printed)))
+
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: printed.append(exc[0].__name__))
+    original = sys.excepthook
+    monkeypatch.setattr(comm_module, "_choose_backend", lambda backend: "local" if backend == "local" else "mpi")
+    monkeypatch.setattr(comm_module, "MPICommunicator", lambda timeout=None: Group(rank=1))
+    dist.init()
+    assert sys.excepthook is not original
+    sys.excepthook(ValueError, ValueError("boom"), None)
+    assert aborted == [(1, ["ValueError"])]  # the traceback is printed first, then the job aborted
+    dist.shutdown()
+    assert sys.excepthook is original
+    dist.init(abort_on_exception=False)
+    assert sys.excepthook is original
+    dist.shutdown()
+    dist.init("local")  # one process: nothing to abort, Python's own handling stays
+    assert sys.excepthook is original
+
+
+def test_collective_timeout_aborts_and_is_checked():
+    for bad in (0, -1.0, True, "10"):
+        with pytest.raises(ValueError, match="timeout must be a positive number"):
+            dist.init(timeout=bad)
+
+    class NeverDone:
+        def Test(self):
+            return False
+
+    class Aborted(Exception):
+        pass
+
+    group = object.__new__(dist.MPICommunicator)  # the waiting loop alone, without MPI
+    group.rank, group.size, group.timeout = 0, 2, 0.05
+
+    def abort(code=1):
+        raise Aborted(code)
+
+    group.abort = abort
+    with pytest.raises(Aborted):
+        group._wait(NeverDone(), "an allreduce")
+
+
 # ----- two processes under mpiexec -----------------------------------------------------------------------
 def _mpiexec() -> str | None:
     """The launcher of the MPI that mpi4py uses: the one beside this Python first (the mpich wheel's)."""
@@ -378,22 +474,36 @@ def _mpiexec() -> str | None:
     return str(beside) if beside.exists() else shutil.which("mpiexec") or shutil.which("mpirun")
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-    """The findings of tests/distributed_worker.py on each of 2 MPI processes."""
+def run_two_ranks(script: str, *args: str, limit_s: float = 60.0) -> tuple[int, str, float]:
+    """Run ``tests/<script> ARGS`` on 2 MPI processes: (exit status, stdout and stderr, seconds taken).
+
+    The job runs in a session of its own, so that a job still running after
+    ``limit_s`` seconds is killed whole (mpiexec and both ranks), and fails the test.
+    """
     launcher = _mpiexec()
     if launcher is None:
         pytest.skip("mpi4py or mpiexec is not installed (pip install 'nurinet[distributed]')")
-    out = tmp_path_factory.mktemp("mpi")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    command = [launcher, "-n", "2", sys.executable, str(ROOT / "tests" / script), *args]
+    start = time.monotonic()
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                           cwd=ROOT, start_new_session=True)
     try:
-        done = subprocess.run([launcher, "-n", "2", sys.executable, str(ROOT / "tests" / "distributed_worker.py"),
-                               str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
-                              check=False)
+        output, _ = job.communicate(timeout=limit_s)
     except subprocess.TimeoutExpired:
-        pytest.fail("mpiexec -n 2 tests/distributed_worker.py did not finish within 60 s")
-    assert done.returncode == 0, f"mpiexec failed:\n{done.stdout}\n{done.stderr}"
+        os.killpg(job.pid, signal.SIGKILL)
+        output, _ = job.communicate()
+        pytest.fail(f"mpiexec -n 2 tests/{script} {' '.join(args)} did not end within {limit_s:g} s:\n{output}")
+    return job.returncode, output, time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """The findings of tests/distributed_worker.py on each of 2 MPI processes."""
+    out = tmp_path_factory.mktemp("mpi")
+    status, output, _ = run_two_ranks("distributed_worker.py", str(out))
+    assert status == 0, f"mpiexec failed:\n{output}"
     return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
 
 
@@ -453,3 +563,50 @@ def test_mpi_sampler_shares_do_not_overlap(two_ranks):
     combined = shares[0] + shares[1]
     assert set(combined) == set(range(11))  # 11 samples, one repeated to give both ranks 6
     assert len(set(shares[0])) == 6 and len(set(shares[1])) == 6
+
+
+# ----- faults on one of 2 processes under mpiexec ----------------------------------------------------------
+# A failing rank must end the job within a minute (issue 20); here it takes about a second (the timeout's 3 s
+# in the exit case), so the limit only matters when the fault handling is broken.
+def test_mpi_exception_on_one_rank_aborts_the_job(tmp_path):
+    status, output, seconds = run_two_ranks("distributed_fault_worker.py", "raise", str(tmp_path))
+    assert status != 0, output
+    assert "ValueError: injected failure on rank 1" in output  # the traceback is printed before the abort
+    assert "rank 1 of 2 stopped on an uncaught ValueError; aborting the MPI job" in output
+    assert seconds < 60
+
+
+def test_mpi_rank_that_exits_quietly_is_caught_by_the_collective_timeout(tmp_path):
+    status, output, seconds = run_two_ranks("distributed_fault_worker.py", "exit", str(tmp_path))
+    assert status != 0, output
+    assert "rank 0 of 2 waited more than 3 s for the other processes" in output
+    assert seconds < 60
+
+
+@pytest.fixture(scope="module")
+def agreeing_ranks(tmp_path_factory):
+    """What each of 2 MPI processes saw when one of them alone wanted to stop (distributed_fault_worker.py)."""
+    out = tmp_path_factory.mktemp("mpi_stop")
+    status, output, _ = run_two_ranks("distributed_fault_worker.py", "agree", str(out))
+    assert status == 0, f"mpiexec failed:\n{output}"
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
+
+
+@pytest.mark.parametrize("scenario, last_batch", [
+    ("nan", [1, 2]),  # TerminateOnNaN: rank 1's loss is NaN at epoch 1, batch 2; rank 0's is finite
+    ("train_step", [0, 4]),  # rank 1 sets stop_training in its 5th train_step
+    ("any_process", [1, 0]),  # a callback shares rank 1's wish (its 7th batch) with any_process
+    ("local_state", [0, 5]),  # a callback after DistributedCallback stops on rank 1 alone: should_stop()
+    ("early_stopping", None),  # each rank validates on its own data; the averaged val_loss decides
+])
+def test_mpi_a_stop_on_one_rank_stops_both_at_the_same_step(agreeing_ranks, scenario, last_batch):
+    rank0, rank1 = (result[scenario] for result in agreeing_ranks)
+    assert rank0["stop_training"] and rank1["stop_training"]
+    assert rank0["seen"] == rank1["seen"]  # the same batches ran on both ranks
+    if last_batch is not None:
+        assert rank0["seen"][-1] == last_batch
+    assert rank0["weights"] == rank1["weights"]  # bit for bit (NaN after the NaN step, on both)
+    assert rank0["history"] == rank1["history"]
+    assert rank0 == rank1
+    if scenario == "nan":
+        assert rank0["stopped"] == [1, 2]

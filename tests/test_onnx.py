@@ -177,10 +177,8 @@ LAYERS = {
     "lstm": (lambda: nn.LSTM(3, 5), (4, 3)),
     "lstm_bidirectional_two_layers": (lambda: nn.LSTM(3, 5, num_layers=2, bidirectional=True), (4, 3)),
     "lstm_no_bias": (lambda: nn.LSTM(3, 4, bias=False), (4, 3)),
-    "lstm_time_first": (lambda: nn.LSTM(3, 4, batch_first=False), (2, 3)),
     "gru": (lambda: nn.GRU(3, 5), (4, 3)),
     "gru_bidirectional": (lambda: nn.GRU(3, 4, bidirectional=True), (6, 3)),
-    "gru_two_layers_time_first": (lambda: nn.GRU(3, 4, num_layers=2, batch_first=False), (6, 3)),
 }
 
 
@@ -190,13 +188,133 @@ def test_layer_matches_onnxruntime(ort, tmp_path, name):
     check_roundtrip(ort, tmp_path, factory(), shape)
 
 
-def test_time_first_recurrent_layer_keeps_the_time_dim_fixed(ort, tmp_path):
-    # batch_first=False: the batch is dim 1 of the input, so dim 0 (time) is what "dynamic" frees.
-    model = nn.GRU(3, 4, batch_first=False)
+def dims_of(value_info) -> list:
+    """A graph input's or output's dims: a name for a symbolic dim, the size for a fixed one."""
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def assert_same_outputs(ort, path, model, inputs: list[np.ndarray]) -> None:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for x in inputs:
+        got = session.run(None, {session.get_inputs()[0].name: x})
+        expected = nurinet_outputs(model, x)
+        assert [g.shape for g in got] == [e.shape for e in expected]
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(g, e, atol=ATOL, rtol=RTOL)
+
+
+TIME_FIRST = {
+    "lstm": lambda: nn.LSTM(3, 4, batch_first=False),
+    "lstm_bidirectional_two_layers": lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=False),
+    "gru_two_layers": lambda: nn.GRU(3, 4, num_layers=2, batch_first=False),
+    "rnn_relu": lambda: nn.RNN(3, 5, nonlinearity="relu", batch_first=False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIME_FIRST))
+def test_time_first_recurrent_model_takes_any_batch_and_length(ort, tmp_path, name):
+    import onnx
+
+    # batch_first=False: inputs are (T, N, F), so the batch is dim 1. Exported with T=4, N=2.
+    model, rng = TIME_FIRST[name](), np.random.default_rng(5)
+    path = tmp_path / "time_first.onnx"
+    nonnx.export(model, rng.standard_normal((4, 2, 3)).astype(np.float32), path)
+    graph = onnx.load(str(path)).graph
+    assert dims_of(graph.input[0]) == ["sequence", "batch", 3]
+    assert dims_of(graph.output[0])[:2] == ["sequence", "batch"]
+    for state in graph.output[1:]:  # h_n (and c_n): (layers * directions, N, H)
+        assert dims_of(state)[1] == "batch" and isinstance(dims_of(state)[0], int)
+    inputs = [rng.standard_normal((steps, batch, 3)).astype(np.float32) for steps in (3, 7) for batch in (1, 5)]
+    assert_same_outputs(ort, path, model, inputs)
+
+
+def test_batch_first_recurrent_model_takes_any_length(ort, tmp_path):
+    model, rng = nn.GRU(3, 4, bidirectional=True), np.random.default_rng(6)
+    path = tmp_path / "batch_first.onnx"
+    nonnx.export(model, rng.standard_normal((2, 4, 3)).astype(np.float32), path)
+    assert_same_outputs(ort, path, model, [rng.standard_normal((batch, steps, 3)).astype(np.float32)
+                                           for batch, steps in ((1, 7), (5, 2))])
+
+
+def test_fixed_length_and_fixed_batch_on_request(ort, tmp_path):
+    import onnx
+
+    model = nn.LSTM(3, 4, batch_first=False)
     x = np.random.default_rng(0).standard_normal((5, 2, 3)).astype(np.float32)
-    nonnx.export(model, x, tmp_path / "gru.onnx", dynamic_batch=False)
-    for got, expected in zip(run_onnx(ort, tmp_path / "gru.onnx", x), nurinet_outputs(model, x)):
-        np.testing.assert_allclose(got, expected, atol=ATOL, rtol=RTOL)
+    nonnx.export(model, x, tmp_path / "fixed_length.onnx", dynamic_sequence=False)
+    assert dims_of(onnx.load(str(tmp_path / "fixed_length.onnx")).graph.input[0]) == [5, "batch", 3]
+    nonnx.export(model, x, tmp_path / "fixed.onnx", dynamic_batch=False, dynamic_sequence=False)
+    assert dims_of(onnx.load(str(tmp_path / "fixed.onnx")).graph.input[0]) == [5, 2, 3]
+    assert_same_outputs(ort, tmp_path / "fixed.onnx", model, [x])
+    session = ort.InferenceSession(str(tmp_path / "fixed.onnx"), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception, match="(?i)dimension|shape"):
+        session.run(None, {"input": np.ones((5, 3, 3), np.float32)})
+
+
+class TimeFirstTagger(nn.Module):
+    """Token ids (T, N) -> per-step scores (T, N, 3), through a batch_first=False LSTM."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.lstm, self.head = nn.Embedding(9, 4), nn.LSTM(4, 6, batch_first=False), nn.Linear(6, 3)
+
+    def forward(self, tokens):
+        return self.head(self.lstm(self.embed(tokens))[0])
+
+
+def _export_tagger(ctx, module, x):
+    sequence = ctx.module(module.lstm, ctx.module(module.embed, x, "embed"), "lstm")[0]
+    return ctx.module(module.head, sequence, "head").name
+
+
+def test_model_with_its_own_exporter_gets_a_dynamic_length_on_request(ort, tmp_path):
+    import onnx
+
+    nonnx.register_exporter(TimeFirstTagger)(_export_tagger)
+    try:
+        model, rng = TimeFirstTagger(), np.random.default_rng(1)
+        tokens = rng.integers(0, 9, (5, 2))
+        # Its own exporter might build the length into the graph: by default only the batch (dim 1) is free.
+        nonnx.export(model, tokens, tmp_path / "tagger.onnx")
+        assert dims_of(onnx.load(str(tmp_path / "tagger.onnx")).graph.input[0]) == [5, "batch"]
+        nonnx.export(model, tokens, tmp_path / "tagger_any_length.onnx", dynamic_sequence=True)
+        graph = onnx.load(str(tmp_path / "tagger_any_length.onnx")).graph
+        assert dims_of(graph.input[0]) == ["sequence", "batch"]
+        assert dims_of(graph.output[0]) == ["sequence", "batch", 3]
+        inputs = [rng.integers(0, 9, (steps, batch)) for steps in (3, 8) for batch in (1, 4)]
+        assert_same_outputs(ort, tmp_path / "tagger_any_length.onnx", model, inputs)
+    finally:
+        del nonnx._EXPORTERS[TimeFirstTagger]
+
+
+def test_layout_arguments_are_checked(ort, tmp_path):
+    x = np.zeros((4, 2, 3), np.float32)
+    for bad in (3, -4, 1.0, True):
+        with pytest.raises(ValueError, match="batch_axis must be a dim of the example input"):
+            nonnx.export(nn.LSTM(3, 2), x, tmp_path / "m.onnx", batch_axis=bad)
+    with pytest.raises(ValueError, match="needs a model with a recurrent layer"):
+        nonnx.export(nn.Linear(3, 2), x, tmp_path / "m.onnx", dynamic_sequence=True)
+
+    class LastStep(nn.Module):  # its head takes exactly the example's length: it cannot be dynamic
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.flat, self.head = nn.LSTM(3, 2), nn.Flatten(), nn.Linear(2 * 2, 1)
+
+        def forward(self, x):
+            return self.head(self.flat(self.lstm(x)[0]))
+
+    @nonnx.register_exporter(LastStep)
+    def _(ctx, module, x):
+        flat = ctx.module(module.flat, ctx.module(module.lstm, x, "lstm")[0], "flat")
+        return ctx.module(module.head, flat, "head").name
+
+    try:
+        example = np.zeros((4, 2, 3), np.float32)  # (N, T, F): T = 2
+        with pytest.raises(ValueError, match="does not run on a sequence one step longer"):
+            nonnx.export(LastStep(), example, tmp_path / "m.onnx", dynamic_sequence=True)
+        nonnx.export(LastStep(), example, tmp_path / "m.onnx")  # by default the length simply stays fixed
+    finally:
+        del nonnx._EXPORTERS[LastStep]
 
 
 def test_embedding(ort, tmp_path):
@@ -268,9 +386,9 @@ def test_dynamic_batch_is_symbolic(ort, tmp_path):
     nonnx.export(nn.LSTM(2, 3), np.ones((1, 4, 2), np.float32), tmp_path / "lstm.onnx",
                  output_names=["y", "h", "c"])
     graph = onnx.load(str(tmp_path / "lstm.onnx")).graph
-    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
-    dims = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output}
-    assert dims == {"y": ["batch", 4, 3], "h": [1, "batch", 3], "c": [1, "batch", 3]}
+    assert dims_of(graph.input[0]) == ["batch", "sequence", 2]
+    dims = {o.name: dims_of(o) for o in graph.output}
+    assert dims == {"y": ["batch", "sequence", 3], "h": [1, "batch", 3], "c": [1, "batch", 3]}
 
 
 def test_export_restores_training_flags(ort, tmp_path):
@@ -357,3 +475,17 @@ def test_missing_onnx_gives_an_install_hint(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes "import onnx" raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'nurinet\[onnx\]'"):
         nonnx.export(nn.ReLU(), np.zeros((1, 2), np.float32), tmp_path / "r.onnx")
+
+
+def test_configured_output_layer_exports_its_softmax(ort, tmp_path):
+    from nurinet import config
+
+    model = config.build({"seed": 0, "model": {"input_size": 4, "layers": [
+        {"type": "Dense", "units": 6, "activation": "relu"},
+        {"type": "Output", "units": 3, "activation": "softmax", "loss": "NEGATIVELOGLIKELIHOOD"}]}}).model
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    path = tmp_path / "output_layer.onnx"
+    nonnx.export(model, x, path)  # a training.Model exports the network it wraps
+    got = run_onnx(ort, path, x)[0]
+    np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)

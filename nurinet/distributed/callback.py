@@ -10,7 +10,8 @@ from nurinet.distributed.collectives import (
     DEFAULT_BUCKET_CAP_MB,
     GradientReducer,
     LayoutCache,
-    average_logs,
+    agree_on_stop,
+    any_process,
     broadcast_buffers,
     broadcast_optimizer_state,
     broadcast_parameters,
@@ -30,14 +31,25 @@ class DistributedCallback(Callback):
     - At each epoch begin: ``sampler.set_epoch(epoch)``, when a
       :class:`DistributedSampler` is given.
     - Before each batch (models with buffers only): ``root``'s buffers.
-    - At each epoch end: the logs (loss, metrics, validation) are replaced by
-      their mean over the processes, so callbacks placed *after* this one
-      (EarlyStopping, the progress bar, History) see the same numbers on every
-      process and take the same decisions.
+    - At each batch end and epoch end, in one small message: the logs (loss,
+      metrics, validation) are replaced by their mean over the processes, and
+      ``model.stop_training`` by its logical OR over the processes. Callbacks
+      placed *after* this one (TerminateOnNaN, EarlyStopping, the progress bar,
+      History) thus see the same numbers on every process and take the same
+      decisions: a NaN loss on one process stops every process at the same
+      batch, with the same weights.
 
-    Put it first in ``callbacks``. Let only rank 0 print and save:
-    ``verbose=1 if dist.is_root() else 0`` and :func:`root_only` for
-    checkpoints and loggers.
+    - Where ``fit`` reads the decision to stop (``model.should_stop()``, after
+      every callback has run): its logical OR over the processes once more, so a
+      stop that a later callback decides from its own state (a counter, the
+      clock, a file) is shared too.
+
+    Put it first in ``callbacks``. A hand-written loop shares its decisions with
+    ``any_process``, or the processes stop at different steps and their
+    collectives no longer match.
+    Let only rank 0 print and save: ``verbose=1 if dist.is_root() else 0`` and
+    :func:`root_only` for checkpoints and loggers (never for a callback that can
+    stop training: every process must stop together).
 
     Args:
         sampler: The DistributedSampler of the training DataLoader, if any.
@@ -72,6 +84,20 @@ class DistributedCallback(Callback):
         broadcast_optimizer_state(optimizer, self.root, self.comm)
         self._has_buffers = any(True for _ in self.model.buffers())
         self._install(optimizer)
+        self._share_stop()
+
+    def _share_stop(self) -> None:
+        """Make ``model.should_stop()`` the OR over the processes, for the length of ``fit``: a stop
+        that a callback after this one decides from its own state is then shared too."""
+        if self.comm.size == 1 or not callable(getattr(self.model, "should_stop", None)):
+            return
+        model, comm = self.model, self.comm
+
+        def should_stop() -> bool:
+            model.stop_training = any_process(bool(model.stop_training), comm)
+            return model.stop_training
+
+        model.should_stop = should_stop
 
     def _install(self, optimizer: Any) -> None:
         """Wrap ``optimizer.step`` (on this instance only) so that it first averages the gradients."""
@@ -116,12 +142,26 @@ class DistributedCallback(Callback):
         if self.sync_buffers and self._has_buffers:
             broadcast_buffers(self.model, self.root, self.comm, cache=self._buffer_layouts)
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._agree(logs)
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.average_metrics and logs:
-            logs.update(average_logs(logs, self.comm))  # in place: later callbacks see the means
+        self._agree(logs)
+
+    def _agree(self, logs: dict | None) -> None:
+        """Average ``logs`` in place and OR ``stop_training`` over the processes (one message)."""
+        if self.comm.size == 1:
+            return
+        shared = logs if self.average_metrics else None
+        stop, means = agree_on_stop(bool(getattr(self.model, "stop_training", False)), shared, self.comm)
+        if shared:
+            shared.update(means)  # in place: later callbacks, and the epoch's logs, see the means
+        if stop:
+            self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._uninstall()
+        self.model.__dict__.pop("should_stop", None)
 
 
 def root_only(*callbacks: Callback, root: int = 0) -> list[Callback]:

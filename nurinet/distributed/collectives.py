@@ -427,6 +427,59 @@ def average_logs(logs: Mapping[str, float], comm: Communicator | None = None) ->
     return {name: float(value) for name, value in zip(names, values)}
 
 
+# ----- decisions that every process must take together ---------------------------------------------------
+def any_process(flag: bool, comm: Communicator | None = None) -> bool:
+    """Whether ``flag`` is true on any process: a logical OR over the processes (a collective).
+
+    A process that acts alone on its own numbers (stops, skips a step, breaks
+    out of a loop) makes the processes call different collectives, which
+    mixes up their messages or makes them wait for ever. Share the decision
+    first, so that every process acts on it at the same point:
+    ``if dist.any_process(not math.isfinite(loss)): break``.
+    """
+    stop, _ = agree_on_stop(flag, None, comm)
+    return stop
+
+
+def agree_on_stop(stop: bool, logs: Mapping[str, float] | None = None,
+                  comm: Communicator | None = None) -> tuple[bool, dict[str, float]]:
+    """Whether any process wants to stop, and the mean of ``logs`` over the processes, in one message.
+
+    :class:`DistributedCallback` calls this at the end of every batch and
+    epoch, so that the callbacks after it see the same logs, and so the same
+    ``stop_training``, on every process.
+
+    Args:
+        stop: Whether this process wants to stop.
+        logs: Numbers to average (every process must log the same names), or None.
+        comm: The communicator; the process group of :func:`init` by default.
+
+    Returns:
+        ``(stop, means)``: whether any process wants to stop, and each log's mean.
+
+    Raises:
+        RuntimeError: on every process, when the processes logged different names.
+    """
+    comm = _comm(comm)
+    names = sorted(logs) if logs else []
+    if comm.size == 1:
+        return bool(stop), {name: float(logs[name]) for name in names}
+    # 20 bits of a checksum of the names: its square still sums exactly in float64.
+    tag = float(zlib.crc32("\0".join(names).encode()) & 0xFFFFF)
+    message = np.array([float(bool(stop)), tag, tag * tag, *(float(logs[name]) for name in names)],
+                       dtype=np.float64)
+    comm.allreduce_(message, op="sum")
+    # The tags are equal everywhere exactly when their sum is n * tag and the sum of squares n * tag**2
+    # (then the tags' spread around this tag is zero); every process sees the same sums, so all raise.
+    if message[1] != comm.size * tag or message[2] != comm.size * tag * tag:
+        raise RuntimeError(
+            f"the {comm.size} processes logged different names (rank {comm.rank} has {names}); every "
+            "process must compile the same metrics and call the distributed functions in the same order"
+        )
+    values = message[3:] / comm.size
+    return bool(message[0] > 0), {name: float(value) for name, value in zip(names, values)}
+
+
 def _cap_bytes(bucket_cap_mb: float) -> int:
     if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) or not bucket_cap_mb > 0:
         raise ValueError(f"bucket_cap_mb must be a positive number of megabytes, got {bucket_cap_mb!r}")

@@ -12,11 +12,20 @@ Two backends share one small interface (:class:`Communicator`):
 ``init()`` picks the backend: ``"auto"`` uses MPI when the process was started
 by an MPI launcher (``mpiexec``, ``mpirun``, ``srun`` with PMI) and mpi4py is
 installed, and the local backend otherwise.
+
+A process that fails must not leave the others waiting in a collective for
+ever. With more than one MPI process, ``init()`` therefore installs an
+exception hook that prints the traceback and aborts the whole job
+(``MPI_Abort``), and ``init(timeout=...)`` bounds every collective: a process
+that waits longer than that for the others aborts the job too (a backstop for a
+peer that exited or stopped calling the collectives without an exception).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 import warnings
 from typing import Any
 
@@ -62,6 +71,10 @@ class Communicator:
     def barrier(self) -> None:
         """Wait until every process reaches this call."""
 
+    def abort(self, code: int = 1) -> None:
+        """End every process of the group now with exit status ``code`` (one process: this one)."""
+        os._exit(code)
+
     def check_root(self, root: int) -> int:
         if isinstance(root, bool) or not isinstance(root, (int, np.integer)) or not 0 <= root < self.size:
             raise ValueError(
@@ -75,11 +88,18 @@ class Communicator:
 
 
 class MPICommunicator(Communicator):
-    """The MPI backend: ``COMM_WORLD`` (or a given communicator) through mpi4py's buffer interface."""
+    """The MPI backend: ``COMM_WORLD`` (or a given communicator) through mpi4py's buffer interface.
+
+    Args:
+        comm: An mpi4py communicator; ``MPI.COMM_WORLD`` by default.
+        timeout: The longest a collective may wait for the other processes, in
+            seconds, before it aborts the job; None waits for ever (MPI's own
+            blocking calls, the fastest).
+    """
 
     backend = "mpi"
 
-    def __init__(self, comm: Any = None) -> None:
+    def __init__(self, comm: Any = None, timeout: float | None = None) -> None:
         super().__init__()
         # The first import initializes MPI; mpi4py finalizes it when the process exits.
         from mpi4py import MPI
@@ -88,28 +108,70 @@ class MPICommunicator(Communicator):
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
+        self.timeout = _check_timeout(timeout)
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 
     def allreduce_(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
         _check_op(op)
         _check_buffer(array, "allreduce")
         # MPI.IN_PLACE: each process's array is both its contribution and the result (no copy).
-        self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self._ops[op])
+        if self.timeout is None:
+            self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self._ops[op])
+        else:
+            self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self._ops[op]), "an allreduce")
         return array
 
     def broadcast_(self, array: np.ndarray, root: int = 0) -> np.ndarray:
         root = self.check_root(root)
         _check_buffer(array, "broadcast")
-        self.comm.Bcast(array, root=root)
+        if self.timeout is None:
+            self.comm.Bcast(array, root=root)
+        else:
+            self._wait(self.comm.Ibcast(array, root=root), "a broadcast")
         return array
 
     def barrier(self) -> None:
-        self.comm.Barrier()
+        if self.timeout is None:
+            self.comm.Barrier()
+        else:
+            self._wait(self.comm.Ibarrier(), "a barrier")
+
+    def abort(self, code: int = 1) -> None:
+        self.comm.Abort(code)
+
+    def _wait(self, request: Any, what: str) -> None:
+        """Wait for a non-blocking collective; abort the job when it takes longer than the timeout."""
+        deadline = time.monotonic() + self.timeout
+        polls = 0
+        while not request.Test():
+            if time.monotonic() > deadline:
+                _report(f"rank {self.rank} of {self.size} waited more than {self.timeout:g} s for the other "
+                        f"processes in {what}: one of them failed or stopped calling the collectives; "
+                        "aborting the MPI job")
+                self.abort(1)
+            polls += 1
+            if polls > 10_000:  # past a short spin (fast collectives), stop holding the core
+                time.sleep(0.0005)
 
 
 def _check_op(op: str) -> None:
     if op not in ("sum", "max", "min"):
         raise ValueError(f"unknown reduction op {op!r}: use 'sum', 'max' or 'min'")
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+    return float(timeout)
+
+
+def _report(message: str) -> None:
+    """Write ``message`` to stderr at once: an abort that follows ends the process without flushing."""
+    print(f"nurinet.distributed: {message}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
 
 
 def _check_buffer(array: Any, what: str) -> None:
@@ -141,7 +203,7 @@ def mpi_available() -> bool:
     return importlib.util.find_spec("mpi4py") is not None
 
 
-def init(backend: str = "auto") -> Communicator:
+def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float | None = None) -> Communicator:
     """Join the process group; call once per process before training (later calls return the same group).
 
     Args:
@@ -149,6 +211,15 @@ def init(backend: str = "auto") -> Communicator:
             process and mpi4py is installed, one local process otherwise),
             ``"mpi"`` (always MPI; without a launcher this is a world of one
             process) or ``"local"`` (one process, no MPI).
+        abort_on_exception: With more than one MPI process, install an exception
+            hook (``sys.excepthook``) that prints the traceback of an uncaught
+            exception and then aborts the whole job (``MPI_Abort``, exit status
+            1), so that the other processes do not wait for this one for ever.
+        timeout: The longest an MPI collective may wait for the other processes,
+            in seconds, before this process aborts the job; None (the default)
+            waits for ever. It catches what the hook cannot: a process that
+            exits without an exception or stops calling the collectives. Give
+            it room for the slowest step, validation pass or checkpoint.
 
     Returns:
         The :class:`Communicator` (``.rank``, ``.size``, ``.backend``).
@@ -160,6 +231,7 @@ def init(backend: str = "auto") -> Communicator:
     global _current
     if backend not in ("auto", "mpi", "local"):
         raise ValueError(f"unknown distributed backend {backend!r}: use 'auto', 'mpi' or 'local'")
+    timeout = _check_timeout(timeout)
     chosen = _choose_backend(backend)
     if _current is not None:
         if backend != "auto" and _current.backend != chosen:
@@ -168,8 +240,40 @@ def init(backend: str = "auto") -> Communicator:
                 f"call nurinet.distributed.shutdown() before init(backend={backend!r})"
             )
         return _current
-    _current = MPICommunicator() if chosen == "mpi" else Communicator()
+    _current = MPICommunicator(timeout=timeout) if chosen == "mpi" else Communicator()
+    if abort_on_exception and _current.size > 1:
+        _install_abort_hook(_current)
     return _current
+
+
+def _install_abort_hook(comm: Communicator) -> None:
+    """Make an uncaught exception print its traceback, then abort every process of ``comm``.
+
+    Without this, the failing process exits (or waits in ``MPI_Finalize``) while
+    the others wait in their next collective for ever. The hook chains to the
+    one it replaces, which prints the traceback; :func:`shutdown` restores it.
+    :func:`init` calls this for a world of more than one MPI process.
+    """
+    _remove_abort_hook()
+    previous = sys.excepthook
+
+    def abort_on_exception(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+        try:
+            previous(kind, error, traceback)
+        finally:  # abort even if the previous hook fails
+            _report(f"rank {comm.rank} of {comm.size} stopped on an uncaught {kind.__name__}; aborting the "
+                    "MPI job so that the other processes do not wait for it")
+            comm.abort(1)
+
+    abort_on_exception.aborts_mpi_job = True
+    abort_on_exception.replaces = previous
+    sys.excepthook = abort_on_exception
+
+
+def _remove_abort_hook() -> None:
+    """Put back the exception hook that :func:`_install_abort_hook` replaced, if it is installed."""
+    if getattr(sys.excepthook, "aborts_mpi_job", False):
+        sys.excepthook = sys.excepthook.replaces
 
 
 def _choose_backend(backend: str) -> str:
@@ -199,6 +303,7 @@ def _choose_backend(backend: str) -> str:
 def shutdown() -> None:
     """Leave the process group (the next call initializes again). MPI itself is finalized at exit."""
     global _current
+    _remove_abort_hook()
     _current = None
 
 

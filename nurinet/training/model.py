@@ -238,10 +238,18 @@ class Model(Module):
         with self._cached_attachments():
             for epoch in range(initial_epoch, epochs):
                 logs = self._run_epoch(epoch, train, val, cbs)
-                if self.stop_training:
+                if self.should_stop():
                     break
         cbs.call("on_train_end", logs)
         return history
+
+    def should_stop(self) -> bool:
+        """Whether ``fit`` stops now: read after every callback has seen the batch or epoch.
+
+        ``stop_training`` on its own; data-parallel training (``DistributedCallback``) makes it
+        the decision of any process, so that every process stops at the same step.
+        """
+        return self.stop_training
 
     def _run_epoch(self, epoch: int, train: Any, val: Any, cbs: CallbackList) -> dict[str, float]:
         self.train()
@@ -252,7 +260,7 @@ class Model(Module):
             cbs.call("on_train_batch_begin", step, None)
             logs = self.train_step(batch)
             cbs.call("on_train_batch_end", step, logs)
-            if self.stop_training:
+            if self.should_stop():
                 break
         logs = dict(logs)
         if val is not None:
