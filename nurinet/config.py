@@ -48,6 +48,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,6 +69,8 @@ _SECTIONS = {"name", "seed", "data", "model", "updater", "training", "schedule",
              "regularization"}
 _WIDTH_ARGS = ("in_features", "num_features", "normalized_shape")
 _TRAINING_KEYS = {"epochs", "batch_size", "metrics", "shuffle", "verbose"}
+_MAX_DEPTH = 100  # levels of a configuration text
+_MAX_VALUES = 1_000_000  # values of a configuration text, YAML aliases expanded
 
 
 def _key(name: str) -> str:
@@ -89,25 +92,56 @@ class Built:
 def load_config(source: Any) -> dict[str, Any]:
     """A configuration from a dict, a ``.json`` / ``.yaml`` / ``.yml`` file, or JSON/YAML text.
 
+    Text is untrusted: nested more than ``_MAX_DEPTH`` levels, or holding more than
+    ``_MAX_VALUES`` values once YAML aliases are expanded, it is refused.
+
     Raises:
-        ValueError: the text is not valid, or the result is not a mapping.
+        ValueError: the text is not valid, too deep or too large, or the result is not a mapping.
+        FileNotFoundError: ``source`` names a ``.json`` / ``.yaml`` / ``.yml`` file that does not exist.
         ImportError: a YAML file is read without PyYAML installed.
     """
     if isinstance(source, Mapping):
         return dict(source)
-    text, where = str(source), "the configuration text"
+    text, where = os.fspath(source) if isinstance(source, os.PathLike) else str(source), "the configuration text"
     if os.path.exists(text):
         where = text
         with open(text, encoding="utf-8") as f:
             text = f.read()
         is_yaml = where.endswith((".yaml", ".yml"))
+    elif _looks_like_a_path(text):
+        raise FileNotFoundError(f"configuration file {text!r} does not exist")
     else:
         is_yaml = not text.lstrip().startswith("{")
-    config = _parse_yaml(text, where) if is_yaml else _parse_json(text, where)
+    try:
+        config = _parse_yaml(text, where) if is_yaml else _parse_json(text, where)
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deep (at most {_MAX_DEPTH} levels)") from None
     if not isinstance(config, dict):
         raise ValueError(  # noqa: TRY004 (bad configuration content)
             f"{where}: a configuration must be a mapping, got {type(config).__name__}")
+    _check_size(config, where)
     return config
+
+
+def _looks_like_a_path(text: str) -> bool:
+    """A one-line text naming a configuration file (not one-line YAML or JSON)."""
+    one_line = "\n" not in text and ": " not in text and not text.lstrip().startswith("{")
+    return one_line and text.strip().endswith((".json", ".yaml", ".yml"))
+
+
+def _check_size(config: Any, where: str) -> None:
+    """Refuse a configuration nested too deep or too large (YAML aliases can make a few lines
+    stand for billions of values, which saving the configuration would then write out)."""
+    stack, seen = [(config, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if depth > _MAX_DEPTH or seen > _MAX_VALUES:
+            too = f"nested more than {_MAX_DEPTH} levels" if depth > _MAX_DEPTH else \
+                f"larger than {_MAX_VALUES:,} values (YAML aliases count once per use)"
+            raise ValueError(f"{where} is {too}")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
 
 
 def _parse_json(text: str, where: str) -> Any:
@@ -143,6 +177,135 @@ def save_config(config: Mapping[str, Any], path: str | os.PathLike) -> None:
     from nurinet.io.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# ----- checking ---------------------------------------------------------------------------------
+_RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+_MAPPING_SECTIONS = ("data", "model", "updater", "training", "schedule", "regularization")
+# Callback arguments that name a file or directory to write.
+_PATH_SETTINGS = ("filepath", "filename", "path", "log_dir")
+
+
+def _setting_error(setting: str, value: Any, allowed: str) -> ValueError:
+    return ValueError(f"{setting} = {value!r} ({type(value).__name__}): {allowed}")
+
+
+def check_run_name(name: Any) -> str:
+    """``name`` when it is a plain run name, usable as one directory under ``runs/``.
+
+    A run name is 1 to 100 letters, digits, ``-``, ``_`` and ``.``, not starting with
+    ``.``: never absolute, never ``..``, never a path separator.
+
+    Raises:
+        ValueError: anything else (the configuration's ``name`` is refused, never cleaned).
+    """
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name):
+        raise _setting_error("name", name, "a run name is 1 to 100 letters, digits, '-', '_' and '.' "
+                                           "(not first), e.g. 'digits_mlp'; it names the directory "
+                                           "runs/<name>, so it cannot be a path")
+    return name
+
+
+def run_name(config: Mapping[str, Any], source: str | os.PathLike | None = None) -> str:
+    """The run's name: the configuration's ``name`` (checked), else the file's name made plain."""
+    if config.get("name") is not None:
+        return check_run_name(config["name"])
+    stem = os.path.splitext(os.path.basename(os.fspath(source or "")))[0]
+    plain = re.sub(r"[^A-Za-z0-9_.-]", "_", stem).lstrip(".")[:100]
+    return plain or "run"
+
+
+def confine_callback_paths(config: Mapping[str, Any], output_dir: str | os.PathLike) -> dict[str, Any]:
+    """A copy of ``config`` whose callbacks write inside ``output_dir`` only.
+
+    A relative ``filepath`` / ``filename`` / ``path`` / ``log_dir`` is placed under
+    ``output_dir``; an absolute one, or one that climbs out with ``..``, is refused.
+
+    Raises:
+        ValueError: a callback path that would write outside ``output_dir``.
+    """
+    config = dict(config)
+    specs = config.get("callbacks")
+    if not isinstance(specs, list):
+        return config  # check_settings reports a wrong type
+    confined = []
+    for i, spec in enumerate(specs):
+        spec = dict(spec) if isinstance(spec, Mapping) else spec
+        for key in _PATH_SETTINGS:
+            value = spec.get(key) if isinstance(spec, dict) else None
+            if isinstance(value, (str, os.PathLike)):
+                spec[key] = _inside(output_dir, os.fspath(value), f"callbacks[{i}].{key}")
+        confined.append(spec)
+    config["callbacks"] = confined
+    return config
+
+
+def _inside(output_dir: str | os.PathLike, relative: str, setting: str) -> str:
+    parts = relative.replace("\\", "/").split("/")
+    if os.path.isabs(relative) or os.path.splitdrive(relative)[0] or ".." in parts:
+        raise _setting_error(setting, relative, "a run writes only inside its output directory: give "
+                                                "a relative path without '..' (it goes under the "
+                                                "output directory)")
+    return os.path.join(os.fspath(output_dir), relative)
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Check the types and ranges of the top-level settings, naming the setting on error.
+
+    Raises:
+        ValueError: e.g. ``training.epochs = '3' (str): must be a whole number >= 0, e.g. 10``.
+    """
+    if config.get("name") is not None:
+        check_run_name(config["name"])
+    seed = config.get("seed")
+    if seed is not None and (type(seed) is not int or seed < 0):
+        raise _setting_error("seed", seed, "must be a non-negative integer or null")
+    for section in _MAPPING_SECTIONS:
+        value = config.get(section)
+        if value and not isinstance(value, Mapping):  # an empty or null section is left out
+            raise _setting_error(section, value, f"the '{section}' section must be a mapping of settings")
+    callbacks = config.get("callbacks")
+    if callbacks is not None and not isinstance(callbacks, list):
+        raise _setting_error("callbacks", callbacks, "must be a list of mappings, e.g. "
+                                                     "[{type: EarlyStopping, patience: 3}]")
+    _check_training(config.get("training") or {})
+    _check_data(config.get("data") or {})
+
+
+def _positive_int(value: Any) -> bool:
+    return type(value) is int and value > 0
+
+
+def _check_training(training: Mapping[str, Any]) -> None:
+    epochs = training.get("epochs", 10)
+    if type(epochs) is not int or epochs < 0:
+        raise _setting_error("training.epochs", epochs, "must be a whole number >= 0, e.g. 10")
+    if "batch_size" in training and not _positive_int(training["batch_size"]):
+        raise _setting_error("training.batch_size", training["batch_size"], "must be a positive "
+                                                                            "integer, e.g. 32")
+    if "shuffle" in training and not isinstance(training["shuffle"], bool):
+        raise _setting_error("training.shuffle", training["shuffle"], "must be true or false")
+    verbose = training.get("verbose", 1)
+    if verbose not in (0, 1, 2, "auto") or isinstance(verbose, bool):
+        raise _setting_error("training.verbose", verbose, "must be 0 (silent), 1 (progress bar), "
+                                                          "2 (one line per epoch) or auto")
+    metrics = training.get("metrics", [])
+    if not isinstance(metrics, (list, tuple)) or not all(isinstance(m, str) for m in metrics):
+        raise _setting_error("training.metrics", metrics, "must be a list of metric names, e.g. "
+                                                          "[accuracy]")
+
+
+def _check_data(data: Mapping[str, Any]) -> None:
+    if "dataset" in data and not isinstance(data["dataset"], str):
+        raise _setting_error("data.dataset", data["dataset"], "must be a dataset name (digits, iris, "
+                                                              "moons, spiral, blobs)")
+    for key in ("val_fraction", "test_fraction"):
+        value = data.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise _setting_error(f"data.{key}", value, "must be a number in [0, 1), e.g. 0.2")
+    for key in ("stratify", "normalize"):
+        if key in data and not isinstance(data[key], bool):
+            raise _setting_error(f"data.{key}", data[key], "must be true or false")
 
 
 # ----- building ---------------------------------------------------------------------------------
@@ -232,7 +395,8 @@ def build(config: Any) -> Built:
     so the initial weights are reproducible. The data is not loaded (see :func:`run`).
 
     Raises:
-        ValueError: an unknown section, layer type, setting or name (the message says where).
+        ValueError: an unknown section, layer type, setting or name, or a setting of the wrong
+            type or range (the message names the setting, its value and what is allowed).
     """
     import nurinet as nt
     from nurinet.training import Model
@@ -241,6 +405,7 @@ def build(config: Any) -> Built:
     unknown = sorted(set(config) - _SECTIONS)
     if unknown:
         raise ValueError(f"unknown configuration section(s) {unknown}; known ones are {sorted(_SECTIONS)}")
+    check_settings(config)
     if config.get("seed") is not None:
         nt.manual_seed(config["seed"])
     model = Model(build_network(config.get("model")))
@@ -252,7 +417,11 @@ def build(config: Any) -> Built:
     bad = sorted(set(training) - _TRAINING_KEYS)
     if bad:
         raise ValueError(f"unknown 'training' setting(s) {bad}; known ones are {sorted(_TRAINING_KEYS)}")
-    model.compile(name, _loss_of(model.network), metrics=training.get("metrics", ["accuracy"]), **updater)
+    try:
+        model.compile(name, _loss_of(model.network), metrics=training.get("metrics", ["accuracy"]), **updater)
+    except (TypeError, ValueError) as error:
+        setting = "training.metrics" if "metric" in str(error) else f"updater ({name})"
+        raise ValueError(f"{setting}: {error}") from error
     model.run_config = config  # kept for get_config(): data, seed and training are not in the layers
     scheduler = _scheduler(config.get("schedule"), model.optimizer)
     if config.get("regularization"):
@@ -455,6 +624,8 @@ def run(config: Any, epochs: int | None = None, verbose: int | None = None,
 
     The steps follow ``nurinet.demo.run`` (seed, data, model, fit with a shuffling
     ``Generator(seed)``), so a configuration of the demo's network reproduces its accuracy.
+    It is :func:`prepare_run` (where every configuration error is raised) then
+    :meth:`PreparedRun.train`.
 
     Args:
         config: A configuration (see :func:`load_config`).
@@ -469,16 +640,59 @@ def run(config: Any, epochs: int | None = None, verbose: int | None = None,
     Returns:
         ``{"model", "history", "accuracy", "confusion_matrix", "test_size", "train_size"}``.
     """
-    import numpy as np
+    return prepare_run(config, epochs, verbose, checkpoint, checkpoint_every, resume).train()
 
+
+@dataclasses.dataclass
+class PreparedRun:
+    """A configuration's run with everything built and loaded, ready to train."""
+
+    built: Built
+    data: dict[str, Any]
+    fit_args: dict[str, Any]
+    callbacks: list
+    shuffle: Any
+
+    def train(self) -> dict[str, Any]:
+        """Fit, then evaluate on the test split; returns what :func:`run` returns."""
+        import numpy as np
+
+        from nurinet.training.metrics import confusion_matrix
+
+        model, data = self.built.model, self.data
+        x_val, _ = data["val"]
+        history = model.fit(*data["train"], validation_data=data["val"] if len(x_val) else None,
+                            generator=self.shuffle, callbacks=self.callbacks, **self.fit_args)
+        x_test, y_test = data["test"]
+        scores = model.predict(x_test, batch_size=256)
+        matrix = confusion_matrix(y_test, scores.argmax(axis=1), num_classes=scores.shape[1])
+        return {"model": model, "history": history, "accuracy": float(np.trace(matrix) / matrix.sum()),
+                "confusion_matrix": matrix, "test_size": len(x_test), "train_size": len(data["train"][0])}
+
+
+def prepare_run(config: Any, epochs: int | None = None, verbose: int | None = None,
+                checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+                resume: str | os.PathLike | None = None) -> PreparedRun:
+    """Everything :func:`run` does before training: check, seed, load the data, build, resume.
+
+    Arguments as :func:`run`. A wrong configuration fails here, before any training.
+
+    Raises:
+        ValueError: a setting of the wrong type or range, an unknown name, a damaged resume file.
+        FileNotFoundError: the configuration or resume file does not exist.
+        ImportError: an optional piece the configuration needs is not installed.
+    """
     import nurinet as nt
-    from nurinet.training.metrics import confusion_matrix
 
     config = load_config(config)
+    check_settings(config)
     seed = config.get("seed")
     if seed is not None:
         nt.manual_seed(seed)
-    data = load_data(config.get("data") or {}, seed)
+    try:
+        data = load_data(config.get("data") or {}, seed)
+    except TypeError as error:  # a setting the dataset's loader does not take
+        raise ValueError(f"data: {error}") from error
     built = build({**config, "seed": None})  # seeded once above, before the data, as the demo
     built.model.run_config = config
     fit_args = dict(built.fit_args)
@@ -499,11 +713,4 @@ def run(config: Any, epochs: int | None = None, verbose: int | None = None,
         info = load_checkpoint(resume, built.model, built.model.optimizer, scheduler=built.scheduler,
                                generators={"shuffle": shuffle})
         fit_args["initial_epoch"] = int(info["epoch"] or 0)
-    x_val, _ = data["val"]
-    history = built.model.fit(*data["train"], validation_data=data["val"] if len(x_val) else None,
-                              generator=shuffle, callbacks=callbacks, **fit_args)
-    x_test, y_test = data["test"]
-    scores = built.model.predict(x_test, batch_size=256)
-    matrix = confusion_matrix(y_test, scores.argmax(axis=1), num_classes=scores.shape[1])
-    return {"model": built.model, "history": history, "accuracy": float(np.trace(matrix) / matrix.sum()),
-            "confusion_matrix": matrix, "test_size": len(x_test), "train_size": len(data["train"][0])}
+    return PreparedRun(built, data, fit_args, callbacks, shuffle)

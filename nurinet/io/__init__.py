@@ -7,7 +7,10 @@
 - :func:`register_layer`: make a user layer known by name, so models using it load.
 
 No pickle anywhere: arrays are stored as safetensors, everything else as JSON,
-and every file carries a SHA-256 checksum that is verified on loading.
+and every file carries a SHA-256 checksum that is verified on loading. Files are
+untrusted: a damaged or crafted file raises :class:`CorruptFileError` (a
+``ValueError``) naming the file and what is wrong, before any layer is built
+(:mod:`nurinet.io.validation`).
 """
 
 from nurinet.io.atomic import atomic_open, atomic_write_bytes
@@ -18,11 +21,17 @@ from nurinet.io.registry import (
     module_from_config,
     register_layer,
 )
-from nurinet.io.safetensors import SafetensorsError, load_file, save_file
+from nurinet.io.safetensors import (
+    CorruptFileError,
+    SafetensorsError,
+    load_file,
+    save_file,
+)
 from nurinet.io.serialize import load, save
 
 __all__ = [
     "CheckpointCallback",
+    "CorruptFileError",
     "SafetensorsError",
     "atomic_open",
     "atomic_write_bytes",

@@ -4,20 +4,52 @@ The bytes go to a temporary file in the destination's directory (so the final
 ``os.replace`` is a rename within one file system, which is atomic), are flushed
 and fsynced, and only then replace the destination. If anything fails on the
 way, the temporary file is removed and the previous file is left untouched.
+
+A process killed during a save (``kill -9``, the out-of-memory killer, a power cut)
+cannot remove its temporary file, so the temporary files are named to be recognised:
+``.<name>.nurinet-tmp-<host>-<pid>-<random>``, where ``<host>`` is a short hash of the
+machine's name and ``<pid>`` the writer's process id. Every save first removes the
+*stale* temporary files of its directory, whatever file they were for:
+
+- written on this machine by a process that no longer runs;
+- written on this machine under this process's own id but not by one of its saves in
+  progress (an earlier process that had the same id: containers reuse small ids);
+- written on another machine (a shared file system), whose processes cannot be
+  asked, and not modified for :data:`STALE_AFTER_SECONDS`.
+
+A temporary file of a live process on this machine is never removed, however old, so
+a save in progress elsewhere is never broken. Files named otherwise are never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from typing import IO
+
+STALE_AFTER_SECONDS = 3600.0  # for temporary files of other machines only
+_MARK = ".nurinet-tmp-"
+_NAME_KEPT = 100  # characters of the destination's name kept in its temporary name
+_TEMPORARY = re.compile(r"\A\..*\.nurinet-tmp-(?P<host>[0-9a-f]{8})-(?P<pid>[1-9][0-9]*)-[A-Za-z0-9_]+\Z",
+                        re.DOTALL)
+_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+_in_flight: set[str] = set()  # this process's temporary files being written (by any thread)
+_in_flight_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Open a binary file for writing that replaces ``path`` only when the block succeeds.
+
+    Stale temporary files of crashed saves in the same directory are removed first (see
+    the module docstring).
 
     Example::
 
@@ -32,7 +64,11 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    remove_stale_temporary_files(directory)
+    prefix = f".{os.path.basename(path)[:_NAME_KEPT]}{_MARK}{_HOST}-{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    with _in_flight_lock:
+        _in_flight.add(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -43,7 +79,58 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    finally:
+        with _in_flight_lock:
+            _in_flight.discard(tmp)
     _fsync_directory(directory)
+
+
+def remove_stale_temporary_files(directory: str | os.PathLike) -> list[str]:
+    """Remove the temporary files that crashed saves left in ``directory``.
+
+    Never raises: a file that cannot be examined or removed is left alone.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if _MARK not in entry.name:
+            continue
+        match = _TEMPORARY.match(entry.name)
+        if match is None or not _is_stale(entry, match["host"], int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):  # another process may have removed it meanwhile
+            os.remove(entry.path)
+            removed.append(entry.path)
+    return removed
+
+
+def _is_stale(entry: os.DirEntry, host: str, pid: int) -> bool:
+    if host != _HOST or os.name != "posix":  # no way to ask the writer: judge by age
+        try:
+            return time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_SECONDS
+        except OSError:
+            return False
+    if pid == os.getpid():
+        with _in_flight_lock:
+            return os.path.abspath(entry.path) not in _in_flight
+    return not _process_alive(pid)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (POSIX: signal 0 tests without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user; anything else: assume it runs
+        return True
+    return True
 
 
 def _fsync_directory(directory: str) -> None:

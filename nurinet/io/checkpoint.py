@@ -7,12 +7,16 @@ the rest is JSON in the header's metadata, where arrays are referenced by
 ``{"__tensor__": name}``. Nothing is pickled, and a SHA-256 checksum of the
 header and data is verified on loading, so a truncated or modified file is
 rejected with an error naming it.
+
+The callback never overwrites a good checkpoint with NaN or inf: see
+:func:`refuse_non_finite`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,14 +25,27 @@ import numpy as np
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
 from nurinet.io.registry import layer_config
-from nurinet.io.safetensors import SafetensorsError, load_file, save_file
+from nurinet.io.safetensors import (
+    CorruptFileError,
+    SafetensorsError,
+    load_file,
+    read_checked_header,
+    save_file,
+    tensor_shapes,
+)
 from nurinet.io.serialize import build_quietly, load_exact
+from nurinet.io.validation import check_architecture, parse_json
 from nurinet.nn.module import Module
 from nurinet.random import Generator, default_generator
 from nurinet.training.callbacks import Callback
 
 FORMAT_VERSION = "1"
 _META = "nurinet.checkpoint"
+_RECORD_KEYS = {"epoch", "default_generator", "generators", "extra"}
+
+
+class _MissingTensor(LookupError):
+    """A record refers to a tensor the file does not hold (reported with the file's name)."""
 
 
 # ----- nested state <-> JSON + tensors ----------------------------------------------------------
@@ -60,7 +77,9 @@ def _unpack(value: Any, tensors: dict[str, np.ndarray]) -> Any:
     if not isinstance(value, dict):
         return value
     if "__tensor__" in value:
-        array = tensors[value["__tensor__"]]
+        array = tensors.get(value["__tensor__"]) if isinstance(value["__tensor__"], str) else None
+        if array is None:
+            raise _MissingTensor(value["__tensor__"])
         return array[()] if value.get("scalar") else array
     if "__tuple__" in value:
         return tuple(_unpack(v, tensors) for v in value["__tuple__"])
@@ -156,41 +175,78 @@ def load_checkpoint(path: str | os.PathLike, model: Module | None = None, optimi
         ``{"epoch": ..., "extra": {...}, "model": model}``.
 
     Raises:
-        SafetensorsError: the file is damaged, truncated or modified, or not a checkpoint.
+        CorruptFileError: the file is damaged, truncated, modified or crafted (its header, its
+            record, or an architecture that declares more than the file holds), checked
+            before any layer is built.
+        SafetensorsError: the file is not a checkpoint.
         ValueError: a part asked for is not in the checkpoint or does not fit.
     """
     path = os.fspath(path)
-    tensors, metadata = load_file(path)
-    if metadata.get("nurinet.format") != "checkpoint" or _META not in metadata:
-        raise SafetensorsError(f"{path!r} is not a nurinet checkpoint (no '{_META}' metadata); "
-                               "for a model saved with nurinet.save use nurinet.load")
-    record = json.loads(metadata[_META])
-    model = _restore_model(path, record, tensors, model)
-    _restore_state(path, "optimizer", optimizer, record, tensors)
-    _restore_state(path, "scheduler", scheduler, record, tensors)
-    saved = record["generators"]
-    for name, generator in _generators(generators).items():
+    header, _ = read_checked_header(path)
+    record = _read_record(header, path)
+    if model is None and record.get("architecture") is not None:
+        model_shapes = {k[len("model/"):]: v for k, v in tensor_shapes(header).items()
+                        if k.startswith("model/")}
+        check_architecture(record["architecture"], model_shapes, path)
+    tensors, _ = load_file(path)
+    try:
+        model = _restore_model(path, record, tensors, model)
+        _restore_state(path, "optimizer", optimizer, record, tensors)
+        _restore_state(path, "scheduler", scheduler, record, tensors)
+        _restore_generators(path, record, _generators(generators), model, restore_default_generator)
+        extra = _unpack(record["extra"], tensors)
+    except _MissingTensor as missing:
+        raise CorruptFileError(f"{path!r} cannot be loaded: its checkpoint record refers to tensor "
+                               f"{missing.args[0]!r}, which the file does not hold") from None
+    return {"epoch": record["epoch"], "extra": extra, "model": model}
+
+
+def _restore_generators(path: str, record: dict, generators: dict[str, Generator], model: Module,
+                        restore_default: bool) -> None:
+    saved = record["generators"] if isinstance(record["generators"], dict) else {}
+    for name, generator in generators.items():
         if name not in saved:
             raise ValueError(f"checkpoint {path!r} has no generator named {name!r}; it saved "
                              f"{sorted(saved)}: pass the generators under the names used when saving")
-        generator.set_state(saved[name])
-    saved_layers = record.get("layer_generators", {})
+        _set_state(generator, saved[name], path, f"generator {name!r}")
+    saved_layers = record.get("layer_generators") or {}
     for name, generator in _layer_generators(model).items():
-        if name in saved_layers:
-            generator.set_state(saved_layers[name])
-    if restore_default_generator:
-        default_generator.set_state(record["default_generator"])
-    return {"epoch": record["epoch"], "extra": _unpack(record["extra"], tensors), "model": model}
+        if isinstance(saved_layers, dict) and name in saved_layers:
+            _set_state(generator, saved_layers[name], path, f"generator {name!r}")
+    if restore_default:
+        _set_state(default_generator, record["default_generator"], path, "default generator")
+
+
+def _set_state(generator: Generator, state: Any, path: str, what: str) -> None:
+    try:
+        generator.set_state(state)
+    except (TypeError, ValueError, KeyError) as error:
+        raise CorruptFileError(f"{path!r} cannot be loaded: the saved state of the {what} is not a "
+                               f"generator state ({error})") from None
+
+
+def _read_record(header: dict[str, Any], path: str) -> dict[str, Any]:
+    """The checkpoint's JSON record, parsed with the file's limits and checked for its keys."""
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("nurinet.format") != "checkpoint" or _META not in metadata:
+        raise SafetensorsError(f"{path!r} is not a nurinet checkpoint (no '{_META}' metadata); "
+                               "for a model saved with nurinet.save use nurinet.load")
+    record = parse_json(metadata[_META], path, "checkpoint record")
+    missing = [] if not isinstance(record, dict) else sorted(_RECORD_KEYS - set(record))
+    if not isinstance(record, dict) or missing:
+        raise CorruptFileError(f"{path!r} cannot be loaded: its checkpoint record is not a mapping "
+                               f"with the keys {sorted(_RECORD_KEYS)} (missing {missing})")
+    return record
 
 
 def _restore_model(path: str, record: dict, tensors: dict, model: Module | None) -> Module:
+    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
     if model is None:
         if record.get("architecture") is None:
             raise ValueError(f"checkpoint {path!r} holds no architecture (the model had an "
                              "unregistered layer): build the model and pass it as model=")
-        model = build_quietly(record["architecture"])
-        model.train(bool(record.get("training", True)))
-    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+        model = build_quietly(record["architecture"], path, sum(w.size for w in weights.values()))
+        model.train(record.get("training", True) is not False)
     load_exact(model, weights, path)
     return model
 
@@ -204,8 +260,60 @@ def _restore_state(path: str, part: str, target: Any, record: dict, tensors: dic
     target.load_state_dict(_unpack(record[part], tensors))
 
 
+# ----- refusing non-finite state ------------------------------------------------------------------
+def all_finite(array: Any) -> bool:
+    """True when a NumPy or CuPy array holds no NaN or inf (integer arrays always)."""
+    if getattr(array, "dtype", None) is None or array.dtype.kind not in "fc":
+        return True
+    xp = backend.get_array_module(array)
+    # One pass and no temporary: NaN and inf survive a sum. A sum can overflow to inf on finite
+    # values, so a non-finite sum is settled by the exact elementwise test.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = array.sum()
+    return bool(xp.isfinite(total)) or bool(xp.isfinite(array).all())
+
+
+def first_non_finite(model: Module, optimizer: Any = None) -> str | None:
+    """Where ``model``'s parameters, or ``optimizer``'s state, first hold NaN or inf.
+
+    Buffers are not checked: a buffer may hold inf on purpose (an attention mask).
+
+    Returns:
+        ``"parameter '0.weight'"``, ``"optimizer state 'exp_avg' of parameter '0.weight'"``,
+        or None when everything is finite.
+    """
+    names = {}
+    for name, param in model.named_parameters():
+        if not all_finite(param.data):
+            return f"parameter {name!r}"
+        names[id(param)] = name
+    for (group, index), values in getattr(optimizer, "state", {}).items():
+        for key, value in values.items():
+            if not all_finite(value.data if isinstance(value, Tensor) else value):
+                param = optimizer.param_groups[group]["params"][index]
+                owner = names.get(id(param), f"{index} of group {group}")
+                return f"optimizer state {key!r} of parameter {owner!r}"
+    return None
+
+
+def refuse_non_finite(owner: str, path: str, model: Module, optimizer: Any = None) -> bool:
+    """Warn and return True when the model (or optimizer) state is not finite, so that a
+    checkpoint callback keeps its last good file instead of overwriting it with NaN/inf."""
+    culprit = first_non_finite(model, optimizer)
+    if culprit is None:
+        return False
+    warnings.warn(f"{owner}: not writing {path!r}: {culprit} holds NaN or inf (training diverged); "
+                  "the last checkpoint written is kept. Pass save_non_finite=True to write such "
+                  "a checkpoint anyway.", RuntimeWarning, stacklevel=3)
+    return True
+
+
 class CheckpointCallback(Callback):
     """Save a checkpoint after every ``every`` epochs of ``Model.fit``.
+
+    A checkpoint whose parameters or optimizer state hold NaN or inf (a diverging run) is
+    not written: a ``RuntimeWarning`` names the file and the first non-finite parameter, and
+    the previous file stays as it was.
 
     Args:
         path: File to write; ``{epoch}`` in it is replaced by the epoch number
@@ -214,23 +322,35 @@ class CheckpointCallback(Callback):
         generators: Generators to save besides the default one (e.g. fit's shuffling one).
         scheduler: A scheduler whose state is saved too.
         extra: Extra JSON-able values saved each time (the epoch's logs are added as ``"logs"``).
+        save_non_finite: Write checkpoints with NaN or inf too (nurinet's option; off by default).
+
+    Attributes:
+        saved: The paths written, in order.
+        skipped: The paths not written because the state was not finite.
     """
 
     def __init__(self, path: str | os.PathLike, every: int = 1, generators: Any = None,
-                 scheduler: Any = None, extra: Mapping[str, Any] | None = None) -> None:
+                 scheduler: Any = None, extra: Mapping[str, Any] | None = None,
+                 save_non_finite: bool = False) -> None:
         super().__init__()
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"CheckpointCallback: every must be a positive integer, got {every!r}")
         self.path, self.every = os.fspath(path), every
         self.generators, self.scheduler, self.extra = generators, scheduler, dict(extra or {})
+        self.save_non_finite = bool(save_non_finite)
         self.saved: list[str] = []
+        self.skipped: list[str] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         done = epoch + 1
         if done % self.every and done != self.params.get("epochs"):
             return
         path = self.path.replace("{epoch}", str(done))
-        save_checkpoint(path, self.model, getattr(self.model, "optimizer", None), epoch=done,
+        optimizer = getattr(self.model, "optimizer", None)
+        if not self.save_non_finite and refuse_non_finite("CheckpointCallback", path, self.model, optimizer):
+            self.skipped.append(path)
+            return
+        save_checkpoint(path, self.model, optimizer, epoch=done,
                         scheduler=self.scheduler, generators=self.generators,
                         extra={**self.extra, "logs": dict(logs or {})})
         self.saved.append(path)

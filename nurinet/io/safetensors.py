@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import reprlib
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +35,8 @@ from nurinet.io.atomic import atomic_open
 
 CHECKSUM_KEY = "nurinet.sha256"
 _MAX_HEADER = 100_000_000  # as the reference implementation: a bigger header is a corrupt file
+_MAX_DIMS = 64  # NumPy's most dimensions
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16,
@@ -45,6 +49,17 @@ _CODES = {np.dtype(t): code for code, t in _DTYPES.items()}
 
 class SafetensorsError(ValueError):
     """A file is not valid safetensors, or its content fails the checksum."""
+
+
+class CorruptFileError(SafetensorsError):
+    """A file is damaged, truncated, tampered with or crafted: its header or content is not
+    what nurinet writes. The message names the file and what is wrong with it.
+
+    Every malformed header (a shape that is not a list of non-negative integers, offsets out
+    of range, metadata that is not a map of strings, JSON nested too deep, an architecture
+    that declares more than the file holds) raises this one type, never a NumPy, JSON or
+    recursion error.
+    """
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
@@ -113,13 +128,20 @@ def save_file(tensors: dict[str, Any], path: str | os.PathLike, metadata: dict[s
                 f.write(memoryview(array).cast("B"))
 
 
-def _fail(path: str, what: str) -> SafetensorsError:
-    return SafetensorsError(f"{path!r} is not a valid safetensors file: {what}. The file is "
+def _fail(path: str, what: str) -> CorruptFileError:
+    return CorruptFileError(f"{path!r} is not a valid safetensors file: {what}. The file is "
                             "corrupted, truncated or was not written by a safetensors writer.")
 
 
 def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], int]:
-    """The parsed JSON header of ``path`` and the byte position where its data starts."""
+    """The parsed JSON header of ``path`` and the byte position where its data starts.
+
+    Only the header's framing and JSON are checked here; :func:`read_checked_header` also
+    checks every entry against the file's size.
+
+    Raises:
+        CorruptFileError: the header is too short, too long, not JSON or nested too deep.
+    """
     path = os.fspath(path)
     size = os.path.getsize(path)
     with open(path, "rb") as f:
@@ -128,40 +150,107 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, Any], int]:
             raise _fail(path, f"it has {size} bytes, fewer than the 8-byte header length")
         (n,) = struct.unpack("<Q", prefix)
         if n > _MAX_HEADER or 8 + n > size:
-            raise _fail(path, f"the header claims {n} bytes but the file has {size} bytes")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise _fail(path, f"its header is not valid JSON ({error})") from None
+            raise _fail(path, f"the header claims {n} bytes but the file has {size} bytes"
+                              + (f" (at most {_MAX_HEADER} are allowed)" if n > _MAX_HEADER else ""))
+        header = _parse_header_json(path, f.read(n))
     if not isinstance(header, dict):
         raise _fail(path, "its header is not a JSON object")
     return header, 8 + n
 
 
+def _parse_header_json(path: str, raw: bytes) -> Any:
+    # ValueError covers integers longer than Python's digit limit; RecursionError, arrays or
+    # objects nested thousands deep (the JSON parser recurses once per level).
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        reason = "it is nested too deep" if isinstance(error, RecursionError) else str(error)
+        raise _fail(path, f"its header is not valid JSON ({reason})") from None
+
+
+def read_checked_header(path: str | os.PathLike) -> tuple[dict[str, Any], int]:
+    """:func:`read_header`, then every tensor entry and the metadata checked against the
+    file's size, reading no tensor data (so a hostile header costs only its own bytes).
+
+    Raises:
+        CorruptFileError: the header is malformed or does not fit the file.
+    """
+    path = os.fspath(path)
+    header, start = read_header(path)
+    _check_metadata(path, header)
+    _check_entries(path, header, os.path.getsize(path) - start)
+    return header, start
+
+
+def _check_metadata(path: str, header: dict[str, Any]) -> None:
+    metadata = header.get("__metadata__", {})
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise _fail(path, "its __metadata__ is not a map of strings")
+
+
+def _is_count(value: Any) -> bool:
+    """A JSON integer >= 0 (bool is an int in Python; a float such as 2.0 is not a count)."""
+    return type(value) is int and value >= 0
+
+
+def _is_dim(value: Any) -> bool:
+    """A dimension as the reference implementation reads one (a 64-bit unsigned integer), kept
+    below 2**63 so that products of dimensions stay cheap to compute exactly."""
+    return _is_count(value) and value < 2**63
+
+
+def _entry_span(path: str, name: str, entry: Any) -> tuple[int, int]:
+    """The data offsets of one tensor entry, after checking its dtype, shape and offsets."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str) \
+            or entry["dtype"] not in _DTYPES:
+        raise _fail(path, f"the header entry of tensor {name!r} is malformed (no known dtype): "
+                          f"{_short(entry)}")
+    extra = sorted(set(entry) - _ENTRY_KEYS)
+    if extra:
+        raise _fail(path, f"the header entry of tensor {name!r} has unknown fields {_short(extra)}")
+    shape, offsets = entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(shape, list) or len(shape) > _MAX_DIMS or not all(_is_dim(d) for d in shape):
+        raise _fail(path, f"tensor {name!r} has shape {_short(shape)}: a shape is a list of at most "
+                          f"{_MAX_DIMS} integers in [0, 2**63)")
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(v) for v in offsets):
+        raise _fail(path, f"tensor {name!r} has data_offsets {_short(offsets)}: they must be two "
+                          "non-negative integers [begin, end]")
+    begin, end = offsets
+    nbytes = np.dtype(_DTYPES[entry["dtype"]]).itemsize * math.prod(shape)  # exact: Python ints
+    if end - begin != nbytes:
+        raise _fail(path, f"tensor {name!r} has offsets {begin}..{end} that do not fit its "
+                          f"shape {_short(shape)} and dtype {entry['dtype']} ({nbytes} bytes)")
+    return begin, end
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring = 3, 8, 4, 60
+
+
+def _short(value: Any) -> str:
+    """A short repr for messages: a crafted value may be huge or nested thousands deep."""
+    return _SHORT.repr(value)
+
+
 def _check_entries(path: str, header: dict[str, Any], data_size: int) -> None:
     """Every entry well formed, and the entries tile the data exactly (no gap, no overlap)."""
-    spans = []
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = np.dtype(_DTYPES[entry["dtype"]])
-            shape = [int(d) for d in entry["shape"]]
-            begin, end = (int(v) for v in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise _fail(path, f"the header entry of tensor {name!r} is malformed: {entry!r}") from None
-        if any(d < 0 for d in shape) or end - begin != dtype.itemsize * int(np.prod(shape)):
-            raise _fail(path, f"tensor {name!r} has offsets {begin}..{end} that do not fit its "
-                              f"shape {shape} and dtype {entry['dtype']}")
-        spans.append((begin, end, name))
+    spans = sorted((*_entry_span(path, name, entry), name)
+                   for name, entry in header.items() if name != "__metadata__")
     position = 0
-    for begin, end, name in sorted(spans):
+    for begin, end, name in spans:
         if begin != position:
             raise _fail(path, f"the data of tensor {name!r} starts at {begin}, expected {position}")
         position = end
     if position != data_size:
         raise _fail(path, f"the tensors need {position} bytes of data but the file holds {data_size} "
                           "(truncated or extended)")
+
+
+def tensor_shapes(header: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of a header checked by :func:`read_checked_header`."""
+    return {name: tuple(entry["shape"]) for name, entry in header.items() if name != "__metadata__"}
 
 
 def load_file(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -172,20 +261,19 @@ def load_file(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, n
         verify: Check the ``nurinet.sha256`` checksum when the file has one.
 
     Raises:
-        SafetensorsError: the file is malformed, truncated, or fails its checksum.
+        CorruptFileError: the file is malformed, truncated, or fails its checksum
+            (a :class:`SafetensorsError`).
     """
     path = os.fspath(path)
-    header, start = read_header(path)
+    header, start = read_checked_header(path)
     with open(path, "rb") as f:
         f.seek(start)
         data = f.read()
-    _check_entries(path, header, len(data))
+    _check_entries(path, header, len(data))  # the file may have changed since its header was read
     metadata = header.get("__metadata__", {}) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise _fail(path, "its __metadata__ is not a map of strings")
     expected = metadata.get(CHECKSUM_KEY)
     if verify and expected is not None and _digest(header, [data]) != expected:
-        raise SafetensorsError(
+        raise CorruptFileError(
             f"{path!r} failed its SHA-256 check: the file was modified or damaged after it was "
             "written (a flipped byte, an edited header or a partial copy); refusing to load it"
         )

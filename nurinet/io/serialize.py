@@ -15,8 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from nurinet.io.registry import layer_config, module_from_config
-from nurinet.io.safetensors import SafetensorsError, load_file, save_file
+from nurinet.io.registry import layer_config
+from nurinet.io.safetensors import (
+    SafetensorsError,
+    load_file,
+    read_checked_header,
+    save_file,
+    tensor_shapes,
+)
+from nurinet.io.validation import build_guarded, check_architecture, parse_json
 from nurinet.nn.module import Module
 from nurinet.random import default_generator
 
@@ -53,6 +60,10 @@ def save(model: Module, path: str | os.PathLike, metadata: dict[str, str] | None
 def load(path: str | os.PathLike, model: Module | None = None) -> Module:
     """Load a model saved by :func:`save`.
 
+    The file is treated as untrusted: its header, and the architecture against the tensors
+    it holds, are checked before any layer is built (see :mod:`nurinet.io.validation`), so
+    a crafted file is refused quickly, without allocating what it declares.
+
     Args:
         path: The file.
         model: Load the weights into this module instead of rebuilding one from the
@@ -62,28 +73,49 @@ def load(path: str | os.PathLike, model: Module | None = None) -> Module:
         The model, in the train/eval mode it was saved in, with the saved dtypes.
 
     Raises:
-        SafetensorsError: the file is damaged, truncated, tampered with, or not a nurinet model.
+        CorruptFileError: the file is damaged, truncated, tampered with or crafted (a
+            :class:`SafetensorsError`).
+        SafetensorsError: the file is not a nurinet model.
         ValueError: the architecture names an unknown layer (register it first).
     """
     path = os.fspath(path)
+    architecture = None
+    if model is None:
+        header, _ = read_checked_header(path)
+        architecture = read_architecture(header, path)
+        check_architecture(architecture, tensor_shapes(header), path)
     tensors, metadata = load_file(path)
     if model is None:
-        if metadata.get("nurinet.format") != "model" or "nurinet.architecture" not in metadata:
-            raise SafetensorsError(f"{path!r} holds no nurinet architecture (it is not a file written "
-                                   "by nurinet.save); pass model= to load its weights into a model")
-        model = build_quietly(json.loads(metadata["nurinet.architecture"]))
+        model = build_quietly(architecture, path, sum(t.size for t in tensors.values()))
     load_exact(model, tensors, path)
     if "nurinet.training" in metadata:
-        model.train(bool(json.loads(metadata["nurinet.training"])))
+        model.train(parse_json(metadata["nurinet.training"], path, "train/eval mode") is True)
     return model
 
 
-def build_quietly(architecture: dict[str, Any]) -> Module:
+def read_architecture(header: dict[str, Any], path: str) -> Any:
+    """The parsed ``nurinet.architecture`` metadata of a checked header."""
+    metadata = header.get("__metadata__") or {}
+    if metadata.get("nurinet.format") != "model" or "nurinet.architecture" not in metadata:
+        raise SafetensorsError(f"{path!r} holds no nurinet architecture (it is not a file written "
+                               "by nurinet.save); pass model= to load its weights into a model")
+    return parse_json(metadata["nurinet.architecture"], path, "architecture")
+
+
+def build_quietly(architecture: dict[str, Any], path: str = "<architecture>",
+                  elements: int | None = None) -> Module:
     """Build a module without moving the default random generator (its fresh initial
-    weights are overwritten anyway, and a load must not change later random draws)."""
+    weights are overwritten anyway, and a load must not change later random draws).
+
+    With ``elements`` (the file's tensor elements), the build draws from a private
+    generator, at most what they justify (:func:`nurinet.io.validation.build_guarded`);
+    otherwise the default generator's state is put back afterwards.
+    """
+    if elements is not None:
+        return build_guarded(architecture, path, elements)
     state = default_generator.get_state()
     try:
-        return module_from_config(architecture)
+        return build_guarded(architecture, path, None)
     finally:
         default_generator.set_state(state)
 

@@ -7,6 +7,11 @@ the ``state_dict`` as safetensors (read it back with
 ``model.load_state_dict(nurinet.io.load_file(path)[0])``); otherwise it is a
 full :func:`nurinet.io.save_checkpoint` (weights, architecture when describable,
 optimizer state and epoch; restore with :func:`nurinet.io.load_checkpoint`).
+
+A diverging run must not destroy its last good checkpoint: a save whose parameters (or,
+for a full checkpoint, optimizer state) hold NaN or inf is refused with a
+``RuntimeWarning`` naming the file and the first non-finite parameter, and the file
+already there is kept. ``save_non_finite=True`` (nurinet's option) writes it anyway.
 """
 
 from __future__ import annotations
@@ -31,36 +36,43 @@ class ModelCheckpoint(Callback):
         save_weights_only: Save the weights alone (else weights and optimizer state).
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         initial_value_threshold: A value the first saved epoch must beat.
+        save_non_finite: Also write a checkpoint whose weights (or optimizer state) hold NaN
+            or inf; by default such a save is refused with a warning and the previous file
+            is kept (nurinet's option; Keras has none).
 
     Attributes:
-        best: The best monitored value so far.
+        best: The best monitored value among the checkpoints written.
         saved: The paths written during the last ``fit``, in order.
+        skipped: The paths not written during the last ``fit`` because the state was not finite.
     """
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False, mode: str = "auto",
-                 initial_value_threshold: float | None = None) -> None:
+                 initial_value_threshold: float | None = None, save_non_finite: bool = False) -> None:
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.rule = Monitor(monitor, mode, 0.0, "ModelCheckpoint")
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.initial_value_threshold = initial_value_threshold
+        self.save_non_finite = bool(save_non_finite)
         self.on_train_begin()
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         threshold = self.initial_value_threshold
         self.best = self.rule.worst if threshold is None else float(threshold)
         self.saved: list[str] = []
+        self.skipped: list[str] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
+        current = None
         if self.save_best_only:
             current = self.rule.value(logs)
             if current is None or not self.rule.improved(current, self.best):
                 return
-            self.best = current
-        self._save(self._path(epoch, logs), epoch)
+        if self._save(self._path(epoch, logs), epoch) and current is not None:
+            self.best = current  # a refused save must not raise the bar for the next good one
 
     def _path(self, epoch: int, logs: dict[str, Any]) -> str:
         try:
@@ -69,19 +81,28 @@ class ModelCheckpoint(Callback):
             raise KeyError(f"ModelCheckpoint: cannot format filepath {self.filepath!r} with epoch and "
                            f"the logs {sorted(logs)}: {error}") from None
 
-    def _save(self, path: str, epoch: int) -> None:
+    def _save(self, path: str, epoch: int) -> bool:
+        """Write the checkpoint; False when it was refused for NaN or inf."""
         from nurinet.io import (  # nurinet.io imports the training package
             save_checkpoint,
             save_file,
         )
+        from nurinet.io.checkpoint import refuse_non_finite
 
+        optimizer = None if self.save_weights_only else getattr(self.model, "optimizer", None)
+        if not self.save_non_finite and refuse_non_finite("ModelCheckpoint", path, self.model, optimizer):
+            self.skipped.append(path)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: not saving {path}: the weights are not finite", file=sys.stderr)
+            return False
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         if self.save_weights_only:
             save_file(self.model.state_dict(), path)
         else:
-            save_checkpoint(path, self.model, getattr(self.model, "optimizer", None), epoch=epoch + 1)
+            save_checkpoint(path, self.model, optimizer, epoch=epoch + 1)
         self.saved.append(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved the model to {path}", file=sys.stderr)
+        return True

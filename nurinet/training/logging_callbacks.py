@@ -63,24 +63,62 @@ def _csv_value(value: Any) -> Any:
 class TerminateOnNaN(Callback):
     """Stop training as soon as a batch's loss is NaN or infinite.
 
+    Args:
+        restore_last_finite: When it stops, load back the weights of the last batch whose
+            loss was finite, as they were when that loss was computed (nurinet's option;
+            Keras has none). The weights and persistent buffers are copied before every
+            batch while the option is on, so it costs one copy of the model per batch;
+            the optimizer's state is not restored.
+
     Attributes:
         stopped: ``(epoch, batch)`` where the loss became non-finite, or None.
+        restored: True when the last finite weights were loaded back.
     """
+
+    def __init__(self, restore_last_finite: bool = False) -> None:
+        super().__init__()
+        self.restore_last_finite = bool(restore_last_finite)
+        self._candidate: dict[str, Any] | None = None  # the weights of the batch in progress
+        self._finite: dict[str, Any] | None = None  # the last weights that gave a finite loss
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.stopped: tuple[int, int] | None = None
+        self.restored = False
         self._epoch = 0
+        self._candidate = self._finite = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._epoch = epoch
 
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.restore_last_finite:
+            self._candidate = _copy_state(self.model, into=self._candidate)
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            print(f"Batch {batch} of epoch {self._epoch + 1}: invalid loss {loss}, terminating training",
-                  file=sys.stderr)
-            self.stopped = (self._epoch, batch)
-            self.model.stop_training = True
+        if loss is None or math.isfinite(loss):
+            if self.restore_last_finite:  # these weights gave a finite loss: keep them, reuse the old copy
+                self._finite, self._candidate = self._candidate, self._finite
+            return
+        print(f"Batch {batch} of epoch {self._epoch + 1}: invalid loss {loss}, terminating training",
+              file=sys.stderr)
+        self.stopped = (self._epoch, batch)
+        self.model.stop_training = True
+        if self.restore_last_finite and self._finite is not None:
+            self.model.load_state_dict(self._finite)
+            self.restored = True
+            print("Restored the weights of the last batch with a finite loss", file=sys.stderr)
+
+
+def _copy_state(model: Any, into: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of the model's parameters and persistent buffers, reusing the arrays of ``into``."""
+    state = model._state_tensors()
+    if into is None or into.keys() != state.keys() or any(
+            into[k].shape != t.data.shape or into[k].dtype != t.data.dtype for k, t in state.items()):
+        return {key: tensor.data.copy() for key, tensor in state.items()}
+    for key, tensor in state.items():
+        into[key][...] = tensor.data
+    return into
 
 
 class TensorBoard(Callback):
