@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nurinet import backend
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor
 from nurinet.nn.module import Module
@@ -98,11 +99,13 @@ def _shape_of(value: Any) -> Any:
 
 
 def _inputs(model: Module, input_shape: Any, batch_size: int, dtype: Any) -> list[Tensor]:
-    """Zeros of ``(batch_size, *shape)`` for each input shape, in the model's floating dtype."""
+    """Zeros of ``(batch_size, *shape)`` for each input shape, in the model's floating dtype and on its device."""
     if dtype is None:
         dtype = next((p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"), np.float32)
+    device = next((p.device for p in model.parameters()), "cpu")
     shapes = [input_shape] if all(isinstance(d, (int, np.integer)) for d in input_shape) else input_shape
-    return [Tensor._wrap(np.zeros((batch_size, *map(int, s)), dtype), False) for s in shapes]
+    return [Tensor._wrap(backend.to_device(np.zeros((batch_size, *map(int, s)), dtype), device), False)
+            for s in shapes]
 
 
 def summary(model: Module, input_shape: Sequence[int] | Sequence[Sequence[int]], *, batch_size: int = 1,

@@ -1,5 +1,7 @@
 """Shared test fixtures."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -14,3 +16,18 @@ def rng() -> np.random.Generator:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     nurinet.manual_seed(0)
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The CuPy double of tests/fake_cupy.py, imported as ``cupy`` for this test only.
+
+    Tests that ask for it can move tensors and modules to ``"cuda"``; every other test keeps
+    seeing no CuPy (the fixture's monkeypatch restores ``sys.modules`` and nurinet.backend's cache).
+
+    Returns:
+        The fake ``cupy`` module.
+    """
+    from tests import fake_cupy as double
+
+    return double.install(monkeypatch)

@@ -15,6 +15,20 @@ def xp_of(x: Any) -> Any:
     return get_array_module(x)
 
 
+def on_device_of(value: Any, like: Tensor) -> Any:
+    """``value`` on ``like``'s device when it is a NumPy array and ``like`` is on a GPU, else itself.
+
+    A NumPy array given to an op beside a GPU tensor (a target, a mask, a constant operand) is a
+    constant, as a scalar is: it goes where the tensor is, as ``where``'s condition and
+    ``cross_entropy``'s targets already do. CuPy refuses NumPy operands, so without this the op
+    would fail on a GPU where the same call works on the CPU. Tensors are never moved (a move
+    of a tensor that needs a gradient is ``Tensor.to``'s job).
+    """
+    if type(value) is np.ndarray and type(like.data) is not np.ndarray:
+        return like.xp.asarray(value)
+    return value
+
+
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Turn the two operands of a binary op into Tensors of one dtype.
 
@@ -27,11 +41,11 @@ def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """
     if not isinstance(a, Tensor) and (isinstance(b, Tensor) or _is_scalar(a)):
         b = as_tensor(b)
-        weak, a = _is_scalar(a), as_tensor(a, b)
+        weak, a = _is_scalar(a), as_tensor(on_device_of(a, b), b)
         scalar = a
     else:
         a = as_tensor(a)
-        weak, b = _is_scalar(b), as_tensor(b, a)
+        weak, b = _is_scalar(b), as_tensor(on_device_of(b, a), a)
         scalar = b
     if a.data.dtype != b.data.dtype:
         from nurinet.functional.elementwise import astype

@@ -218,7 +218,7 @@ def causal_mask(length: int, source_length: int | None = None, dtype: Any = np.f
     return mask
 
 
-def additive_mask(mask: Any, dtype: Any, true_means_masked: bool, where: str) -> Any:
+def additive_mask(mask: Any, dtype: Any, true_means_masked: bool, where: str, device: str = "cpu") -> Any:
     """A mask as an additive float array: bool masks become 0 / ``-inf``; float masks are
     added as they are (cast to ``dtype``). Masks are constants: no gradient flows into them.
 
@@ -228,8 +228,10 @@ def additive_mask(mask: Any, dtype: Any, true_means_masked: bool, where: str) ->
         true_means_masked: For a bool mask, whether ``True`` marks a position to exclude
             (PyTorch's MultiheadAttention) or one that takes part (PyTorch's SDPA).
         where: Name used in error messages.
+        device: The device of the scores: a mask made on the host (NumPy) is moved there,
+            as the causal mask and the dropout multipliers are.
     """
-    array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    array = backend.to_device(mask.data if isinstance(mask, Tensor) else mask, device)
     xp = xp_of(array)
     if array.dtype == bool:
         excluded = array if true_means_masked else ~array
@@ -339,7 +341,7 @@ def scaled_dot_product_attention(
     scores = batch + (length, source)
     mask = None
     if attn_mask is not None:
-        mask = additive_mask(attn_mask, q.dtype, False, "scaled_dot_product_attention")
+        mask = additive_mask(attn_mask, q.dtype, False, "scaled_dot_product_attention", q.device)
         check_mask_shape(mask, scores, "scaled_dot_product_attention",
                          f"a mask broadcastable to (*, L, S) = {scores}")
     if is_causal:

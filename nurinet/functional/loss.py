@@ -16,7 +16,7 @@ from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
 from nurinet.functional import reduction as rd
-from nurinet.functional._util import xp_of
+from nurinet.functional._util import on_device_of, xp_of
 from nurinet.functional.activation import relu
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -44,7 +44,8 @@ def pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
     Raises:
         ValueError: the shapes differ (nurinet does not broadcast a loss's target).
     """
-    input, target = as_tensor(input), as_tensor(target)
+    input = as_tensor(input)
+    target = as_tensor(on_device_of(target, input))  # a NumPy target meets GPU outputs
     if input.shape != target.shape:
         raise ValueError(
             f"{op}: input shape {input.shape} and target shape {target.shape} differ; "

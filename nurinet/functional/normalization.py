@@ -22,11 +22,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd.function import Function
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
-from nurinet.functional._util import check_input_dtype, check_operand_dtype, xp_of
+from nurinet.functional._util import (
+    check_input_dtype,
+    check_operand_dtype,
+    on_device_of,
+    xp_of,
+)
 from nurinet.functional.shape import reshape
 
 
@@ -43,12 +50,37 @@ class Normalize(Function):
 
     def forward(self, x: Any, weight: Any = None, bias: Any = None) -> Any:
         xp = xp_of(x)
+        self.scale = None
         self.mean = x.mean(axis=self.axes, keepdims=True)
         centered = x - self.mean
-        self.var = (centered * centered).mean(axis=self.axes, keepdims=True)
-        self.rstd = 1.0 / xp.sqrt(self.var + x.dtype.type(self.eps))
-        self.xhat = centered * self.rstd
+        with np.errstate(over="ignore"):  # an overflow is caught just below
+            self.var = (centered * centered).mean(axis=self.axes, keepdims=True)
+        if xp.isfinite(self.var).all():
+            self.rstd = 1.0 / xp.sqrt(self.var + x.dtype.type(self.eps))
+            self.xhat = centered * self.rstd
+        else:  # The squares overflowed (or x holds inf or NaN): an infinite variance gave zeros.
+            self.xhat = self._standardize_scaled(x, xp)
         return self.xhat * weight + bias if self.affine else self.xhat
+
+    def _standardize_scaled(self, x: Any, xp: Any) -> Any:
+        """``xhat`` from the statistics of ``x / max|x|`` (per group), which ``xhat`` does not change.
+
+        The scaled squares cannot overflow, so finite values near the dtype's largest (1e20 and up
+        in float32) are standardized right instead of to zeros. A group holding inf or NaN keeps
+        its scale of 1 and gives NaN, as in PyTorch. ``self.var`` stays the true variance (inf
+        where the dtype cannot hold it).
+        """
+        scale = xp.abs(x).max(axis=self.axes, keepdims=True)
+        scale = xp.where((scale > 0) & xp.isfinite(scale), scale, x.dtype.type(1))
+        xs = x / scale
+        mean = xs.mean(axis=self.axes, keepdims=True)
+        centered = xs - mean
+        var = (centered * centered).mean(axis=self.axes, keepdims=True)
+        with np.errstate(over="ignore", under="ignore"):  # scale**2 may overflow: eps / inf is 0
+            rstd = 1.0 / xp.sqrt(var + x.dtype.type(self.eps) / (scale * scale))
+            self.mean, self.var = mean * scale, var * scale * scale
+        self.scale, self.rstd = scale, rstd / scale
+        return centered * rstd
 
     def _param_axes(self, x_shape: tuple[int, ...], p_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The axes a parameter's gradient is summed over (where it was broadcast)."""
@@ -72,14 +104,22 @@ class Normalize(Function):
     def backward(self, gy: Tensor) -> Any:
         # Recompute the statistics from the input Tensor so that they are part of the graph.
         x, axes = self.inputs[0], self.axes
+        eps, inverse_scale = self.eps, None
+        if self.scale is not None:  # forward scaled x to keep the squares finite: so does this
+            inverse_scale = Tensor._wrap(1.0 / self.scale, False)
+            with np.errstate(over="ignore", under="ignore"):
+                eps = Tensor._wrap(x.data.dtype.type(self.eps) / (self.scale * self.scale), False)
+            x = x * inverse_scale
         centered = x - rd.mean(x, axis=axes, keepdims=True)
-        rstd = (rd.mean(centered * centered, axis=axes, keepdims=True) + self.eps) ** -0.5
+        rstd = (rd.mean(centered * centered, axis=axes, keepdims=True) + eps) ** -0.5
         xhat = centered * rstd
         g = gy * self.inputs[1] if self.affine else gy
         gx = None
         if self.needs_input_grad[0]:
             gx = (g - rd.mean(g, axis=axes, keepdims=True)
                   - xhat * rd.mean(g * xhat, axis=axes, keepdims=True)) * rstd
+            if inverse_scale is not None:  # d/dx = d/d(x / scale) / scale
+                gx = gx * inverse_scale
         if not self.affine:
             return gx
         gw = gy * xhat if self.needs_input_grad[1] else None  # the engine sums these back
@@ -206,7 +246,7 @@ def _batch_norm_eval(x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None
                      eps: float, shape: tuple[int, ...]) -> Tensor:
     """``(x - mean) * rsqrt(var + eps) * weight + bias``, folded into one scale and one shift."""
     xp, dtype = xp_of(x.data), x.data.dtype
-    mean, var = as_tensor(mean), as_tensor(var)
+    mean, var = as_tensor(on_device_of(mean, x)), as_tensor(on_device_of(var, x))  # NumPy statistics
     rstd = 1.0 / xp.sqrt(var.data.astype(dtype) + dtype.type(eps))
     scale = Tensor._wrap(rstd.reshape(shape), False)
     shift = Tensor._wrap((-mean.data.astype(dtype) * rstd).reshape(shape), False)

@@ -48,7 +48,7 @@ import numpy as np
 from nurinet import _native, gemm, parallel
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional._util import check_operand_dtype, xp_of
+from nurinet.functional._util import check_operand_dtype, on_device_of, xp_of
 from nurinet.threads import single_blas_thread
 
 
@@ -802,6 +802,7 @@ def recurrent_sequence(mode: str, xg: Tensor, state: tuple[Tensor, ...], w_hh: T
         raise ValueError(f"recurrent_sequence: expected a sequence of at least one step, got input gates of "
                          f"shape {xg.shape}")
     _check_dtypes("recurrent_sequence", xg, w_hh, w_hh, *state, x_name="xg")
+    masks = None if masks is None else [_mask_on(m, xg) for m in masks]
     return RecurrentSequence(mode, masks, reverse)(xg, *state, *_step_args(w_hh, b_hh))
 
 
@@ -816,6 +817,11 @@ def _check_dtypes(op: str, x: Tensor, w_x: Tensor, w_hh: Tensor, *state: Tensor,
         check_operand_dtype(s, w_hh, op, "w_hh", what)
 
 
+def _mask_on(mask: Any, xg: Tensor) -> Any:
+    """A step mask on the device of the input gates: masks are usually made with NumPy."""
+    return on_device_of(mask, as_tensor(xg))
+
+
 def _step_args(w_hh: Tensor, b_hh: Tensor | None) -> tuple[Tensor, ...]:
     return (w_hh,) if b_hh is None else (w_hh, b_hh)
 
@@ -826,21 +832,21 @@ def rnn_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     _check_dtypes("rnn_step", xg, w_hh, w_hh, h, x_name="xg")
-    return RNNCellFunction(nonlinearity, mask)(xg, h, *_step_args(w_hh, b_hh))
+    return RNNCellFunction(nonlinearity, _mask_on(mask, xg))(xg, h, *_step_args(w_hh, b_hh))
 
 
 def lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
               mask: Any = None) -> tuple[Tensor, Tensor]:
     """One LSTM step from precomputed input gates ``xg`` of shape (N, 4H); returns (h', c')."""
     _check_dtypes("lstm_step", xg, w_hh, w_hh, h, c, x_name="xg")
-    return LSTMCellFunction(mask)(xg, h, c, *_step_args(w_hh, b_hh))
+    return LSTMCellFunction(_mask_on(mask, xg))(xg, h, c, *_step_args(w_hh, b_hh))
 
 
 def gru_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None = None,
              mask: Any = None) -> Tensor:
     """One GRU step from precomputed input gates ``xg`` of shape (N, 3H); returns h'."""
     _check_dtypes("gru_step", xg, w_hh, w_hh, h, x_name="xg")
-    return GRUCellFunction(mask)(xg, h, *_step_args(w_hh, b_hh))
+    return GRUCellFunction(_mask_on(mask, xg))(xg, h, *_step_args(w_hh, b_hh))
 
 
 def rnn_cell(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None = None,

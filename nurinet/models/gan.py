@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 import nurinet.functional as F
-from nurinet import nn, optim
+from nurinet import backend, nn, optim
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.models._arguments import _KeepsArguments
@@ -95,6 +95,11 @@ def dcgan_init_(module: nn.Module, generator: Generator | None = None) -> nn.Mod
             nn.init.normal_(layer.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(layer.bias)
     return module
+
+
+def _device_of(module: nn.Module) -> str:
+    """Where ``module``'s parameters are ("cpu" for a module without any)."""
+    return next((p.device for p in module.parameters()), "cpu")
 
 
 def _check_positive(value: Any, name: str, where: str) -> int:
@@ -270,7 +275,8 @@ class GAN(_KeepsArguments):
     def noise(self, n: int) -> Tensor:
         """``n`` latent vectors ``z ~ N(0, I)`` from the GAN's random source, ``(n, latent_dim)``."""
         dtype = next((p.dtype for p in self.generator_net.parameters()), np.dtype(np.float32))
-        return Tensor(resolve(self.generator).standard_normal((n, self.latent_dim)).astype(dtype))
+        z = resolve(self.generator).standard_normal((n, self.latent_dim)).astype(dtype)
+        return Tensor(backend.to_device(z, _device_of(self.generator_net)))
 
     def forward(self, z: Any) -> Tensor:
         """The generator's images for the noise ``z``."""
@@ -285,7 +291,7 @@ class GAN(_KeepsArguments):
             update) and ``d_accuracy`` (the fraction of both it classified right, logit > 0
             meaning real).
         """
-        real = as_tensor(real_batch)
+        real = as_tensor(real_batch).to(_device_of(self.discriminator_net))  # fit's batches come from the host
         if real.ndim < 2 or len(real) < 2:
             raise ValueError(f"GAN.train_step: expected a batch of at least 2 images (N, C, H, W), got shape "
                              f"{real.shape} (batch norm needs 2 samples)")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import nn, optim
+from nurinet import backend, nn, optim
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional.activation import sigmoid_array, softplus_array
@@ -75,7 +75,7 @@ class RBM(_KeepsArguments):
 
     # ----- conditionals and sampling (on arrays) -------------------------------------------------
     def _visible_array(self, v: Any) -> np.ndarray:
-        array = as_tensor(v).numpy()
+        array = backend.to_device(as_tensor(v).data, self.weight.device)  # the data meets the weights
         if array.ndim != 2 or array.shape[1] != self.n_visible:
             raise ValueError(f"RBM({self.n_visible}, {self.n_hidden}): expected visible data of shape "
                              f"(N, {self.n_visible}), got {array.shape}")
@@ -93,15 +93,19 @@ class RBM(_KeepsArguments):
     def sample_hidden(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(p(h = 1 | v), a Bernoulli sample of h)``."""
         p = self.hidden_probs(v)
-        return p, (resolve(self.generator).random(p.shape, dtype=np.float32) < p).astype(p.dtype)
+        return p, (self._draw("random", p.shape) < p).astype(p.dtype)
 
     def sample_visible(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(E[v | h], a sample of v)``."""
         mean = self.visible_mean(h)
-        rng = resolve(self.generator)
         if self.visible == "bernoulli":
-            return mean, (rng.random(mean.shape, dtype=np.float32) < mean).astype(mean.dtype)
-        return mean, mean + rng.standard_normal(mean.shape, dtype=np.float32)
+            return mean, (self._draw("random", mean.shape) < mean).astype(mean.dtype)
+        return mean, mean + self._draw("standard_normal", mean.shape)
+
+    def _draw(self, distribution: str, shape: tuple[int, ...]) -> Any:
+        """float32 draws from the RBM's generator (on the host, then on the weights' device)."""
+        values = getattr(resolve(self.generator), distribution)(shape, dtype=np.float32)
+        return backend.to_device(values, self.weight.device)
 
     # ----- training ------------------------------------------------------------------------------
     def contrastive_divergence(self, v: Any, k: int = 1, persistent: bool = False) -> float:
@@ -213,6 +217,7 @@ class RBM(_KeepsArguments):
                              f"exact enumeration is limited to {_EXACT_LIMIT}")
         w, b, c = (p.data.astype(np.float64) for p in (self.weight, self.visible_bias, self.hidden_bias))
         states = np.array(list(itertools.product((0.0, 1.0), repeat=self.n_hidden)))
+        states = self.weight.xp.asarray(states)  # on the weights' device
         # sum_v exp(-E(v, h)) factorizes over visible units: exp(c.h) * prod_i (1 + exp(b_i + h.W_:i)).
         log_terms = states @ c + softplus_array(states @ w + b).sum(axis=1)
         top = log_terms.max()
@@ -275,10 +280,10 @@ class DBN(_KeepsArguments):
         (logits for ``F.cross_entropy``); its parameters are copies, so fine-tuning leaves the DBN as it is."""
         layers: list[nn.Module] = []
         for rbm in self.rbms:
-            linear = nn.Linear(rbm.n_visible, rbm.n_hidden)
+            linear = nn.Linear(rbm.n_visible, rbm.n_hidden).to(rbm.weight.device)
             with no_grad():
                 linear.weight.data[...] = rbm.weight.data
                 linear.bias.data[...] = rbm.hidden_bias.data
             layers += [linear, nn.Sigmoid()]
-        layers.append(nn.Linear(self.sizes[-1], num_classes, generator=generator))
+        layers.append(nn.Linear(self.sizes[-1], num_classes, generator=generator).to(self.rbms[-1].weight.device))
         return nn.Sequential(*layers)

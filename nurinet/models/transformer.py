@@ -71,5 +71,5 @@ def _masked_mean(h: Tensor, padding: np.ndarray | None) -> Tensor:
         return F.mean(h, axis=1)
     keep = (~padding).astype(h.dtype)
     counts = np.maximum(keep.sum(axis=1, keepdims=True), 1.0)  # An all-padding row pools to 0.
-    weights = Tensor._wrap((keep / counts)[:, :, None], False)
+    weights = Tensor._wrap(h.xp.asarray((keep / counts)[:, :, None]), False)  # on h's device
     return F.sum(h * weights, axis=1)

@@ -171,7 +171,7 @@ class MultiheadAttention(Module):
         where, dtype = "MultiheadAttention", query.dtype
         h, mask = self.num_heads, None
         if attn_mask is not None:
-            mask = additive_mask(attn_mask, dtype, True, where + " attn_mask")
+            mask = additive_mask(attn_mask, dtype, True, where + " attn_mask", query.device)
             if mask.shape == (n * h, length, source):
                 mask = mask.reshape(n, h, length, source)
             elif mask.shape != (length, source):
@@ -182,7 +182,7 @@ class MultiheadAttention(Module):
         elif is_causal:
             mask = causal_mask(length, source, dtype, query.device)
         if key_padding_mask is not None:
-            padding = additive_mask(key_padding_mask, dtype, True, where + " key_padding_mask")
+            padding = additive_mask(key_padding_mask, dtype, True, where + " key_padding_mask", query.device)
             if padding.shape != (n, source):
                 raise ValueError(
                     f"{where}: key_padding_mask has shape {tuple(padding.shape)}, expected (N, S) = "

@@ -297,7 +297,10 @@ def penalty_or_none(pairs: list[tuple[Tensor, Regularizer]]) -> Tensor | None:
 def regularization_loss(model: Module) -> Tensor:
     """The sum of every attached penalty in ``model``: a differentiable scalar (0 when there is none)."""
     total = penalty_or_none(attached_regularizers(model))
-    return Tensor._wrap(np.zeros((), np.float32), False) if total is None else total
+    if total is not None:
+        return total
+    device = next((p.device for p in model.parameters()), "cpu")  # the zero meets the model's loss
+    return Tensor._wrap(backend.to_device(np.zeros((), np.float32), device), False)
 
 
 def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:

@@ -26,6 +26,9 @@ Usage::
    TypeError that names the layer class (or, for a container, the class of the layer
    that met the input) and both dtypes (see :func:`check_refuses_other_dtypes`).
 
+With ``device="cuda"`` the layer and its inputs are moved to the GPU first and every check runs
+there (tests/test_gpu_double.py runs it on the CuPy double of tests/fake_cupy.py).
+
 Layers that draw random numbers while training (dropout) should pass
 ``train_eval_differ=True``: the SGD check then runs in eval mode, where the layer
 is a deterministic function. Layers whose input is not a float tensor of a shape
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 
 import nurinet
-from nurinet import Tensor
+from nurinet import Tensor, backend
 from nurinet.nn import Module
 
 
@@ -54,6 +57,7 @@ def check_layer(
     inputs: Tensor | Sequence[Tensor] | None = None,
     make_fresh: Callable[[], Module] | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> None:
     """Run the generic layer checks (see the module docstring); raise AssertionError on failure.
 
@@ -68,9 +72,12 @@ def check_layer(
         make_fresh: Builds an independent layer of the same architecture for the
             state_dict round trip (default: a perturbed deep copy).
         seed: Seed of the random input, targets and perturbations.
+        device: Where the checks run: the layer and the inputs are moved there first.
     """
     rng = np.random.default_rng(seed)
-    args = _inputs(layer, input_shape, inputs, rng)
+    if device != "cpu":
+        layer.to(device)
+    args = [a.to(device) for a in _inputs(layer, input_shape, inputs, rng)]
     was_training = layer.training
     try:
         out = _first(layer.train()(*args))
@@ -83,7 +90,7 @@ def check_layer(
         count = sum(p.size for p in layer.parameters())
         assert count == expected_param_count, f"{name}: {count} parameters, expected {expected_param_count}"
         assert isinstance(repr(layer), str) and name in repr(layer)
-        _check_state_round_trip(layer, args, make_fresh, rng)
+        _check_state_round_trip(layer, args, make_fresh, rng, device)
         _check_modes(layer, args, train_eval_differ)
         _check_sgd_step(layer, args, train_eval_differ, rng)
         check_refuses_other_dtypes(layer, args)
@@ -122,7 +129,7 @@ def _parameter_dtype(layer: Module) -> np.dtype | None:
 def _expect_dtype_error(layer: Module, args: Sequence[Tensor], positions: list[int], bad: np.dtype,
                         dtype: np.dtype) -> None:
     name = type(layer).__name__
-    converted = [Tensor(a.numpy().astype(bad)) if i in positions else a for i, a in enumerate(args)]
+    converted = [_on(a.device, a.numpy().astype(bad)) if i in positions else a for i, a in enumerate(args)]
     try:
         with nurinet.no_grad():
             layer(*converted)
@@ -145,6 +152,11 @@ def _inputs(layer: Module, shape: Any, inputs: Any, rng: np.random.Generator) ->
     return [Tensor(rng.standard_normal(tuple(shape)).astype(dtype))]
 
 
+def _on(device: str, array: np.ndarray) -> Tensor:
+    """A tensor of the host ``array`` on ``device``."""
+    return Tensor(backend.to_device(array, device))
+
+
 def _first(output: Any) -> Tensor:
     """The first Tensor of an output that may be a Tensor or a (nested) tuple of them."""
     while isinstance(output, (tuple, list)):
@@ -164,7 +176,7 @@ def _eval_output(layer: Module, args: list[Tensor]) -> np.ndarray:
 
 
 def _check_state_round_trip(layer: Module, args: list[Tensor], make_fresh: Any,
-                            rng: np.random.Generator) -> None:
+                            rng: np.random.Generator, device: str = "cpu") -> None:
     name = type(layer).__name__
     state = layer.state_dict()
     snapshot = {key: np.array(value, copy=True) for key, value in state.items()}
@@ -175,7 +187,7 @@ def _check_state_round_trip(layer: Module, args: list[Tensor], make_fresh: Any,
     for key, value in layer.state_dict().items():
         np.testing.assert_array_equal(value, snapshot[key], err_msg=f"{name}: state_dict shares {key}")
     before = _eval_output(layer, args)
-    fresh = make_fresh() if make_fresh is not None else _perturbed_copy(layer, rng)
+    fresh = make_fresh().to(device) if make_fresh is not None else _perturbed_copy(layer, rng)
     fresh.load_state_dict(snapshot)
     for value in snapshot.values():
         if value.size and value.dtype.kind == "f":
@@ -188,7 +200,8 @@ def _perturbed_copy(layer: Module, rng: np.random.Generator) -> Module:
     fresh = copy.deepcopy(layer)
     for tensor in [*fresh.parameters(), *fresh.buffers()]:
         if tensor.dtype.kind == "f":
-            tensor.data = tensor.data + rng.standard_normal(tensor.shape).astype(tensor.dtype)
+            noise = rng.standard_normal(tensor.shape).astype(tensor.dtype)
+            tensor.data = tensor.data + backend.to_device(noise, tensor.device)
     return fresh
 
 
@@ -211,7 +224,7 @@ def _loss(layer: Module, args: list[Tensor], targets: list[np.ndarray]) -> Tenso
     outputs = [y for y in _tensors(layer(*args)) if y.dtype.kind == "f"]
     total = None
     for y, t in zip(outputs, targets):
-        term = ((y - Tensor(t)) ** 2).mean()
+        term = ((y - _on(y.device, t)) ** 2).mean()
         total = term if total is None else total + term
     return total
 
