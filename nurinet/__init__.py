@@ -1,7 +1,9 @@
 """nurinet: a NumPy-native define-by-run deep-learning framework.
 
 Importing nurinet imports NumPy and nothing heavy; optional extras (CuPy,
-matplotlib, onnx, ...) load lazily inside the functions that need them.
+matplotlib, onnx, ...) load lazily inside the functions that need them. It loads
+the core, ``nn``, ``optim``, ``data`` and ``io``, and no application package
+(``nurinet.training``, ``nurinet.models``, ``nurinet.rl``, ...): import those by name.
 """
 
 from nurinet import data, functional, io, nn, optim

@@ -15,7 +15,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nurinet.config import PreparedRun
+    from nurinet.training.config import PreparedRun
 
 # The errors a wrong configuration raises while it is read and built (not while training).
 CONFIG_ERRORS = (ValueError, TypeError, ImportError, FileNotFoundError)
@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> tuple[PreparedRun, str, str]:
     """Read, check and build the run (every configuration error is raised here)."""
-    from nurinet import config as cfg
+    from nurinet.training import config as cfg
 
     if not os.path.isfile(args.config):
         raise FileNotFoundError(f"configuration file {args.config!r} does not exist")

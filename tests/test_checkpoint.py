@@ -13,13 +13,12 @@ import pytest
 import nurinet as nt
 from nurinet import nn, optim
 from nurinet.io import (
-    CheckpointCallback,
     SafetensorsError,
     load_checkpoint,
     save,
     save_checkpoint,
 )
-from nurinet.training import Model
+from nurinet.training import CheckpointCallback, Model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""Training configurations: building, the demo parity, get_config round trips, ``nurinet train``."""
+"""Training configurations: building, the demo parity, training_config round trips, ``nurinet train``."""
 
 import json
 import os
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import nurinet as nt
-from nurinet import config as cfg
 from nurinet import demo, nn
 from nurinet.io import load, load_checkpoint, register_layer, save
 from nurinet.io.registry import _USER
+from nurinet.training import config as cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = os.path.join(REPO, "examples", "configs")
@@ -70,9 +70,9 @@ def test_seed_makes_initial_weights_reproducible():
     assert not np.array_equal(a.state_dict()["network.0.weight"], c.state_dict()["network.0.weight"])
 
 
-def test_get_config_round_trip():
+def test_training_config_round_trip():
     built = cfg.build(small())
-    config = built.model.get_config()
+    config = built.model.training_config()
     assert config["model"] == small()["model"] | {"layers": [
         {"type": "Dense", "units": 8, "activation": "tanh"}, {"type": "Dropout", "p": 0.2},
         {"type": "LayerNorm", "normalized_shape": {"__tuple__": [8]}, "eps": 1e-05,
@@ -83,7 +83,7 @@ def test_get_config_round_trip():
     json.dumps(config)  # plain JSON
     rebuilt = cfg.build(config).model
     assert repr(rebuilt) == repr(built.model)
-    assert rebuilt.get_config() == config
+    assert rebuilt.training_config() == config
     for a, b in zip(rebuilt.state_dict().values(), built.model.state_dict().values()):
         np.testing.assert_array_equal(a, b)  # same seed, same architecture: same initial weights
 
@@ -222,7 +222,7 @@ def test_nurinet_train_command(tmp_path):
     info = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
     assert info["epoch"] == 1 and info["extra"]["config"]["name"] == "digits_mlp"
     model = load(tmp_path / "run" / "model.safetensors")
-    assert isinstance(model.network[4], cfg.OutputLayer)
+    assert isinstance(model.network[4], nn.OutputLayer)
     bad = subprocess.run([sys.executable, "-m", "nurinet.cli", "train", str(tmp_path / "missing.json")],
                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path, check=False)
     assert bad.returncode != 0

@@ -23,11 +23,9 @@ import numpy as np
 import pytest
 
 import nurinet as nt
-from nurinet import config as cfg
 from nurinet import nn
 from nurinet.cli import main as cli
 from nurinet.io import (
-    CheckpointCallback,
     CorruptFileError,
     load,
     load_checkpoint,
@@ -42,7 +40,14 @@ from nurinet.io.atomic import (
     remove_stale_temporary_files,
 )
 from nurinet.io.checkpoint import all_finite, first_non_finite
-from nurinet.training import Callback, Model, ModelCheckpoint, TerminateOnNaN
+from nurinet.training import (
+    Callback,
+    CheckpointCallback,
+    Model,
+    ModelCheckpoint,
+    TerminateOnNaN,
+)
+from nurinet.training import config as cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}

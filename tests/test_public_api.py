@@ -1,8 +1,13 @@
-"""The public namespaces export what their ``__all__`` promises: functions and classes, never a submodule."""
+"""The public namespaces export what their ``__all__`` promises: functions and classes, never a
+submodule; and ``import nurinet`` loads no application package."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +36,22 @@ def test_functional_dropout_is_the_function():
     assert 0.4 < kept.mean() < 0.6
     assert set(y.numpy()[kept].tolist()) == {2.0}
     assert F.dropout(x, 0.5, training=False) is x
+
+
+# ``import nurinet`` loads the core and io, never the application layer (training, models,
+# configurations, ...): the core never imports it, and io imports it only by name, when a file
+# names one of its classes.
+APPLICATION_PACKAGES = ("training", "models", "rl", "distributed", "onnx", "sklearn", "config", "plots")
+
+
+def test_import_nurinet_loads_no_application_package():
+    code = (
+        "import sys, nurinet\n"
+        f"print(','.join(p for p in {APPLICATION_PACKAGES!r} if 'nurinet.' + p in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"import nurinet loaded nurinet.{{{done.stdout.strip()}}}"

@@ -11,10 +11,23 @@ and every file carries a SHA-256 checksum that is verified on loading. Files are
 untrusted: a damaged or crafted file raises :class:`CorruptFileError` (a
 ``ValueError``) naming the file and what is wrong, before any layer is built
 (:mod:`nurinet.io.validation`).
+
+``io`` sits below the application layer: it imports nothing of ``nurinet.training``,
+``nurinet.models`` or the configurations. A saved layer records its defining module,
+which loading imports by name, restricted to nurinet's own modules
+(:mod:`nurinet.io.registry`). The checkpoint callbacks of ``Model.fit`` are in
+:mod:`nurinet.training.checkpoint`; ``nurinet.io.CheckpointCallback`` is a deprecated
+alias of :class:`nurinet.training.CheckpointCallback`, imported only when asked for.
 """
 
+from typing import Any
+
 from nurinet.io.atomic import atomic_open, atomic_write_bytes
-from nurinet.io.checkpoint import CheckpointCallback, load_checkpoint, save_checkpoint
+from nurinet.io.checkpoint import (
+    deprecated_checkpoint_callback,
+    load_checkpoint,
+    save_checkpoint,
+)
 from nurinet.io.registry import (
     get_layer_class,
     layer_config,
@@ -30,7 +43,6 @@ from nurinet.io.safetensors import (
 from nurinet.io.serialize import load, save
 
 __all__ = [
-    "CheckpointCallback",
     "CorruptFileError",
     "SafetensorsError",
     "atomic_open",
@@ -46,3 +58,11 @@ __all__ = [
     "save_checkpoint",
     "save_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated alias ``CheckpointCallback`` (moved to ``nurinet.training``), imported
+    only when asked for, so that ``import nurinet.io`` does not load the training package."""
+    if name == "CheckpointCallback":
+        return deprecated_checkpoint_callback(__name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,12 +8,17 @@ the rest is JSON in the header's metadata, where arrays are referenced by
 header and data is verified on loading, so a truncated or modified file is
 rejected with an error naming it.
 
-The callback never overwrites a good checkpoint with NaN or inf: see
-:func:`refuse_non_finite`.
+The callbacks that write checkpoints during ``Model.fit`` live with the training layer
+(:mod:`nurinet.training.checkpoint`: ``CheckpointCallback`` and ``ModelCheckpoint``); they
+never overwrite a good checkpoint with NaN or inf: see :func:`refuse_non_finite`.
+``nurinet.io.checkpoint.CheckpointCallback`` is a deprecated alias of
+:class:`nurinet.training.CheckpointCallback`, imported only when asked for (see
+:func:`__getattr__`), so that ``io`` does not load the training package.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import warnings
@@ -37,7 +42,6 @@ from nurinet.io.serialize import build_quietly, load_exact
 from nurinet.io.validation import check_architecture, parse_json
 from nurinet.nn.module import Module
 from nurinet.random import Generator, default_generator
-from nurinet.training.callbacks import Callback
 
 FORMAT_VERSION = "1"
 _META = "nurinet.checkpoint"
@@ -308,49 +312,22 @@ def refuse_non_finite(owner: str, path: str, model: Module, optimizer: Any = Non
     return True
 
 
-class CheckpointCallback(Callback):
-    """Save a checkpoint after every ``every`` epochs of ``Model.fit``.
+def __getattr__(name: str) -> Any:
+    """The deprecated alias ``CheckpointCallback``, resolved when first asked for.
 
-    A checkpoint whose parameters or optimizer state hold NaN or inf (a diverging run) is
-    not written: a ``RuntimeWarning`` names the file and the first non-finite parameter, and
-    the previous file stays as it was.
-
-    Args:
-        path: File to write; ``{epoch}`` in it is replaced by the epoch number
-            (otherwise the file is overwritten, atomically, each time).
-        every: Save every this many epochs (the last epoch is always saved).
-        generators: Generators to save besides the default one (e.g. fit's shuffling one).
-        scheduler: A scheduler whose state is saved too.
-        extra: Extra JSON-able values saved each time (the epoch's logs are added as ``"logs"``).
-        save_non_finite: Write checkpoints with NaN or inf too (nurinet's option; off by default).
-
-    Attributes:
-        saved: The paths written, in order.
-        skipped: The paths not written because the state was not finite.
+    ``CheckpointCallback`` is a training callback and moved to
+    :mod:`nurinet.training.checkpoint`; importing it here would make ``io`` (and
+    ``import nurinet``) load the whole training package.
     """
+    if name == "CheckpointCallback":
+        return deprecated_checkpoint_callback(__name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    def __init__(self, path: str | os.PathLike, every: int = 1, generators: Any = None,
-                 scheduler: Any = None, extra: Mapping[str, Any] | None = None,
-                 save_non_finite: bool = False) -> None:
-        super().__init__()
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"CheckpointCallback: every must be a positive integer, got {every!r}")
-        self.path, self.every = os.fspath(path), every
-        self.generators, self.scheduler, self.extra = generators, scheduler, dict(extra or {})
-        self.save_non_finite = bool(save_non_finite)
-        self.saved: list[str] = []
-        self.skipped: list[str] = []
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        done = epoch + 1
-        if done % self.every and done != self.params.get("epochs"):
-            return
-        path = self.path.replace("{epoch}", str(done))
-        optimizer = getattr(self.model, "optimizer", None)
-        if not self.save_non_finite and refuse_non_finite("CheckpointCallback", path, self.model, optimizer):
-            self.skipped.append(path)
-            return
-        save_checkpoint(path, self.model, optimizer, epoch=done,
-                        scheduler=self.scheduler, generators=self.generators,
-                        extra={**self.extra, "logs": dict(logs or {})})
-        self.saved.append(path)
+def deprecated_checkpoint_callback(where: str) -> type:
+    """:class:`nurinet.training.CheckpointCallback`, with a ``DeprecationWarning`` saying
+    that ``where.CheckpointCallback`` moved."""
+    warnings.warn(f"{where}.CheckpointCallback moved to nurinet.training.CheckpointCallback; "
+                  "import it from there", DeprecationWarning, stacklevel=3)
+    # By name: io sits below the training layer and imports nothing of it at import time.
+    return importlib.import_module("nurinet.training.checkpoint").CheckpointCallback

@@ -1,15 +1,33 @@
 """The layer registry: turn a module into a JSON architecture config and back.
 
-A layer's config is ``{"class": NAME, "config": {constructor argument: value}}``;
-rebuilding calls ``cls(**config)`` (or ``cls.from_config(config)`` when the
-class defines it) and the weights are loaded afterwards. Where the constructor
-arguments come from, first match wins:
+A layer of nurinet's own is saved as ``{"class": NAME, "module": "nurinet.nn.linear",
+"config": {constructor argument: value}}``: the class and the module that defines it. A
+layer the user registered with :func:`register_layer` is saved as ``{"class":
+REGISTERED_NAME, "config": {...}}``, found by that name when loading. Rebuilding calls
+``cls(**config)`` (or ``cls.from_config(config)`` when the class defines it) and the
+weights are loaded afterwards.
 
-1. the containers (``Sequential``, ``ModuleList``, ``ModuleDict``),
-   ``nn.Activation`` and ``training.Model`` have built-in rules;
-2. a layer with a ``get_config()`` method returns them itself (Keras's convention);
-3. a class decorated with :func:`register_layer` records them when an instance is built;
-4. otherwise they are read back from attributes named like the constructor's
+Which class a saved layer names (:func:`layer_class_of`):
+
+- with ``"module"``: the class of that name in that module, imported with importlib.
+  Only modules under ``nurinet.`` are imported, and only a ``Module`` subclass is
+  accepted, so a file never makes nurinet import a module of its choosing;
+- without it (a user layer, or a file written before the module was recorded): the
+  name, looked up in the user's layers, then ``nurinet.nn.__all__``, then the exports of
+  ``nurinet.models`` and ``nurinet.training``. The last two are imported by name, and
+  only when the name is not a layer of ``nurinet.nn``: ``io`` sits below them.
+
+Where the constructor arguments come from, first match wins:
+
+1. the containers (``Sequential``, ``ModuleList``, ``ModuleDict``) and ``nn.Activation``
+   have built-in rules;
+2. a class decorated with :func:`register_layer` that does not define ``get_config``
+   itself uses the arguments recorded when the instance was built (a parent's
+   ``get_config`` describes the parent's constructor, not this one's);
+3. a layer with a ``get_config()`` method returns them itself (Keras's convention;
+   ``training.Model`` returns its ``network``);
+4. a class decorated with :func:`register_layer` records them when an instance is built;
+5. otherwise they are read back from attributes named like the constructor's
    parameters, PyTorch's convention (``Linear(in_features, ...)`` keeps
    ``self.in_features``). A ``bias: bool`` parameter is read as "the bias
    Parameter is not None", ``dtype`` from the first floating parameter, and
@@ -17,11 +35,8 @@ arguments come from, first match wins:
 
 So a new built-in layer needs nothing special as long as it keeps its
 constructor arguments under their own names; a user layer only needs
-``@register_layer``. Built-in layers are the ``Module`` classes that
-``nurinet.nn`` and ``nurinet.models`` export (their ``__all__``), plus ``Model``
-and the configurations' ``OutputLayer``, which saved models hold. Names are
-looked up in name tables (:class:`nurinet.names.NameTable`: case and punctuation ignored),
-user layers first.
+``@register_layer``. Names are looked up in name tables
+(:class:`nurinet.names.NameTable`: case and punctuation ignored), user layers first.
 
 Values are JSON; what JSON lacks is tagged: ``{"__tuple__": [...]}``,
 ``{"__dtype__": "float32"}``, ``{"__layer__": {...}}`` (a submodule),
@@ -32,7 +47,10 @@ Values are JSON; what JSON lacks is tagged: ``{"__tuple__": [...]}``,
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +58,7 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.io.safetensors import CorruptFileError
 from nurinet.names import NameTable, unknown_name
 from nurinet.nn.module import Module
 from nurinet.random import Generator
@@ -71,7 +90,7 @@ def register_layer(cls: Any = None, *, name: str | None = None, overwrite: bool 
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise TypeError(f"register_layer expects a subclass of nurinet.nn.Module, got {cls!r}")
     key = name or cls.__name__
-    taken = _USER.find(key) or _BUILTIN.find(key)
+    taken = _USER.find(key) or find_builtin_layer(key)
     if taken is not None and taken is not cls and getattr(taken, "__wrapped_class__", None) is not cls \
             and not overwrite:
         raise ValueError(f"cannot register {cls.__qualname__} as layer {key!r}: the name is already "
@@ -111,40 +130,51 @@ def _is_layer_class(obj: Any) -> bool:
     return isinstance(obj, type) and issubclass(obj, Module)
 
 
-@functools.cache
-def _builtin_classes() -> dict[str, type[Module]]:
-    """The built-in layer classes by their public name.
+# The packages whose exported layers are found by name, searched in this order. ``nn`` is
+# below ``io``; the others are above it, so they are imported by name, on the first lookup
+# that ``nn`` cannot answer, never by ``import nurinet``.
+_LAYER_PACKAGES = ("nurinet.nn", "nurinet.models", "nurinet.training")
 
-    Every Module class of ``nurinet.nn.__all__`` and ``nurinet.models.__all__``, plus
-    ``Model`` (``nurinet.training``) and ``OutputLayer`` (``nurinet.config``): saved models
-    hold them, though the layer packages do not export them. Never a walk over subclasses,
-    so the answer does not depend on what happens to be imported.
+
+def _package_table(package: str) -> NameTable:
+    def fill(table: NameTable) -> None:
+        table.add_public(importlib.import_module(package), _is_layer_class)
+
+    table = NameTable("layer type")
+    table.add_loader(fill)
+    return table
+
+
+_BUILTIN_TABLES = tuple(_package_table(package) for package in _LAYER_PACKAGES)
+
+
+def find_builtin_layer(name: str) -> type[Module] | None:
+    """nurinet's own layer class exported as ``name``, or None (user layers not searched).
+
+    The packages are searched in turn (``nurinet.nn``, ``nurinet.models``,
+    ``nurinet.training``), so a name of ``nn`` imports nothing above it. Never a walk over
+    subclasses, so the answer does not depend on what happens to be imported.
     """
-    import nurinet.models
-    from nurinet import nn
-    from nurinet.config import OutputLayer
-    from nurinet.training import Model
+    for table in _BUILTIN_TABLES:
+        cls = table.find(name)
+        if cls is not None:
+            return cls
+    return None
 
+
+def _builtin_classes() -> dict[str, type[Module]]:
+    """Every exported layer class of nurinet by its public name (imports all the packages)."""
     found: dict[str, type[Module]] = {}
-    for package in (nn, nurinet.models):
-        found.update({name: getattr(package, name) for name in package.__all__
-                      if _is_layer_class(getattr(package, name))})
-    found.update({"Model": Model, "OutputLayer": OutputLayer})
+    for package in _LAYER_PACKAGES:
+        module = importlib.import_module(package)
+        found.update({name: getattr(module, name) for name in module.__all__
+                      if _is_layer_class(getattr(module, name)) and name not in found})
     return found
-
-
-def _fill_builtin_layers(table: NameTable) -> None:
-    for name, cls in _builtin_classes().items():
-        table.register(name, cls)  # two public names of different classes would clash here
-
-
-_BUILTIN = NameTable("layer type")
-_BUILTIN.add_loader(_fill_builtin_layers)
 
 
 def layer_type_names() -> list[str]:
     """The layer names :func:`get_layer_class` knows, user layers included (normalized)."""
-    return sorted({*_USER.names(), *_BUILTIN.names()})
+    return sorted({*_USER.names(), *(name for table in _BUILTIN_TABLES for name in table.names())})
 
 
 def get_layer_class(name: str) -> type[Module]:
@@ -156,7 +186,7 @@ def get_layer_class(name: str) -> type[Module]:
         ValueError: no layer of that name (the message lists the known names and says how
             to register one).
     """
-    cls = _USER.find(name) or _BUILTIN.find(name)
+    cls = _USER.find(name) or find_builtin_layer(name)
     if cls is None:
         raise unknown_name("layer type", name, layer_type_names(),
                            f"If it is your own layer, decorate its class with "
@@ -165,13 +195,33 @@ def get_layer_class(name: str) -> type[Module]:
     return cls
 
 
-def layer_name(module: Module) -> str:
-    """The name under which ``module``'s class is registered."""
-    cls = type(module)
+def _registered_name(cls: type) -> str | None:
+    """The name ``cls`` was registered under with :func:`register_layer`, or None."""
     registered = cls.__dict__.get("_nurinet_layer_name")  # not inherited: a subclass is another layer
-    if registered is not None and _USER.find(registered) is cls:
+    return registered if registered is not None and _USER.find(registered) is cls else None
+
+
+def _is_nurinet_layer(cls: type) -> bool:
+    """True for a public layer class of nurinet that its module holds under its own name,
+    which is how loading finds it again. Looked up in ``sys.modules``: the class's module
+    is loaded already."""
+    defining = sys.modules.get(cls.__module__)
+    return (_is_nurinet_module_name(cls.__module__) and not cls.__name__.startswith("_")
+            and getattr(defining, cls.__name__, None) is cls)
+
+
+def layer_name(module: Module) -> str:
+    """The name under which ``module``'s class is saved: its registered name for a user
+    layer, its class name for one of nurinet's own.
+
+    Raises:
+        ValueError: the class is neither registered nor one of nurinet's public layers.
+    """
+    cls = type(module)
+    registered = _registered_name(cls)
+    if registered is not None:
         return registered
-    if cls.__module__.startswith("nurinet.") and _BUILTIN.find(cls.__name__) is cls:
+    if _is_nurinet_layer(cls):
         return cls.__name__
     raise ValueError(f"cannot save a layer of type {cls.__module__}.{cls.__qualname__}: it is not "
                      "registered, so it could not be rebuilt when loading; decorate the class with "
@@ -180,18 +230,37 @@ def layer_name(module: Module) -> str:
 
 # ----- module -> config ---------------------------------------------------------------------
 def layer_config(module: Module) -> dict[str, Any]:
-    """The JSON-able architecture of ``module``: ``{"class": name, "config": {...}}``."""
+    """The JSON-able architecture of ``module``.
+
+    Returns:
+        ``{"class": name, "module": "nurinet.nn.linear", "config": {...}}`` for nurinet's
+        own layers; ``{"class": registered name, "config": {...}}`` for a user layer.
+
+    Raises:
+        ValueError: a layer is not registered, or an argument is not kept (see the module
+            docstring).
+        TypeError: an argument cannot be stored as JSON.
+    """
     if not isinstance(module, Module):
         raise TypeError(f"layer_config expects a Module, got {type(module).__name__}")
     name = layer_name(module)
-    args = _constructor_args(module)
-    where = f"{name}"
-    return {"class": name, "config": {k: encode_value(v, f"{where}.{k}") for k, v in args.items()}}
+    args = constructor_args(module)
+    config = {"class": name}
+    if _registered_name(type(module)) is None:
+        config["module"] = type(module).__module__  # where loading imports it from
+    config["config"] = {k: encode_value(v, f"{name}.{k}") for k, v in args.items()}
+    return config
 
 
-def _constructor_args(module: Module) -> dict[str, Any]:
+def constructor_args(module: Module) -> dict[str, Any]:
+    """The arguments that rebuild ``module`` with ``type(module)(**args)``, as Python values
+    (see the module docstring for where they come from).
+
+    Raises:
+        ValueError: a constructor argument is not kept under its own name.
+        TypeError: ``get_config()`` returns something other than a dict.
+    """
     from nurinet.nn import Activation, ModuleDict, ModuleList, Sequential
-    from nurinet.training import Model
 
     cls = type(module)
     if cls is Sequential:
@@ -203,15 +272,15 @@ def _constructor_args(module: Module) -> dict[str, Any]:
     if cls is Activation:
         # A layer-backed activation ("prelu") was built from its name; a function is stored by name.
         return {"activation": module.name if module.layer is not None else module.fn}
-    if cls is Model:
-        return {"network": module._modules.get("network")}
+    recorded = module.__dict__.get(_RECORD)
+    if recorded is not None and "get_config" not in cls.__dict__:
+        return dict(recorded)  # an inherited get_config describes the parent's constructor
     if callable(getattr(module, "get_config", None)):
         config = module.get_config()
         if not isinstance(config, dict):
             raise TypeError(f"{cls.__name__}.get_config() must return a dict of constructor "
                             f"arguments, got {type(config).__name__}")
         return config
-    recorded = module.__dict__.get(_RECORD)
     if recorded is not None:
         return dict(recorded)
     return _introspect(module)
@@ -280,7 +349,7 @@ def encode_value(value: Any, where: str) -> Any:
         array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
         return {"__array__": np.asarray(array).tolist(), "dtype": array.dtype.name}
     if callable(value):
-        name = _activation_name(value)
+        name = activation_name(value)
         if name is not None:
             return {"__activation__": name}
     raise TypeError(f"cannot save {where} = {value!r} ({type(value).__name__}) as part of the "
@@ -289,7 +358,8 @@ def encode_value(value: Any, where: str) -> Any:
                     "returns storable arguments")
 
 
-def _activation_name(fn: Any) -> str | None:
+def activation_name(fn: Any) -> str | None:
+    """The registered activation name of the function ``fn``, or None when it has none."""
     from nurinet.functional import get_activation
 
     name = getattr(fn, "__name__", None)
@@ -323,13 +393,77 @@ def decode_value(value: Any) -> Any:
     raise ValueError(f"unrecognized tagged value in an architecture config: {sorted(value)}")
 
 
+# Dotted names under nurinet; no dunder part (never ``nurinet.__main__``, an entry point).
+_NURINET_MODULE = re.compile(r"nurinet(\.(?!__)[A-Za-z_][A-Za-z0-9_]*)+")
+_CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _is_nurinet_module_name(name: Any) -> bool:
+    return isinstance(name, str) and _NURINET_MODULE.fullmatch(name) is not None
+
+
+def refused_module(config: dict[str, Any]) -> str | None:
+    """Why a layer config's ``"module"`` may not be imported, or None when it may (or when
+    it has none). Only dotted names under ``nurinet.`` are imported, and only for a public
+    class name: a file never chooses what nurinet imports beyond its own modules."""
+    module = config.get("module")
+    if module is None:
+        return None
+    if not _is_nurinet_module_name(module):
+        return (f"layer {config.get('class')!r} names module {module!r}; only nurinet's own modules "
+                "(nurinet.*) are imported when loading, and a user layer is found by its registered "
+                "name")
+    if not isinstance(config.get("class"), str) or not _CLASS_NAME.fullmatch(config["class"]):
+        return f"layer class {config.get('class')!r} of module {module!r} is not a public class name"
+    return None
+
+
+def layer_class_of(config: dict[str, Any]) -> type[Module]:
+    """The class a saved layer config names (see the module docstring).
+
+    Raises:
+        CorruptFileError: the module is not one of nurinet's (:func:`refused_module`), or the
+            class it names there is not a layer (a ``ValueError``).
+        ValueError: no layer has that name (the message says how to register one).
+    """
+    reason = refused_module(config)
+    if reason is not None:
+        raise CorruptFileError(reason)
+    if config.get("module") is None:
+        return get_layer_class(config["class"])
+    cls = _class_in_module(config["module"], config["class"])
+    return cls if cls is not None else get_layer_class(config["class"])
+
+
+def _class_in_module(module_name: str, class_name: str) -> type[Module] | None:
+    """``module_name.class_name`` for a checked nurinet module name; None when the module or
+    the name is gone (a class that moved since the file was saved is then found by name).
+
+    Raises:
+        CorruptFileError: the name exists but is not a layer class.
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not f"{module_name}.".startswith(f"{error.name}."):
+            raise  # a module that exists is missing a dependency: not a class that moved
+        return None
+    found = getattr(module, class_name, None)
+    if found is None:
+        return None
+    if not _is_layer_class(found):
+        raise CorruptFileError(f"{module_name}.{class_name} is not a layer (a subclass of "
+                               "nurinet.nn.Module)")
+    return found
+
+
 def module_from_config(config: dict[str, Any]) -> Module:
     """Build a module (with fresh weights) from :func:`layer_config`'s output."""
     from nurinet.nn import ModuleDict, ModuleList, Sequential
 
     if not isinstance(config, dict) or "class" not in config:
         raise ValueError(f"a layer config must be a dict with a 'class' entry, got {config!r}")
-    cls = get_layer_class(config["class"])
+    cls = layer_class_of(config)
     args = {k: decode_value(v) for k, v in config.get("config", {}).items()}
     if cls is Sequential:
         return Sequential(args["layers"])

@@ -10,8 +10,11 @@ seconds before the missing weights were noticed. So loading checks, in this orde
    JSON, every tensor's dtype, shape and offsets against the file's size (exact integer
    arithmetic, so a shape whose product overflows int64 is just a shape that does not fit);
 2. the architecture's JSON: nested at most :data:`MAX_JSON_DEPTH` levels (about 40
-   layers inside one another), every layer a ``{"class": name, "config": {...}}`` and
-   every tagged value well formed (:func:`check_architecture`);
+   layers inside one another), every layer a ``{"class": name, "module": ..., "config":
+   {...}}`` (``"module"`` optional: files written before it was recorded, and user layers,
+   have none) whose module, if named, is one of nurinet's own
+   (:func:`nurinet.io.registry.refused_module`), and every tagged value well formed
+   (:func:`check_architecture`);
 3. a dry count, instantiating nothing: every built-in layer whose parameters follow from
    its arguments (``Linear``, the convolutions, ``Embedding``, the recurrent layers,
    attention, the normalizations, the transformer layers, ...) has a *lower bound* on
@@ -230,15 +233,24 @@ _STACKS = {"TransformerEncoder": "encoder_layer", "TransformerDecoder": "decoder
 def _builtin_rules() -> tuple[dict[type, Callable[[dict], int]], dict[type, Callable[[dict], int]],
                               dict[type, str], tuple[type, ...]]:
     """The tables above keyed by class (a user class registered under a built-in name is not
-    the built-in class, so it gets no formula), and the container classes."""
+    the built-in class, so it gets no formula), and the container classes of ``nn``."""
     from nurinet import nn
-    from nurinet.training import Model
 
     def by_class(table: dict[str, Any]) -> dict[type, Any]:
         return {getattr(nn, name): value for name, value in table.items()}
 
-    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict, Model)
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
     return by_class(_BOUNDS), by_class(_TRANSIENT), by_class(_STACKS), containers
+
+
+# Containers above ``io`` (their children are placed under their argument's name, as
+# ``Model``'s ``network.``), known by dotted name so that ``io`` imports nothing above ``nn``:
+# the registry has imported a class a file names before it is compared with these.
+_APPLICATION_CONTAINERS = frozenset({"nurinet.training.model.Model"})
+
+
+def _is_container(cls: type, containers: tuple[type, ...]) -> bool:
+    return cls in containers or f"{cls.__module__}.{cls.__qualname__}" in _APPLICATION_CONTAINERS
 
 
 # ----- the architecture ---------------------------------------------------------------------------
@@ -274,19 +286,18 @@ class _Walk:
         ``prefix`` is the layer's own name when ``placed``; otherwise (a layer inside another
         layer's arguments, whose owner names it as it likes) the name of an ancestor.
         """
-        from nurinet.io.registry import get_layer_class
-
         if not isinstance(config, dict) or not isinstance(config.get("class"), str) \
-                or not isinstance(config.get("config", {}), dict):
-            raise _corrupt(self.path, f"{where} is not a layer {{'class': name, 'config': {{...}}}}: "
-                                      f"{_short(config)}")
+                or not isinstance(config.get("config", {}), dict) \
+                or not isinstance(config.get("module", ""), str):
+            raise _corrupt(self.path, f"{where} is not a layer {{'class': name, 'module': name, "
+                                      f"'config': {{...}}}}: {_short(config)}")
         args = config.get("config", {})
         for value in args.values():
             self.check_value(value, where)
-        cls = get_layer_class(config["class"])  # an unknown name: the registry's ValueError
+        cls = self.layer_class(config)
         where = f"{where} ({config['class']})"
         bounds, transient, stacks, containers = _builtin_rules()
-        if cls in containers:
+        if _is_container(cls, containers):
             return sum(self.layer(child, _join(prefix, key) if placed else prefix,
                                   f"layer {_join(prefix, key)!r}" if placed else f"{where}[{key!r}]", placed)
                        for key, child in _children(args, self.path, where))
@@ -303,6 +314,17 @@ class _Walk:
             self.check_model_numbers(args, prefix, where)
         self.check_bound(bound, prefix, where)
         return bound
+
+    def layer_class(self, config: dict) -> type:
+        """The class a layer names; a module outside nurinet, or a name there that is not a
+        layer, is a corrupt file (an unknown name keeps the registry's ValueError, which
+        says how to register a layer)."""
+        from nurinet.io.registry import layer_class_of
+
+        try:
+            return layer_class_of(config)
+        except CorruptFileError as error:
+            raise _corrupt(self.path, str(error)) from None
 
     def check_bound(self, bound: int, prefix: str, where: str) -> None:
         held = self.counts.under(prefix)

@@ -1,11 +1,13 @@
 """The Keras-like training layer: Model (compile/fit/evaluate/predict), callbacks, metrics.
 
-The core (autograd, functional, nn, optim, data) never imports this package.
+The core (autograd, functional, nn, optim, data) and ``io`` never import this package, and
+``import nurinet`` does not load it. Training configurations (``nurinet train CONFIG``) are
+:mod:`nurinet.training.config`, imported on their own.
 """
 
 from nurinet.training.callback_names import callback_names, get_callback
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
-from nurinet.training.checkpoint import ModelCheckpoint
+from nurinet.training.checkpoint import CheckpointCallback, ModelCheckpoint
 from nurinet.training.early_stopping import EarlyStopping
 from nurinet.training.ensemble import Ensemble, train_ensemble
 from nurinet.training.evaluation import (
@@ -83,6 +85,6 @@ __all__ += [
 ]
 
 __all__ += [
-    "CSVLogger", "EarlyStopping", "GradientMonitor", "LearningRateScheduler", "ModelCheckpoint",
+    "CSVLogger", "CheckpointCallback", "EarlyStopping", "GradientMonitor", "LearningRateScheduler", "ModelCheckpoint",
     "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN",
 ]

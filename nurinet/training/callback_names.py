@@ -1,11 +1,12 @@
 """Callbacks by name, for configurations (``callbacks: [{type: EarlyStopping, patience: 3}]``).
 
-The table holds every Callback class that ``nurinet.training`` exports, by class name, and
-``nurinet.io``'s :class:`~nurinet.io.checkpoint.CheckpointCallback` under its own name and as
-``"checkpoint"``. Each name means one class: ``"ModelCheckpoint"`` is Keras's
+The table holds every Callback class that ``nurinet.training`` exports, by class name. A
+trailing ``"Callback"`` may be left off, so :class:`~nurinet.training.CheckpointCallback` is
+also ``"checkpoint"``. Each name means one class, and both checkpoint callbacks live in
+:mod:`nurinet.training.checkpoint`: ``"ModelCheckpoint"`` is Keras's
 :class:`~nurinet.training.ModelCheckpoint` (weights at epoch ends, ``filepath``), and
 ``"checkpoint"`` / ``"CheckpointCallback"`` the full training checkpoint (``path``: model,
-updater, scheduler and random states, for resuming). A trailing ``"Callback"`` may be left off.
+updater, scheduler and random states, for resuming).
 """
 
 from __future__ import annotations
@@ -24,11 +25,8 @@ def _is_callback_class(obj: Any) -> bool:
 
 
 def _fill_callbacks(table: NameTable) -> None:
-    # Imported here: nurinet.training imports this package's modules, and nurinet.io is heavier.
+    # By name, at the first lookup: nurinet.training's __init__ imports this module.
     table.add_public(importlib.import_module("nurinet.training"), _is_callback_class)
-    from nurinet.io.checkpoint import CheckpointCallback
-
-    table.register("CheckpointCallback", CheckpointCallback, "checkpoint")
 
 
 CALLBACKS.add_loader(_fill_callbacks)

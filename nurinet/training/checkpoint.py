@@ -1,4 +1,10 @@
-"""ModelCheckpoint: save the model during training, every epoch or only on improvement.
+"""The checkpoint callbacks of ``Model.fit``, one name each.
+
+- :class:`ModelCheckpoint` is Keras's callback (``filepath``): the model every epoch or
+  only on improvement, its weights alone or a full checkpoint.
+- :class:`CheckpointCallback` (``"checkpoint"`` in a configuration) writes the full
+  training state every ``every`` epochs (``path``: model, optimizer, scheduler, epoch and
+  random generators), so that a run resumes bit for bit.
 
 Files are written atomically by :mod:`nurinet.io` (a temporary file in the same
 directory, flushed and fsynced, then ``os.replace``), so a crash during a save
@@ -18,8 +24,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
+from nurinet.io.checkpoint import refuse_non_finite, save_checkpoint
+from nurinet.io.safetensors import save_file
 from nurinet.training.callbacks import Callback
 from nurinet.training.early_stopping import Monitor
 
@@ -83,12 +92,6 @@ class ModelCheckpoint(Callback):
 
     def _save(self, path: str, epoch: int) -> bool:
         """Write the checkpoint; False when it was refused for NaN or inf."""
-        from nurinet.io import (  # nurinet.io imports the training package
-            save_checkpoint,
-            save_file,
-        )
-        from nurinet.io.checkpoint import refuse_non_finite
-
         optimizer = None if self.save_weights_only else getattr(self.model, "optimizer", None)
         if not self.save_non_finite and refuse_non_finite("ModelCheckpoint", path, self.model, optimizer):
             self.skipped.append(path)
@@ -106,3 +109,53 @@ class ModelCheckpoint(Callback):
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved the model to {path}", file=sys.stderr)
         return True
+
+
+class CheckpointCallback(Callback):
+    """Save a full training checkpoint after every ``every`` epochs of ``Model.fit``.
+
+    What :func:`nurinet.io.save_checkpoint` writes: the model, its optimizer, a scheduler,
+    the epoch and the random generators, so that :func:`nurinet.io.load_checkpoint` resumes
+    the run exactly. A checkpoint whose parameters or optimizer state hold NaN or inf (a
+    diverging run) is not written: a ``RuntimeWarning`` names the file and the first
+    non-finite parameter, and the previous file stays as it was.
+
+    Args:
+        path: File to write; ``{epoch}`` in it is replaced by the epoch number
+            (otherwise the file is overwritten, atomically, each time).
+        every: Save every this many epochs (the last epoch is always saved).
+        generators: Generators to save besides the default one (e.g. fit's shuffling one).
+        scheduler: A scheduler whose state is saved too.
+        extra: Extra JSON-able values saved each time (the epoch's logs are added as ``"logs"``).
+        save_non_finite: Write checkpoints with NaN or inf too (nurinet's option; off by default).
+
+    Attributes:
+        saved: The paths written, in order.
+        skipped: The paths not written because the state was not finite.
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 1, generators: Any = None,
+                 scheduler: Any = None, extra: Mapping[str, Any] | None = None,
+                 save_non_finite: bool = False) -> None:
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"CheckpointCallback: every must be a positive integer, got {every!r}")
+        self.path, self.every = os.fspath(path), every
+        self.generators, self.scheduler, self.extra = generators, scheduler, dict(extra or {})
+        self.save_non_finite = bool(save_non_finite)
+        self.saved: list[str] = []
+        self.skipped: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        done = epoch + 1
+        if done % self.every and done != self.params.get("epochs"):
+            return
+        path = self.path.replace("{epoch}", str(done))
+        optimizer = getattr(self.model, "optimizer", None)
+        if not self.save_non_finite and refuse_non_finite("CheckpointCallback", path, self.model, optimizer):
+            self.skipped.append(path)
+            return
+        save_checkpoint(path, self.model, optimizer, epoch=done,
+                        scheduler=self.scheduler, generators=self.generators,
+                        extra={**self.extra, "logs": dict(logs or {})})
+        self.saved.append(path)

@@ -94,13 +94,23 @@ class Model(Module):
         if self.loss_fn is None:
             raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before model.{what}()")
 
-    def get_config(self) -> dict[str, Any]:
-        """This model as a training configuration (see :func:`nurinet.config.model_to_config`):
-        its Sequential network's layers, the updater when compiled, and the data and
-        training sections when it was built from a configuration."""
-        from nurinet.config import model_to_config
+    def training_config(self) -> dict[str, Any]:
+        """This model as a training configuration (see
+        :func:`nurinet.training.config.model_to_config`): its Sequential network's layers,
+        the updater when compiled, and the data and training sections when it was built
+        from a configuration."""
+        from nurinet.training.config import model_to_config  # it imports this module
 
         return model_to_config(self)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, as every layer's ``get_config`` (``nurinet.save`` rebuilds
+        ``Model(network)`` from them); the training configuration is :meth:`training_config`.
+
+        A subclass with other constructor arguments overrides this, or is registered with
+        ``nurinet.io.register_layer``, which records them.
+        """
+        return {"network": self._modules.get("network")}
 
     def summary(self, input_shape: Any, **kwargs: Any) -> Any:
         """Print and return the table of layers, output shapes and parameter counts
@@ -256,9 +266,10 @@ class Model(Module):
         self._reset_metrics()
         cbs.call("on_epoch_begin", epoch, None)
         logs: dict[str, float] = {}
+        device = self._device()
         for step, batch in enumerate(train):
             cbs.call("on_train_batch_begin", step, None)
-            logs = self.train_step(batch)
+            logs = self.train_step(_on_device(batch, device))
             cbs.call("on_train_batch_end", step, logs)
             if self.should_stop():
                 break
@@ -272,11 +283,12 @@ class Model(Module):
         self._reset_metrics()
         if cbs:
             cbs.call("on_test_begin", None)
+        device = self._device()
         with self._eval_mode(), no_grad():
             for step, batch in enumerate(loader):
                 if cbs:
                     cbs.call("on_test_batch_begin", step, None)
-                logs = self.test_step(batch)
+                logs = self.test_step(_on_device(batch, device))
                 if cbs:
                     cbs.call("on_test_batch_end", step, logs)
         if not self.loss_tracker.count:
@@ -350,15 +362,19 @@ class Model(Module):
         loader = _loader(x, None, batch_size, False, None, "predict")
         cbs = CallbackList(list(callbacks), self, {"steps": len(loader)})
         cbs.call("on_predict_begin", None)
-        outputs = []
+        outputs, device = [], self._device()
         with self._eval_mode(), no_grad():
             for batch in loader:
                 inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
-                outputs.append(convert(self.predict_step(inputs)))
+                outputs.append(convert(self.predict_step(_on_device(inputs, device))))
         cbs.call("on_predict_end", None)
         if not outputs:
             raise ValueError("predict: the data has no samples")
         return np.concatenate(outputs, axis=0)
+
+    def _device(self) -> str:
+        """Where the parameters are: the loops move host batches there, as Keras does."""
+        return next((p.device for p in self.parameters()), "cpu")
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
@@ -391,6 +407,15 @@ def _resolve_loss(loss: Any, from_logits: bool | None) -> Callable[[Tensor, Tens
     if not callable(loss):
         raise TypeError(f"loss must be a name or a callable, got {loss!r}")
     return loss
+
+
+def _on_device(batch: Any, device: str) -> Any:
+    """``batch`` (a Tensor or a tuple/list of them) on ``device``; nothing to do on the CPU."""
+    if device == "cpu":
+        return batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_on_device(item, device) for item in batch)
+    return batch.to(device) if isinstance(batch, Tensor) else batch
 
 
 def _numpy(array: Any) -> np.ndarray:
