@@ -11,7 +11,7 @@ import pytest
 import nurinet
 from nurinet import Function, Tensor
 from nurinet.autograd.gradcheck import gradcheck, gradgradcheck
-from tests.op_db import NOT_REGISTERED, OPS, OpSpec
+from tests.op_db import NAN_REFUSED, NAN_SPREADS, NOT_REGISTERED, OPS, OpSpec
 
 IDS = [spec.name for spec in OPS]
 
@@ -122,3 +122,43 @@ def test_backward_arrays_matches_backward(spec: OpSpec) -> None:
         assert (f is None) == (s is None)
         if f is not None:
             np.testing.assert_allclose(f.data, s.data, rtol=1e-12, atol=1e-12)
+
+
+def _nan_positions(shape: tuple[int, ...], rng: np.random.Generator, count: int = 3) -> list[tuple[int, ...]]:
+    """The first and last positions of an input and a few random ones (all of them when it is small)."""
+    size = int(np.prod(shape))
+    if size <= count + 2:
+        flat = range(size)
+    else:
+        flat = sorted({0, size - 1, *rng.choice(size, count, replace=False).tolist()})
+    return [np.unravel_index(i, shape) for i in flat]
+
+
+@pytest.mark.parametrize("spec", OPS, ids=IDS)
+def test_nan_reaches_only_what_the_reference_reaches(spec: OpSpec) -> None:
+    """One NaN at one input position may only make non-finite the outputs that the reference makes so.
+
+    A dense product with a constant matrix (as resizing and adaptive pooling once were) multiplies
+    every input by the zeros of the other rows and spreads one NaN over a whole channel.
+    """
+    if spec.name in NAN_SPREADS:
+        pytest.skip(NAN_SPREADS[spec.name])
+    rng = np.random.default_rng(7)
+    arrays = spec.sample(rng)
+    for i, array in enumerate(arrays):
+        for position in _nan_positions(array.shape, rng):
+            poisoned = [a.copy() for a in arrays]
+            poisoned[i][position] = np.nan
+            with np.errstate(all="ignore"):
+                try:
+                    got = _outputs(spec.fn(*[Tensor(a) for a in poisoned]))
+                except ValueError:
+                    if spec.name in NAN_REFUSED:  # a clear refusal, as PyTorch's
+                        continue
+                    raise
+                want = _outputs(spec.reference(*[a.copy() for a in poisoned]))
+            for k, (g, w) in enumerate(zip(got, want)):
+                extra = ~np.isfinite(g.data) & np.isfinite(np.asarray(w))
+                assert not extra.any(), (
+                    f"{spec.name}: a NaN at input {i}, position {position} reached {int(extra.sum())} "
+                    f"output(s) of output {k} that the reference leaves finite")

@@ -13,6 +13,7 @@ from nurinet.autograd.grad_mode import (
 # module (which stays reachable through ``import nurinet.autograd.gradcheck as module``).
 from nurinet.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.autograd.versions import increment_version
 
 __all__ = [
     "Function",
@@ -25,6 +26,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "increment_version",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",

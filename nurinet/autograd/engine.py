@@ -24,6 +24,7 @@ from nurinet.autograd.checks import (
     check_gradient_like,
 )
 from nurinet.autograd.tensor import Tensor
+from nurinet.autograd.versions import CLOCK, check_versions
 
 __all__ = ["GradientError", "backward", "grad", "run_backward"]
 
@@ -122,6 +123,8 @@ class _Pass:
         are freed during the pass instead of after it (MNIST CNN step peak: 49.4 to 39.7 MiB). A node's
         own outputs are held by its heap entry until its backward has run (see :meth:`enqueue`).
         """
+        if fn.recorded_at != CLOCK.ticks:  # Something changed in place since fn ran: was it fn's?
+            check_versions(fn)
         grads = self.pending.pop(fn)
         if len(grads) > 1 or Tensor.observed or self.captured:
             for i, out_ref in enumerate(fn.outputs):

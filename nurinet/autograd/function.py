@@ -29,6 +29,7 @@ import numpy as np
 
 from nurinet.autograd import grad_mode
 from nurinet.autograd.tensor import Tensor, as_tensor
+from nurinet.autograd.versions import CLOCK
 
 
 class Function:
@@ -43,6 +44,10 @@ class Function:
     outputs: tuple[weakref.ref, ...] = ()
     generation = 0
     needs_input_grad: tuple[bool, ...] = ()
+    # Version bookkeeping (nurinet.autograd.versions): the clock when the op ran, and whether one of
+    # its outputs has been changed in place since.
+    recorded_at = -1
+    outputs_modified = False
 
     backward_arrays: Any = None  # Optional array fast path of backward (see module docstring).
 
@@ -67,6 +72,7 @@ class Function:
             if x.generation > generation:  # noqa: PLR1730 - a plain comparison beats max() here
                 generation = x.generation
         self.inputs = inputs
+        self.recorded_at = CLOCK.ticks  # what the version check compares with (autograd.versions)
         self.needs_input_grad = tuple([x._requires_grad for x in inputs])
         self.generation = generation
         if type(ys) is not tuple:

@@ -49,12 +49,19 @@ class Tensor:
             its gradient. Only floating-point tensors can require a gradient.
         dtype: Convert the data to this dtype.
         name: Optional label shown in ``repr`` and error messages.
+
+    ``_version`` counts the changes made in place through nurinet's API
+    (``t[...] = v``, optimizer steps, ``nn.init``, ``load_state_dict``); a backward
+    through an op that ran before such a change raises (see
+    :mod:`nurinet.autograd.versions`).
     """
 
     __slots__ = (
         "__weakref__",
+        "_bump_ticks",
         "_hooks",
         "_requires_grad",
+        "_version",
         "activation_source",
         "creator",
         "data",
@@ -82,6 +89,7 @@ class Tensor:
         self.name = name
         self._hooks: list[Callable] | None = None
         self.retains_grad = False
+        self._version = 0
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -97,6 +105,7 @@ class Tensor:
         t.name = None
         t._hooks = None
         t.retains_grad = False
+        t._version = 0
         t._requires_grad = requires_grad
         return t
 

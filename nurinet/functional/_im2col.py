@@ -217,6 +217,62 @@ def wide_ok(x: Any, w: Any, geom: Geometry) -> bool:
             and min(p for pair in geom.padding for p in pair) >= 0)
 
 
+def wide_input_grad_exact(w: Any, needs_x: bool) -> bool:
+    """Whether :func:`conv2d_backward_wide` gives the input gradient of the plain im2col path.
+
+    Its junk columns (see above) hold a zero gradient, which the input gradient multiplies by the
+    weights and adds into real positions: harmless while the weights are finite, but ``0 * inf``
+    is NaN. (Its weight gradient has the same flaw with the input's values; :func:`exact_weight_grad`
+    repairs that afterwards.)
+    """
+    return not needs_x or bool(np.isfinite(w).all())
+
+
+def exact_weight_grad(gw: Any, x: Any, gy: Any, geom: Geometry) -> Any:
+    """``gw``, or the weight gradient summed over real input pixels only where ``gw`` is not finite.
+
+    A GEMM over column matrices multiplies padded zeros (and the wide path's junk columns) by the
+    gradient, and ``0 * inf`` is NaN: one infinite gradient or input pixel made NaN weight gradients
+    where PyTorch, which skips the padding, gives inf. Both only ever add NaN or inf, so a finite
+    ``gw`` is already exact; the slower recount (:func:`weight_grad_over_real_pixels`) runs only
+    for the others.
+    """
+    if bool(xp_of(gw).isfinite(gw).all()):
+        return gw
+    return weight_grad_over_real_pixels(x, gy, gw.shape, geom).astype(gw.dtype, copy=False)
+
+
+def weight_grad_over_real_pixels(x: Any, gy: Any, w_shape: tuple[int, ...], geom: Geometry) -> Any:
+    """conv2d's weight gradient with no padding in any product: one contraction per kernel offset.
+
+    Offset (i, j) pairs each output with the input pixel it reads there; only the outputs whose
+    pixel is inside the input take part (a rectangle of them), as in PyTorch's kernels.
+    """
+    xp = xp_of(x)
+    n, c = x.shape[:2]
+    o, groups = w_shape[0], geom.groups
+    gw = xp.zeros(w_shape, dtype=xp.result_type(x, gy))
+    gy_g = gy.reshape(n, groups, o // groups, *gy.shape[2:])
+    for i in range(w_shape[2]):
+        out_h, in_h = _real_reads(gy.shape[2], geom.stride[0], i * geom.dilation[0] - geom.padding[0][0], x.shape[2])
+        for j in range(w_shape[3]):
+            out_w, in_w = _real_reads(gy.shape[3], geom.stride[1], j * geom.dilation[1] - geom.padding[1][0],
+                                      x.shape[3])
+            g = gy_g[:, :, :, out_h, out_w]
+            xs = x[:, :, in_h, in_w].reshape(n, groups, c // groups, *g.shape[3:])
+            gw[:, :, i, j] = xp.einsum("ngohw,ngchw->goc", g, xs).reshape(o, c // groups)
+    return gw
+
+
+def _real_reads(n_out: int, stride: int, offset: int, n_in: int) -> tuple[slice, slice]:
+    """The outputs whose read ``out * stride + offset`` falls inside ``[0, n_in)``, and those reads."""
+    first = max(0, -(offset // stride))  # ceil(-offset / stride)
+    last = min(n_out - 1, (n_in - 1 - offset) // stride)
+    if last < first:
+        return slice(0, 0), slice(0, 0)
+    return slice(first, last + 1), slice(first * stride + offset, last * stride + offset + 1, stride)
+
+
 @dataclass(frozen=True)
 class _Wide:
     """The wide-grid layout of one convolution: padded plane (hp, wp), output (ho, wo), run length."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nurinet.autograd.tensor import Tensor
+from nurinet.autograd.versions import increment_version
 from nurinet.functional import activation as act
 from nurinet.functional import arithmetic as ar
 from nurinet.functional import comparison as cmp
@@ -37,6 +38,7 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             "F.stack), or assign value.detach() if no gradient is wanted"
         )
     self.data[ix._raw_index(index)] = value.data if isinstance(value, Tensor) else value
+    increment_version(self)  # An op that used the old values must not run its backward on these.
 
 
 def _reshape(self: Tensor, *shape: Any) -> Tensor:

@@ -34,9 +34,11 @@ from nurinet.functional._im2col import (
     conv2d_forward_wide,
     conv2d_input_grad,
     conv2d_weight_grad,
+    exact_weight_grad,
     im2col,
     recycle,
     rows,
+    wide_input_grad_exact,
     wide_ok,
 )
 from nurinet.functional._util import check_operand_dtype
@@ -70,14 +72,19 @@ class Conv2d(Function):
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         x, w = self.inputs[0].data, self.inputs[1].data
         needs = self.needs_input_grad
-        if self.cols is None and wide_ok(x, w, self.geom):
+        if self.cols is None and wide_ok(x, w, self.geom) and wide_input_grad_exact(w, needs[0]):
             gx, gw, gb = conv2d_backward_wide(gy, x, w, self.geom, needs[0], needs[1])
+            gw = None if gw is None else exact_weight_grad(gw, x, gy, self.geom)
             if len(needs) == 2:
                 return gx, gw
             return gx, gw, (gb if needs[2] else None)
+        cols = self.cols
+        if cols is None and needs[1]:  # a wide forward kept none (and inf or NaN in w sent us here)
+            cols, _ = im2col(x, w.shape[2:], self.geom)
         g2 = rows(gy)
         gx = conv2d_input_grad(g2, w, x.shape, self.geom) if needs[0] else None
-        gw = conv2d_weight_grad(g2, self.cols, w.shape, self.geom.groups) if needs[1] else None
+        gw = conv2d_weight_grad(g2, cols, w.shape, self.geom.groups) if needs[1] else None
+        gw = None if gw is None else exact_weight_grad(gw, x, gy, self.geom)
         if len(needs) == 2:
             return gx, gw
         return gx, gw, (g2.sum(axis=1) if needs[2] else None)
@@ -120,6 +127,7 @@ class ConvTranspose2d(Function):
         else:
             gx, cols = None, (im2col(gy, w.shape[2:], geom)[0] if needs[1] else None)
         gw = conv2d_weight_grad(rows(x), cols, w.shape, geom.groups) if needs[1] else None
+        gw = None if gw is None else exact_weight_grad(gw, gy, x, geom)  # gy is this conv's input
         recycle(cols)
         if len(needs) == 2:
             return gx, gw
@@ -136,7 +144,7 @@ class Conv2dWeightGrad(Function):
         cols, _ = im2col(x, self.w_shape[2:], self.geom)
         gw = conv2d_weight_grad(rows(gy), cols, self.w_shape, self.geom.groups)
         recycle(cols)
-        return gw
+        return exact_weight_grad(gw, x, gy, self.geom)
 
     def backward(self, ggw: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, gy = self.inputs

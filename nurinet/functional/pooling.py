@@ -7,8 +7,9 @@ maximum and the offset where it was first reached, so ties go to the first
 element of the window, as in PyTorch. Max pooling remembers, for each output,
 the flat index of its maximum in the ``H * W`` plane of the input; its backward
 routes each output gradient there (a plain assignment when the windows do not
-overlap, a ``bincount`` when they may). Adaptive average pooling is a product
-with a fixed averaging matrix on each spatial axis.
+overlap, a ``bincount`` when they may). Adaptive average pooling averages each
+bin along one spatial axis, then the other (:mod:`nurinet.functional.resample`):
+a NaN or an infinity reaches only the outputs whose bins hold it.
 
 With dilation a max-pool window can miss the input altogether: under PyTorch's
 padding bound (at most kernel_size // 2) that takes kernel 2, padding 1 and
@@ -34,8 +35,8 @@ from nurinet.functional._im2col import pad_array
 from nurinet.functional._util import xp_of
 from nurinet.functional.conv import _tuple
 from nurinet.functional.indexing import PutAlongAxis
-from nurinet.functional.linalg import linear
-from nurinet.functional.shape import reshape, squeeze, swapaxes, unsqueeze
+from nurinet.functional.resample import AxisMap, resample
+from nurinet.functional.shape import reshape, squeeze, unsqueeze
 
 # ----- window geometry -----
 
@@ -445,12 +446,13 @@ def _bins(n: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=256)
-def _averaging_matrix(n: int, out: int) -> np.ndarray:
-    """(out, n) matrix whose row i averages bin i."""
+def _averaging_map(n: int, out: int) -> AxisMap:
+    """Output i reads the members of bin i, each with weight 1 / (the bin's size)."""
     start, end = _bins(n, out)
-    pos = np.arange(n)
-    inside = (pos >= start[:, None]) & (pos < end[:, None])
-    return _frozen(inside / (end - start)[:, None])
+    sizes = end - start
+    rows = np.repeat(np.arange(out), sizes)
+    members = np.concatenate([np.arange(a, b) for a, b in zip(start, end)])
+    return AxisMap(n, out, rows, members, 1.0 / sizes[rows])
 
 
 class AdaptiveMaxPool2d(MaxPool2d):
@@ -595,11 +597,9 @@ def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
     x = as_tensor(x)
     _check_input(x, 4, "adaptive_avg_pool2d")
     oh, ow = _output_size(output_size, x.shape[2:], "adaptive_avg_pool2d")
-    xp = xp_of(x.data)  # the matrices live where the input does (NumPy or CuPy)
-    mh = Tensor._wrap(xp.asarray(_averaging_matrix(x.shape[2], oh), dtype=x.dtype), False)
-    mw = Tensor._wrap(xp.asarray(_averaging_matrix(x.shape[3], ow), dtype=x.dtype), False)
-    y = linear(x, mw)  # (N, C, H, ow): one GEMM with the leading dims folded
-    return swapaxes(linear(swapaxes(y, 2, 3), mh), 2, 3)
+    # Never a plain product with an averaging matrix: that multiplied every pixel by the zeros of the
+    # other bins' rows, and one NaN or inf made its whole channel NaN (see functional/resample.py).
+    return resample(x, {2: _averaging_map(x.shape[2], oh), 3: _averaging_map(x.shape[3], ow)})
 
 
 def adaptive_max_pool2d(x: Any, output_size: Any, return_indices: bool = False) -> Any:

@@ -1,10 +1,10 @@
 """Resizing: ``interpolate`` (nearest, linear, bilinear) with PyTorch's index conventions.
 
-Both modes are separable and linear in the input, so each spatial axis is
-resized by a product with a fixed ``(out, in)`` matrix (one-hot rows for
-nearest, two weights per row for (bi)linear), applied with ``linear`` (one GEMM
-with the leading dims folded). The result is differentiable to any order, and
-the matrices are cached per (size, scale) so they are built once.
+Both modes are separable, so each spatial axis is resized on its own: every
+output position reads one input (nearest) or two, weighted (linear)
+(:mod:`nurinet.functional.resample`), and a NaN or an infinity reaches only the
+outputs that read it, as in PyTorch. The result is differentiable to any order,
+and the maps are cached per (size, scale) so they are built once.
 
 PyTorch's CPU kernels take a few shortcuts that change the result when a
 ``scale_factor`` does not match the rounded size, and they are copied here:
@@ -22,15 +22,13 @@ from typing import Any
 import numpy as np
 
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional._util import xp_of
-from nurinet.functional.linalg import linear
-from nurinet.functional.shape import swapaxes
+from nurinet.functional.resample import AxisMap, resample
 
 _MODES = {3: ("nearest", "linear"), 4: ("nearest", "bilinear")}
 
 
 @lru_cache(maxsize=256)
-def _nearest_matrix(n: int, out: int, scale: float | None, shortcuts: bool) -> np.ndarray:
+def _nearest_map(n: int, out: int, scale: float | None, shortcuts: bool) -> AxisMap:
     """PyTorch's ``nearest``: source ``min(floor(dst * s), n - 1)``, s computed in float32 as PyTorch does.
 
     With ``shortcuts`` (PyTorch's 2-D kernel), an unchanged size copies and a doubled size
@@ -43,32 +41,32 @@ def _nearest_matrix(n: int, out: int, scale: float | None, shortcuts: bool) -> n
     else:
         s = np.float32(1.0 / scale) if scale is not None else np.float32(n) / np.float32(out)
         src = np.minimum(np.floor(np.arange(out, dtype=np.float32) * s).astype(np.int64), n - 1)
-    m = np.zeros((out, n))
-    m[np.arange(out), src] = 1.0
-    m.flags.writeable = False  # cached: shared by every call
-    return m
+    return AxisMap(n, out, np.arange(out), src, np.ones(out))
 
 
 @lru_cache(maxsize=256)
-def _linear_matrix(n: int, out: int, scale: float | None, align_corners: bool) -> np.ndarray:
-    """Linear interpolation weights, source coordinate as PyTorch's ``area_pixel_compute_source_index``."""
+def _linear_map(n: int, out: int, scale: float | None, align_corners: bool) -> AxisMap:
+    """Linear interpolation, source coordinate as PyTorch's ``area_pixel_compute_source_index``.
+
+    Each output reads two inputs, ``low`` and the next one (``low`` again at the last input, and on
+    an axis whose size does not change), with weights ``1 - frac`` and ``frac``, as PyTorch's
+    kernel does, a zero weight included: an infinity read with weight 0 makes a NaN there, as in
+    PyTorch.
+    """
     dst = np.arange(out, dtype=np.float64)
-    if out == n:  # PyTorch leaves an axis of unchanged size alone, even when scale_factor is not 1
-        src = dst
+    if out == n:  # PyTorch leaves an axis of unchanged size alone, even when scale_factor is not 1:
+        src = dst  # each output reads its own input twice, weights 1 and 0 (so inf becomes NaN there)
     elif align_corners:
         src = dst * ((n - 1) / (out - 1) if out > 1 else 0.0)
     else:
         s = 1.0 / scale if scale is not None else n / out
         src = np.maximum(s * (dst + 0.5) - 0.5, 0.0)  # PyTorch clamps at 0 (not at n - 1: that is h1p's job)
     low = src.astype(np.int64)
-    step = (low < n - 1).astype(np.int64)
+    step = ((low < n - 1) & (out != n)).astype(np.int64)
     frac = src - low
-    m = np.zeros((out, n))
     rows = np.arange(out)
-    np.add.at(m, (rows, low), 1.0 - frac)
-    np.add.at(m, (rows, low + step), frac)
-    m.flags.writeable = False  # cached: shared by every call
-    return m
+    return AxisMap(n, out, np.repeat(rows, 2), np.stack([low, low + step], 1).ravel(),
+                   np.stack([1.0 - frac, frac], 1).ravel())
 
 
 def _sizes(x: Tensor, size: Any, scale_factor: Any) -> tuple[tuple[int, ...], tuple[float | None, ...]]:
@@ -119,14 +117,10 @@ def interpolate(x: Any, size: Any = None, scale_factor: Any = None, mode: str = 
     if mode == "nearest" and align_corners is not None:
         raise ValueError("interpolate: align_corners only applies to the linear modes")
     sizes, scales = _sizes(x, size, scale_factor)
-    for axis, (n, out, scale) in enumerate(zip(x.shape[2:], sizes, scales)):
+    maps = {}
+    for axis, (n, out, scale) in enumerate(zip(x.shape[2:], sizes, scales), start=2):
         if mode == "nearest":
-            m = _nearest_matrix(n, out, scale, x.ndim == 4)
+            maps[axis] = _nearest_map(n, out, scale, x.ndim == 4)
         else:
-            m = _linear_matrix(n, out, scale, bool(align_corners))
-        matrix = Tensor._wrap(xp_of(x.data).asarray(m, dtype=x.dtype), False)  # on the input's device
-        last = x.ndim - 1
-        moved = x if axis + 2 == last else swapaxes(x, axis + 2, last)
-        y = linear(moved, matrix)
-        x = y if axis + 2 == last else swapaxes(y, axis + 2, last)
-    return x
+            maps[axis] = _linear_map(n, out, scale, bool(align_corners))
+    return resample(x, maps)

@@ -1,9 +1,10 @@
 """Weight initialization: fill a tensor in place with values from a written-out distribution.
 
-Every function changes ``tensor.data`` in place (no graph is recorded), returns
-the tensor, and draws from ``generator`` (a :class:`nurinet.Generator`) or from
-the default generator that ``nurinet.manual_seed`` seeds; NumPy's global random
-state is never used.
+Every function changes ``tensor.data`` in place (no graph is recorded; the
+tensor's version counter goes up, so a graph that used the old values refuses
+to back-propagate), returns the tensor, and draws from ``generator`` (a
+:class:`nurinet.Generator`) or from the default generator that
+``nurinet.manual_seed`` seeds; NumPy's global random state is never used.
 
 Fans: for a weight of shape ``(out, in, *kernel)`` (a Linear weight is ``(out, in)``,
 a Conv2d weight ``(out, in, kh, kw)``), ``fan_in = in * prod(kernel)`` and
@@ -19,6 +20,7 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.autograd.versions import increment_version
 from nurinet.random import Generator, resolve
 
 _GAINS = {
@@ -95,6 +97,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     if tensor.device != "cpu":
         values = backend.to_device(np.asarray(values, dtype=tensor.dtype), tensor.device)
     tensor.data[...] = values
+    increment_version(tensor)
     return tensor
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.autograd.versions import increment_version
 
 
 class IncompatibleKeys(NamedTuple):
@@ -391,6 +392,7 @@ class Module:
             tensor = own[key]
             array = value.astype(tensor.data.dtype, copy=True)
             tensor.data = backend.to_device(array, tensor.device) if tensor.device != "cpu" else array
+            increment_version(tensor)  # A graph built on the old values must not back-propagate.
         return IncompatibleKeys(missing, unexpected)
 
     # ----- printing ----------------------------------------------------------------------------

@@ -12,7 +12,9 @@ A subclass supplies ``_validate(group)`` (check its hyperparameters) and
 its gradient array ``g``). Updates work on the raw ``.data`` arrays, so nothing
 is recorded in the graph, and use in-place array ops (``out=``, ``*=``) with
 scratch buffers reused from step to step, so a step allocates almost nothing
-and float32 parameters stay float32.
+and float32 parameters stay float32. ``step`` raises each updated parameter's
+version counter once (see :mod:`nurinet.autograd.versions`), so a backward
+through a graph built before the step raises instead of using the new values.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from nurinet import _blas, backend
 from nurinet.autograd.grad_mode import enable_grad
 from nurinet.autograd.tensor import Tensor
+from nurinet.autograd.versions import remember_change, tick
 
 Position = tuple[int, int]
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -160,6 +163,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        now = tick()  # one tick for the whole step: see nurinet.autograd.versions
         for gi, group in enumerate(self.param_groups):
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
@@ -174,6 +178,13 @@ class Optimizer:
                 if state is None:
                     state = self.state[(gi, pi)] = {}
                 self._update(p.data, g, state, group)
+                # A graph that used p's old values can no longer back-propagate (the GAN mistake).
+                # This and the one tick above are versions.increment_version for a leaf, inlined.
+                p._version += 1
+                try:
+                    p._bump_ticks.append(now)
+                except AttributeError:  # p's first change
+                    remember_change(p, now)
         return loss
 
     # ----- helpers for the updates ---------------------------------------------------------
