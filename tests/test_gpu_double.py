@@ -473,15 +473,13 @@ def test_model_helpers_work_on_a_device_model() -> None:
     assert np.isfinite(errors).all() and np.isfinite(rbm.log_likelihood(np.ones((2, 6), np.float32)))
 
 
-# ----- known failures, in files being changed elsewhere (see the strict reasons) -----------------
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "nurinet/autograd/gradcheck.py: _evaluate calls np.array(y.data) on device outputs: TypeError: Implicit "
-    "conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly."))
+# ----- the checker and the loops on the device ------------------------------------------------------
 def test_gradcheck_takes_device_inputs() -> None:
-    from nurinet.autograd.gradcheck import gradcheck
+    from nurinet.autograd.gradcheck import gradcheck, gradgradcheck
 
     x = nurinet.tensor(np.random.default_rng(0).standard_normal((3, 4)), requires_grad=True, device=DEVICE)
-    assert gradcheck(F.exp, [x], mode="fast")
+    assert gradcheck(F.exp, [x], mode="fast") and gradcheck(F.tanh, [x])
+    assert gradgradcheck(F.tanh, [x], mode="fast")
 
 
 def test_model_fit_trains_a_device_model_on_numpy_data() -> None:

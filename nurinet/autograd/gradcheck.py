@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from nurinet import backend
 from nurinet.autograd.engine import grad
 from nurinet.autograd.tensor import Tensor
 
@@ -49,7 +50,17 @@ def _evaluate(fn: Callable, inputs: list[Tensor]) -> list[np.ndarray]:
     from nurinet.autograd.grad_mode import no_grad
 
     with no_grad():
-        return [np.array(y.data, dtype=np.float64) for y in _as_outputs(fn(*inputs))]
+        return [_host(y) for y in _as_outputs(fn(*inputs))]
+
+
+def _host(t: Tensor) -> np.ndarray:
+    """A float64 NumPy copy of ``t`` (from the GPU too): the checker's arithmetic runs on the host."""
+    return np.array(backend.to_numpy(t.data), dtype=np.float64)
+
+
+def _on_device_of(values: np.ndarray, like: Tensor) -> Any:
+    """Host ``values`` as an array on ``like``'s device."""
+    return backend.to_device(values, like.device)
 
 
 def _vjp(fn: Callable, inputs: list[Tensor], vs: list[np.ndarray]) -> list[np.ndarray]:
@@ -60,8 +71,9 @@ def _vjp(fn: Callable, inputs: list[Tensor], vs: list[np.ndarray]) -> list[np.nd
     if not pairs:
         return [np.zeros(x.shape) for x in targets]
     ys, gs = zip(*pairs)
-    grads = grad(list(ys), targets, [Tensor(g) for g in gs], allow_unused=True)
-    return [np.zeros(x.shape) if g is None else np.array(g.data) for x, g in zip(targets, grads)]
+    grads = grad(list(ys), targets, [Tensor(_on_device_of(g, y)) for y, g in zip(ys, gs)],
+                 allow_unused=True)
+    return [np.zeros(x.shape) if g is None else _host(g) for x, g in zip(targets, grads)]
 
 
 def gradcheck(
@@ -112,7 +124,7 @@ def _perturbed(fn: Callable, inputs: list[Tensor], index: int, delta: np.ndarray
     x = inputs[index]
     original = x.data
     try:
-        x.data = original + delta
+        x.data = original + _on_device_of(delta, x)
         return _evaluate(fn, inputs)
     finally:
         x.data = original
@@ -196,7 +208,8 @@ def gradgradcheck(
     rng = np.random.default_rng(seed + 1)
     outputs = _as_outputs(fn(*inputs))
     if grad_outputs is None:
-        grad_outputs = [Tensor(rng.standard_normal(y.shape), requires_grad=True) for y in outputs]
+        grad_outputs = [Tensor(_on_device_of(rng.standard_normal(y.shape), y), requires_grad=True)
+                        for y in outputs]
     grad_outputs = list(grad_outputs)
     n = len(inputs)
     differentiable = [i for i, y in enumerate(outputs) if y.requires_grad]
