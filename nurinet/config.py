@@ -9,21 +9,6 @@ configurations belong to the training layer, which the core never imports.
 # OutputLayer was defined here before it moved to nurinet.nn.
 from nurinet.nn.output import OutputLayer
 from nurinet.training.config import *
+from nurinet.training.config import __all__ as _MOVED
 
-__all__ = [  # nurinet.training.config.__all__, and OutputLayer
-    "Built",
-    "OutputLayer",
-    "PreparedRun",
-    "build",
-    "build_network",
-    "check_run_name",
-    "check_settings",
-    "confine_callback_paths",
-    "load_config",
-    "load_data",
-    "model_to_config",
-    "prepare_run",
-    "run",
-    "run_name",
-    "save_config",
-]
+__all__ = [*_MOVED, "OutputLayer"]  # noqa: PLE0604 (the moved module's names, kept in step by construction)

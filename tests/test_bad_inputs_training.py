@@ -21,6 +21,7 @@ from nurinet.training import (
     Model,
     SparseCategoricalAccuracy,
 )
+from tests.test_output_objectives import normalized_model
 
 RNG = np.random.default_rng(11)
 X = RNG.normal(size=(20, 4)).astype(np.float32)
@@ -100,7 +101,7 @@ CASES = [
     ("predict_classes with a threshold per label of the wrong length",
      lambda: _model("bce_with_logits").predict_classes(X, threshold=[0.5, 0.5]), ValueError,
      "2 thresholds"),
-    ("predict(logits=True) of probabilities made without a softmax", lambda: _normalized().predict(
+    ("predict(logits=True) of probabilities made without a softmax", lambda: normalized_model(4).predict(
      X, logits=True), ValueError, "logits are not known"),
     # ----- compile ----------------------------------------------------------------------------
     ("compile without a loss", lambda: Model(nn.Linear(4, 3)).compile("sgd"), ValueError, "needs a loss"),
@@ -143,17 +144,6 @@ CASES = [
     ("binary accuracy with a target per sample for 2 labels", lambda: BinaryAccuracy().update_state(
      np.ones((4, 2)) * 0.7, np.ones(3)), ValueError, "differ"),
 ]
-
-
-def _normalized() -> Model:
-    class Normalized(nn.Module):
-        def forward(self, x):
-            e = F.exp(x)
-            return e / F.sum(e, axis=1, keepdims=True)
-
-    model = Model(nn.Sequential(nn.Linear(4, 3), Normalized()))
-    model.compile("sgd", "categorical_crossentropy", from_logits=False)
-    return model
 
 
 @pytest.mark.parametrize("what,call,error,words", CASES, ids=[c[0] for c in CASES])

@@ -106,14 +106,22 @@ def test_network_ending_in_logits_works_as_before() -> None:
     np.testing.assert_array_equal(model.predict_classes(X), z.argmax(1))
 
 
-def test_from_logits_false_takes_probabilities_made_another_way() -> None:
-    class Normalized(nn.Module):
-        def forward(self, x):
-            e = F.exp(x)
-            return e / F.sum(e, axis=1, keepdims=True)
+class Normalized(nn.Module):
+    """Probabilities made without F.softmax, so nothing records their logits."""
 
-    model = Model(nn.Sequential(nn.Linear(5, 3), Normalized()))
+    def forward(self, x):
+        e = F.exp(x)
+        return e / F.sum(e, axis=1, keepdims=True)
+
+
+def normalized_model(in_features: int) -> Model:
+    model = Model(nn.Sequential(nn.Linear(in_features, 3), Normalized()))
     model.compile("sgd", "categorical_crossentropy", from_logits=False)
+    return model
+
+
+def test_from_logits_false_takes_probabilities_made_another_way() -> None:
+    model = normalized_model(5)
     p = model.predict(X)
     expected = -np.log(np.clip(p[np.arange(48), CLASSES], 1e-7, 1 - 1e-7)).mean()
     assert model.evaluate(X, CLASSES)["loss"] == pytest.approx(expected, rel=1e-5)
