@@ -1,65 +1,8 @@
-"""Keep freed array memory in the process instead of handing it back to the operating system.
+"""Moved to :mod:`nurinet._runtime.allocator`; this module re-exports its public name.
 
-NumPy takes every array's memory from the C library's ``malloc``. glibc serves a large request
-(from 128 KiB, a threshold it raises as it sees larger blocks freed) with a fresh ``mmap`` and
-gives it back to the kernel on ``free``; the next array of that size is fresh memory again, which
-the kernel maps and zeroes page by page on first touch. A training step allocates and frees the
-same large activations and gradients every time, so it pays those page faults every step: on the
-MNIST CNN benchmark (batch 64) about 2,600 faults (10.7 MB) a step, 56.6 ms a step against 44.8 ms
-with the memory kept, on a 2-core Xeon VM where a fault is expensive.
-
-:func:`keep_freed_memory` tells glibc (through ``mallopt``) to serve requests up to 32 MiB from its
-heap and not to trim the heap's free top: freed blocks are then reused by the next step, with no
-page faults. The cost is that the process's resident memory stays at its peak working set instead
-of shrinking between steps, as with PyTorch's or CuPy's caching allocators on a GPU.
-
-It changes the whole process's allocator, so importing nurinet does not do it: an entry point
-calls it (``examples/``, ``benchmarks/``, ``python -m nurinet.demo``), or a user who wants it. On
-another C library (macOS, Windows, musl) it does nothing and returns False.
+:func:`keep_freed_memory` keeps freed array memory in the process (glibc's ``mallopt``), for entry points.
 """
 
-from __future__ import annotations
-
-import ctypes
-import platform
-from typing import Any
+from nurinet._runtime.allocator import keep_freed_memory
 
 __all__ = ["keep_freed_memory"]
-
-# mallopt parameters, from glibc's <malloc.h>.
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-KEPT_MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed threshold on 64-bit systems
-KEPT_TRIM_THRESHOLD = 1 << 30
-
-_state: dict[str, Any] = {}
-
-
-def _mallopt() -> Any:
-    if "mallopt" not in _state:
-        found = None
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            try:
-                found = ctypes.CDLL(None).mallopt
-                found.argtypes, found.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            except (OSError, AttributeError):
-                found = None
-        _state["mallopt"] = found
-    return _state["mallopt"]
-
-
-def keep_freed_memory() -> bool:
-    """Keep freed blocks of up to 32 MiB for reuse, for the rest of the process.
-
-    There is no undo: glibc cannot be put back into its default mode, whose threshold moves with
-    the sizes it sees (setting it back to 128 KiB by hand made the CNN step slower than either,
-    61.5 ms, as every activation became an ``mmap``).
-
-    Returns:
-        Whether the setting was applied (False where the C library is not glibc).
-    """
-    mallopt = _mallopt()
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, KEPT_MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD,
-                                                                                 KEPT_TRIM_THRESHOLD))

@@ -32,91 +32,31 @@ Example:
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from nurinet import gemm
-from nurinet.parallel import get_elementwise_threads, set_elementwise_threads
+from nurinet._runtime import gemm, libraries
+from nurinet._runtime.parallel import (
+    get_elementwise_threads,
+    set_elementwise_threads,
+    single_blas_thread,
+)
 
 __all__ = ["backend", "get_elementwise_threads", "get_num_threads", "limit_threads", "set_elementwise_threads",
            "set_num_threads", "single_blas_thread"]
 
-# OpenBLAS's setter and getter under the names its builds export: the plain build, the 64-bit-integer
-# build, and the prefixed builds NumPy's wheels bundle (scipy-openblas).
-_SETTERS = ("openblas_set_num_threads", "openblas_set_num_threads64_", "scipy_openblas_set_num_threads64_",
-            "scipy_openblas_set_num_threads")
-_GETTERS = ("openblas_get_num_threads", "openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_",
-            "scipy_openblas_get_num_threads")
-
 _state: dict[str, Any] = {}
 
 
-def _bundled_libraries() -> list[str]:
-    """Paths of the OpenBLAS libraries NumPy ships, then those loaded in this process."""
-    import numpy as np
-
-    site = os.path.dirname(os.path.dirname(np.__file__))
-    paths = []
-    for folder in (os.path.join(site, "numpy.libs"), os.path.join(os.path.dirname(np.__file__), ".dylibs")):
-        paths += sorted(glob.glob(os.path.join(folder, "*openblas*")))
-    try:
-        with open("/proc/self/maps") as maps:  # Linux: the shared objects already loaded.
-            paths += sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        pass
-    return list(dict.fromkeys(paths))
-
-
-def _find_symbol(lib: ctypes.CDLL, names: tuple[str, ...]) -> Any:
-    for name in names:
-        func = getattr(lib, name, None)
-        if func is not None:
-            return func
-    return None
-
-
-def _bundled_openblas() -> Iterator[ctypes.CDLL]:
-    """NumPy's bundled OpenBLAS libraries, then those loaded in the process, each opened with ctypes."""
-    for path in _bundled_libraries():
-        try:
-            yield ctypes.CDLL(path)
-        except OSError:
-            continue
-
-
-def _openblas_ctypes() -> tuple[Any, Any] | None:
-    """OpenBLAS's (setter, getter) through ctypes, or None when no OpenBLAS is found."""
-    for lib in _bundled_openblas():
-        setter, getter = _find_symbol(lib, _SETTERS), _find_symbol(lib, _GETTERS)
-        if setter is not None and getter is not None:
-            setter.restype, getter.restype = None, ctypes.c_int
-            setter.argtypes, getter.argtypes = [ctypes.c_int], []
-            return setter, getter
-    return None
-
-
 def _openblas() -> tuple[Any, Any] | None:
-    """:func:`_openblas_ctypes`, looked up once (the setter and getter every caller here uses)."""
-    if "openblas" not in _state:
-        _state["openblas"] = _openblas_ctypes()
-    return _state["openblas"]
+    """OpenBLAS's (setter, getter) through ctypes, or None (:func:`nurinet._runtime.libraries.openblas_threads`)."""
+    return libraries.openblas_threads()
 
 
 def _threadpoolctl_blas() -> list[Any] | None:
-    """threadpoolctl's controllers of the loaded BLAS libraries, or None when it is not installed."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    import numpy  # noqa: F401  (load NumPy's BLAS so threadpoolctl sees it)
-
-    controllers = ThreadpoolController().select(user_api="blas").lib_controllers
-    return controllers or None
+    return libraries.threadpoolctl_blas()
 
 
 def backend() -> str:
@@ -195,27 +135,3 @@ def limit_threads(n: int) -> Iterator[None]:
     finally:
         if before is not None:
             set_num_threads(before)
-
-
-@contextmanager
-def single_blas_thread() -> Iterator[bool]:
-    """One OpenBLAS (and MKL) thread inside the block (cheap: for hot paths); yields whether that was possible.
-
-    For work that calls BLAS from several Python threads at once (one matrix product per thread):
-    each product then runs on its caller's core instead of all of them fighting over OpenBLAS's
-    pool. Uses OpenBLAS's own setter through ctypes (a fraction of a microsecond), never
-    threadpoolctl; yields False, changing nothing, when it is not found (MKL, BLIS, a GPU build),
-    so the caller can run its work on one thread instead.
-    """
-    found = _openblas()
-    if found is None:
-        yield False
-        return
-    setter, getter = found
-    before = int(getter())
-    setter(1)
-    try:
-        with gemm.single_thread():  # MKL too, when it runs nurinet's products
-            yield True
-    finally:
-        setter(before)

@@ -1,4 +1,4 @@
-"""The one-pass BLAS updates (nurinet._blas) agree with NumPy, and the optimizers agree with and without them."""
+"""The one-pass BLAS updates (nurinet._runtime.blas) agree with NumPy, and the optimizers agree with and without them."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import nurinet as nt
-from nurinet import _blas
+from nurinet._runtime import blas as _blas
+from nurinet._runtime import settings
 
-BIG = _blas.MIN_ELEMENTS * 2
+BIG = settings.BLAS_MIN_ELEMENTS * 2
 
 needs_blas = pytest.mark.skipif(not _blas.available(), reason="no OpenBLAS axpby/axpy found in this NumPy")
 

@@ -10,7 +10,7 @@ import pytest
 
 import nurinet as nt
 import nurinet.functional as F
-from nurinet import gemm, parallel
+from nurinet._runtime import gemm, parallel, settings
 from nurinet.functional import _im2col
 from nurinet.functional import conv as conv_module
 from nurinet.functional.pooling import MaxPool2d
@@ -108,7 +108,7 @@ def test_wide_conv_matches_the_general_path(x_shape: tuple[int, ...], w_shape: t
     b = rng.standard_normal(w_shape[0]).astype(dtype)
     parallel.set_elementwise_threads(threads)
     parallel.set_min_elements(1)
-    monkeypatch.setattr(_im2col, "CHUNK_BYTES", 1)  # one sample per chunk: many chunks, split over threads
+    monkeypatch.setattr(settings, "CONV_CHUNK_BYTES", 1)  # one sample per chunk: many chunks, split over threads
     wide = _conv_run(x, w, b, **kwargs)
     monkeypatch.setattr(conv_module, "wide_ok", lambda *args: False)
     general = _conv_run(x, w, b, **kwargs)

@@ -7,7 +7,9 @@ import pytest
 
 import nurinet as nt
 import nurinet.functional as F
-from nurinet import _native, gemm, nn, threads
+from nurinet import nn, threads
+from nurinet._runtime import gemm, settings
+from nurinet._runtime import native as _native
 
 needs_mkl = pytest.mark.skipif(not gemm.mkl_available(), reason="MKL is not installed (pip install 'nurinet[mkl]')")
 
@@ -171,7 +173,7 @@ def _small_model_gradients(provider: str, dtype) -> list[np.ndarray]:
         module.double() if dtype == np.float64 else module.float()
     rng = np.random.default_rng(4)
     x = nt.tensor(rng.standard_normal((4, 3, 6, 6)).astype(dtype))
-    features = F.relu(conv(x)).mean(axis=3).transpose(0, 2, 1)  # (4, 6, 8): a sequence of 6 steps
+    features = F.relu(conv(x)).mean(axis=3).permute(0, 2, 1)  # (4, 6, 8): a sequence of 6 steps
     seq, _ = lstm(features)
     attended, _ = attention(seq, seq, seq)
     loss = F.cross_entropy(head(attended[:, -1]), nt.tensor(np.arange(4) % 5))
@@ -189,11 +191,11 @@ def test_training_gradients_agree_between_providers(dtype, provider_restored):
 
 @needs_mkl
 def test_optimizer_updates_use_mkl_routines_with_mkl(provider_restored):
-    from nurinet import _blas
+    from nurinet._runtime import blas as _blas
 
     gemm.set_provider("mkl")
     assert _blas._routines()[("axpby", np.dtype(np.float32))].__name__ == "cblas_saxpby_64"
-    y, x = np.ones(_blas.MIN_ELEMENTS, np.float32), np.full(_blas.MIN_ELEMENTS, 2.0, np.float32)
+    y, x = np.ones(settings.BLAS_MIN_ELEMENTS, np.float32), np.full(settings.BLAS_MIN_ELEMENTS, 2.0, np.float32)
     assert _blas.axpby(0.5, x, 3.0, y)
     np.testing.assert_array_equal(y, np.full_like(y, 4.0))
     gemm.set_provider("numpy")

@@ -22,7 +22,8 @@ import pytest
 
 import nurinet
 import nurinet.functional as F
-from nurinet import Tensor, backend, models, nn, parallel
+from nurinet import Tensor, backend, models, nn
+from nurinet._runtime.modes import forced
 from nurinet.functional.recurrent import rnn_step
 from nurinet.summary import summary
 from tests.nn.harness import check_layer
@@ -42,29 +43,12 @@ def gpu(request: pytest.FixtureRequest) -> Any:
     return request.getfixturevalue("fake_cupy")
 
 
-# Size floors of the fast paths, lowered so that small test arrays reach their array checks.
-# TODO(issue 16): replace with the runtime's forced() mode once it exists.
-_FLOORS = (("nurinet.gemm", "MIN_MACS"), ("nurinet._blas", "MIN_ELEMENTS"),
-           ("nurinet.functional.activation", "NATIVE_MIN_ELEMENTS"), ("nurinet.optim.adam", "NATIVE_MIN_ELEMENTS"))
-
-
 @pytest.fixture(autouse=True)
-def fast_paths_forced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every fast path switched on at any size, for the length of a test."""
-    import importlib
-
-    for module_name, floor in _FLOORS:
-        module = importlib.import_module(module_name)
-        if hasattr(module, floor):  # a floor that moved is simply not forced here
-            monkeypatch.setattr(module, floor, 0)
-    threads, min_elements = parallel.get_elementwise_threads(), parallel.get_min_elements()
-    parallel.set_elementwise_threads(2)
-    parallel.set_min_elements(1)
-    try:
+def fast_paths_forced() -> Iterator[None]:
+    """Every fast path switched on at any size (the runtime's forced mode), so that small test arrays
+    reach the array checks that must send device arrays away from NumPy."""
+    with forced():
         yield
-    finally:
-        parallel.set_elementwise_threads(threads)
-        parallel.set_min_elements(min_elements)
 
 
 # ----- helpers -----------------------------------------------------------------------------------
@@ -304,7 +288,7 @@ def _classifier_step(model: nn.Module, inputs: Callable[[np.random.Generator], t
     args = inputs(rng)
     logits = model(*args)
     logits = logits[0] if isinstance(logits, tuple) else logits
-    return F.cross_entropy(logits.reshape(-1, classes), _labels(rng, classes, logits.size // classes))
+    return F.cross_entropy(logits.reshape(-1, classes), _labels(rng, classes, logits.numel() // classes))
 
 
 def _tokens(rng: np.random.Generator, vocab: int, *shape: int) -> Tensor:

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import nurinet
-from nurinet import Tensor, _native, nn, parallel
+from nurinet import Tensor, nn, parallel
+from nurinet._runtime import native as _native
+from nurinet._runtime import settings
 from tests.nn.harness import check_layer
 
 needs_native = pytest.mark.skipif(not _native.available() or _native.sgemm() is None,
@@ -111,13 +113,13 @@ def test_native_lstm_equals_numpy_lstm(batch, kwargs, with_state, threads):
 
     before = parallel.get_elementwise_threads()
     parallel.set_elementwise_threads(threads)
-    old_rows = nurinet.functional.recurrent.MIN_ROWS_PER_THREAD
-    nurinet.functional.recurrent.MIN_ROWS_PER_THREAD = 1  # split even the small batches when threads=2
+    old_rows = settings.LSTM_MIN_ROWS_PER_THREAD
+    settings.LSTM_MIN_ROWS_PER_THREAD = 1  # split even the small batches when threads=2
     try:
         (native_out, native_grads), (numpy_out, numpy_grads) = _native_and_numpy(make, x, state)
     finally:
         parallel.set_elementwise_threads(before)
-        nurinet.functional.recurrent.MIN_ROWS_PER_THREAD = old_rows
+        settings.LSTM_MIN_ROWS_PER_THREAD = old_rows
     for got, want in zip(native_out, numpy_out):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6)
     assert native_grads.keys() == numpy_grads.keys()
@@ -157,13 +159,13 @@ def test_native_lstm_propagates_nan():
 def fresh_loader(monkeypatch, tmp_path):
     """The loader with no library loaded yet, building into an empty cache folder."""
     monkeypatch.setenv("NURINET_CACHE_DIR", str(tmp_path))
-    saved = dict(_native._state)
+    saved, enabled = dict(_native._state), _native.set_enabled(True)
     _native._state.pop("library", None)
     _native._state.pop("reason", None)
-    _native._state["enabled"] = True
     yield tmp_path
     _native._state.clear()
     _native._state.update(saved)
+    _native.set_enabled(enabled)
 
 
 def test_missing_compiler_falls_back_with_a_reason(fresh_loader, monkeypatch):

@@ -400,7 +400,7 @@ def test_fused_lstm_recycled_buffers_do_not_leak_between_steps():
 
 def test_fused_lstm_single_thread_steps_is_only_a_speed_choice(monkeypatch):
     """Running the per-step GEMMs on one BLAS thread or on the default threads gives the same numbers."""
-    from nurinet.functional import recurrent as R
+    from nurinet._runtime import settings
 
     layer = nn.LSTM(I, H, dtype=np.float64, generator=nurinet.Generator(5))
     x = Tensor(np.random.default_rng(5).standard_normal((N, T, I)), requires_grad=True)
@@ -412,9 +412,9 @@ def test_fused_lstm_single_thread_steps_is_only_a_speed_choice(monkeypatch):
         (out**2).sum().backward()
         return [out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
 
-    monkeypatch.setattr(R, "SINGLE_THREAD_STEP_MACS", 1 << 40)
+    monkeypatch.setattr(settings, "LSTM_SINGLE_THREAD_STEP_MACS", 1 << 40)
     single = run()
-    monkeypatch.setattr(R, "SINGLE_THREAD_STEP_MACS", 0)
+    monkeypatch.setattr(settings, "LSTM_SINGLE_THREAD_STEP_MACS", 0)
     for a, b in zip(single, run()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nurinet import gemm, threads
+from nurinet._runtime import libraries
 
 
 @pytest.fixture
@@ -13,9 +14,11 @@ def fresh(monkeypatch):
     """Forget the detected backend before and after a test (tests below force one or the other);
     NumPy's BLAS runs the products meanwhile (with MKL as the provider the counts are MKL's)."""
     monkeypatch.setattr(threads, "_state", {})
+    monkeypatch.setattr(libraries, "_state", {})  # the OpenBLAS lookup too
     provider = gemm.set_provider("numpy")
     yield threads
     threads._state.clear()
+    libraries._state.clear()
     gemm.set_provider(provider)
 
 
@@ -72,7 +75,7 @@ def test_openblas_ctypes_fallback_without_threadpoolctl(fresh, monkeypatch):
 
 def test_no_backend_warns_once_and_does_nothing(fresh, monkeypatch):
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)
-    monkeypatch.setattr(fresh, "_bundled_libraries", list)
+    monkeypatch.setattr(libraries, "bundled_libraries", list)
     assert fresh.backend() == "none"
     with pytest.warns(RuntimeWarning, match="OPENBLAS_NUM_THREADS"):
         assert fresh.get_num_threads() is None

@@ -17,18 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _native, gemm, parallel
+from nurinet._runtime import gemm, native, parallel, settings
 from nurinet.functional._util import xp_of
-from nurinet.threads import single_blas_thread
 
 # Spare big buffers (column matrices, GEMM outputs), at most two per (array type, shape, dtype).
 # A fresh multi-megabyte array is a fresh mmap whose pages the kernel must fault in and zero on
 # first touch (about 4 ms for the 42 MB column matrix of a 32->64 3x3 conv on a batch of 64),
 # so reusing them from step to step saves that every step. Only buffers whose every reference
-# is known to be dropped are handed back (see :func:`recycle`).
+# is known to be dropped are handed back (see :func:`recycle`); from ``settings.BUFFER_MIN_BYTES`` on.
 _SPARE: dict[tuple, list[Any]] = {}
 _SPARE_KEYS = 16
-_SPARE_MIN_BYTES = 1 << 20
 
 
 _SPARE_LOCK = threading.Lock()  # the wide path takes and returns buffers from several threads
@@ -45,7 +43,7 @@ def scratch(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 
 def recycle(array: Any) -> None:
     """Hand a buffer back for :func:`scratch`; the caller must hold the only reference to it."""
-    if array is None or array.nbytes < _SPARE_MIN_BYTES or not array.flags.c_contiguous or array.base is not None:
+    if array is None or array.nbytes < settings.BUFFER_MIN_BYTES or not array.flags.c_contiguous or array.base is not None:
         return
     key = (type(array), array.shape, array.dtype)
     with _SPARE_LOCK:
@@ -204,16 +202,14 @@ def conv2d_weight_grad(g2: Any, cols: Any, w_shape: tuple[int, ...], groups: int
 # L = (Ho - 1) * W + Wo. So im2col copies runs of ~L elements instead of rows of Wo, and col2im adds
 # runs of L (one add per offset over the whole chunk) instead of Ho * Wo short rows: 2x fewer,
 # longer inner loops for NumPy. Working on a chunk of samples whose column matrix fits in the
-# L2/L3 cache (CHUNK_BYTES) keeps the column matrices out of main memory altogether, so nothing
+# L2/L3 cache (``settings.CONV_CHUNK_BYTES``) keeps the column matrices out of main memory altogether, so nothing
 # is kept between forward and backward: the weight gradient rebuilds each chunk's columns (a copy
 # from cache is cheaper than keeping 40 MB alive and reading it back from memory).
-
-CHUNK_BYTES = 3 << 20
 
 
 def wide_ok(x: Any, w: Any, geom: Geometry) -> bool:
     """Whether :func:`conv2d_forward_wide` / :func:`conv2d_backward_wide` apply (else use the general path)."""
-    return (geom.stride == (1, 1) and type(x) is np.ndarray and type(w) is np.ndarray and x.size > 0
+    return (settings.FUSED_PATHS and geom.stride == (1, 1) and type(x) is np.ndarray and type(w) is np.ndarray and x.size > 0
             and min(p for pair in geom.padding for p in pair) >= 0)
 
 
@@ -299,8 +295,8 @@ class _Wide:
         return [i * dh * self.wp + j * dw for i in range(kh) for j in range(kw)]
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
-        """Sample ranges whose column matrix is about CHUNK_BYTES (at least one sample each)."""
-        step = max(1, CHUNK_BYTES // max(1, self.rows * self.length * 4))
+        """Sample ranges whose column matrix is about ``settings.CONV_CHUNK_BYTES`` (at least one sample each)."""
+        step = max(1, settings.CONV_CHUNK_BYTES // max(1, self.rows * self.length * 4))
         return [(i, min(n, i + step)) for i in range(0, n, step)]
 
     def cols(self, xflat: Any) -> Any:
@@ -337,7 +333,7 @@ def _over_chunks(work: Any, chunks: list[tuple[int, int]], size: int) -> list[An
     """
     pieces = parallel.parts(size, len(chunks))
     if pieces > 1:
-        with single_blas_thread() as single:
+        with parallel.single_blas_thread() as single:
             if single:
                 return parallel.run([lambda part=part: work(part) for part in _deal(chunks, pieces)])
     return [work(chunks)]
@@ -348,18 +344,16 @@ def _deal(chunks: list[tuple[int, int]], pieces: int) -> list[list[tuple[int, in
     return [chunks[a:b] for a, b in parallel.bounds(len(chunks), pieces)]
 
 
-# Layers with at most this many input taps (in_channels * kh * kw) run the native direct convolution
-# instead of im2col + GEMM: a 1-channel 3x3 layer's product has an inner dimension of 9, far below
-# the BLAS's speed, and its column matrix is nine copies of the input (forward + backward of the
-# MNIST CNN's first layer: 3.8 ms against 0.9 ms in PyTorch before, on a 2-core Xeon).
-DIRECT_MAX_TAPS = 27
+# Layers with at most ``settings.CONV_DIRECT_MAX_TAPS`` input taps (in_channels * kh * kw) run the
+# native direct convolution instead of im2col + GEMM: a 1-channel 3x3 layer's product has an inner
+# dimension of 9, far below the BLAS's speed, and its column matrix is nine copies of the input.
 
 
 def _direct_lib(x: Any, w: Any, geom: Geometry) -> Any:
     """The native library when the direct convolution applies to this layer, else None."""
-    if geom.groups != 1 or w.shape[1] * w.shape[2] * w.shape[3] > DIRECT_MAX_TAPS:
+    if geom.groups != 1 or w.shape[1] * w.shape[2] * w.shape[3] > settings.CONV_DIRECT_MAX_TAPS:
         return None
-    return _native.for_arrays(x, w)
+    return native.for_arrays(x, w)
 
 
 def _direct_forward(lib: Any, x: Any, w: Any, b: Any, geom: Geometry, lay: _Wide) -> Any:
@@ -428,7 +422,7 @@ def conv2d_forward_wide(x: Any, w: Any, b: Any, geom: Geometry) -> Any:
 def _wide_outputs(y2: Any, b: Any, y: Any, lay: _Wide) -> None:
     """The wide product ``y2`` (O, nb * L) of a chunk into its outputs ``y`` (nb, O, ho, wo), plus the bias."""
     nb, o = y.shape[:2]
-    lib = _native.for_arrays(y2, y, b)
+    lib = native.for_arrays(y2, y, b)
     if lib is not None:  # one pass; NumPy's 4-D strided add took 2.8 ms of the 32->64 conv's forward
         lib.wide_to_nchw(nb, o, lay.ho, lay.wo, lay.wp, lay.length, y2.ctypes.data,
                          None if b is None else b.ctypes.data, y.ctypes.data)
@@ -445,7 +439,7 @@ def _wide_grad_rows(gy: Any, lay: _Wide, gb: Any) -> Any:
     bias gradient into ``gb`` (O)."""
     nb, o = gy.shape[:2]
     g2 = scratch(np, (o, nb * lay.length), gy.dtype)
-    lib = _native.for_arrays(gy, g2, gb)
+    lib = native.for_arrays(gy, g2, gb)
     if lib is not None:  # one pass for the layout and the bias sums
         lib.nchw_to_wide(nb, o, lay.ho, lay.wo, lay.wp, lay.length, gy.ctypes.data, g2.ctypes.data, gb.ctypes.data)
         return g2
@@ -466,7 +460,7 @@ def _col2im_wide(gcols: Any, out: Any, offsets: list[int], length: int) -> None:
     whole chunk (``taps`` passes).
     """
     nb, c = out.shape[:2]
-    lib = _native.for_arrays(gcols, out)
+    lib = native.for_arrays(gcols, out)
     if lib is not None:
         starts = np.asarray(offsets, dtype=np.int64)
         lib.col2im_wide(c, len(offsets), nb, length, out.shape[2], starts.ctypes.data, gcols.ctypes.data,

@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nurinet import _native, parallel
+from nurinet._runtime import native, parallel, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
 from nurinet.functional import reduction as rd
-from nurinet.functional._util import normalize_axis, xp_of
+from nurinet.functional._util import normalize_axis, pick_axis, xp_of
 from nurinet.functional.shape import reshape
 from nurinet.functional.special import erf, erf_array
 
@@ -138,12 +138,8 @@ class ReLU(Function):
         return gy * (x > 0)
 
 
-# Below this size the native call (a few microseconds through ctypes) saves nothing.
-NATIVE_MIN_ELEMENTS = 1 << 14
-
-
 def _relu_into(x: Any, y: Any) -> None:
-    lib = _native.for_arrays(x, y, min_size=NATIVE_MIN_ELEMENTS)
+    lib = native.for_arrays(x, y, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
     if lib is not None:
         lib.relu_forward(x.size, x.ctypes.data, y.ctypes.data)  # one pass, the GIL released
         return
@@ -151,7 +147,7 @@ def _relu_into(x: Any, y: Any) -> None:
 
 
 def _relu_grad_into(gy: Any, x: Any, gx: Any) -> None:
-    lib = _native.for_arrays(gy, x, gx, min_size=NATIVE_MIN_ELEMENTS)
+    lib = native.for_arrays(gy, x, gx, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
     if lib is not None:
         lib.relu_backward(gy.size, gy.ctypes.data, x.ctypes.data, gx.ctypes.data)  # one pass, no temporary
         return
@@ -433,9 +429,9 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
         weight: Slopes of shape ``(1,)`` or ``(C,)``.
     """
     x, weight = as_tensor(x), as_tensor(weight)
-    if weight.size != 1:
+    if weight.numel() != 1:
         channels = x.shape[1] if x.ndim >= 2 else 1  # Below 2-D there is no channel axis.
-        if weight.ndim != 1 or weight.size != channels:
+        if weight.ndim != 1 or weight.numel() != channels:
             raise ValueError(
                 f"prelu: weight has shape {weight.shape} but the input of shape {x.shape} has "
                 f"{channels} channels along axis 1; give weight 1 element (shared) or {channels}"
@@ -533,6 +529,20 @@ def hardsigmoid(x: Tensor) -> Tensor:
     return Hardsigmoid()(x)
 
 
+def hard_sigmoid_keras(x: Tensor) -> Tensor:
+    """Keras 2's and Deeplearning4j's hard sigmoid ``clip(0.2 x + 0.5, 0, 1)``.
+
+    The same name meant two functions: PyTorch's (and Keras 3's) ``hardsigmoid`` is
+    ``clip(x / 6 + 1/2, 0, 1)``, flat outside ``[-3, 3]``, while Keras 2's
+    ``hard_sigmoid`` and DL4J's ``HARDSIGMOID`` use the steeper ``0.2 x + 0.5``, flat
+    outside ``[-2.5, 2.5]``. nurinet's ``hardsigmoid`` (and its alias ``hard_sigmoid``)
+    is PyTorch's; this is the other one, under a name that says whose it is, so a
+    network ported from Keras 2 or DL4J keeps its exact outputs. A composite of
+    ``0.2 x + 0.5`` and ``clip``: its gradient is 0.2 inside ``(-2.5, 2.5)``, 0 outside.
+    """
+    return ew.clip(as_tensor(x) * 0.2 + 0.5, 0.0, 1.0)
+
+
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """``x`` clipped to ``[min_val, max_val]``."""
     if not min_val < max_val:
@@ -561,19 +571,19 @@ def identity(x: Tensor) -> Tensor:
     return x
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
+def softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``: non-negative, sums to 1, never overflows.
 
     The output remembers ``x`` (see :class:`ActivationSource`)."""
-    (ax,) = normalize_axis(axis, as_tensor(x).ndim)
+    (ax,) = normalize_axis(pick_axis(axis, dim, "softmax", default=-1), as_tensor(x).ndim)
     return _with_source(Softmax(ax)(x), "softmax", ax, x)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+def log_softmax(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """``log(softmax(x))`` along ``axis``, computed as ``x - logsumexp(x)`` (stable).
 
     The output remembers ``x`` (see :class:`ActivationSource`)."""
-    (ax,) = normalize_axis(axis, as_tensor(x).ndim)
+    (ax,) = normalize_axis(pick_axis(axis, dim, "log_softmax", default=-1), as_tensor(x).ndim)
     return _with_source(LogSoftmax(ax)(x), "log_softmax", ax, x)
 
 

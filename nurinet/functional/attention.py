@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import backend, gemm
+from nurinet import backend
+from nurinet._runtime import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -26,7 +27,7 @@ from nurinet.functional._util import xp_of
 from nurinet.functional.activation import softmax
 from nurinet.functional.dropout import check_probability
 from nurinet.functional.linalg import matmul
-from nurinet.functional.shape import reshape, swapaxes, transpose
+from nurinet.functional.shape import permute, reshape, swapaxes
 from nurinet.random import Generator, resolve
 
 
@@ -167,7 +168,7 @@ class SplitHeads(Function):
 
         y = self.inputs[0]
         axes = (0, 2, 1, 3) if self.batch_first else (2, 0, 1, 3)
-        parts = [reshape(transpose(g, axes), y.shape[:2] + (-1,)) for g in gs]
+        parts = [reshape(permute(g, axes), y.shape[:2] + (-1,)) for g in gs]
         return concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
@@ -192,7 +193,7 @@ class MergeHeads(Function):
 
     def backward(self, g: Tensor) -> Tensor:
         h, d = self.inputs[0].shape[1::2]
-        return transpose(reshape(g, g.shape[:2] + (h, d)), self._split_axes())
+        return permute(reshape(g, g.shape[:2] + (h, d)), self._split_axes())
 
 
 # ----- masks -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nurinet import gemm
+from nurinet._runtime import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional._util import check_operand_dtype, operands, xp_of

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _native, parallel
+from nurinet._runtime import native, parallel, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -149,7 +149,7 @@ class MaxPool2d(_Pool2d):
 
     def _disjoint(self) -> bool:
         """Windows tile the input without overlap or padding (and ceil_mode adds no partial window)."""
-        return (self.stride == self.kernel and not any(self.padding) and self.dilation == (1, 1)
+        return (settings.FUSED_PATHS and self.stride == self.kernel and not any(self.padding) and self.dilation == (1, 1)
                 and not self.ceil_mode)
 
     def _forward_blocks(self, x: Any) -> Any:
@@ -268,7 +268,7 @@ def _native_pool(x: Any, kernel: tuple[int, int]) -> Any:
     It takes C-contiguous float32 NumPy arrays, not empty, and windows of at most 255 elements (a
     uint8 offset).
     """
-    return None if kernel[0] * kernel[1] > 255 else _native.for_arrays(x, min_size=1)
+    return None if kernel[0] * kernel[1] > 255 else native.for_arrays(x, min_size=1)
 
 
 def _first_taps(n: int, k: int, s: int, p: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:

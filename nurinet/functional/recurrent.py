@@ -30,7 +30,7 @@ per-step weight gradients took about a quarter of the training step). Its ``back
 replays the step ops, so second derivatives still work. An LSTM over full-length sequences
 (no ``masks``) runs :class:`_LSTMKernels` instead of the step ops' array code: whole-sequence
 buffers, recycled from one training step to the next, and no per-step objects; its per-step
-GEMMs can be kept on one BLAS thread (``SINGLE_THREAD_STEP_MACS``, off by default).
+GEMMs can be kept on one BLAS thread (``settings.LSTM_SINGLE_THREAD_STEP_MACS``, off by default).
 
 :class:`StepSplit` and :class:`StepStack` cut a ``(T, ...)`` tensor into its T steps and
 put T steps back together, each as a single node with an array backward.
@@ -45,11 +45,10 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _native, gemm, parallel
+from nurinet._runtime import gemm, native, parallel, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import check_operand_dtype, on_device_of, xp_of
-from nurinet.threads import single_blas_thread
 
 
 def _const(array: Any) -> Tensor:
@@ -561,19 +560,15 @@ class _LSTMKernels:
 
 
 def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[int, int]] | None:
-    """The native kernel library and the ``sgemm`` it calls (see :func:`nurinet._native.sgemm`) when
+    """The native kernel library and the ``sgemm`` it calls (see :func:`nurinet._runtime.native.sgemm`) when
     they can run this recurrence, else None.
 
     They run float32 NumPy arrays only (CuPy and float64 keep the NumPy code, which the float64
-    gradient checks and PyTorch comparisons exercise); see :mod:`nurinet._native`.
+    gradient checks and PyTorch comparisons exercise); see :mod:`nurinet._runtime.native`.
     """
-    lib = _native.for_arrays(xg, h0, c0, w, b, contiguous=False)  # the kernel's caller makes contiguous copies
-    sgemm = _native.sgemm() if lib is not None else None
+    lib = native.for_arrays(xg, h0, c0, w, b, contiguous=False)  # the kernel's caller makes contiguous copies
+    sgemm = native.sgemm() if lib is not None else None
     return None if sgemm is None else (lib, sgemm)
-
-
-# A native recurrence is split over threads by batch rows when each thread gets at least this many rows.
-MIN_ROWS_PER_THREAD = 8
 
 
 def _over_rows(run_rows: Any, batch: int, hidden: int) -> list[Any]:
@@ -584,34 +579,22 @@ def _over_rows(run_rows: Any, batch: int, hidden: int) -> list[Any]:
     its own one-thread matrix products (OpenBLAS is set to one thread meanwhile: two threads each
     splitting a small product again would only fight over the cores).
     """
-    pieces = min(parallel.get_elementwise_threads(), batch // MIN_ROWS_PER_THREAD)
+    pieces = min(parallel.get_elementwise_threads(), batch // settings.LSTM_MIN_ROWS_PER_THREAD)
     if pieces > 1:
-        with single_blas_thread() as single:
+        with parallel.single_blas_thread() as single:
             if single:
                 return parallel.run([lambda a=a, b=b: run_rows(a, b) for a, b in parallel.bounds(batch, pieces)])
     with _step_blas_threads(batch, hidden):
         return [run_rows(0, batch)]
 
 
-# The per-step GEMMs of a recurrence with at most this many multiply-adds, ``batch * hidden * 4 hidden``,
-# run on one BLAS thread; 0 (the default) leaves them on NumPy's BLAS threads. Set it (for example to
-# ``1 << 23``, which covers the benchmark LSTM: N=64, H=128) on a shared, oversubscribed machine: a
-# product of some 0.1 ms costs OpenBLAS a hand-off between its threads per step, and when the machine
-# has more runnable threads than cores those hand-offs stall for whole scheduler time slices (on a
-# 2-core machine under a load of 6 to 12, the benchmark's median step was about 40 ms with one thread
-# for the steps against about 70 ms with two). On an idle or lightly loaded machine two threads are
-# faster (median 13.7-18.0 ms against 15.4-16.8 ms, load about 1.3). The other products (input
-# projection, weight gradients) always keep the threads.
-SINGLE_THREAD_STEP_MACS = 0
-
-
 @contextmanager
 def _step_blas_threads(batch: int, hidden: int) -> Iterator[None]:
-    """One BLAS thread for the steps of a small recurrence (see ``SINGLE_THREAD_STEP_MACS``)."""
-    if batch * hidden * 4 * hidden > SINGLE_THREAD_STEP_MACS:  # also when the setting is 0: off
+    """One BLAS thread for the steps of a small recurrence (``settings.LSTM_SINGLE_THREAD_STEP_MACS``)."""
+    if batch * hidden * 4 * hidden > settings.LSTM_SINGLE_THREAD_STEP_MACS:  # also when the setting is 0: off
         yield
         return
-    with single_blas_thread():
+    with parallel.single_blas_thread():
         yield
 
 
@@ -701,7 +684,8 @@ class RecurrentSequence(Function):
         self.mode, self.masks, self.reverse = mode, masks, reverse
         self.n_state = 2 if mode == "LSTM" else 1
         # An LSTM over full-length sequences runs the fused whole-sequence kernels (_LSTMKernels).
-        self.fused = _LSTMKernels(reverse) if mode == "LSTM" and masks is None else None
+        fused = mode == "LSTM" and masks is None and settings.FUSED_PATHS
+        self.fused = _LSTMKernels(reverse) if fused else None
 
     def _order(self, steps: int) -> range:
         return range(steps - 1, -1, -1) if self.reverse else range(steps)

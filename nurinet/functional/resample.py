@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nurinet import gemm
+from nurinet._runtime import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional._util import xp_of

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nurinet import _native, backend, parallel
+from nurinet import backend
+from nurinet._runtime import native, parallel, settings
 from nurinet.optim.optimizer import Optimizer, ParamsT, add_square_, lerp_
 
 
@@ -100,18 +101,14 @@ def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_
     p -= step
 
 
-# Below this many elements the native call (a few microseconds through ctypes) saves nothing.
-NATIVE_MIN_ELEMENTS = 1 << 12
-
-
 def _native_adam(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any) -> bool:
     """The update in one pass by the native kernel ``adam_update``, if it applies; returns whether it ran.
 
     It applies to float32 NumPy arrays, all C-contiguous, with enough elements; otherwise (CuPy,
-    float64, no native kernels: see :mod:`nurinet._native`) the NumPy code runs.
+    float64, no native kernels: see :mod:`nurinet._runtime.native`) the NumPy code runs.
     """
     arrays = (p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
-    lib = _native.for_arrays(*arrays, min_size=NATIVE_MIN_ELEMENTS)
+    lib = native.for_arrays(*arrays, min_size=settings.NATIVE_ADAM_MIN_ELEMENTS)
     if lib is None or any(a is not None and a.size != p.size for a in arrays):
         return False
     if not p.flags.writeable or np.may_share_memory(p, grad):

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from nurinet import _blas, backend
+from nurinet import backend
+from nurinet._runtime import blas
 from nurinet.autograd.grad_mode import enable_grad
 from nurinet.autograd.tensor import Tensor
 from nurinet.autograd.versions import remember_change, tick
@@ -364,7 +365,7 @@ def _export(value: Any) -> Any:
 def add_square_(acc: Any, x: Any, scale: float, tmp: Any) -> Any:
     """``acc += scale * x * x`` in place, with ``tmp`` (shaped like ``acc``) as work space."""
     backend.get_array_module(acc).multiply(x, x, out=tmp)
-    if not _blas.axpy(scale, tmp, acc):  # one pass instead of two where the BLAS can
+    if not blas.axpy(scale, tmp, acc):  # one pass instead of two where the BLAS can
         tmp *= scale
         acc += tmp
     return acc
@@ -372,7 +373,7 @@ def add_square_(acc: Any, x: Any, scale: float, tmp: Any) -> Any:
 
 def lerp_(acc: Any, x: Any, weight: float, tmp: Any) -> Any:
     """``acc += weight * (x - acc)`` in place: a running mean moved toward ``x``."""
-    if _blas.axpby(weight, x, 1.0 - weight, acc):  # acc = weight x + (1 - weight) acc, one pass
+    if blas.axpby(weight, x, 1.0 - weight, acc):  # acc = weight x + (1 - weight) acc, one pass
         return acc
     backend.get_array_module(acc).subtract(x, acc, out=tmp)
     tmp *= weight

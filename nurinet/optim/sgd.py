@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nurinet import _blas, backend
+from nurinet import backend
+from nurinet._runtime import blas
 from nurinet.optim.optimizer import Optimizer, ParamsT
 
 
@@ -66,7 +67,7 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = grad.copy()
             else:
                 dampening = float(group["dampening"])
-                if not _blas.axpby(1.0 - dampening, grad, momentum, buf):  # one pass where the BLAS can
+                if not blas.axpby(1.0 - dampening, grad, momentum, buf):  # one pass where the BLAS can
                     buf *= momentum
                     buf += xp.multiply(grad, 1.0 - dampening, out=tmp) if dampening else grad
             if group["nesterov"]:
@@ -74,5 +75,5 @@ class SGD(Optimizer):
                 direction += grad
             else:
                 direction = buf
-        if not _blas.axpy(-lr, direction, p):  # one pass instead of two where the BLAS can
+        if not blas.axpy(-lr, direction, p):  # one pass instead of two where the BLAS can
             p -= xp.multiply(direction, lr, out=tmp)

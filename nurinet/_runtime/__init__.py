@@ -1,0 +1,18 @@
+"""nurinet's runtime: everything that makes it fast, in one private package.
+
+Layers, each module importing only those above it in this list (``tests/test_runtime_layers.py``
+and ``.importlinter`` check it):
+
+* :mod:`.settings` -- every size floor and switch, read once from the environment; :mod:`.probe` --
+  counts which fast paths ran (tests only);
+* :mod:`.libraries` -- finding OpenBLAS and MKL with :mod:`ctypes` (no other nurinet import);
+* :mod:`.gemm` -- the matrix-product provider (NumPy's BLAS or MKL);
+* :mod:`.blas` -- one-pass ``axpby``/``axpy``; :mod:`.parallel` -- the elementwise thread pool;
+  :mod:`.native` -- the C kernels and their loader; :mod:`.allocator` -- glibc's ``mallopt``;
+* :mod:`.modes` -- :func:`~.modes.reference_only` and :func:`~.modes.forced` for tests.
+
+:mod:`nurinet.threads` is the public front over it. The old top-level modules (``nurinet.gemm``,
+``nurinet._blas``, ``nurinet.parallel``, ``nurinet.allocator``, ``nurinet._native``) re-export the
+public names of their new homes. Nothing here is imported by :mod:`nurinet` at import time except
+through the ops that use it.
+"""
