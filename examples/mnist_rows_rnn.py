@@ -78,7 +78,7 @@ def train(data: tuple, args: argparse.Namespace) -> dict[str, Any]:
         print(f"  epoch {epoch + 1}: loss {rows[-1]['train_loss']:.4f}, test accuracy "
               f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['seconds']:.1f} s)", flush=True)
     return {"epochs": rows, "final_test_accuracy": rows[-1]["test_accuracy"] if rows else None,
-            "parameters": sum(p.size for p in model.parameters())}
+            "parameters": sum(p.numel() for p in model.parameters())}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -106,3 +106,32 @@ def to_device(x: Any, device: str) -> Any:
     index = int(device.split(":")[1])
     with cp.cuda.Device(index):
         return cp.asarray(x)
+
+
+def device_count() -> int:
+    """The number of CUDA devices CuPy sees (0 without CuPy or a GPU)."""
+    if not cupy_available():
+        return 0
+    return int(_load_cupy().cuda.runtime.getDeviceCount())  # type: ignore[union-attr]
+
+
+_default_device = "cpu"
+
+
+def set_default_device(device: Any) -> None:
+    """Make constructors (``zeros``, ``tensor``, ``randn``...) put new tensors on ``device``.
+
+    Raises:
+        DeviceError: a GPU was asked for and none is usable here.
+    """
+    global _default_device
+    name = normalize_device(None if device is None else str(device))
+    if name != "cpu" and not cupy_available():
+        raise DeviceError(f"set_default_device({device!r}): no CUDA GPU is usable here (CuPy is not "
+                          "installed or sees no device); nurinet.cuda.is_available() says so beforehand")
+    _default_device = name
+
+
+def get_default_device() -> str:
+    """The device constructors use when none is given ("cpu" unless ``set_default_device`` changed it)."""
+    return _default_device

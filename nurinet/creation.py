@@ -22,7 +22,9 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def _finish(array: np.ndarray, device: str | None, requires_grad: bool) -> Tensor:
-    if device is not None and backend.normalize_device(device) != "cpu":
+    if device is None:
+        device = backend.get_default_device()
+    if backend.normalize_device(str(device)) != "cpu":
         array = backend.to_device(array, device)
     return Tensor(array, requires_grad=requires_grad)
 
@@ -122,3 +124,65 @@ def randn_like(x: Tensor, dtype: Any = None, generator: Generator | None = None)
     """Standard normal draws with the shape, dtype and device of ``x``."""
     shape, dtype, device = _like(x, dtype)
     return randn(shape, dtype=dtype, generator=generator, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing ``array``'s memory (its dtype kept), as ``torch.from_numpy``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: str | None = None) -> Tensor:
+    """``data`` as a tensor, sharing memory when it already is an array or tensor of ``dtype`` on
+    ``device`` (``torch.as_tensor``); otherwise a converted copy."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    array = _to_array(data, None if dtype is None else np.dtype(dtype))
+    if device is not None and backend.normalize_device(str(device)) != "cpu":
+        array = backend.to_device(array, device)
+    return Tensor(array)
+
+
+def randperm(n: int, generator: Generator | None = None, dtype: Any = np.int64,
+             device: str | None = None) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64)."""
+    return _finish(resolve(generator).permutation(int(n)).astype(dtype), device, False)
+
+
+def multinomial(input: Any, num_samples: int, replacement: bool = False,
+                generator: Generator | None = None) -> Tensor:
+    """Draw ``num_samples`` category indices per row from the (unnormalized) weights in ``input``.
+
+    As ``torch.multinomial``: 1-D weights give ``(num_samples,)``, 2-D give one row of draws per
+    row of weights; without ``replacement`` an index is drawn at most once per row.
+    """
+    weights = backend.to_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
+    rows = np.atleast_2d(weights).astype(np.float64)
+    if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(axis=1) <= 0).any():
+        raise ValueError("multinomial: the weights must be finite, non-negative and not all zero in a row")
+    if not replacement and num_samples > (rows > 0).sum(axis=1).min():
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from rows "
+                         "with fewer non-zero weights")
+    rng = resolve(generator)
+    draws = [rng.choice(row.size, size=num_samples, replace=replacement, p=row / row.sum()) for row in rows]
+    result = np.stack(draws).astype(np.int64)
+    return _finish(result if weights.ndim == 2 else result[0], None, False)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = DEFAULT_FLOAT, requires_grad: bool = False,
+             device: str | None = None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive, as ``torch.linspace``."""
+    return _finish(np.linspace(start, end, int(steps), dtype=dtype), device, requires_grad)
+
+
+def empty(*shape: Any, dtype: Any = DEFAULT_FLOAT, requires_grad: bool = False,
+          device: str | None = None) -> Tensor:
+    """A tensor to be filled: here zeros, so an unfilled element is never garbage (PyTorch's
+    ``empty`` leaves memory uninitialized)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """:func:`empty` with the shape, dtype and device of ``x``."""
+    return zeros_like(x, dtype=dtype, requires_grad=requires_grad)

@@ -587,12 +587,31 @@ def _conv_pads(module: Any) -> list[int]:
     return list(module.padding) * 2
 
 
+# padding_mode -> ONNX Pad's mode, and the first opset that has it.
+_PAD_MODES = {"reflect": ("reflect", 11), "replicate": ("edge", 11), "circular": ("wrap", 19)}
+
+
 def _conv(ctx: ExportContext, module: Any, x: Value) -> str:
-    inputs = [x.name, ctx.constant(module.weight.numpy(), hint="weight")]
+    name, pads = x.name, _conv_pads(module)
+    mode = getattr(module, "padding_mode", "zeros")
+    if mode != "zeros" and any(pads):
+        name, pads = _pad_input(ctx, module, name, pads, mode), [0] * len(pads)
+    inputs = [name, ctx.constant(module.weight.numpy(), hint="weight")]
     if module.bias is not None:
         inputs.append(ctx.constant(module.bias.numpy(), hint="bias"))
     return ctx.node("Conv", inputs, kernel_shape=list(module.kernel_size), strides=list(module.stride),
-                    pads=_conv_pads(module), dilations=list(module.dilation), group=module.groups)
+                    pads=pads, dilations=list(module.dilation), group=module.groups)
+
+
+def _pad_input(ctx: ExportContext, module: Any, name: str, pads: list[int], mode: str) -> str:
+    """A Pad node that fills the border as ``padding_mode`` says (the Conv then pads nothing)."""
+    onnx_mode, first_opset = _PAD_MODES[mode]
+    if ctx.opset < first_opset:
+        raise UnsupportedLayerError(f"cannot export {module!r}: padding_mode={mode!r} needs ONNX opset "
+                                    f"{first_opset} or later (Pad mode {onnx_mode!r}); pass opset={first_opset}")
+    n = len(pads) // 2
+    full = [0, 0, *pads[:n], 0, 0, *pads[n:]]  # no padding of the batch and channel axes
+    return ctx.node("Pad", [name, ctx.constant(np.array(full, dtype=np.int64), hint="pads")], mode=onnx_mode)
 
 
 for _cls in (nn.Conv1d, nn.Conv2d):

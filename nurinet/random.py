@@ -17,9 +17,12 @@ class Generator:
 
     Args:
         seed: Initial seed; ``None`` draws one from the operating system.
+        device: Accepted for PyTorch's ``Generator(device=...)``; draws are made on the host and
+            moved to the device of the tensor they fill, so one generator serves every device.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, device: Any = None) -> None:
+        self.device = "cpu" if device is None else str(device)
         self.manual_seed(seed)
 
     def manual_seed(self, seed: int | None) -> Generator:

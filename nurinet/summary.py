@@ -171,14 +171,14 @@ def _collect(model: Module, input_shape: Any, shapes: dict[int, Any], output: An
         if module is model:
             continue
         own = list(module.parameters(recurse=False))
-        trainable = sum(p.size for p in own if p.requires_grad)
+        trainable = sum(p.numel() for p in own if p.requires_grad)
         rows.append(LayerRow(name, type(module).__name__, name.count("."), shapes.get(id(module)),
-                             trainable, sum(p.size for p in own) - trainable))
+                             trainable, sum(p.numel() for p in own) - trainable))
     params = list(model.parameters())
-    trainable = sum(p.size for p in params if p.requires_grad)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
     result = ModelSummary(
         type(model).__name__, tuple(input_shape), rows, output, trainable,
-        sum(p.size for p in params) - trainable, sum(int(p.data.nbytes) for p in params),
+        sum(p.numel() for p in params) - trainable, sum(int(p.data.nbytes) for p in params),
         sum(int(b.data.nbytes) for b in model.buffers()),
     )
     if print_fn is not None:

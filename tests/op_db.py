@@ -133,6 +133,7 @@ from nurinet.functional.shape import (
     Transpose,
 )
 from nurinet.functional.special import Erf
+from nurinet.functional.tensor_ops import Clone
 from nurinet.random import Generator
 
 Sampler = Callable[[np.random.Generator], list[np.ndarray]]
@@ -316,10 +317,13 @@ OPS: list[OpSpec] = [
     # ----- shape ------------------------------------------------------------------
     OpSpec("reshape", lambda x: F.reshape(x, (4, -1)), uniform((2, 3, 2)),
            lambda x: x.reshape(4, -1), (Reshape,)),
-    OpSpec("transpose", lambda x: F.transpose(x, (2, 0, 1)), uniform((2, 3, 4)),
+    OpSpec("permute", lambda x: F.permute(x, (2, 0, 1)), uniform((2, 3, 4)),
            lambda x: x.transpose(2, 0, 1), (Transpose,)),
     OpSpec("swapaxes", lambda x: F.swapaxes(x, 0, 2), uniform((2, 3, 4)),
            lambda x: x.swapaxes(0, 2), (Transpose,)),
+    OpSpec("transpose", lambda x: F.transpose(x, 0, 2), uniform((2, 3, 4)),
+           lambda x: x.swapaxes(0, 2), (Transpose,)),
+    OpSpec("clone", lambda x: F.clone(x), uniform((2, 3)), lambda x: x.copy(), (Clone,)),
     OpSpec("squeeze", lambda x: F.squeeze(x, 1), uniform((3, 1, 2)), lambda x: x.squeeze(1),
            (Reshape,)),
     OpSpec("unsqueeze", lambda x: F.unsqueeze(x, -1), uniform((3, 2)), lambda x: x[..., None],
@@ -336,6 +340,10 @@ OPS: list[OpSpec] = [
            lambda x: tuple(np.split(x, [1, 3], axis=1)), (Split, Concatenate)),
     OpSpec("pad", lambda x: F.pad(x, ((1, 0), (2, 1)), value=0.5), uniform((2, 3)),
            lambda x: np.pad(x, ((1, 0), (2, 1)), constant_values=0.5), (Pad, GetItem)),
+    *(OpSpec(f"pad_mode_{mode}", lambda x, mode=mode: F.pad_mode(x, ((0, 0), (2, 1), (1, 2)), mode),
+             uniform((2, 4, 3)), lambda x, np_mode=np_mode: np.pad(x, ((0, 0), (2, 1), (1, 2)), mode=np_mode),
+             (GetItem, ScatterAdd)) for mode, np_mode in (("reflect", "reflect"), ("replicate", "edge"),
+                                                          ("circular", "wrap"))),
     OpSpec("repeat", lambda x: F.repeat(x, 3, axis=1), uniform((2, 3)),
            lambda x: np.repeat(x, 3, axis=1), (Repeat,)),
     OpSpec("tile", lambda x: F.tile(x, (2, 1, 3)), uniform((2, 3)),
@@ -413,6 +421,8 @@ OPS: list[OpSpec] = [
            (Softsign, Abs)),
     OpSpec("hardsigmoid", F.hardsigmoid, lambda r: [HARD_X + r.uniform(-0.2, 0.2, 6)],
            lambda x: np.minimum(np.maximum(x + 3, 0), 6) / 6, (Hardsigmoid,)),
+    OpSpec("hard_sigmoid_keras", F.hard_sigmoid_keras, lambda r: [0.9 * HARD_X + r.uniform(-0.2, 0.2, 6)],
+           lambda x: np.clip(0.2 * x + 0.5, 0, 1), (Clip,)),  # 0.9 * HARD_X: away from the kinks at +-2.5
     OpSpec("hardtanh", lambda x: F.hardtanh(x, -0.5, 1.2), lambda r: [HARD_X / 3],
            lambda x: np.clip(x, -0.5, 1.2), (Clip,)),
     OpSpec("relu6", F.relu6, lambda r: [HARD_X * 2], lambda x: np.clip(x, 0, 6), (Clip,)),
@@ -798,6 +808,9 @@ OPS += [
            lambda x, w, b: _np_conv2d(x, w, b, (2, 1), _P, (1, 2), 2), _CONV),
     OpSpec("conv2d_same_even_kernel", lambda x, w: F.conv2d(x, w, padding="same"),
            uniform((2, 3, 5, 4), (2, 3, 2, 3)), lambda x, w: _np_conv2d(x, w, pads=((0, 1), (1, 1))), _CONV),
+    # An image input with no gradient (a first layer): the weight gradient alone (its own fast path).
+    OpSpec("conv2d_image_input", lambda x, w, b: F.conv2d(x, w, b, padding=1), uniform((2, 1, 5, 6), (3, 1, 3, 3), (3,)),
+           lambda x, w, b: _np_conv2d(x, w, b, pads=((1, 1), (1, 1))), _CONV, grad_inputs=(1, 2)),
     OpSpec("conv2d_depthwise", lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=3),
            uniform((2, 3, 5, 5), (6, 1, 3, 3), (6,)),
            lambda x, w, b: _np_conv2d(x, w, b, (2, 2), ((1, 1), (1, 1)), (1, 1), 3), _CONV),

@@ -423,7 +423,7 @@ def test_unsupported_settings_are_refused(ort, tmp_path):
     with pytest.raises(ValueError, match="opset must be an int from 17"):
         nonnx.export(nn.ReLU(), x, tmp_path / "o.onnx", opset=11)
     with pytest.raises(ValueError, match="output_names has 1"):
-        nonnx.export(nn.GRU(3, 2), x[:, None, :], tmp_path / "g.onnx", output_names=["y"])
+        nonnx.export(nn.GRU(3, 2), x[None], tmp_path / "g.onnx", output_names=["y"])
 
 
 def test_custom_exporter_for_a_subclass(ort, tmp_path):
@@ -489,3 +489,16 @@ def test_configured_output_layer_exports_its_softmax(ort, tmp_path):
     got = run_onnx(ort, path, x)[0]
     np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv_padding_modes_export(ort, tmp_path, mode):
+    layer = nn.Conv2d(2, 3, 3, padding=1, padding_mode=mode)
+    x = np.random.default_rng(1).normal(size=(2, 2, 5, 6)).astype(np.float32)
+    path = tmp_path / f"conv_{mode}.onnx"
+    opset = 19 if mode == "circular" else None
+    if opset is not None:
+        with pytest.raises(nonnx.UnsupportedLayerError, match="opset 19"):
+            nonnx.export(layer, x, tmp_path / "old.onnx", opset=17)
+    nonnx.export(layer, x, path, **({"opset": opset} if opset else {}))
+    np.testing.assert_allclose(run_onnx(ort, path, x)[0], nurinet_outputs(layer, x)[0], rtol=RTOL, atol=ATOL)

@@ -45,7 +45,7 @@ def test_classifier_tokens_bidirectional_gru_harness() -> None:
 def test_classifier_two_layers_rnn_shapes() -> None:
     model = SequenceClassifier("rnn", num_classes=4, input_size=3, hidden_size=6, num_layers=2)
     assert model(np.zeros((5, 7, 3), np.float32)).shape == (5, 4)
-    assert sum(p.size for p in model.parameters()) == (6 * 3 + 36 + 12) + (36 + 36 + 12) + 6 * 4 + 4
+    assert sum(p.numel() for p in model.parameters()) == (6 * 3 + 36 + 12) + (36 + 36 + 12) + 6 * 4 + 4
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
@@ -294,7 +294,7 @@ def _first_output(out):
 def test_models_round_trip_through_save_and_load(make, inputs, tmp_path: Path) -> None:
     model = make().eval()
     for p in model.parameters():  # moved away from any initialization a rebuild could reproduce
-        p.data += 0.01 * np.arange(p.size, dtype=p.dtype).reshape(p.shape) % 0.07
+        p.data += 0.01 * np.arange(p.numel(), dtype=p.dtype).reshape(p.shape) % 0.07
     expected = _first_output(model(*inputs))
     nt.save(model, tmp_path / "model.safetensors")
     loaded = nt.load(tmp_path / "model.safetensors")

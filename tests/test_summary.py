@@ -58,7 +58,7 @@ def test_float64_model_memory_and_buffers():
     model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).double() if hasattr(nn, "BatchNorm1d") \
         else nn.Sequential(nn.Linear(3, 4)).double()
     result = summary(model, (3,), batch_size=2)
-    n = sum(p.size for p in model.parameters())
+    n = sum(p.numel() for p in model.parameters())
     assert result.param_bytes == n * 8
     assert result.buffer_bytes == sum(b.data.nbytes for b in model.buffers())
 

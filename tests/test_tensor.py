@@ -305,7 +305,7 @@ def test_python_conversions() -> None:
     assert isinstance(nurinet.tensor(3).item(), int)
     assert bool(nurinet.tensor([1.0])) and not bool(nurinet.tensor(0.0))
     assert [10, 20, 30][nurinet.tensor(1)] == 20  # __index__
-    assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4 and x.numel() == 4 and x.dim() == 2
+    assert x.shape == (2, 2) and x.ndim == 2 and x.size() == (2, 2) and x.size(1) == 2 and x.numel() == 4 and x.dim() == 2
 
 
 def test_conversion_errors() -> None:
@@ -376,8 +376,10 @@ def test_transpose_properties() -> None:
     np.testing.assert_array_equal(Tensor(a[0]).T.data, a[0].T)
     assert x.T.shape == (4, 3, 2)
     assert x.mT.shape == (2, 4, 3)
-    assert x.transpose(1, 0, 2).shape == (3, 2, 4)
-    assert x.transpose().shape == (4, 3, 2)
+    assert x.transpose(1, 0).shape == (3, 2, 4)  # PyTorch's: swap two axes
+    assert x.transpose(0, 2).shape == (4, 3, 2)
+    assert Tensor(a[0]).transpose(0, 1).shape == (4, 3)
+    assert x.permute().shape == (4, 3, 2)  # no dims: reversed, as NumPy's transpose
     assert x.permute(2, 0, 1).shape == (4, 2, 3)
     assert x.swapaxes(0, 2).shape == (4, 3, 2)
 

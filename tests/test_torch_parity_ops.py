@@ -98,7 +98,9 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "cumsum": lambda x: torch.cumsum(x, dim=1),
     # shape
     "reshape": lambda x: torch.reshape(x, (4, -1)),
-    "transpose": lambda x: torch.permute(x, (2, 0, 1)),
+    "permute": lambda x: torch.permute(x, (2, 0, 1)),
+    "transpose": lambda x: torch.transpose(x, 0, 2),
+    "clone": torch.clone,
     "swapaxes": lambda x: torch.swapaxes(x, 0, 2),
     "squeeze": lambda x: torch.squeeze(x, 1),
     "unsqueeze": lambda x: torch.unsqueeze(x, -1),

@@ -170,7 +170,7 @@ def test_autoencoder_compresses_digits(tied: bool) -> None:
 def test_tied_weights_are_shared_not_copied() -> None:
     untied = Autoencoder([64, 32, 8])
     tied = Autoencoder([64, 32, 8], tied_weights=True)
-    count = lambda m: sum(p.size for p in m.parameters())
+    count = lambda m: sum(p.numel() for p in m.parameters())
     weights = 64 * 32 + 32 * 8
     assert count(untied) - count(tied) == weights
     x = nt.tensor(np.random.default_rng(0).random((5, 64), dtype=np.float32))

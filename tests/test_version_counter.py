@@ -245,6 +245,27 @@ def test_load_state_dict_between_forward_and_backward_raises() -> None:
         y.backward()
 
 
+def test_dtype_conversion_between_forward_and_backward_raises() -> None:
+    layer = nn.Linear(3, 2)
+    y = layer(nt.ones(4, 3, requires_grad=True)).sum()
+    layer.double()  # replaces every parameter's array in place
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        y.backward()
+
+
+def test_constraint_projection_between_forward_and_backward_raises() -> None:
+    from nurinet.nn import regularizers
+
+    layer = nn.Linear(3, 2)
+    regularizers.add_constraint(layer, "weight", regularizers.MaxNorm(0.01))
+    y = layer(nt.ones(4, 3, requires_grad=True)).sum()
+    before = layer.weight._version
+    regularizers.apply_constraints(layer)
+    assert layer.weight._version == before + 1
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        y.backward()
+
+
 @pytest.mark.torch
 def test_load_state_dict_matches_torch() -> None:
     torch = _torch()

@@ -31,7 +31,7 @@ WIDTHS = (8, 16, 32, 64, 128, 256)
 
 
 def count(model: nn.Module) -> int:
-    return int(sum(p.size for p in model.parameters()))
+    return int(sum(p.numel() for p in model.parameters()))
 
 
 def cnn() -> nn.Sequential:

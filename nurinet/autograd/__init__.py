@@ -4,6 +4,7 @@ from nurinet.autograd.engine import GradientError, backward, grad
 from nurinet.autograd.function import Function
 from nurinet.autograd.grad_mode import (
     enable_grad,
+    inference_mode,
     is_grad_enabled,
     no_grad,
     set_grad_enabled,
@@ -27,6 +28,7 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "increment_version",
+    "inference_mode",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",

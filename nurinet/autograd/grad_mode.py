@@ -85,3 +85,11 @@ class enable_grad(_GradSwitch):
     """Turn recording back on inside a ``no_grad`` block."""
 
     mode = True
+
+
+class inference_mode(_GradSwitch):
+    """Run without recording the graph, as ``torch.inference_mode``: here the same as ``no_grad``
+    (nurinet has no separate inference tensors). ``inference_mode(False)`` records as usual."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = not mode

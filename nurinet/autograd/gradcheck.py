@@ -136,9 +136,9 @@ def _full_check(fn: Callable, inputs: list[Tensor], eps: float, atol: float, rto
     checked = [i for i, x in enumerate(inputs) if x.requires_grad]
     for k, i in enumerate(checked):
         x = inputs[i]
-        numeric = np.zeros((x.size, sum(sizes)))
-        for j in range(x.size):
-            delta = np.zeros(x.size)
+        numeric = np.zeros((x.numel(), sum(sizes)))
+        for j in range(x.numel()):
+            delta = np.zeros(x.numel())
             delta[j] = eps
             delta = delta.reshape(x.shape)
             plus = _perturbed(fn, inputs, i, delta)

@@ -197,10 +197,6 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
     def dtype(self) -> np.dtype:
         return self.data.dtype
 
@@ -219,6 +215,7 @@ class Tensor:
         return self.data.shape[0]
 
     def numel(self) -> int:
+        """The number of elements (NumPy's ``size``; ``x.size()`` is the shape, as in PyTorch)."""
         return self.data.size
 
     def dim(self) -> int:
@@ -240,11 +237,15 @@ class Tensor:
     def tolist(self) -> Any:
         return backend.to_numpy(self.data).tolist()
 
-    def to(self, device: str) -> Tensor:
-        """This tensor on ``device`` ("cpu", "cuda"); differentiable."""
-        from nurinet.functional.device import to_device
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """This tensor on a device ("cpu", "cuda") and/or in a dtype, as PyTorch's ``to``; differentiable.
 
-        return to_device(self, device)
+        ``x.to("cuda")``, ``x.to(nurinet.float64)``, ``x.to("cpu", nurinet.float32)``,
+        ``x.to(dtype=...)`` or ``x.to(other)`` (``other``'s device and dtype).
+        """
+        from nurinet.functional._tensor_methods import tensor_to
+
+        return tensor_to(self, *args, **kwargs)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")

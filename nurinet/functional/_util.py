@@ -86,6 +86,37 @@ def normalize_axis(axis: Any, ndim: int) -> tuple[int, ...] | None:
     return tuple(sorted(result))
 
 
+def pick_axis(axis: Any, dim: Any, op: str, default: Any = None) -> Any:
+    """The axis an op was given as NumPy's ``axis=`` or PyTorch's ``dim=`` (``default`` when neither).
+
+    Both spellings are accepted so that code ported from either library runs; giving
+    both at once is refused, since one of them would be silently ignored.
+
+    Raises:
+        TypeError: both ``axis`` and ``dim`` were given.
+    """
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: got both axis={axis!r} (NumPy's name) and dim={dim!r} (PyTorch's); "
+                            "give one of them")
+        return dim
+    return default if axis is None else axis
+
+
+def pick_keepdims(keepdims: bool | None, keepdim: bool | None, op: str) -> bool:
+    """NumPy's ``keepdims=`` or PyTorch's ``keepdim=`` (False when neither).
+
+    Raises:
+        TypeError: both were given.
+    """
+    if keepdim is not None:
+        if keepdims is not None:
+            raise TypeError(f"{op}: got both keepdims= (NumPy's name) and keepdim= (PyTorch's); "
+                            "give one of them")
+        return bool(keepdim)
+    return bool(keepdims)
+
+
 def keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
     """The shape a reduction over ``axis`` has with ``keepdims=True``."""
     if axis is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional._util import operands, xp_of
+from nurinet.functional._util import operands, pick_axis, pick_keepdims, xp_of
 
 
 def _constant(array: Any) -> Tensor:
@@ -51,16 +51,24 @@ def greater_equal(a: Any, b: Any) -> Tensor:
     return _constant(a.data >= b.data)
 
 
-def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the largest value (of the flattened tensor when ``axis`` is None)."""
+def argmax(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim: int | None = None,
+           keepdim: bool | None = None) -> Tensor:
+    """Index of the largest value (of the flattened tensor when no axis is given)."""
     x = as_tensor(x)
-    return _constant(xp_of(x.data).argmax(x.data, axis=axis, keepdims=keepdims))
+    axis, keep = pick_axis(axis, dim, "argmax"), pick_keepdims(keepdims, keepdim, "argmax")
+    return _constant(xp_of(x.data).argmax(x.data, axis=axis, keepdims=keep))
 
 
-def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
-    """Index of the smallest value (of the flattened tensor when ``axis`` is None)."""
+def argmin(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim: int | None = None,
+           keepdim: bool | None = None) -> Tensor:
+    """Index of the smallest value (of the flattened tensor when no axis is given)."""
     x = as_tensor(x)
-    return _constant(xp_of(x.data).argmin(x.data, axis=axis, keepdims=keepdims))
+    axis, keep = pick_axis(axis, dim, "argmin"), pick_keepdims(keepdims, keepdim, "argmin")
+    return _constant(xp_of(x.data).argmin(x.data, axis=axis, keepdims=keep))
+
+
+# PyTorch's short names of the comparisons.
+eq, ne, lt, le, gt, ge = equal, not_equal, less, less_equal, greater, greater_equal
 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = "float32") -> Tensor:

@@ -91,7 +91,7 @@ def conv_transpose2d_reference(x: Any, weight: Any, bias: Any = None, stride: An
     cg = weight.shape[0] // groups
     # Per group, (C_in/g, C_out/g, kh, kw) -> (C_out/g, C_in/g, kh, kw), flipped in space.
     flipped = F.concatenate([
-        F.flip(F.transpose(F.getitem(weight, slice(g * cg, (g + 1) * cg)), (1, 0, 2, 3)), axis=(2, 3))
+        F.flip(F.permute(F.getitem(weight, slice(g * cg, (g + 1) * cg)), (1, 0, 2, 3)), axis=(2, 3))
         for g in range(groups)
     ], axis=0)
     full = [d * (k - 1) - p for d, k, p in zip(dilation, weight.shape[2:], pad)]

@@ -123,3 +123,13 @@ def take_along_axis(x: Tensor, indices: Any, axis: int) -> Tensor:
     if idx.dtype.kind not in "iu":
         raise TypeError(f"take_along_axis: indices must be integers, got {idx.dtype}")
     return TakeAlongAxis(idx, axis % x.ndim)(x)
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    """Values of ``x`` along ``dim`` at ``index``, as ``torch.gather`` (``x.gather(1, actions)``).
+
+    ``index`` has ``x``'s number of dims; the result has its shape. Differentiable in ``x``.
+    Only ``index`` shapes that match ``x`` outside ``dim`` (or broadcast to it) are accepted, as
+    NumPy's ``take_along_axis``; PyTorch also accepts smaller ones.
+    """
+    return take_along_axis(x, index, dim)

@@ -157,7 +157,7 @@ def kl_div(
     """
     check_reduction(reduction, "kl_div", REDUCTIONS + ("batchmean",))
     input, target = pair(input, target, "kl_div")
-    if not log_target and target.size and not float(target.data.min()) >= 0.0:
+    if not log_target and target.numel() and not float(target.data.min()) >= 0.0:
         raise ValueError(f"kl_div: the target must hold probabilities (>= 0), found "
                          f"{float(target.data.min())}; give log-probabilities with log_target=True")
     if log_target:

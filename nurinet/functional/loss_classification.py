@@ -349,7 +349,7 @@ def cross_entropy_composite(
 
 def _check_probabilities(p: Tensor, op: str, what: str = "input") -> None:
     """Refuse values outside [0, 1] or NaN, as PyTorch's ``binary_cross_entropy`` does."""
-    if not p.size:
+    if not p.numel():
         return
     low, high = float(p.data.min()), float(p.data.max())
     if not (low >= 0.0 and high <= 1.0):  # also catches NaN, whose comparisons are False

@@ -82,7 +82,7 @@ def _whole_indices(t: Tensor, classes: int, op: str) -> Tensor:
 def binary_targets(input: Tensor, target: Any, op: str) -> Tensor:
     """Targets of ``input``'s shape for a per-element loss: ``(N,)`` fits an ``(N, 1)`` output."""
     t = as_tensor(target)
-    if t.shape != input.shape and t.size == input.size and t.ndim and input.ndim \
+    if t.shape != input.shape and t.numel() == input.numel() and t.ndim and input.ndim \
             and (t.shape + (1,) == input.shape or t.shape == input.shape + (1,)):
         t = reshape(t, input.shape)
     return t
@@ -192,7 +192,7 @@ def negative_log_likelihood(input: Tensor, target: Any, reduction: str = "mean")
     if source_logits(input, ("softmax",), _class_axis(input, -1, "negative_log_likelihood")) \
             is not None:
         return _categorical(input, target, False, -1, reduction, 0.0, "negative_log_likelihood")
-    if input.size and float(input.data.max()) > 0.0:
+    if input.numel() and float(input.data.max()) > 0.0:
         raise ValueError(
             "negative_log_likelihood: the input must be log-probabilities (from log_softmax, all "
             f"<= 0) or the output of a softmax; found values up to {float(input.data.max()):.4g}. "

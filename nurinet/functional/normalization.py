@@ -169,8 +169,8 @@ def _param(p: Any, size: int, name: str, where: str, x: Tensor) -> Tensor | None
     if p is None:
         return None
     p = as_tensor(p)
-    if p.size != size:
-        raise ValueError(f"{where}: {name} has shape {p.shape} ({p.size} elements) but the input of shape "
+    if p.numel() != size:
+        raise ValueError(f"{where}: {name} has shape {p.shape} ({p.numel()} elements) but the input of shape "
                          f"{x.shape} needs {size}")
     check_operand_dtype(x, p, where, name)
     return p
@@ -229,9 +229,9 @@ def batch_norm(
     bias = None if bias is None else reshape(bias, shape)
     if not training and running_mean is not None and running_var is not None:
         return _batch_norm_eval(x, running_mean, running_var, weight, bias, eps, shape)
-    if x.size == 0:  # an empty batch gives an empty output, as in PyTorch; it has no statistics to track
+    if x.numel() == 0:  # an empty batch gives an empty output, as in PyTorch; it has no statistics to track
         return _affine(x, weight, bias)
-    count = x.size // c
+    count = x.numel() // c
     if training and count <= 1:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                          f"shape {x.shape}; use a batch of 2 or more samples, or eval mode")

@@ -1,7 +1,9 @@
 """Reductions: sum, mean, var, std, max, min, logsumexp, prod, cumsum.
 
 Every reduction takes NumPy's ``axis=`` (an int, a tuple or None for all) and
-``keepdims=``.
+``keepdims=``, or PyTorch's ``dim=`` and ``keepdim=`` (not both spellings at once). These
+functions keep NumPy's meanings (``max`` returns values, ``var`` is biased); the Tensor
+methods follow PyTorch (see ``_tensor_methods.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import Any
 from nurinet.autograd.broadcast import broadcast_to
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
-from nurinet.functional._util import keepdims_shape, normalize_axis, xp_of
+from nurinet.functional._util import (
+    keepdims_shape,
+    normalize_axis,
+    pick_axis,
+    pick_keepdims,
+    xp_of,
+)
 
 
 def _expand(gy: Tensor, x_shape: tuple[int, ...], axis: tuple[int, ...] | None) -> Tensor:
@@ -162,56 +170,106 @@ def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     return tuple(s for i, s in enumerate(shape) if i not in axis)
 
 
-def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes when None)."""
-    return Sum(normalize_axis(axis, x.ndim), keepdims)(x)
+def sum(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+        keepdim: bool | None = None) -> Tensor:
+    """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's spellings."""
+    axis, keep = pick_axis(axis, dim, "sum"), pick_keepdims(keepdims, keepdim, "sum")
+    return Sum(normalize_axis(axis, x.ndim), keep)(x)
 
 
-def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+def mean(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+         keepdim: bool | None = None) -> Tensor:
     """Arithmetic mean over ``axis``."""
-    return Mean(normalize_axis(axis, x.ndim), keepdims)(x)
+    axis, keep = pick_axis(axis, dim, "mean"), pick_keepdims(keepdims, keepdim, "mean")
+    return Mean(normalize_axis(axis, x.ndim), keep)(x)
 
 
-def var(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (NumPy's default 0)."""
+def var(x: Tensor, axis: Any = None, keepdims: bool | None = None, ddof: int = 0, *, dim: Any = None,
+        keepdim: bool | None = None) -> Tensor:
+    """Variance over ``axis`` with ``ddof`` delta degrees of freedom (NumPy's default 0: biased).
+
+    This is NumPy's ``var``; the Tensor method ``x.var()`` is PyTorch's, unbiased by default
+    (see :func:`var_torch`).
+    """
+    axis, keep = pick_axis(axis, dim, "var"), pick_keepdims(keepdims, keepdim, "var")
     ax = normalize_axis(axis, x.ndim)
     centered = x - mean(x, ax, keepdims=True)
-    count = x.size if ax is None else _prod(x.shape[i] for i in ax)
+    count = x.data.size if ax is None else _prod(x.shape[i] for i in ax)
     if count - ddof <= 0:
         raise ValueError(f"var: {count} element(s) along the axis is too few for ddof={ddof}")
-    return sum(centered * centered, ax, keepdims) * (1.0 / (count - ddof))
+    return sum(centered * centered, ax, keep) * (1.0 / (count - ddof))
 
 
-def std(x: Tensor, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Standard deviation over ``axis`` (square root of :func:`var`)."""
+def std(x: Tensor, axis: Any = None, keepdims: bool | None = None, ddof: int = 0, *, dim: Any = None,
+        keepdim: bool | None = None) -> Tensor:
+    """Standard deviation over ``axis`` (square root of :func:`var`; NumPy's ``ddof``, default 0)."""
     from nurinet.functional.elementwise import sqrt
 
-    return sqrt(var(x, axis, keepdims, ddof))
+    return sqrt(var(x, axis, keepdims, ddof, dim=dim, keepdim=keepdim))
 
 
-def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return Max(normalize_axis(axis, x.ndim), keepdims)(x)
+def _correction(unbiased: bool | None, correction: int | None, op: str) -> int:
+    """PyTorch's degrees-of-freedom correction: 1 (unbiased) unless told otherwise."""
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}: give unbiased= or correction=, not both")
+    if correction is not None:
+        return int(correction)
+    return 0 if unbiased is False else 1
 
 
-def min(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Minimum over ``axis``; tied minima share the gradient equally."""
-    return Min(normalize_axis(axis, x.ndim), keepdims)(x)
+def var_torch(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+              correction: int | None = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """PyTorch's ``var``: unbiased (``correction=1``) by default, unlike NumPy's ``var``.
+
+    ``x.var(dim)`` is this function. ``unbiased=False`` or ``correction=0`` gives NumPy's value.
+    """
+    dim = pick_axis(axis, dim, "var")
+    keep = pick_keepdims(keepdims, keepdim or None, "var")
+    return var(x, dim, keep, _correction(unbiased, correction, "var"))
 
 
-def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+def std_torch(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+              correction: int | None = None, axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """PyTorch's ``std``: unbiased by default (the square root of :func:`var_torch`)."""
+    from nurinet.functional.elementwise import sqrt
+
+    return sqrt(var_torch(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims))
+
+
+def max(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+        keepdim: bool | None = None) -> Tensor:
+    """Maximum values over ``axis`` (NumPy's ``amax``); tied maxima share the gradient equally.
+
+    The Tensor method ``x.max(dim)`` is PyTorch's and also returns the indices.
+    """
+    axis, keep = pick_axis(axis, dim, "max"), pick_keepdims(keepdims, keepdim, "max")
+    return Max(normalize_axis(axis, x.ndim), keep)(x)
+
+
+def min(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+        keepdim: bool | None = None) -> Tensor:
+    """Minimum values over ``axis`` (NumPy's ``amin``); tied minima share the gradient equally."""
+    axis, keep = pick_axis(axis, dim, "min"), pick_keepdims(keepdims, keepdim, "min")
+    return Min(normalize_axis(axis, x.ndim), keep)(x)
+
+
+def logsumexp(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+              keepdim: bool | None = None) -> Tensor:
     """log(sum(exp(x))) over ``axis``, without overflow."""
-    return LogSumExp(normalize_axis(axis, x.ndim), keepdims)(x)
+    axis, keep = pick_axis(axis, dim, "logsumexp"), pick_keepdims(keepdims, keepdim, "logsumexp")
+    return LogSumExp(normalize_axis(axis, x.ndim), keep)(x)
 
 
-def prod(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
+def prod(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
+         keepdim: bool | None = None) -> Tensor:
     """Product over ``axis``."""
-    return Prod(normalize_axis(axis, x.ndim), keepdims)(x)
+    axis, keep = pick_axis(axis, dim, "prod"), pick_keepdims(keepdims, keepdim, "prod")
+    return Prod(normalize_axis(axis, x.ndim), keep)(x)
 
 
-def cumsum(x: Tensor, axis: int = 0) -> Tensor:
-    """Cumulative sum along one axis."""
-    (ax,) = normalize_axis(axis, x.ndim)
+def cumsum(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Cumulative sum along one axis (the first when none is given, as before)."""
+    (ax,) = normalize_axis(pick_axis(axis, dim, "cumsum", default=0), x.ndim)
     return Cumsum(ax)(x)
 
 

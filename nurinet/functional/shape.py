@@ -1,5 +1,10 @@
-"""Shape ops: reshape, transpose/permute, swapaxes, squeeze, unsqueeze, flatten,
-broadcast_to, concatenate, stack, split, pad, repeat, tile, flip."""
+"""Shape ops: reshape, permute, transpose (swap two axes), swapaxes, squeeze, unsqueeze, flatten,
+broadcast_to, expand, concatenate, stack, split, chunk, pad, repeat, tile, flip.
+
+Names follow PyTorch where PyTorch has them: ``transpose(x, d0, d1)`` swaps two axes and
+``permute(x, *dims)`` is NumPy's ``transpose(x, axes)``. Every axis argument may be given as
+NumPy's ``axis=`` or PyTorch's ``dim=``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from nurinet.autograd.broadcast import broadcast_to  # noqa: F401 - re-exported
+from nurinet.autograd.broadcast import broadcast_to
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.functional._util import normalize_axis, xp_of
+from nurinet.functional._util import normalize_axis, pick_axis, xp_of
 
 
 class Reshape(Function):
@@ -37,7 +42,7 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return transpose(gy, tuple(np.argsort(self.axes)))
+        return permute(gy, tuple(np.argsort(self.axes)))
 
     def backward_arrays(self, gy: Any) -> Any:
         return gy.transpose(tuple(np.argsort(self.axes)))
@@ -150,36 +155,60 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
         target = np.empty(x.shape, dtype=bool).reshape(shape).shape
     except ValueError:
         raise ValueError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}"
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.data.size} elements) into {shape}"
         ) from None
     return Reshape(target)(x)
 
 
-def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
-    """Permute the axes (reverse them when ``axes`` is None), as ``numpy.transpose``."""
-    if axes is None:
-        axes = tuple(reversed(range(x.ndim)))
+def permute(x: Tensor, *dims: Any) -> Tensor:
+    """Reorder the axes: axis ``i`` of the result is axis ``dims[i]`` of ``x``.
+
+    PyTorch's ``permute`` and NumPy's ``transpose(x, axes)``; with no ``dims`` the axes are
+    reversed, as ``numpy.transpose(x)`` and ``x.T``.
+    """
+    axes = _shape_arg(dims) if dims and dims[0] is not None else tuple(reversed(range(x.ndim)))
     axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of a {x.ndim}-d tensor")
+        raise ValueError(f"permute: dims {axes} are not a permutation of a {x.ndim}-d tensor's axes")
     return Transpose(axes)(x)
 
 
-def permute(x: Tensor, *axes: Any) -> Tensor:
-    """PyTorch's name for :func:`transpose` with explicit axes."""
-    return transpose(x, _shape_arg(axes))
+def transpose(x: Tensor, dim0: int, dim1: int | None = None) -> Tensor:
+    """Swap axes ``dim0`` and ``dim1``, as ``torch.transpose`` (NumPy's ``swapaxes``).
+
+    NumPy's ``transpose(x, axes)`` (a full permutation) is :func:`permute`.
+
+    Raises:
+        TypeError: ``dim0`` is a sequence of axes (NumPy's meaning), naming :func:`permute`.
+    """
+    if not isinstance(dim0, (int, np.integer)) or not isinstance(dim1, (int, np.integer)):
+        raise TypeError(f"transpose(x, dim0, dim1) swaps two axes, as PyTorch's; got dims {dim0!r}, {dim1!r}. "
+                        "For a full permutation of the axes (NumPy's transpose) use permute(x, *dims)")
+    return swapaxes(x, dim0, dim1)
 
 
 def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
-    """Exchange two axes."""
+    """Exchange two axes (``transpose`` in PyTorch)."""
+    ndim = max(x.ndim, 1)
+    for a in (axis1, axis2):
+        if not -ndim <= a < ndim:
+            raise ValueError(f"swapaxes: axis {a} is out of range for a tensor with {x.ndim} dimension(s)")
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose(tuple(axes))(x)
 
 
-def squeeze(x: Tensor, axis: Any = None) -> Tensor:
-    """Remove axes of length one (all of them when ``axis`` is None)."""
-    axes = normalize_axis(axis, x.ndim)
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (a tensor of at most 2 dims is returned as is, as ``torch.t``)."""
+    if x.ndim > 2:
+        raise ValueError(f"t() expects a tensor with at most 2 dims, got shape {x.shape}; "
+                         "use transpose(x, d0, d1) or permute")
+    return x if x.ndim < 2 else swapaxes(x, 0, 1)
+
+
+def squeeze(x: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """Remove axes of length one (all of them when no axis is given)."""
+    axes = normalize_axis(pick_axis(axis, dim, "squeeze"), x.ndim)
     if axes is None:
         axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
     for a in axes:
@@ -188,8 +217,11 @@ def squeeze(x: Tensor, axis: Any = None) -> Tensor:
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
-def unsqueeze(x: Tensor, axis: int) -> Tensor:
-    """Insert an axis of length one at ``axis``."""
+def unsqueeze(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Insert an axis of length one at ``axis`` (PyTorch: ``dim``)."""
+    axis = pick_axis(axis, dim, "unsqueeze")
+    if axis is None:
+        raise TypeError("unsqueeze needs the position of the new axis (dim=)")
     ndim = x.ndim + 1
     if not -ndim <= axis < ndim:
         raise ValueError(f"unsqueeze: axis {axis} is out of range for a result with {ndim} dims")
@@ -197,17 +229,35 @@ def unsqueeze(x: Tensor, axis: int) -> Tensor:
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-    """Merge axes ``start_axis`` .. ``end_axis`` (inclusive) into one."""
+def flatten(x: Tensor, start_axis: int | None = None, end_axis: int | None = None, *,
+            start_dim: int | None = None, end_dim: int | None = None) -> Tensor:
+    """Merge axes ``start_axis`` .. ``end_axis`` (inclusive; PyTorch: ``start_dim``/``end_dim``) into one."""
+    start = pick_axis(start_axis, start_dim, "flatten", default=0)
+    end = pick_axis(end_axis, end_dim, "flatten", default=-1)
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_axis % x.ndim, end_axis % x.ndim
+    start, end = start % x.ndim, end % x.ndim
     merged = int(np.prod(x.shape[start : end + 1], dtype=np.int64))
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
 
-def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def expand(x: Tensor, *sizes: Any) -> Tensor:
+    """Broadcast ``x`` to ``sizes`` (-1 keeps a dimension), as ``torch.Tensor.expand``.
+
+    As PyTorch's, the result is a view that shares ``x``'s memory; unlike PyTorch's it is
+    read-only (NumPy's ``broadcast_to``), so writing into it raises instead of aliasing elements.
+    """
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: {len(sizes)} sizes given for a tensor with {x.ndim} dims")
+    target = tuple(x.shape[i - lead] if s == -1 and i >= lead else int(s) for i, s in enumerate(sizes))
+    return broadcast_to(x, target)
+
+
+def concatenate(xs: Sequence[Any], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis (the first by default; PyTorch's ``cat``)."""
+    axis = pick_axis(axis, dim, "concatenate", default=0)
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("concatenate needs at least one tensor")
@@ -223,8 +273,9 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return Concatenate(axis)(*xs)
 
 
-def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors of one shape along a new axis."""
+def stack(xs: Sequence[Any], axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Join tensors of one shape along a new axis (the first by default)."""
+    axis = pick_axis(axis, dim, "stack", default=0)
     xs = [as_tensor(x) for x in xs]
     if not xs:
         raise ValueError("stack needs at least one tensor")
@@ -234,9 +285,13 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Tensor:
     return concatenate([unsqueeze(x, axis) for x in xs], axis=axis)
 
 
-def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, ...]:
-    """Split into parts along ``axis``: a number of equal sections, or split indices."""
-    axis = normalize_axis(axis, x.ndim)[0]
+def split(x: Tensor, indices_or_sections: Any, axis: int | None = None, *,
+          dim: int | None = None) -> tuple[Tensor, ...]:
+    """Split into parts along ``axis``: a number of equal sections, or split indices (NumPy's split).
+
+    PyTorch's ``split`` (a part size, or a list of part sizes) is :func:`split_sizes`.
+    """
+    axis = normalize_axis(pick_axis(axis, dim, "split", default=0), x.ndim)[0]
     if isinstance(indices_or_sections, (int, np.integer)):
         n = int(indices_or_sections)
         if n <= 0 or x.shape[axis] % n:
@@ -249,6 +304,32 @@ def split(x: Tensor, indices_or_sections: Any, axis: int = 0) -> tuple[Tensor, .
         indices = [int(i) for i in indices_or_sections]
     result = Split(indices, axis)(x)
     return result if isinstance(result, tuple) else (result,)
+
+
+def split_sizes(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """PyTorch's ``split``: parts of ``split_size`` along ``dim`` (the last may be shorter), or of the
+    listed sizes."""
+    axis = normalize_axis(dim, x.ndim)[0]
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [size] * (length // size) + ([length % size] if length % size else [])
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != length:
+            raise ValueError(f"split: sizes {sizes} do not add up to dimension {axis}'s length {length}")
+    bounds = np.cumsum(sizes)[:-1].tolist()
+    return split(x, bounds, axis) if len(sizes) > 1 else (x,)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` parts along ``dim`` (the last may be smaller), as ``torch.chunk``."""
+    length = x.shape[normalize_axis(dim, x.ndim)[0]]
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    return split_sizes(x, max(-(-length // chunks), 1), dim)
 
 
 def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
@@ -267,6 +348,12 @@ def repeat(x: Tensor, repeats: int, axis: int | None = None) -> Tensor:
     return Repeat(int(repeats), axis)(x)
 
 
+def repeat_interleave(x: Tensor, repeats: int, dim: int | None = None) -> Tensor:
+    """PyTorch's name of NumPy's ``repeat``: each element ``repeats`` times along ``dim`` (flattened
+    when None)."""
+    return repeat(x, repeats, dim)
+
+
 def tile(x: Tensor, reps: Any) -> Tensor:
     """Repeat the whole tensor ``reps`` times along each axis."""
     reps = (reps,) if isinstance(reps, int) else tuple(reps)
@@ -274,7 +361,7 @@ def tile(x: Tensor, reps: Any) -> Tensor:
     return Tile(reps)(x)
 
 
-def flip(x: Tensor, axis: Any = None) -> Tensor:
-    """Reverse the order of elements along ``axis`` (all axes when None)."""
-    axes = normalize_axis(axis, x.ndim)
+def flip(x: Tensor, axis: Any = None, *, dims: Any = None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (PyTorch: ``dims``; all axes when neither)."""
+    axes = normalize_axis(pick_axis(axis, dims, "flip"), x.ndim)
     return Flip(tuple(range(x.ndim)) if axes is None else axes)(x)

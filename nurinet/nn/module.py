@@ -31,6 +31,92 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
+class _WatchedArgs(tuple):
+    """A call's positional arguments, with the backward-hook bookkeeping that watches them."""
+
+    call: _BackwardHookCall
+
+
+class _BackwardHookCall:
+    """One call of a module with backward hooks: gathers ``grad_output`` from gradient hooks on
+    the outputs and ``grad_input`` from hooks on copies of the inputs, then calls the module's
+    hooks once every input gradient has arrived (the engine runs the copies' hooks after all the
+    outputs' gradients, since the copies come first in the graph)."""
+
+    def __init__(self, module: Module, hooks: list[Callable]) -> None:
+        self.module, self.hooks = module, hooks
+        self.grad_input: list[Any] = []
+        self.grad_output: list[Any] = []
+        self.pending = 0
+
+    def watch_inputs(self, args: tuple) -> _WatchedArgs:
+        from nurinet.functional.tensor_ops import clone
+
+        watched = []
+        for position, arg in enumerate(args):
+            self.grad_input.append(None)
+            if isinstance(arg, Tensor) and arg.requires_grad:
+                arg = clone(arg)  # a node of this call alone, so the hook sees only this call's gradient
+                arg.register_hook(self._input_hook(position))
+                self.pending += 1
+            watched.append(arg)
+        result = _WatchedArgs(watched)
+        result.call = self
+        return result
+
+    def watch_outputs(self, output: Any) -> None:
+        tensors = [t for t in _flat_tensors(output) if t.requires_grad]
+        self.grad_output = [None] * len(tensors)
+        for position, tensor in enumerate(tensors):
+            tensor.register_hook(self._output_hook(position))
+
+    def _output_hook(self, position: int) -> Callable:
+        def hook(grad: Tensor) -> None:
+            self.grad_output[position] = grad
+            if not self.pending:  # no input needs a gradient: the outputs' gradients are all there is
+                self._run()
+
+        return hook
+
+    def _input_hook(self, position: int) -> Callable:
+        def hook(grad: Tensor) -> Tensor | None:
+            self.grad_input[position] = grad
+            self.pending -= 1
+            if self.pending == 0:
+                self._run()
+            return self.grad_input[position]
+
+        return hook
+
+    def _run(self) -> None:
+        for hook in self.hooks:
+            changed = hook(self.module, tuple(self.grad_input), tuple(self.grad_output))
+            if changed is not None:
+                self.grad_input = list(changed)
+
+
+def _flat_tensors(value: Any) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _flat_tensors(item)]
+    return []
+
+
+class HookHandle:
+    """Returned by ``register_forward_hook`` and ``register_forward_pre_hook``; ``remove()`` unregisters."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[str, dict[int, Callable]], kind: str) -> None:
+        self._hooks, self._kind = hooks, kind
+        self.id = HookHandle._next_id
+        HookHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks[self._kind].pop(self.id, None)
+
+
 class Module:
     """Base class of layers and models.
 
@@ -69,7 +155,67 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_call_hooks")
+        if not hooks or not any(hooks.values()):  # the common case: no hook
+            return self.forward(*args, **kwargs)
+        for pre_hook in list(hooks["forward_pre"].values()):
+            changed = pre_hook(self, args)
+            if changed is not None:
+                args = changed if isinstance(changed, tuple) else (changed,)
+        if hooks["backward"]:
+            args = _BackwardHookCall(self, list(hooks["backward"].values())).watch_inputs(args)
+        output = self.forward(*args, **kwargs)
+        for hook in list(hooks["forward"].values()):
+            changed = hook(self, args, output)
+            if changed is not None:
+                output = changed
+        if hooks["backward"] and isinstance(args, _WatchedArgs):
+            args.call.watch_outputs(output)
+        return output
+
+    # ----- hooks -----------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> HookHandle:
+        """Call ``hook(module, args)`` before each ``forward``, as PyTorch's.
+
+        The hook may return new positional arguments (a tuple, or a single value). Returns a
+        handle whose ``remove()`` unregisters it.
+        """
+        return self._add_hook("forward_pre", hook)
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> HookHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``, as PyTorch's.
+
+        The hook may return a replacement output. Returns a handle whose ``remove()`` unregisters it.
+        """
+        return self._add_hook("forward", hook)
+
+    def register_full_backward_hook(
+        self, hook: Callable[[Module, tuple, tuple], tuple | None]
+    ) -> HookHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
+        module's tensor inputs have been computed, as PyTorch's.
+
+        ``grad_input`` holds one gradient per positional Tensor input (None for one that needs no
+        gradient), ``grad_output`` one per Tensor output (None for one the loss does not reach).
+        The hook may return a replacement ``grad_input`` tuple (it replaces the gradient of the
+        input whose gradient arrived last, which with one Tensor input, the usual case, is all of
+        it). When no input needs a gradient,
+        the hook is called once the output gradients are known, with ``grad_input`` all None.
+        Each call of a hooked module copies its inputs once, so the gradients can be observed.
+        """
+        return self._add_hook("backward", hook)
+
+    def _add_hook(self, kind: str, hook: Callable) -> HookHandle:
+        if not callable(hook):
+            raise TypeError(f"a {kind} hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.get("_call_hooks")
+        if hooks is None:
+            # Kept in __dict__ (not a registry) so modules built before hooks existed still work.
+            hooks = {"forward_pre": {}, "forward": {}, "backward": {}}
+            object.__setattr__(self, "_call_hooks", hooks)
+        handle = HookHandle(hooks, kind)
+        hooks[kind][handle.id] = hook
+        return handle
 
     # ----- registration ----------------------------------------------------------------
     def _registry(self, name: str) -> None:
@@ -260,7 +406,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """The number of scalar parameters (only those requiring a gradient with ``trainable_only``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ----- modes and bulk operations ------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -300,6 +446,7 @@ class Module:
                 if tensor is None or (floating_only and tensor.data.dtype.kind != "f"):
                     continue
                 tensor.data = convert(tensor.data)
+                increment_version(tensor)  # a graph built on the old array must not back-propagate
                 if tensor.grad is not None:
                     tensor.grad.data = convert(tensor.grad.data)
         return self

@@ -57,7 +57,7 @@ class _BatchNorm(Module):
                 f"shape {x.shape}"
             )
         check_input_dtype(x, self.weight, name)
-        if self.training and x.size == self.num_features:  # an empty batch is fine: an empty output
+        if self.training and x.numel() == self.num_features:  # an empty batch is fine: an empty output
             raise ValueError(f"{name}: expected more than 1 value per channel when training, got an input of "
                              f"shape {x.shape}; use a batch of 2 or more samples, or eval mode")
         # Batch statistics while training, and always when no running statistics are kept.

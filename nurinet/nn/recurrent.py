@@ -45,6 +45,24 @@ def _uniform_init(module: Module, hidden_size: int, generator: Generator | None)
         init.uniform_(p, -bound, bound, generator)
 
 
+def _forget_bias_to_one(module: Module, hidden_size: int) -> None:
+    """Keras's ``unit_forget_bias``: every bias 0 but the forget gate's, 1, so that a fresh LSTM
+    keeps its cell state (sigmoid(1) = 0.73) instead of halving it and gradients reach far back
+    (Jozefowicz et al., 2015). The forget gate is rows H..2H (PyTorch's gate order i, f, g, o);
+    b_ih and b_hh enter the gates only as their sum, so b_ih carries the 1 and b_hh stays 0."""
+    for name, param in module._parameters.items():
+        if param is not None and name.startswith("bias_"):
+            init.zeros_(param)
+            if name.startswith("bias_ih"):
+                param.data[hidden_size:2 * hidden_size] = 1.0
+
+
+def _check_forget_bias(unit_forget_bias: Any, bias: bool, name: str) -> bool:
+    if unit_forget_bias and not bias:
+        raise ValueError(f"{name}: unit_forget_bias=True sets the forget gate's bias, so it needs bias=True")
+    return bool(unit_forget_bias)
+
+
 # ----- cells ----------------------------------------------------------------------------------
 class _CellBase(Module):
     mode = "RNN_TANH"
@@ -139,12 +157,35 @@ class LSTMCell(_CellBase):
     ``c' = σ(f) c + σ(i) tanh(g)``, ``h' = σ(o) tanh(c')`` where each gate is
     ``x W_i·^T + b_i· + h W_h·^T + b_h·``. Parameters as :class:`RNNCell`, 4H rows.
 
+    Args:
+        input_size: Features of the input.
+        hidden_size: Features of the hidden state.
+        bias: Learn ``bias_ih`` and ``bias_hh``.
+        unit_forget_bias: Start every bias at 0 but the forget gate's at 1 (Keras's
+            ``unit_forget_bias``; its ``bias_ih`` rows ``hidden_size:2 * hidden_size``). False
+            keeps PyTorch's uniform initialization.
+        dtype: Parameter dtype (float32 by default).
+        generator: Random source of the initialization.
+
     Shape:
         - Input: ``(N, input_size)``; hx: a pair ``(h, c)`` of ``(N, hidden_size)`` (zeros if None).
         - Output: the pair ``(h', c')``.
     """
 
     mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, unit_forget_bias: bool = False,
+                 dtype: Any = None, generator: Generator | None = None) -> None:
+        # Set before Module.__init__, whose reset_parameters reads it: a plain instance attribute.
+        object.__setattr__(self, "unit_forget_bias", _check_forget_bias(unit_forget_bias, bias, "LSTMCell"))
+        super().__init__(input_size, hidden_size, bias, dtype, generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        """PyTorch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)); with ``unit_forget_bias``,
+        the biases then 0 but the forget gate's 1."""
+        super().reset_parameters(generator)
+        if self.unit_forget_bias:
+            _forget_bias_to_one(self, self.hidden_size)
 
     def forward(self, x: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         x, (h, c), batched = self._prepare(x, (None, None) if hx is None else tuple(hx))
@@ -224,11 +265,30 @@ def _resolve_lengths(lengths: Any, mask: Any, steps: int, batch: int, batch_firs
     return _lengths_from_mask(mask, steps, batch, batch_first, batched, name)
 
 
+def _refuse_time_first_layout(x: Tensor, layer: Module, name: str) -> None:
+    """Refuse ``(T, 1, F)`` with T > 1 under the default ``batch_first=True``.
+
+    That is PyTorch's ``(T, N, F)`` layout of one sequence (PyTorch's default is
+    ``batch_first=False``); read batch-first it would run as T sequences of one step and fail
+    only at the loss, far from the cause. Passing ``batch_first`` explicitly accepts it.
+    """
+    if not getattr(layer, "_batch_first_by_default", False) or x.ndim != 3:
+        return
+    if x.shape[1] == 1 and x.shape[0] > 1:
+        raise ValueError(
+            f"{name}: got an input of shape {x.shape}, which under nurinet's default batch_first=True "
+            f"is {x.shape[0]} sequences of one step each. If it is one sequence of {x.shape[0]} steps "
+            "in PyTorch's (T, N, F) layout, construct the layer with batch_first=False (PyTorch's "
+            f"default) or give the input as (1, {x.shape[0]}, {x.shape[2]}); if it really is a batch "
+            "of one-step sequences, pass batch_first=True explicitly"
+        )
+
+
 class _RNNBase(Module):
     mode = "RNN_TANH"
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = True, dropout: float = 0.0, bidirectional: bool = False,
+                 batch_first: bool | None = None, dropout: float = 0.0, bidirectional: bool = False,
                  dtype: Any = None, generator: Generator | None = None) -> None:
         super().__init__()
         name = type(self).__name__
@@ -237,7 +297,11 @@ class _RNNBase(Module):
         self.num_layers = _check_size(num_layers, "num_layers", name)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
-        self.bias, self.batch_first, self.bidirectional = bool(bias), bool(batch_first), bool(bidirectional)
+        self.bias, self.bidirectional = bool(bias), bool(bidirectional)
+        # None means "not given": nurinet's default, True; remembered so that a PyTorch-layout input
+        # (T, 1, F), read under this default as T one-step sequences, can be refused with the cause.
+        self.batch_first = True if batch_first is None else bool(batch_first)
+        object.__setattr__(self, "_batch_first_by_default", batch_first is None)
         self.dropout, self.generator = float(dropout), generator
         dtype = _float_dtype(dtype, name)
         rows, directions = _GATES[self.mode] * self.hidden_size, 2 if bidirectional else 1
@@ -331,6 +395,7 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: expected a sequence of at least one step, got length 0 (input shape "
                              f"{x.shape}); a recurrence needs a step to produce its final state")
         check_input_dtype(x, self.weight_ih_l0, name)
+        _refuse_time_first_layout(x, self, name)
         if x.ndim == 2:
             return x.reshape(x.shape[0], 1, x.shape[1])
         return F.swapaxes(x, 0, 1) if self.batch_first else x
@@ -438,7 +503,9 @@ _LAYER_DOC = """
         num_layers: Stacked layers; layer k > 0 reads the outputs of layer k - 1.
         bias: Learn ``bias_ih_l*`` and ``bias_hh_l*``.
         batch_first: Inputs and outputs are ``(N, T, F)``. **True by default in nurinet**
-            (PyTorch's default is False, ``(T, N, F)``).
+            (PyTorch's default is False, ``(T, N, F)``). Left at the default, a ``(T, 1, F)`` input
+            with T > 1 (one sequence in PyTorch's layout) is refused with a message naming the
+            cause; pass ``batch_first`` explicitly to run it as T one-step sequences.
         dropout: Dropout probability on the outputs of every layer but the last, in training mode
             (drawn from ``generator``).
         bidirectional: Also run each layer backward in time; outputs of both directions are
@@ -462,7 +529,7 @@ class RNN(_RNNBase):
                "``(output, h_n)``. ``nonlinearity`` is 'tanh' (default) or 'relu'." + _LAYER_DOC)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = True, dropout: float = 0.0,
+                 bias: bool = True, batch_first: bool | None = None, dropout: float = 0.0,
                  bidirectional: bool = False, dtype: Any = None, generator: Generator | None = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -474,8 +541,24 @@ class RNN(_RNNBase):
 
 class LSTM(_RNNBase):
     __doc__ = ("A long short-term memory layer (gates i, f, g, o as PyTorch); returns "
-               "``(output, (h_n, c_n))``." + _LAYER_DOC)
+               "``(output, (h_n, c_n))``. ``unit_forget_bias=True`` (Keras's) starts every bias at 0 "
+               "but the forget gate's at 1 (rows ``hidden_size:2 * hidden_size`` of each ``bias_ih_l*``)."
+               + _LAYER_DOC)
     mode = "LSTM"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool | None = None, dropout: float = 0.0, bidirectional: bool = False,
+                 unit_forget_bias: bool = False, dtype: Any = None, generator: Generator | None = None) -> None:
+        object.__setattr__(self, "unit_forget_bias", _check_forget_bias(unit_forget_bias, bias, "LSTM"))
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         dtype, generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        """PyTorch's U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)); with ``unit_forget_bias``,
+        the biases then 0 but the forget gates' 1."""
+        super().reset_parameters(generator)
+        if self.unit_forget_bias:
+            _forget_bias_to_one(self, self.hidden_size)
 
 
 class GRU(_RNNBase):

@@ -87,7 +87,7 @@ def check_layer(
         float_in = [a for a in args if a.dtype.kind == "f"]
         if float_in and out.dtype.kind == "f":
             assert out.dtype == float_in[0].dtype, f"{name}: a {float_in[0].dtype} input gave {out.dtype}"
-        count = sum(p.size for p in layer.parameters())
+        count = sum(p.numel() for p in layer.parameters())
         assert count == expected_param_count, f"{name}: {count} parameters, expected {expected_param_count}"
         assert isinstance(repr(layer), str) and name in repr(layer)
         _check_state_round_trip(layer, args, make_fresh, rng, device)
