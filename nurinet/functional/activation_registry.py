@@ -17,6 +17,7 @@ from nurinet.functional.activation import (
     cube,
     elu,
     gelu,
+    hard_sigmoid_keras,
     hardsigmoid,
     hardtanh,
     identity,
@@ -67,6 +68,8 @@ _BUILTIN = (  # (name, function, aliases...)
     ("mish", mish),
     ("softplus", softplus), ("softsign", softsign),
     ("hardsigmoid", hardsigmoid), ("hardtanh", hardtanh),
+    # Keras 2's and DL4J's 0.2 x + 0.5 (plain "hardsigmoid" is PyTorch's x / 6 + 1/2).
+    ("hardsigmoidkeras", hard_sigmoid_keras, "hardsigmoiddl4j"),
     ("rationaltanh", rational_tanh),
     ("cube", cube),
     ("softmax", softmax), ("logsoftmax", log_softmax),

@@ -1,7 +1,9 @@
 """Ready-made networks built from ``nurinet.nn`` layers."""
 
 from nurinet.models.autoencoder import Autoencoder
+from nurinet.models.cdbn import CDBN, ProbabilisticMaxPool2d
 from nurinet.models.cnn import LeNet5, MnistCNN, SmallVGG
+from nurinet.models.conv_rbm import ConvRBM
 from nurinet.models.cyclegan import CycleGAN, CycleGANGenerator, PatchDiscriminator
 from nurinet.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
 from nurinet.models.rbm import DBN, RBM
@@ -11,12 +13,14 @@ from nurinet.models.siamese import SiameseNetwork, make_pairs
 from nurinet.models.transformer import TransformerClassifier
 
 __all__ = [
+    "CDBN",
     "DBN",
     "GAN",
     "RBM",
     "Autoencoder",
     "CharLanguageModel",
     "CharVocab",
+    "ConvRBM",
     "CycleGAN",
     "CycleGANGenerator",
     "DCGANDiscriminator",
@@ -24,6 +28,7 @@ __all__ = [
     "LeNet5",
     "MnistCNN",
     "PatchDiscriminator",
+    "ProbabilisticMaxPool2d",
     "Seq2SeqTransformer",
     "SequenceClassifier",
     "SiameseNetwork",

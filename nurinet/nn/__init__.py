@@ -5,7 +5,7 @@ Every layer is a :class:`Module`; the differentiable math lives in
 """
 
 from nurinet.autograd.tensor import Parameter
-from nurinet.nn import init, regularizers
+from nurinet.nn import functional, init, regularizers, utils
 from nurinet.nn.activation import (
     CELU,
     ELU,
@@ -14,6 +14,7 @@ from nurinet.nn.activation import (
     Activation,
     Cube,
     Hardsigmoid,
+    HardsigmoidKeras,
     Hardtanh,
     LeakyReLU,
     LogSoftmax,
@@ -31,6 +32,7 @@ from nurinet.nn.activation import (
     Swish,
     Tanh,
 )
+from nurinet.nn.activity import ActivityRegularization
 from nurinet.nn.attention import MultiheadAttention
 from nurinet.nn.clip import clip_grad_norm_, clip_grad_value_
 from nurinet.nn.container import ModuleDict, ModuleList, Sequential
@@ -91,6 +93,7 @@ __all__ = [
     "RNN",
     "SELU",
     "Activation",
+    "ActivityRegularization",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool1d",
@@ -115,6 +118,7 @@ __all__ = [
     "GlobalMaxPool2d",
     "GroupNorm",
     "Hardsigmoid",
+    "HardsigmoidKeras",
     "Hardtanh",
     "HingeLoss",
     "HuberLoss",
@@ -167,7 +171,9 @@ __all__ = [
     "add_regularizer",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "functional",
     "init",
     "regularization_loss",
     "regularizers",
+    "utils",
 ]

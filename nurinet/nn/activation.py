@@ -306,6 +306,21 @@ class Hardsigmoid(Module):
         return F.hardsigmoid(x)
 
 
+class HardsigmoidKeras(Module):
+    """Keras 2's and Deeplearning4j's hard sigmoid ``clip(0.2 x + 0.5, 0, 1)``.
+
+    Not :class:`Hardsigmoid`, which is PyTorch's ``clip(x / 6 + 1/2, 0, 1)``: the two
+    frameworks give one name to two slopes (see ``F.hard_sigmoid_keras``).
+
+    Shape:
+        - Input: ``(*)``
+        - Output: ``(*)``
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hard_sigmoid_keras(x)
+
+
 class Hardtanh(Module):
     """``x`` clipped to ``[min_val, max_val]``.
 

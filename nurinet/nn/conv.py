@@ -11,10 +11,18 @@ import nurinet.functional as F
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional._util import check_input_dtype
 from nurinet.functional.conv import _tuple
+from nurinet.functional.padding import pad_mode
 from nurinet.nn import init
 from nurinet.nn.linear import _check_size, _float_dtype
 from nurinet.nn.module import Module
+from nurinet.nn.regularizers import (
+    Regularizer,
+    check_activity_regularizer,
+    record_activity,
+)
 from nurinet.random import Generator
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -37,6 +45,8 @@ class _ConvNd(Module):
         self.stride = _tuple(stride, n, "stride", name)
         self.dilation = _tuple(dilation, n, "dilation", name)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n, "padding", name, minimum=0)
+        self.padding_mode = "zeros"  # Conv1d and Conv2d set theirs (_set_padding_mode)
+        self.activity_regularizer: Regularizer | None = None  # each layer sets its own
         dtype = _float_dtype(dtype, name)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
@@ -68,19 +78,54 @@ class _ConvNd(Module):
                              f"(input shape {x.shape})")
         check_input_dtype(x, self.weight, type(self).__name__)
 
+    def _set_padding_mode(self, padding_mode: str) -> None:
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{type(self).__name__}: padding_mode must be one of {PADDING_MODES}, "
+                             f"got {padding_mode!r}")
+        self.padding_mode = padding_mode
+
+    def _border_pads(self) -> list[tuple[int, int]]:
+        """(before, after) per spatial axis; ``"same"`` puts the odd extra one after, as PyTorch."""
+        if self.padding == "valid":
+            return [(0, 0)] * self._ndim
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return [(total // 2, total - total // 2) for total in totals]
+        return [(p, p) for p in self.padding]
+
+    def _padded_input(self, x: Any) -> tuple[Any, Any]:
+        """The input and the padding left to the convolution: zeros are the convolution's own
+        padding; the other modes pad the input first (PyTorch's order) and convolve unpadded."""
+        if self.padding_mode == "zeros":
+            padding = self.padding if isinstance(self.padding, str) or self._ndim > 1 else self.padding[0]
+            return x, padding
+        x = as_tensor(x)
+        self._check(x)  # before padding, so that a wrong input gets the layer's own error
+        if self.padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError(f"{self!r}: padding='same' needs stride 1")
+        padded = pad_mode(x, [(0, 0), (0, 0), *self._border_pads()], self.padding_mode)
+        return padded, (0,) * self._ndim if self._ndim > 1 else 0
+
     def _call(self, fn: Any, x: Any, *args: Any) -> Tensor:
         x = as_tensor(x)
         self._check(x)
         try:
-            return fn(x, self.weight, self.bias, *args)
+            y = fn(x, self.weight, self.bias, *args)
         except ValueError as error:  # a size problem (kernel larger than the input): name the layer
             raise ValueError(f"{self!r}: {error}") from None
+        if self.activity_regularizer is not None:
+            record_activity(self, y, self.activity_regularizer)
+        return y
 
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}")
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode!r}"
         if any(d != 1 for d in self.dilation):
             text += f", dilation={self.dilation}"
+        if self.activity_regularizer is not None:
+            text += f", activity_regularizer={self.activity_regularizer!r}"
         if self.groups != 1:
             text += f", groups={self.groups}"
         return text + ("" if self.bias is not None else ", bias=False")
@@ -100,8 +145,13 @@ class Conv2d(_ConvNd):
         dilation: Spacing between kernel taps (an int or a pair).
         groups: Channel groups; must divide ``C_in`` and ``C_out`` (``groups = C_in`` is depthwise).
         bias: Learn an additive per-channel bias.
+        padding_mode: What the padding holds, PyTorch's modes: ``"zeros"`` (default),
+            ``"reflect"`` (mirrored, edge not repeated), ``"replicate"`` (the edge value
+            repeated) or ``"circular"`` (wrapped around, as on a torus).
         dtype: Parameter dtype (float32 by default).
         generator: Random source of the initialization.
+        activity_regularizer: A penalty on the layer's output, Keras's argument (e.g.
+            ``nn.regularizers.L1(1e-4)``); ``Model.fit`` adds it to the loss.
 
     Shape:
         - Input: ``(N, C_in, H, W)``
@@ -114,13 +164,17 @@ class Conv2d(_ConvNd):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, dtype: Any = None,
-                 generator: Generator | None = None) -> None:
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Any = None, generator: Generator | None = None,
+                 activity_regularizer: Regularizer | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          generator)
+        self._set_padding_mode(padding_mode)
+        self.activity_regularizer = check_activity_regularizer(activity_regularizer, type(self).__name__)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._call(F.conv2d, x, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._padded_input(x)
+        return self._call(F.conv2d, x, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv1d(_ConvNd):
@@ -137,8 +191,12 @@ class Conv1d(_ConvNd):
         dilation: Spacing between kernel taps.
         groups: Channel groups; must divide ``C_in`` and ``C_out``.
         bias: Learn an additive per-channel bias.
+        padding_mode: ``"zeros"`` (default), ``"reflect"``, ``"replicate"`` or ``"circular"``
+            (as :class:`Conv2d`).
         dtype: Parameter dtype (float32 by default).
         generator: Random source of the initialization.
+        activity_regularizer: A penalty on the layer's output, Keras's argument (e.g.
+            ``nn.regularizers.L1(1e-4)``); ``Model.fit`` adds it to the loss.
 
     Shape:
         - Input: ``(N, C_in, L)``
@@ -152,13 +210,16 @@ class Conv1d(_ConvNd):
     _ndim = 1
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: Any = 0,
-                 dilation: int = 1, groups: int = 1, bias: bool = True, dtype: Any = None,
-                 generator: Generator | None = None) -> None:
+                 dilation: int = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Any = None, generator: Generator | None = None,
+                 activity_regularizer: Regularizer | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          generator)
+        self._set_padding_mode(padding_mode)
+        self.activity_regularizer = check_activity_regularizer(activity_regularizer, type(self).__name__)
 
     def forward(self, x: Tensor) -> Tensor:
-        padding = self.padding if isinstance(self.padding, str) else self.padding[0]
+        x, padding = self._padded_input(x)
         return self._call(F.conv1d, x, self.stride[0], padding, self.dilation[0], self.groups)
 
 
@@ -181,6 +242,8 @@ class ConvTranspose2d(_ConvNd):
         dilation: Spacing between kernel taps.
         dtype: Parameter dtype (float32 by default).
         generator: Random source of the initialization.
+        activity_regularizer: A penalty on the layer's output, Keras's argument (e.g.
+            ``nn.regularizers.L1(1e-4)``); ``Model.fit`` adds it to the loss.
 
     Shape:
         - Input: ``(N, C_in, H, W)``
@@ -196,13 +259,15 @@ class ConvTranspose2d(_ConvNd):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
-                 dtype: Any = None, generator: Generator | None = None) -> None:
+                 dtype: Any = None, generator: Generator | None = None,
+                 activity_regularizer: Regularizer | None = None) -> None:
         if isinstance(padding, str):
             raise TypeError(f"ConvTranspose2d: padding must be an int or a pair (no 'same'/'valid'), "
                             f"got {padding!r}")
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, dtype,
                          generator)
         self.output_padding = _tuple(output_padding, 2, "output_padding", "ConvTranspose2d", minimum=0)
+        self.activity_regularizer = check_activity_regularizer(activity_regularizer, "ConvTranspose2d")
 
     def forward(self, x: Tensor) -> Tensor:
         return self._call(F.conv_transpose2d, x, self.stride, self.padding, self.output_padding, self.groups,

@@ -13,6 +13,11 @@ from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional._util import check_input_dtype
 from nurinet.nn import init
 from nurinet.nn.module import Module
+from nurinet.nn.regularizers import (
+    Regularizer,
+    check_activity_regularizer,
+    record_activity,
+)
 from nurinet.random import Generator
 
 
@@ -56,6 +61,9 @@ class Linear(Module):
         bias: Learn an additive bias.
         activation: Applied to the output: ``None``, a name (``"relu"``, ``"tanh"``,
             ... resolved by ``nurinet.nn.activation.get_activation``), a function or a Module.
+        activity_regularizer: A penalty on the layer's output (after the activation), Keras's
+            argument: ``nn.regularizers.L1(1e-3)`` or ``KLSparsity(rho=0.05)`` for sparse
+            activations; ``Model.fit`` adds it to the loss (see ``nn.ActivityRegularization``).
         dtype: Parameter dtype (float32 by default).
         generator: Random source of the initialization (default: ``nurinet.manual_seed``'s).
 
@@ -69,7 +77,8 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: Any = None,
-                 dtype: Any = None, generator: Generator | None = None) -> None:
+                 dtype: Any = None, generator: Generator | None = None,
+                 activity_regularizer: Regularizer | None = None) -> None:
         super().__init__()
         self.in_features = _check_size(in_features, "in_features", "Linear")
         self.out_features = _check_size(out_features, "out_features", "Linear")
@@ -77,6 +86,7 @@ class Linear(Module):
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype))
         self.bias = Parameter(np.empty(self.out_features, dtype)) if bias else None
         self.activation = _resolve_activation(activation)
+        self.activity_regularizer = check_activity_regularizer(activity_regularizer, "Linear")
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: Generator | None = None) -> None:
@@ -90,12 +100,17 @@ class Linear(Module):
         x = as_tensor(x)
         _check_input(self, x, self.in_features, self.weight)
         y = F.linear(x, self.weight, self.bias)
-        return y if self.activation is None else self.activation(y)
+        y = y if self.activation is None else self.activation(y)
+        if self.activity_regularizer is not None:
+            record_activity(self, y, self.activity_regularizer)
+        return y
 
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         if self.activation is not None and not isinstance(self.activation, Module):
             text += f", activation={getattr(self.activation, '__name__', repr(self.activation))}"
+        if self.activity_regularizer is not None:
+            text += f", activity_regularizer={self.activity_regularizer!r}"
         return text
 
 

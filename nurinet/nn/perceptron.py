@@ -9,7 +9,11 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.nn import init
 from nurinet.nn.module import Module
+from nurinet.random import Generator
+
+WEIGHT_INITS = ("zeros", "uniform", "normal")
 
 
 @dataclass
@@ -40,17 +44,25 @@ class Perceptron(Module):
         in_features: Number of inputs.
         threshold: The unit fires when ``w . x + b`` exceeds it.
         lr: Learning rate of the rule (> 0).
+        weight_init: Where weight and bias start: ``"zeros"`` (the default, Rosenblatt's
+            textbook start, which makes training deterministic), ``"uniform"`` (U(-init_scale,
+            init_scale)) or ``"normal"`` (N(0, init_scale^2)). A random start shows that the
+            rule finds a different separating line from each start.
+        init_scale: Half-width or standard deviation of the random start (> 0).
+        generator: Random source of the random start (default: ``nurinet.manual_seed``'s).
 
     Shape:
         - Input: ``(N, in_features)``
         - Output: ``(N,)`` of 0 and 1
 
     Attributes:
-        weight: Parameter of shape ``(in_features,)``, starting at 0 (not trained by gradients).
-        bias: Parameter of shape ``()``, starting at 0.
+        weight: Parameter of shape ``(in_features,)``, starting at 0 unless ``weight_init`` says
+            otherwise (not trained by gradients).
+        bias: Parameter of shape ``()``, starting as the weight.
     """
 
-    def __init__(self, in_features: int, threshold: float = 0.5, lr: float = 1.0) -> None:
+    def __init__(self, in_features: int, threshold: float = 0.5, lr: float = 1.0, weight_init: str = "zeros",
+                 init_scale: float = 0.5, generator: Generator | None = None) -> None:
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
             raise ValueError(f"Perceptron: in_features must be a positive integer, got {in_features!r}")
@@ -61,6 +73,23 @@ class Perceptron(Module):
         self.lr = float(lr)
         self.weight = Parameter(np.zeros(in_features, np.float32), requires_grad=False)
         self.bias = Parameter(np.zeros((), np.float32), requires_grad=False)
+        self.converged = False
+        if weight_init not in WEIGHT_INITS:
+            raise ValueError(f"Perceptron: weight_init must be one of {WEIGHT_INITS}, got {weight_init!r}")
+        if not init_scale > 0:
+            raise ValueError(f"Perceptron: init_scale must be > 0, got {init_scale!r}")
+        self.weight_init, self.init_scale = weight_init, float(init_scale)
+        self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: Generator | None = None) -> None:
+        """Set weight and bias as ``weight_init`` says (zeros, or a random draw from ``generator``)."""
+        for param in (self.weight, self.bias):
+            if self.weight_init == "uniform":
+                init.uniform_(param, -self.init_scale, self.init_scale, generator)
+            elif self.weight_init == "normal":
+                init.normal_(param, 0.0, self.init_scale, generator)
+            else:
+                init.zeros_(param)
         self.converged = False
 
     def _inputs(self, x: Any) -> np.ndarray:
@@ -124,4 +153,7 @@ class Perceptron(Module):
         return mistakes
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, threshold={self.threshold}, lr={self.lr}"
+        text = f"in_features={self.in_features}, threshold={self.threshold}, lr={self.lr}"
+        if self.weight_init != "zeros":
+            text += f", weight_init={self.weight_init!r}, init_scale={self.init_scale}"
+        return text

@@ -16,12 +16,21 @@ step). Penalties follow Keras: ``L2(l2)`` is ``l2 * sum(w**2)`` (no 1/2).
 Attachments are stored on the module (``module._regularizers``,
 ``module._constraints``), so they travel with ``copy.deepcopy`` and never
 enter ``state_dict``.
+
+Activity penalties (Keras's ``activity_regularizer``) penalize a layer's *output*
+instead of a parameter: ``nn.Linear(..., activity_regularizer=L1(1e-3))``, the conv
+layers' argument of that name and ``nn.ActivityRegularization(l1=, l2=)`` record
+``regularizer.activity_penalty(output)`` at each call (:func:`record_activity`);
+``Model.compute_loss`` adds what the forward recorded (:func:`add_activity_penalties`)
+to the loss and to the ``"regularization"`` log. ``KLSparsity(rho, beta)`` is the sparse
+autoencoder's penalty, ``beta * sum_j KL(rho || rho_hat_j)``.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +39,7 @@ import numpy as np
 import nurinet.functional as F
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.autograd.versions import increment_version
 from nurinet.names import NameTable
 from nurinet.nn.module import Module
 
@@ -41,6 +51,12 @@ class Regularizer:
 
     def __call__(self, param: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def activity_penalty(self, output: Tensor) -> Tensor:
+        """The penalty of a layer's output as an activity regularizer: ``self(output)``
+        divided by the batch size (the first dim), as tf.keras 2 does, so that the
+        coefficient means the same at every batch size and beside a mean loss."""
+        return self(output) * (1.0 / max(int(output.shape[0]), 1)) if output.ndim else self(output)
 
 
 def _coefficient(value: Any, name: str, owner: str) -> float:
@@ -95,6 +111,44 @@ class L2(L1L2):
 
     def __init__(self, l2: float = 0.01) -> None:
         super().__init__(l2=l2)
+
+
+class KLSparsity(Regularizer):
+    """The sparse autoencoder's penalty ``beta * sum_j KL(rho || rho_hat_j)`` (Ng's notes, 2011).
+
+    ``rho_hat_j`` is unit j's mean activation over the batch (the first dim; every other
+    position is a unit of its own) and ``KL(rho || q) = rho log(rho / q) + (1 - rho)
+    log((1 - rho) / (1 - q))``, the divergence between Bernoulli means: 0 when the unit is
+    active a fraction ``rho`` of the time, growing steeply as ``rho_hat_j`` leaves it. The
+    activations must lie in (0, 1), as a sigmoid's do; ``rho_hat`` is clipped to
+    ``[1e-6, 1 - 1e-6]`` so that a dead unit gives a large, finite penalty.
+
+    As an activity regularizer it is already a batch mean, so ``activity_penalty`` is the
+    penalty itself (not divided by the batch size).
+
+    Args:
+        rho: Target mean activation, in (0, 1) (e.g. 0.05).
+        beta: Weight of the penalty (>= 0).
+    """
+
+    def __init__(self, rho: float = 0.05, beta: float = 1.0) -> None:
+        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
+            raise ValueError(f"KLSparsity: rho must lie in (0, 1), got rho={rho!r}")
+        self.rho = float(rho)
+        self.beta = _coefficient(beta, "beta", "KLSparsity")
+
+    def __call__(self, activations: Tensor) -> Tensor:
+        rho_hat = F.clip(F.mean(activations, axis=0), 1e-6, 1.0 - 1e-6)
+        rho = self.rho
+        divergence = (F.log(rho_hat) * -rho + rho * math.log(rho)
+                      + F.log(1.0 - rho_hat) * -(1.0 - rho) + (1.0 - rho) * math.log(1.0 - rho))
+        return divergence.sum() * self.beta
+
+    def activity_penalty(self, output: Tensor) -> Tensor:
+        return self(output)
+
+    def __repr__(self) -> str:
+        return f"KLSparsity(rho={self.rho:g}, beta={self.beta:g})"
 
 
 # ----- constraints -------------------------------------------------------------------------
@@ -312,6 +366,44 @@ def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:
     pairs = _attached(model, "_constraints") if isinstance(model, Module) else model
     for param, constraint in pairs:
         constraint(param.data)
+        increment_version(param)  # projected in place, as an optimizer step
+
+
+# ----- activity penalties: on a layer's output ---------------------------------------------
+# Modules holding a penalty recorded since the last collection: an empty set lets a model
+# without activity regularizers skip the walk over its modules at every step.
+_PENDING: weakref.WeakSet = weakref.WeakSet()
+
+
+def check_activity_regularizer(regularizer: Any, owner: str) -> Regularizer | None:
+    """``regularizer`` when it is None or a :class:`Regularizer`, else a TypeError naming ``owner``."""
+    if regularizer is not None and not isinstance(regularizer, Regularizer):
+        raise TypeError(f"{owner}: activity_regularizer must be a Regularizer such as L1(1e-3) or "
+                        f"KLSparsity(0.05), or None; got {regularizer!r}")
+    return regularizer
+
+
+def record_activity(module: Module, output: Tensor, regularizer: Regularizer) -> None:
+    """Keep ``regularizer.activity_penalty(output)`` on ``module`` until the loss collects it.
+
+    A later call of the same module replaces it (a layer called twice in one forward
+    contributes its last call).
+    """
+    module.__dict__["_activity_penalty"] = regularizer.activity_penalty(output)
+    _PENDING.add(module)
+
+
+def add_activity_penalties(model: Module, penalty: Tensor | None = None) -> Tensor | None:
+    """``penalty`` plus every activity penalty the modules of ``model`` recorded in their last
+    forward, which are collected (removed) so that none counts twice; None when both are none."""
+    if not _PENDING:
+        return penalty
+    for module in model.modules():
+        recorded = module.__dict__.pop("_activity_penalty", None)
+        if recorded is not None:
+            _PENDING.discard(module)
+            penalty = recorded if penalty is None else penalty + recorded
+    return penalty
 
 
 # ----- by name ------------------------------------------------------------------------------
@@ -354,20 +446,24 @@ __all__ = [
     "L2",
     "Clip",
     "Constraint",
+    "KLSparsity",
     "MaxNorm",
     "MaxValue",
     "MinMaxNorm",
     "NonNeg",
     "Regularizer",
     "UnitNorm",
+    "add_activity_penalties",
     "add_constraint",
     "add_regularizer",
     "apply_constraints",
     "attached_constraints",
     "attached_regularizers",
+    "check_activity_regularizer",
     "get_constraint",
     "get_regularizer",
     "has_regularizers",
     "penalty_or_none",
+    "record_activity",
     "regularization_loss",
 ]
