@@ -15,11 +15,15 @@ import pytest
 import nurinet
 from nurinet import Parameter, Tensor, backend
 from nurinet.optim import (
+    LBFGS,
     SGD,
     Adadelta,
     Adagrad,
     Adam,
     AdamW,
+    ConjugateGradient,
+    HessianFree,
+    LineGradientDescent,
     NAdam,
     Optimizer,
     RMSprop,
@@ -422,6 +426,12 @@ BAD = [
     (Adam, {"eps": -1e-8}, r"Adam: invalid eps=-1e-08"),
     (AdamW, {"weight_decay": -0.01}, r"AdamW: invalid weight_decay=-0.01"),
     (NAdam, {"momentum_decay": -4e-3}, r"NAdam: invalid momentum_decay=-0.004"),
+    (LBFGS, {"lr": -1.0}, r"LBFGS: invalid lr=-1.0"),
+    (LBFGS, {"history_size": 0}, r"LBFGS: invalid history_size=0: it must be a whole number >= 1"),
+    (ConjugateGradient, {"beta": "steepest"}, r"ConjugateGradient: invalid beta='steepest'"),
+    (LineGradientDescent, {"c1": 0.95}, r"LineGradientDescent: the line search needs 0 < c1 < c2 < 1"),
+    (HessianFree, {"damping": -1.0}, r"HessianFree: invalid damping=-1.0"),
+    (HessianFree, {"warm_start_decay": 1.5}, r"HessianFree: invalid warm_start_decay=1.5"),
 ]
 
 
@@ -519,9 +529,16 @@ def test_gpu_matches_cpu(cls, kwargs) -> None:
 
 # ----- every optimizer is in every table ---------------------------------------------------------
 # Optimizers that a table cannot hold, with the reason. Everything else must appear in each table.
+# The batch optimizers step through a closure, not from given gradients: their references and
+# state round trips live in tests/test_optim_second_order.py.
+BATCH_METHODS = ("LBFGS", "ConjugateGradient", "LineGradientDescent", "HessianFree")
 NOT_IN_TABLE = {
-    "CASES": {"NoOp": "DL4J's NoOp never moves a parameter: test_noop_never_changes_anything"},
-    "STATEFUL": {"NoOp": "keeps no state: test_noop_never_changes_anything"},
+    "CASES": {"NoOp": "DL4J's NoOp never moves a parameter: test_noop_never_changes_anything",
+              **{name: "closure-driven: compared with torch.optim.LBFGS or SciPy's optimum in "
+                       "test_optim_second_order.py" for name in BATCH_METHODS}},
+    "STATEFUL": {"NoOp": "keeps no state: test_noop_never_changes_anything",
+                 **{name: "closure-driven: test_optim_second_order.py::"
+                          "test_state_dict_round_trip_continues_bit_identically" for name in BATCH_METHODS}},
     "BAD": {"NoOp": "takes no hyperparameter that could be invalid (its lr does nothing)"},
 }
 

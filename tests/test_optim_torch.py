@@ -79,8 +79,18 @@ def test_matches_torch_optim(torch, name, torch_name, kwargs) -> None:
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-6, atol=1e-10)
 
 
-# Optimizers with no torch.optim counterpart, with the reason.
-NO_TORCH_COUNTERPART = {"NoOp": "DL4J's NoOp updater; PyTorch has no such optimizer"}
+# Optimizers not compared here, by feeding the same gradients, with the reason.
+NO_TORCH_COUNTERPART = {
+    "NoOp": "DL4J's NoOp updater; PyTorch has no such optimizer",
+    "LBFGS": "steps through a closure: compared with torch.optim.LBFGS iterate by iterate in "
+             "tests/test_optim_second_order.py",
+    "ConjugateGradient": "no torch.optim counterpart; checked against SciPy's optimum in "
+                         "tests/test_optim_second_order.py",
+    "LineGradientDescent": "no torch.optim counterpart; checked against SciPy's optimum in "
+                           "tests/test_optim_second_order.py",
+    "HessianFree": "no torch.optim counterpart; checked against SciPy's optimum in "
+                   "tests/test_optim_second_order.py",
+}
 
 
 def test_every_optimizer_is_compared_with_pytorch() -> None:

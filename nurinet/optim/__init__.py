@@ -19,6 +19,10 @@ from nurinet.optim.adadelta import Adadelta
 from nurinet.optim.adagrad import Adagrad
 from nurinet.optim.adam import Adam
 from nurinet.optim.adamw import AdamW
+from nurinet.optim.conjugate_gradient import ConjugateGradient
+from nurinet.optim.hessian_free import HessianFree
+from nurinet.optim.lbfgs import LBFGS
+from nurinet.optim.line_gradient_descent import LineGradientDescent
 from nurinet.optim.lr_finder import LRFinderResult, lr_finder
 from nurinet.optim.lr_scheduler import (
     CosineAnnealingLR,
@@ -55,6 +59,11 @@ def _fill_optimizers(table: NameTable) -> None:
     # "nag": Nesterov accelerated gradient (study note 003); "nesterovs": Deeplearning4j's updater.
     table.register("nesterov", functools.partial(SGD, momentum=0.9, nesterov=True), "nag", "nesterovs")
     table.register("none", NoOp)  # Deeplearning4j's Updater.NONE / NoOp: parameters never change
+    # Deeplearning4j's OptimizationAlgorithm names (any case: CONJUGATE_GRADIENT, HESSIAN_FREE...).
+    table.register("lbfgs", LBFGS, "l_bfgs")
+    table.register("conjugate_gradient", ConjugateGradient, "cg")
+    table.register("line_gradient_descent", LineGradientDescent)
+    table.register("hessian_free", HessianFree, "hf")
 
 
 OPTIMIZERS.add_loader(_fill_optimizers)
@@ -64,7 +73,9 @@ def get_optimizer(name: str, params: ParamsT, **kwargs: Any) -> Optimizer:
     """Build an optimizer from its name (case, ``_``, ``-`` and spaces ignored).
 
     The names are the optimizer classes' (``sgd``, ``adam``, ``adamw``, ``nadam``,
-    ``rmsprop``, ``adagrad``, ``adadelta``, ``noop``) and these presets:
+    ``rmsprop``, ``adagrad``, ``adadelta``, ``noop``, and the batch methods ``lbfgs``,
+    ``conjugate_gradient``, ``line_gradient_descent``, ``hessian_free``, which are also
+    Deeplearning4j's names: ``LBFGS``, ``CONJUGATE_GRADIENT``, ...) and these presets:
     ``"momentum"`` is SGD with ``momentum=0.9``; ``"nesterov"`` (also ``"nag"``,
     Nesterov accelerated gradient, and Deeplearning4j's ``"nesterovs"``) is SGD with
     Nesterov momentum 0.9; ``"none"`` is :class:`NoOp` (Deeplearning4j's ``NoOp``:
@@ -84,17 +95,21 @@ def get_optimizer(name: str, params: ParamsT, **kwargs: Any) -> Optimizer:
 
 
 __all__ = [
+    "LBFGS",
     "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "ConjugateGradient",
     "CosineAnnealingLR",
     "CosineAnnealingWarmRestarts",
     "ExponentialLR",
+    "HessianFree",
     "LRFinderResult",
     "LRScheduler",
     "LambdaLR",
+    "LineGradientDescent",
     "LinearLR",
     "MultiStepLR",
     "NAdam",

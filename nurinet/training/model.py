@@ -19,11 +19,13 @@ from nurinet.autograd.tensor import Tensor
 from nurinet.backend import to_numpy
 from nurinet.nn.module import Module
 from nurinet.nn.regularizers import (
+    add_activity_penalties,
     apply_constraints,
     attached_constraints,
     attached_regularizers,
     penalty_or_none,
 )
+from nurinet.training.batch_methods import closure_train_step, fit_batch_size, needs_closure
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
 from nurinet.training.metrics import Mean, Metric, get_metric
 from nurinet.training.outputs import (
@@ -124,16 +126,19 @@ class Model(Module):
     def compute_loss(self, prediction: Tensor, target: Tensor) -> Tensor:
         """The training objective; override to add terms (auxiliary losses).
 
-        The penalties attached with ``nn.regularizers.add_regularizer`` are
-        added here (and logged as ``"regularization"``).
+        The penalties attached with ``nn.regularizers.add_regularizer`` and the activity
+        penalties the forward recorded are added here (and logged as ``"regularization"``).
         """
         loss = self.loss_fn(prediction, target)  # type: ignore[misc]
         penalty = penalty_or_none(self._attachments()[0])
+        penalty = add_activity_penalties(self, penalty)  # the layers' activity_regularizer terms
         self._last_penalty = None if penalty is None else penalty.item()
         return loss if penalty is None else loss + penalty
 
     def train_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
         """One optimization step on one batch; returns the running logs."""
+        if needs_closure(self.optimizer):  # L-BFGS, CG, ...: a closure (training/batch_methods.py)
+            return closure_train_step(self, batch)
         x, y = batch
         prediction = self(x)
         loss = self.compute_loss(prediction, y)
@@ -203,7 +208,7 @@ class Model(Module):
             metric.reset_state()
 
     # ----- loops ------------------------------------------------------------------------
-    def fit(self, x: Any = None, y: Any = None, batch_size: int = 32, epochs: int = 1,
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Callback] = (),
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
             initial_epoch: int = 0, generator: Any = None) -> History:
@@ -212,7 +217,9 @@ class Model(Module):
         Args:
             x: Inputs (array or Tensor), or a DataLoader yielding ``(x, y)`` batches.
             y: Targets, when ``x`` is an array.
-            batch_size: Samples per gradient step (arrays only).
+            batch_size: Samples per gradient step (arrays only); None: 32, or the whole
+                training set for a batch optimizer (LBFGS, ConjugateGradient, ...), whose
+                epochs are then its steps (see ``training/batch_methods.py``).
             epochs: Number of passes over the training data.
             verbose: 0 silent, 1 progress bar (one line per epoch when not a
                 terminal), 2 one line per epoch; "auto" is 1.
@@ -234,6 +241,7 @@ class Model(Module):
             x, y, validation_data = _split_validation(x, y, validation_split)
         elif not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        batch_size = fit_batch_size(self.optimizer, x, batch_size)
         train = _loader(x, y, batch_size, shuffle, generator, "fit", needs_targets=True)
         val = None if validation_data is None else _loader(
             *_pair(validation_data), batch_size, False, None, "fit (validation_data)",
