@@ -25,7 +25,11 @@ from nurinet.nn.regularizers import (
     attached_regularizers,
     penalty_or_none,
 )
-from nurinet.training.batch_methods import closure_train_step, fit_batch_size, needs_closure
+from nurinet.training.batch_methods import (
+    closure_train_step,
+    fit_batch_size,
+    needs_closure,
+)
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
 from nurinet.training.metrics import Mean, Metric, get_metric
 from nurinet.training.outputs import (
