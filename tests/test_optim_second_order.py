@@ -675,11 +675,36 @@ def test_fit_with_a_chosen_batch_and_a_curvature_batch() -> None:
 
 
 def test_fit_keeps_32_for_first_order_optimizers() -> None:
+    from nurinet.data import DataLoader, TensorDataset
     from nurinet.training.batch_methods import fit_batch_size
 
+    lbfgs = LBFGS([Parameter(np.ones(1))])
     assert fit_batch_size(optim.SGD([Parameter(np.ones(1))]), np.zeros((100, 2)), None) == 32
-    assert fit_batch_size(LBFGS([Parameter(np.ones(1))]), np.zeros((100, 2)), None) == 100
-    assert fit_batch_size(LBFGS([Parameter(np.ones(1))]), np.zeros((100, 2)), 10) == 10
+    assert fit_batch_size(lbfgs, np.zeros((100, 2)), None) == 100
+    assert fit_batch_size(lbfgs, [[0.0, 1.0]] * 7, None) == 7
+    assert fit_batch_size(lbfgs, nt.zeros(9, 2), None) == 9
+    assert fit_batch_size(lbfgs, np.zeros((100, 2)), 10) == 10
+    loader = DataLoader(TensorDataset(np.zeros((100, 2))), batch_size=25)
+    assert fit_batch_size(lbfgs, loader, None) == 32  # a loader brings its own batches
+
+
+@pytest.mark.parametrize("name", ["LBFGS", "CONJUGATE_GRADIENT", "LINE_GRADIENT_DESCENT", "HESSIAN_FREE"])
+def test_configuration_names_build_train_and_round_trip(name) -> None:
+    from nurinet.training import config as cfg
+
+    config = {"seed": 0, "model": {"input_size": 4, "layers": [
+        {"type": "Dense", "units": 6, "activation": "tanh"},
+        {"type": "Output", "units": 3, "activation": "softmax", "loss": "cross_entropy"}]},
+        "updater": {"name": name}, "training": {"epochs": 3, "batch_size": 60, "metrics": ["accuracy"]}}
+    built = cfg.build(config)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((60, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0)
+    history = built.model.fit(x, y, **{**built.fit_args, "verbose": 0})
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    again = cfg.build(built.model.training_config())
+    assert type(again.model.optimizer) is type(built.model.optimizer)
+    assert again.model.optimizer.param_groups[0].keys() == built.model.optimizer.param_groups[0].keys()
 
 
 def test_fit_with_early_stopping_and_the_progress_bar(capsys) -> None:

@@ -209,9 +209,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
             ax = fig.add_subplot(1, 2, i + 1)
             methods = ("lbfgs", "cg", "sgd", "adam")
             values = [np.mean([r[m] for r in results[problem]]) for m in methods]
-            ax.bar(["L-BFGS", "CG", "SGD", "Adam"], values)
-            ax.set_yscale("log")
-            ax.set_title(f"{problem}: evaluations to the target", fontsize=9)
+            bars = ax.bar(["L-BFGS", "CG", "SGD", "Adam"], values)
+            ax.bar_label(bars, fmt="%.0f", fontsize=8)
+            ax.set_ylim(0, max(values) * 1.15)
+            ax.set_title(f"{problem}: gradient evaluations to the target", fontsize=9)
 
     config = {"samples": n, "cap": cap, "grids": grids, "mlp_target": MLP_TARGET, "alpha": ALPHA,
               "min_ratio": MIN_RATIO}

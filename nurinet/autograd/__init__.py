@@ -1,5 +1,7 @@
 """Reverse-mode automatic differentiation: Tensor, Function, the backward engine."""
 
+# As torch.autograd.functional: vjp, jvp, jacobian, hessian, hvp, vhp.
+from nurinet.autograd import functional as functional
 from nurinet.autograd.engine import GradientError, backward, grad
 from nurinet.autograd.function import Function
 from nurinet.autograd.grad_mode import (

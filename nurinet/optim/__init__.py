@@ -3,7 +3,10 @@
 Each algorithm lives in its own module with its update rule written out in its
 docstring; :class:`Optimizer` holds what they share (parameter groups, lazily
 created state saved by position, ``zero_grad``, ``step(closure)``,
-``state_dict``). :func:`get_optimizer` builds one from a name, as a training
+``state_dict``). The batch methods (``LBFGS``, ``ConjugateGradient``,
+``LineGradientDescent``, ``HessianFree``) work on the flat parameter vector and
+step through a closure that recomputes the loss (``batch_optimizer.py``,
+``line_search.py``). :func:`get_optimizer` builds one from a name, as a training
 configuration would; the names live in ``OPTIMIZERS``, a :class:`nurinet.names.NameTable`
 (case and punctuation ignored).
 """

@@ -164,24 +164,34 @@ class HessianFree(_BatchOptimizer):
         g, product = self._gradient_and_product(group, loss, output, curvature_closure)
         if decay:
             g = g + decay * theta
+        cg = self._solve(group, state, _counted(product, state), g)
+        self._move(closure, group, state, cg, g, f0)
+        return loss
+
+    def _solve(self, group: dict[str, Any], state: dict[str, Any], product: Any, g: Any) -> CGResult:
+        """Truncated CG on ``(B + lambda I) p = -g``, warm-started from the last solution."""
         damping = state["damping"]
         p0 = state.get("cg_solution")
         p0 = self._flat.xp.zeros_like(g) if p0 is None else float(group["warm_start_decay"]) * p0
-        product = _counted(product, state)
         cg = truncated_cg(lambda v: product(v) + damping * v, g, p0, group["cg_max_iter"],
                           float(group["cg_tolerance"]), self._preconditioner(group, product, g, damping))
+        # Martens warm-starts from the last CG iterate, not from the backtracked one.
         state["cg_solution"], state["cg_iterations"] = cg.iterates[-1][1], cg.iterations
+        return cg
+
+    def _move(self, closure: Closure, group: dict[str, Any], state: dict[str, Any], cg: CGResult, g: Any,
+              f0: float) -> None:
+        """Backtrack over the CG iterates, adapt the damping, search along the step and take it."""
+        decay, lr, damping = float(group["weight_decay"]), float(group["lr"]), state["damping"]
         x_init = self._flat.clone()
-        lr = float(group["lr"])
-        p, phi, f_new = self._backtrack(closure, x_init, cg, lr, group["backtracking"], decay, state)
+        p, phi, f_new = self._backtrack(closure, x_init, cg, lr, group["backtracking"], decay)
         model_change = _undamped_model(phi, dot(g, p), dot(p, p), damping, lr)
         state["rho"] = (f_new - f0) / model_change if model_change < 0 else -math.inf
         if group["adapt_damping"]:
             state["damping"] = _adapted(damping, state["rho"])
-        t = self._step_length(closure, x_init, group, state, p, f0, f_new, lr * dot(g, p), decay)
+        t = self._step_length(closure, x_init, group, p, f0, f_new, lr * dot(g, p), decay)
         if t:
             self._flat.add_(lr * t, p)
-        return loss
 
     # ----- the closure and the curvature -------------------------------------------------------
     def _graph_closure(self, closure: Closure) -> tuple[Tensor, Tensor | None]:
@@ -254,7 +264,7 @@ class HessianFree(_BatchOptimizer):
         return value
 
     def _backtrack(self, closure: Closure, x_init: Any, cg: CGResult, lr: float, backtracking: bool,
-                   decay: float, state: dict[str, Any]) -> tuple[Any, float, float]:
+                   decay: float) -> tuple[Any, float, float]:
         """Martens' CG backtracking: the kept iterate with the lowest loss, searched from the last."""
         _, p, phi = cg.iterates[-1]
         f_best = self._loss_at(closure, x_init, lr * p, decay)
@@ -266,8 +276,8 @@ class HessianFree(_BatchOptimizer):
                 p, phi, f_best = candidate, candidate_phi, f_candidate
         return p, phi, f_best
 
-    def _step_length(self, closure: Closure, x_init: Any, group: dict[str, Any], state: dict[str, Any],
-                     p: Any, f0: float, f_new: float, gtd: float, decay: float) -> float:
+    def _step_length(self, closure: Closure, x_init: Any, group: dict[str, Any], p: Any, f0: float,
+                     f_new: float, gtd: float, decay: float) -> float:
         """1 when ``theta + lr p`` decreases the loss enough; else Armijo's backtracking (or 0)."""
         if f_new <= f0 + ARMIJO_C1 * gtd:
             return 1.0

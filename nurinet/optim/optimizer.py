@@ -39,6 +39,13 @@ ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 class Optimizer:
     """Base class of all optimizers.
 
+    The contract has two levels. A per-parameter method (SGD, Adam, ...) writes ``_validate``
+    and ``_update(p, g, state, group)``, and the base class's ``step`` walks the parameters.
+    A method that needs the whole parameter vector and several evaluations of the loss per
+    step (line search, L-BFGS, conjugate gradient, Hessian-free: see ``batch_optimizer.py``)
+    overrides ``step(closure)`` itself and sets ``needs_closure = True``; ``Model.fit`` then
+    gives it a closure over the batch (the whole training set by default).
+
     Args:
         params: An iterable of Tensors (usually ``model.parameters()``), or of
             dicts that each hold ``"params"`` (Tensors) and hyperparameters that
@@ -46,6 +53,8 @@ class Optimizer:
         defaults: The hyperparameters (``lr``, ...) a group gets when it does
             not set them itself.
     """
+
+    needs_closure = False  # True for methods that evaluate the loss several times per step
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):

@@ -48,7 +48,8 @@ def fit_batch_size(optimizer: Any, x: Any, batch_size: int | None) -> int | None
     """
     if batch_size is not None:
         return batch_size
-    if needs_closure(optimizer) and hasattr(x, "__len__") and hasattr(x, "shape"):
+    holds_samples = isinstance(x, (list, Tensor)) or hasattr(x, "shape")  # not a loader of batches
+    if needs_closure(optimizer) and holds_samples:
         return max(len(x), 1)
     return DEFAULT_BATCH_SIZE
 

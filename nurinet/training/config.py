@@ -447,7 +447,7 @@ def build(config: Any) -> Built:
     scheduler = _scheduler(config.get("schedule"), model.optimizer)
     if config.get("regularization"):
         _regularization(config["regularization"], model.network)
-    fit_args = {"epochs": training.get("epochs", 10), "batch_size": training.get("batch_size", 32),
+    fit_args = {"epochs": training.get("epochs", 10), "batch_size": training.get("batch_size"),
                 "shuffle": training.get("shuffle", True), "verbose": training.get("verbose", 1)}
     callbacks = _callbacks(config.get("callbacks") or [])
     if scheduler is not None:
