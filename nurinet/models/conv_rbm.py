@@ -37,6 +37,7 @@ from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional.activation import sigmoid_array
 from nurinet.models._arguments import _KeepsArguments
+from nurinet.models.rbm import train_by_contrastive_divergence
 from nurinet.random import Generator, resolve
 
 _VISIBLE_KINDS = ("bernoulli", "gaussian")
@@ -258,19 +259,10 @@ class ConvRBM(_KeepsArguments):
 
         Returns the mean reconstruction error of each epoch.
         """
-        data = self._visible_array(x)
         opt = optimizer or optim.SGD(self.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-        rng, history = resolve(self.generator), []
-        for epoch in range(epochs):
-            order, errors = rng.permutation(len(data)), []
-            for start in range(0, len(data), batch_size):
-                errors.append(self.contrastive_divergence(data[order[start:start + batch_size]], k, persistent))
-                opt.step()
-            history.append(float(np.mean(errors)))
-            if verbose:
-                print(f"ConvRBM {self.in_channels}->{self.filters} epoch {epoch + 1}/{epochs}: "
-                      f"reconstruction error {history[-1]:.4f}")
-        return history
+        label = f"ConvRBM {self.in_channels}->{self.filters}" if verbose else None
+        return train_by_contrastive_divergence(self, self._visible_array(x), opt, epochs, batch_size, k,
+                                               persistent, label)
 
     # ----- inference -----------------------------------------------------------------------------
     def forward(self, v: Any) -> Tensor:

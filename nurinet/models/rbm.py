@@ -38,6 +38,23 @@ _VISIBLE_KINDS = ("bernoulli", "gaussian")
 _EXACT_LIMIT = 20  # exact partition functions enumerate 2**min(n_visible, n_hidden) states
 
 
+def train_by_contrastive_divergence(model: Any, data: Any, optimizer: optim.Optimizer, epochs: int,
+                                    batch_size: int, k: int, persistent: bool, label: str | None) -> list[float]:
+    """The CD-k training loop of an RBM-like ``model`` (one with ``contrastive_divergence`` and a
+    ``generator``): shuffled mini-batches, one optimizer step each; prints each epoch's mean
+    reconstruction error under ``label`` when one is given. Returns those errors."""
+    rng, history = resolve(model.generator), []
+    for epoch in range(epochs):
+        order, errors = rng.permutation(len(data)), []
+        for start in range(0, len(data), batch_size):
+            errors.append(model.contrastive_divergence(data[order[start:start + batch_size]], k, persistent))
+            optimizer.step()
+        history.append(float(np.mean(errors)))
+        if label is not None:
+            print(f"{label} epoch {epoch + 1}/{epochs}: reconstruction error {history[-1]:.4f}")
+    return history
+
+
 class RBM(_KeepsArguments):
     """A restricted Boltzmann machine trained by contrastive divergence.
 
@@ -166,19 +183,10 @@ class RBM(_KeepsArguments):
         Returns:
             The mean reconstruction error of each epoch.
         """
-        data = self._visible_array(x)
         opt = optimizer or optim.SGD(self.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-        rng, history = resolve(self.generator), []
-        for epoch in range(epochs):
-            order, errors = rng.permutation(len(data)), []
-            for start in range(0, len(data), batch_size):
-                errors.append(self.contrastive_divergence(data[order[start:start + batch_size]], k, persistent))
-                opt.step()
-            history.append(float(np.mean(errors)))
-            if verbose:
-                print(f"RBM {self.n_visible}-{self.n_hidden} epoch {epoch + 1}/{epochs}: "
-                      f"reconstruction error {history[-1]:.4f}")
-        return history
+        label = f"RBM {self.n_visible}-{self.n_hidden}" if verbose else None
+        return train_by_contrastive_divergence(self, self._visible_array(x), opt, epochs, batch_size, k,
+                                               persistent, label)
 
     # ----- inference -----------------------------------------------------------------------------
     def forward(self, v: Any) -> Tensor:
