@@ -885,3 +885,53 @@ NAN_REFUSED: dict[str, str] = {
     "binary_cross_entropy": "the input must lie in [0, 1], the target too",
     "kl_div_batchmean": "the target must hold probabilities (>= 0)",
 }
+
+# The ops allowed a second, array-level gradient (``backward_arrays``), each with the benchmark that
+# justifies it (docs/architecture.md, "The op contract"). benchmarks/backward_census.py lists the ops whose
+# backward runs in each benchmark's step. Every other op has one formula, its Tensor ``backward``, which a
+# plain backward() runs under no_grad. test_op_db.py::test_backward_arrays_only_on_hot_ops enforces this
+# list and that each op's docstring names its reason in a line starting "backward_arrays:";
+# test_hot_ops_run_in_their_benchmarks checks, with the census, the entries that name a benchmark.
+_COMMON = "common layer, no benchmark runs it yet: "
+_PART = "part of a hot op's array backward: "  # called by another op's backward_arrays, not by the engine
+HOT_BACKWARD_ARRAYS: dict[str, str] = {
+    "Linear": "the MLP, CNN, LSTM, XOR and Transformer benchmarks",
+    "PlainSoftmaxCrossEntropy": "the MLP, CNN, LSTM and Transformer benchmarks",
+    "ReLU": "the MLP, CNN and Transformer benchmarks",
+    "Conv2d": "the CNN and conv benchmarks",
+    "MaxPool2d": "the CNN and conv benchmarks",
+    "Dropout": "the CNN and Transformer benchmarks",
+    "Reshape": "the CNN and Transformer benchmarks",
+    "RecurrentSequence": "the LSTM benchmark",
+    "LSTMCellFunction": _PART + "RecurrentSequence (the LSTM benchmark) calls it per step",
+    "GRUCellFunction": _PART + "RecurrentSequence (the LSTM benchmark) calls it per step",
+    "RNNCellFunction": _PART + "RecurrentSequence (the LSTM benchmark) calls it per step",
+    "GetItem": "the LSTM benchmark",
+    "Transpose": "the LSTM benchmark",
+    "Add": "the LSTM and Transformer benchmarks and bench_overhead's wide graph",
+    "Attention": "the Transformer benchmark",
+    "SplitHeads": "the Transformer benchmark",
+    "MergeHeads": "the Transformer benchmark",
+    "Normalize": "the Transformer benchmark (LayerNorm; BatchNorm shares it)",
+    "Mean": "the Transformer benchmark",
+    "Sigmoid": "the XOR benchmark",
+    "Tanh": "the XOR benchmark and bench_overhead's chain of 50 ops",
+    "MeanSquaredError": "the XOR benchmark",
+    "Exp": "bench_overhead's chain of 50 ops",
+    "AddScalar": "bench_overhead's chains",
+    "MulScalar": "bench_overhead's chains and wide graph",
+    "Sum": "bench_overhead's chains and wide graph",
+    "SoftmaxCrossEntropy": _COMMON + "cross_entropy with class weights, ignore_index or label smoothing",
+    "Softmax": _COMMON + "softmax outputs",
+    "LogSoftmax": _COMMON + "log_softmax with nll_loss",
+    "GELU": _COMMON + "the transformers' feed-forward activation",
+    "BCEWithLogits": _COMMON + "the GANs' losses",
+    "Embedding": _COMMON + "the sequence and transformer models",
+    "AvgPool2d": _COMMON + "average pooling",
+}
+# Not hot, still with a second formula, in files outside the change that trimmed the list: delete their
+# backward_arrays, then the entry (the test fails while an entry names an op without one).
+BACKWARD_ARRAYS_PENDING: dict[str, str] = {
+    "BroadcastTo": "nurinet/autograd/broadcast.py: in no benchmark's step",
+    "SumTo": "nurinet/autograd/broadcast.py: in no benchmark's step",
+}

@@ -11,7 +11,17 @@ import pytest
 import nurinet
 from nurinet import Function, Tensor
 from nurinet.autograd.gradcheck import gradcheck, gradgradcheck
-from tests.op_db import NAN_REFUSED, NAN_SPREADS, NOT_REGISTERED, OPS, OpSpec
+from tests.op_db import (
+    _COMMON,
+    _PART,
+    BACKWARD_ARRAYS_PENDING,
+    HOT_BACKWARD_ARRAYS,
+    NAN_REFUSED,
+    NAN_SPREADS,
+    NOT_REGISTERED,
+    OPS,
+    OpSpec,
+)
 
 IDS = [spec.name for spec in OPS]
 
@@ -122,6 +132,43 @@ def test_backward_arrays_matches_backward(spec: OpSpec) -> None:
         assert (f is None) == (s is None)
         if f is not None:
             np.testing.assert_allclose(f.data, s.data, rtol=1e-12, atol=1e-12)
+
+
+def _defines_backward_arrays() -> dict[str, type]:
+    """The Function classes that define a ``backward_arrays`` of their own (not inherited), by name."""
+    _all_function_classes()  # imports every module, so every subclass exists
+    found, todo = {}, [Function]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__dict__.get("backward_arrays") is not None and cls.__module__.startswith("nurinet."):
+            found[cls.__qualname__] = cls
+    return found
+
+
+def test_backward_arrays_only_on_hot_ops() -> None:
+    """A second, array-level gradient only where a benchmark justifies it (tests/op_db.py's HOT list).
+
+    Each one is a formula to keep in step with ``backward``; a new op adds one only with an entry in
+    ``HOT_BACKWARD_ARRAYS`` naming its benchmark, and a docstring line "backward_arrays: <why>".
+    """
+    defined = _defines_backward_arrays()
+    allowed = HOT_BACKWARD_ARRAYS.keys() | BACKWARD_ARRAYS_PENDING.keys()
+    assert not sorted(defined.keys() - allowed), (
+        f"ops with backward_arrays outside HOT_BACKWARD_ARRAYS (tests/op_db.py): {sorted(defined.keys() - allowed)}; "
+        "delete it, or add the op with the benchmark that shows it matters")
+    assert not sorted(allowed - defined.keys()), f"stale entries (no backward_arrays): {sorted(allowed - defined.keys())}"
+    undocumented = [name for name in HOT_BACKWARD_ARRAYS if "backward_arrays:" not in (defined[name].__doc__ or "")]
+    assert not undocumented, f"hot ops whose docstring does not say why (backward_arrays: ...): {undocumented}"
+
+
+def test_hot_ops_run_in_their_benchmarks() -> None:
+    """Each HOT entry that names a benchmark is an op whose backward runs in some benchmark's step."""
+    from benchmarks.backward_census import census
+
+    ran = {op for calls in census().values() for op, _ in calls}
+    claimed = {name for name, why in HOT_BACKWARD_ARRAYS.items() if not why.startswith((_COMMON, _PART))}
+    assert not sorted(claimed - ran), f"HOT entries whose op runs in no benchmark: {sorted(claimed - ran)}"
 
 
 def _nan_positions(shape: tuple[int, ...], rng: np.random.Generator, count: int = 3) -> list[tuple[int, ...]]:

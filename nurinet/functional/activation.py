@@ -2,10 +2,10 @@
 softplus, softsign, hard sigmoid and hard tanh, rational tanh, cube, identity, softmax,
 log-softmax and maxout.
 
-Each hot activation is one fused ``Function``: a single NumPy expression forward, a
-``backward`` written with Tensor ops (so it can be differentiated again) and a
-``backward_arrays`` fast path on raw arrays for a plain ``backward()``, which reuses
-what forward saved.
+Each activation is one fused ``Function``: a single NumPy expression forward and a
+``backward`` written with Tensor ops (so it can be differentiated again). The hot ones
+(tests/op_db.py, ``HOT_BACKWARD_ARRAYS``) also have a ``backward_arrays`` fast path on raw
+arrays for a plain ``backward()``, which reuses what forward saved.
 """
 
 from __future__ import annotations
@@ -81,27 +81,20 @@ def softplus_array(x: Any) -> Any:
 
 
 class _Pointwise(Function):
-    """An elementwise activation whose backward is ``gy * f'(x)``.
-
-    Subclasses give ``f'`` twice: ``derivative`` with Tensor ops (``backward``) and
-    ``derivative_array`` on arrays, reusing what forward saved (``backward_arrays``).
-    """
+    """An elementwise activation whose backward is ``gy * f'(x)``, with ``f'`` (``derivative``) in Tensor ops."""
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * self.derivative(self.inputs[0])
 
-    def backward_arrays(self, gy: Any) -> Any:
-        return gy * self.derivative_array(self.inputs[0].data)
-
     def derivative(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
-
-    def derivative_array(self, x: Any) -> Any:
         raise NotImplementedError
 
 
 class Sigmoid(Function):
-    """The logistic function ``1 / (1 + e^-x)``; ``dy/dx = y (1 - y)``."""
+    """The logistic function ``1 / (1 + e^-x)``; ``dy/dx = y (1 - y)``.
+
+    backward_arrays: the XOR benchmark.
+    """
 
     def forward(self, x: Any) -> Any:
         self.y = sigmoid_array(x)
@@ -116,7 +109,10 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """``max(x, 0)``; the gradient at 0 is 0."""
+    """``max(x, 0)``; the gradient at 0 is 0.
+
+    backward_arrays: the MLP, CNN and Transformer benchmarks.
+    """
 
     def forward(self, x: Any) -> Any:
         if type(x) is np.ndarray and x.ndim:
@@ -167,10 +163,6 @@ class LeakyReLU(Function):
         x = self.inputs[0].data
         return gy * _const(xp_of(x).where(x > 0, 1.0, self.slope).astype(x.dtype))
 
-    def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
-        return xp_of(x).where(x > 0, gy, gy * self.slope)
-
 
 class PReLU(Function):
     """Leaky ReLU whose slope ``weight`` is learned (broadcast against ``x``)."""
@@ -183,13 +175,6 @@ class PReLU(Function):
         positive = x.data > 0
         gx = gy * ew.where(positive, 1.0, weight) if self.needs_input_grad[0] else None
         gw = ew.where(positive, 0.0, gy * x) if self.needs_input_grad[1] else None
-        return gx, gw
-
-    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        x, weight = self.inputs[0].data, self.inputs[1].data
-        xp, positive = xp_of(x), x > 0
-        gx = xp.where(positive, gy, gy * weight) if self.needs_input_grad[0] else None
-        gw = xp.where(positive, 0.0, gy * x) if self.needs_input_grad[1] else None
         return gx, gw
 
 
@@ -206,8 +191,7 @@ class ELU(Function):
         xp = xp_of(x)
         # expm1 of min(x, 0): the branch not taken must not overflow for large x.
         negative = xp.expm1(xp.minimum(x, 0.0) * self.input_scale) * self.alpha
-        self.y = xp.where(x > 0, x, negative) * self.scale
-        return self.y
+        return xp.where(x > 0, x, negative) * self.scale
 
     def backward(self, gy: Tensor) -> Tensor:
         # For x <= 0, dy/dx = input_scale * (y + scale * alpha).
@@ -215,20 +199,20 @@ class ELU(Function):
         negative = (y + self.scale * self.alpha) * self.input_scale
         return gy * ew.where(self.inputs[0].data > 0, self.scale, negative)
 
-    def backward_arrays(self, gy: Any) -> Any:
-        negative = (self.y + self.scale * self.alpha) * self.input_scale
-        return gy * xp_of(gy).where(self.inputs[0].data > 0, self.scale, negative)
-
 
 class GELU(_Pointwise):
-    """``x * Phi(x)`` with ``Phi`` the standard normal CDF, through :func:`erf`."""
+    """``x * Phi(x)`` with ``Phi`` the standard normal CDF, through :func:`erf`.
+
+    backward_arrays: common layer, no benchmark runs it yet: the transformers' feed-forward activation.
+    """
 
     def forward(self, x: Any) -> Any:
         self.cdf = (erf_array(x * INV_SQRT2) + 1.0) * 0.5
         return x * self.cdf
 
-    def derivative_array(self, x: Any) -> Any:
-        return self.cdf + x * xp_of(x).exp(x * x * -0.5) * INV_SQRT_2PI
+    def backward_arrays(self, gy: Any) -> Any:
+        x = self.inputs[0].data
+        return gy * (self.cdf + x * xp_of(x).exp(x * x * -0.5) * INV_SQRT_2PI)
 
     def derivative(self, x: Tensor) -> Tensor:
         cdf = (erf(x * INV_SQRT2) + 1.0) * 0.5
@@ -239,12 +223,8 @@ class GELUTanh(_Pointwise):
     """GELU's tanh approximation ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
 
     def forward(self, x: Any) -> Any:
-        self.t = xp_of(x).tanh((x + x * x * x * GELU_TANH_C) * GELU_TANH_K)
-        return x * (self.t + 1.0) * 0.5
-
-    def derivative_array(self, x: Any) -> Any:
-        inner = (x * x * (3.0 * GELU_TANH_C) + 1.0) * GELU_TANH_K
-        return (self.t + 1.0) * 0.5 + x * (1.0 - self.t * self.t) * inner * 0.5
+        t = xp_of(x).tanh((x + x * x * x * GELU_TANH_C) * GELU_TANH_K)
+        return x * (t + 1.0) * 0.5
 
     def derivative(self, x: Tensor) -> Tensor:
         t = ew.tanh((x + x * x * x * GELU_TANH_C) * GELU_TANH_K)
@@ -256,11 +236,7 @@ class SiLU(_Pointwise):
     """``x * sigmoid(x)`` (swish); ``dy/dx = s (1 + x (1 - s))``."""
 
     def forward(self, x: Any) -> Any:
-        self.s = sigmoid_array(x)
-        return x * self.s
-
-    def derivative_array(self, x: Any) -> Any:
-        return self.s * (x * (1.0 - self.s) + 1.0)
+        return x * sigmoid_array(x)
 
     def derivative(self, x: Tensor) -> Tensor:
         s = sigmoid(x)
@@ -271,11 +247,7 @@ class Mish(_Pointwise):
     """``x * tanh(softplus(x))``; ``dy/dx = t + x sigmoid(x) (1 - t^2)``."""
 
     def forward(self, x: Any) -> Any:
-        self.t = xp_of(x).tanh(softplus_array(x))
-        return x * self.t
-
-    def derivative_array(self, x: Any) -> Any:
-        return self.t + x * sigmoid_array(x) * (1.0 - self.t * self.t)
+        return x * xp_of(x).tanh(softplus_array(x))
 
     def derivative(self, x: Tensor) -> Tensor:
         t = ew.tanh(softplus(x))
@@ -292,10 +264,6 @@ class Softplus(_Pointwise):
         bx = x * self.beta
         return xp_of(x).where(bx > self.threshold, x, softplus_array(bx) / self.beta)
 
-    def derivative_array(self, x: Any) -> Any:
-        bx = x * self.beta
-        return xp_of(x).where(bx > self.threshold, 1.0, sigmoid_array(bx))
-
     def derivative(self, x: Tensor) -> Tensor:
         return ew.where(x.data * self.beta > self.threshold, 1.0, sigmoid(x * self.beta))
 
@@ -310,10 +278,6 @@ class Softsign(Function):
         d = ew.abs(self.inputs[0]) + 1.0
         return gy / (d * d)
 
-    def backward_arrays(self, gy: Any) -> Any:
-        d = xp_of(gy).abs(self.inputs[0].data) + 1.0
-        return gy / (d * d)
-
 
 class Hardsigmoid(Function):
     """PyTorch's hard sigmoid ``relu6(x + 3) / 6``: 0 below -3, 1 above 3, linear between."""
@@ -325,10 +289,6 @@ class Hardsigmoid(Function):
         x = self.inputs[0].data
         inside = ((x > -3.0) & (x < 3.0)).astype(x.dtype) * (1.0 / 6.0)
         return gy * _const(inside)
-
-    def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
-        return gy * ((x > -3.0) & (x < 3.0)) * (1.0 / 6.0)
 
 
 class RationalTanh(_Pointwise):
@@ -343,12 +303,6 @@ class RationalTanh(_Pointwise):
         a2 = a * a
         return y * (a * a2 * self.C + a + 1.0) / (a2 * a2 * self.C + a2 + a + 1.0) * self.A
 
-    def derivative_array(self, x: Any) -> Any:
-        a = xp_of(x).abs(x * self.B)
-        a2 = a * a
-        d = a2 * a2 * self.C + a2 + a + 1.0
-        return (a * a2 * (4.0 * self.C) + a * 2.0 + 1.0) / (d * d) * (self.A * self.B)
-
     def derivative(self, x: Tensor) -> Tensor:
         a = ew.abs(x * self.B)
         a2 = a * a
@@ -357,7 +311,10 @@ class RationalTanh(_Pointwise):
 
 
 class Softmax(Function):
-    """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum (no overflow)."""
+    """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum (no overflow).
+
+    backward_arrays: common layer, no benchmark runs it yet: softmax outputs.
+    """
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -377,7 +334,10 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
-    """``x - logsumexp(x)`` along ``axis``; ``dx = gy - softmax(x) * sum(gy)``."""
+    """``x - logsumexp(x)`` along ``axis``; ``dx = gy - softmax(x) * sum(gy)``.
+
+    backward_arrays: common layer, no benchmark runs it yet: log_softmax with nll_loss.
+    """
 
     def __init__(self, axis: int) -> None:
         self.axis = axis

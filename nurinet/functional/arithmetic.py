@@ -16,6 +16,11 @@ from nurinet.functional._util import operands
 
 
 class Add(Function):
+    """``a + b``.
+
+    backward_arrays: the LSTM and Transformer benchmarks and bench_overhead's wide graph.
+    """
+
     def forward(self, a: Any, b: Any) -> Any:
         return a + b
 
@@ -33,9 +38,6 @@ class Sub(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor | None]:
         return gy, (-gy if self.needs_input_grad[1] else None)
 
-    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        return gy, (-gy if self.needs_input_grad[1] else None)
-
 
 class Mul(Function):
     def forward(self, a: Any, b: Any) -> Any:
@@ -45,12 +47,6 @@ class Mul(Function):
         a, b = self.inputs
         ga = gy * b if self.needs_input_grad[0] else None
         gb = gy * a if self.needs_input_grad[1] else None
-        return ga, gb
-
-    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        a, b = self.inputs
-        ga = gy * b.data if self.needs_input_grad[0] else None
-        gb = gy * a.data if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -64,21 +60,12 @@ class Div(Function):
         gb = -gy * self.output() / b if self.needs_input_grad[1] else None
         return ga, gb
 
-    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        a, b = self.inputs[0].data, self.inputs[1].data
-        ga = gy / b if self.needs_input_grad[0] else None
-        gb = -gy * a / (b * b) if self.needs_input_grad[1] else None
-        return ga, gb
-
 
 class Neg(Function):
     def forward(self, x: Any) -> Any:
         return -x
 
     def backward(self, gy: Tensor) -> Tensor:
-        return -gy
-
-    def backward_arrays(self, gy: Any) -> Any:
         return -gy
 
 
@@ -97,13 +84,6 @@ class PowScalar(Function):
         if c == 2:
             return gy * x * 2.0
         return gy * c * x ** (c - 1)
-
-    def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
-        c = self.exponent
-        if c == 2:
-            return gy * x * 2.0
-        return gy * (c * x ** (c - 1))
 
 
 class Pow(Function):
@@ -137,7 +117,10 @@ class RPowScalar(Function):
 
 
 class AddScalar(Function):
-    """``x + c`` for a Python number ``c`` (kept as a constant, not a graph input)."""
+    """``x + c`` for a Python number ``c`` (kept as a constant, not a graph input).
+
+    backward_arrays: bench_overhead's chains.
+    """
 
     def __init__(self, constant: float) -> None:
         self.constant = constant
@@ -153,7 +136,10 @@ class AddScalar(Function):
 
 
 class MulScalar(Function):
-    """``x * c`` for a Python number ``c`` (kept as a constant, not a graph input)."""
+    """``x * c`` for a Python number ``c`` (kept as a constant, not a graph input).
+
+    backward_arrays: bench_overhead's chains and wide graph.
+    """
 
     def __init__(self, constant: float) -> None:
         self.constant = constant

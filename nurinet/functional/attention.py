@@ -68,6 +68,8 @@ class Attention(Function):
     excluded) and ``drop`` (the dropout multiplier, zeros and ``1 / (1 - p)``) are
     constants. With ``need_weights`` the op has a second output, the weights after
     dropout (what multiplies ``v``), as PyTorch's multi-head attention returns them.
+
+    backward_arrays: the Transformer benchmark.
     """
 
     def __init__(self, scale: float, mask: Any = None, drop: Any = None, need_weights: bool = False) -> None:
@@ -141,6 +143,8 @@ class SplitHeads(Function):
     Forward makes one transposing copy: NumPy's matmul reads strided views too, but the
     score products on contiguous heads are faster by more than the copy costs. Backward
     writes the head gradients back into one packed array.
+
+    backward_arrays: the Transformer benchmark.
     """
 
     def __init__(self, heads: int, parts: int, batch_first: bool) -> None:
@@ -173,7 +177,10 @@ class SplitHeads(Function):
 
 
 class MergeHeads(Function):
-    """``(N, H, L, D)`` to ``(N, L, H * D)`` (``(L, N, H * D)`` unless ``batch_first``), contiguous."""
+    """``(N, H, L, D)`` to ``(N, L, H * D)`` (``(L, N, H * D)`` unless ``batch_first``), contiguous.
+
+    backward_arrays: the Transformer benchmark.
+    """
 
     def __init__(self, batch_first: bool) -> None:
         self.batch_first = batch_first

@@ -46,7 +46,10 @@ from nurinet.functional.shape import reshape
 
 
 class Conv2d(Function):
-    """2-D cross-correlation ``y = conv2d(x, w) + b`` (bias optional)."""
+    """2-D cross-correlation ``y = conv2d(x, w) + b`` (bias optional).
+
+    backward_arrays: the CNN and conv benchmarks.
+    """
 
     def __init__(self, geom: Geometry) -> None:
         self.geom = geom
@@ -118,20 +121,6 @@ class ConvTranspose2d(Function):
         if len(needs) == 2:
             return gx, gw
         return gx, gw, (rd.sum(gy, axis=(0, 2, 3)) if needs[2] else None)
-
-    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        x, w = self.inputs[0].data, self.inputs[1].data
-        needs, geom = self.needs_input_grad, self.geom
-        if needs[0]:
-            gx, cols = conv2d_forward(gy, w, None, geom)
-        else:
-            gx, cols = None, (im2col(gy, w.shape[2:], geom)[0] if needs[1] else None)
-        gw = conv2d_weight_grad(rows(x), cols, w.shape, geom.groups) if needs[1] else None
-        gw = None if gw is None else exact_weight_grad(gw, gy, x, geom)  # gy is this conv's input
-        recycle(cols)
-        if len(needs) == 2:
-            return gx, gw
-        return gx, gw, (gy.sum(axis=(0, 2, 3)) if needs[2] else None)
 
 
 class Conv2dWeightGrad(Function):

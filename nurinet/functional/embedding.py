@@ -40,7 +40,10 @@ def scatter_rows(gy: Any, indices: Any, num_rows: int, padding_idx: int | None =
 
 
 class Embedding(Function):
-    """``weight[indices]`` (input: the weight); the padding row gets no gradient."""
+    """``weight[indices]`` (input: the weight); the padding row gets no gradient.
+
+    backward_arrays: common layer, no benchmark runs it yet: the sequence and transformer models.
+    """
 
     def __init__(self, indices: Any, padding_idx: int | None = None) -> None:
         self.indices, self.padding_idx = indices, padding_idx

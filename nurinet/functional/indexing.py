@@ -22,6 +22,11 @@ def _raw_index(index: Any) -> Any:
 
 
 class GetItem(Function):
+    """``x[index]``.
+
+    backward_arrays: the LSTM benchmark.
+    """
+
     def __init__(self, index: Any) -> None:
         self.index = index
 

@@ -23,12 +23,6 @@ class MatMul(Function):
         gb = matmul(_t(a), gy) if self.needs_input_grad[1] else None
         return ga, gb
 
-    def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        a, b = self.inputs[0].data, self.inputs[1].data
-        ga = gemm.matmul(gy, b.swapaxes(-1, -2)) if self.needs_input_grad[0] else None
-        gb = gemm.matmul(a.swapaxes(-1, -2), gy) if self.needs_input_grad[1] else None
-        return ga, gb
-
 
 def _t(x: Tensor) -> Tensor:
     from nurinet.functional.shape import swapaxes
@@ -42,6 +36,8 @@ class Linear(Function):
     The input may have any number of leading dims; they are folded into one so
     the product is a single 2-D GEMM (NumPy's batched matmul on 3-D arrays is
     much slower than one large GEMM).
+
+    backward_arrays: the MLP, CNN, LSTM, XOR and Transformer benchmarks.
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:

@@ -43,6 +43,8 @@ class Normalize(Function):
     ``weight`` and ``bias`` (optional: ``affine=False`` omits both) have ``x``'s
     number of dims and broadcast against it. After a call, ``self.mean`` and
     ``self.var`` hold the statistics (keepdims shape; the variance is biased).
+
+    backward_arrays: the Transformer benchmark (LayerNorm; BatchNorm shares it).
     """
 
     def __init__(self, axes: tuple[int, ...], eps: float, affine: bool) -> None:

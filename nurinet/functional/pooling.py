@@ -81,6 +81,8 @@ class MaxPool2d(_Pool2d):
     a fast path: a running maximum over the ``kh * kw`` strided views, a boolean mask per offset
     marking the first maximum of each window, so backward is ``kh * kw`` products written
     straight into the gradient, and the flat indices are only computed if someone asks for them.
+
+    backward_arrays: the CNN and conv benchmarks.
     """
 
     _indices: Any = None
@@ -354,7 +356,10 @@ def scatter_max(gy: Any, indices: Any, x_shape: tuple[int, ...], overlap: bool) 
 
 
 class AvgPool2d(_Pool2d):
-    """Average pooling over ``(N, C, H, W)`` (PyTorch's divisor rules for padding and ceil_mode)."""
+    """Average pooling over ``(N, C, H, W)`` (PyTorch's divisor rules for padding and ceil_mode).
+
+    backward_arrays: common layer, no benchmark runs it yet: average pooling.
+    """
 
     def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
                  ceil_mode: bool, count_include_pad: bool) -> None:

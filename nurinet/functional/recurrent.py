@@ -85,7 +85,11 @@ def _param_grads(d: Any, h: Any, needs: tuple[bool, ...], n_inputs: int, base: i
 
 # ----- RNN ----------------------------------------------------------------------------------
 class RNNCellFunction(Function):
-    """One Elman RNN step ``h' = act(xg + h W^T + b)`` (inputs xg, h, w_hh[, b_hh])."""
+    """One Elman RNN step ``h' = act(xg + h W^T + b)`` (inputs xg, h, w_hh[, b_hh]).
+
+    backward_arrays: part of a hot op's array backward: RecurrentSequence (the LSTM benchmark)
+    calls it per step.
+    """
 
     def __init__(self, nonlinearity: str = "tanh", mask: Any = None) -> None:
         self.nonlinearity, self.mask = nonlinearity, mask
@@ -134,6 +138,9 @@ class LSTMCellFunction(Function):
     The three sigmoids and the tanh of the gates are one ``exp`` over all ``4H``
     columns, using ``tanh(x) = 2 σ(2x) - 1`` (see :func:`_gate_constants`); the
     activations are saved for the backward.
+
+    backward_arrays: part of a hot op's array backward: RecurrentSequence (the LSTM benchmark)
+    calls it per step.
     """
 
     out_d: Any = None  # Where backward_arrays may write the gate gradient (RecurrentSequence's buffer).
@@ -236,7 +243,11 @@ def _gate_constants(xp: Any, hidden: int, dtype: Any) -> tuple[Any, Any]:
 
 # ----- GRU ----------------------------------------------------------------------------------
 class GRUCellFunction(Function):
-    """One GRU step (inputs xg, h, w_hh[, b_hh]; output h'); gates r, z, n as PyTorch."""
+    """One GRU step (inputs xg, h, w_hh[, b_hh]; output h'); gates r, z, n as PyTorch.
+
+    backward_arrays: part of a hot op's array backward: RecurrentSequence (the LSTM benchmark)
+    calls it per step.
+    """
 
     def __init__(self, mask: Any = None) -> None:
         self.mask = mask
@@ -315,9 +326,6 @@ class StepSplit(Function):
     def forward(self, x: Any) -> Any:
         return tuple(x[t] for t in range(x.shape[0]))
 
-    def backward_arrays(self, *gys: Any) -> Any:
-        return xp_of(gys[0]).stack(gys)
-
     def backward(self, *gys: Tensor) -> Tensor:
         return StepStack()(*gys)
 
@@ -327,9 +335,6 @@ class StepStack(Function):
 
     def forward(self, *xs: Any) -> Any:
         return xp_of(xs[0]).stack(xs)
-
-    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        return tuple(gy[t] for t in range(gy.shape[0]))
 
     def backward(self, gy: Tensor) -> tuple[Tensor, ...]:
         return StepSplit()(gy)
@@ -678,6 +683,8 @@ class RecurrentSequence(Function):
     nodes, and forms the gradient of ``w_hh`` (and ``b_hh``) with one GEMM over all steps
     instead of one per step. ``backward`` replays the steps as recorded step ops and
     chains their Tensor ``backward``, so it is differentiable again.
+
+    backward_arrays: the LSTM benchmark.
     """
 
     def __init__(self, mode: str, masks: Any = None, reverse: bool = False) -> None:

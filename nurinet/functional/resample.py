@@ -212,9 +212,6 @@ class AxisResample(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return AxisResample(self.mapping.transposed, self.axis)(gy)
 
-    def backward_arrays(self, gy: Any) -> Any:
-        return self.mapping.transposed.apply(gy, self.axis)
-
 
 def resample(x: Tensor, maps: dict[int, AxisMap]) -> Tensor:
     """``x`` with each axis in ``maps`` mapped by its :class:`AxisMap` (differentiable to any order).

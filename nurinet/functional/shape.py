@@ -20,6 +20,11 @@ from nurinet.functional._util import normalize_axis, pick_axis, xp_of
 
 
 class Reshape(Function):
+    """``x`` in a new shape.
+
+    backward_arrays: the CNN and Transformer benchmarks.
+    """
+
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.shape = shape
 
@@ -35,6 +40,11 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """``x`` with its axes permuted.
+
+    backward_arrays: the LSTM benchmark.
+    """
+
     def __init__(self, axes: tuple[int, ...]) -> None:
         self.axes = axes
 

@@ -91,10 +91,6 @@ class Erf(Function):
         x = self.inputs[0]
         return gy * (exp(-(x * x)) * TWO_OVER_SQRT_PI)
 
-    def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
-        return gy * xp_of(x).exp(-(x * x)) * TWO_OVER_SQRT_PI
-
 
 def erf(x: Tensor) -> Tensor:
     """Elementwise error function ``2/sqrt(pi) * integral_0^x exp(-t**2) dt``.

@@ -22,9 +22,6 @@ class Clone(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return gy
 
-    def backward_arrays(self, gy: Any) -> Any:
-        return gy
-
 
 def clone(x: Any) -> Tensor:
     """A copy of ``x`` with its own data; differentiable, as ``torch.clone``."""
