@@ -929,9 +929,6 @@ HOT_BACKWARD_ARRAYS: dict[str, str] = {
     "Embedding": _COMMON + "the sequence and transformer models",
     "AvgPool2d": _COMMON + "average pooling",
 }
-# Not hot, still with a second formula, in files outside the change that trimmed the list: delete their
-# backward_arrays, then the entry (the test fails while an entry names an op without one).
-BACKWARD_ARRAYS_PENDING: dict[str, str] = {
-    "BroadcastTo": "nurinet/autograd/broadcast.py: in no benchmark's step",
-    "SumTo": "nurinet/autograd/broadcast.py: in no benchmark's step",
-}
+# Ops allowed a second formula while it is being removed (the test fails while an entry names an op
+# without one): empty since BroadcastTo and SumTo lost theirs.
+BACKWARD_ARRAYS_PENDING: dict[str, str] = {}

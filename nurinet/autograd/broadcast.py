@@ -55,9 +55,6 @@ class SumTo(Function):
     def backward(self, gy: Tensor) -> Tensor:
         return broadcast_to(gy, self.x_shape)
 
-    def backward_arrays(self, gy: Any) -> Any:
-        return _xp(gy).broadcast_to(gy, self.x_shape)
-
 
 class BroadcastTo(Function):
     """Broadcast an array to ``shape`` (a read-only view)."""
@@ -72,9 +69,6 @@ class BroadcastTo(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         return sum_to(gy, self.x_shape)
-
-    def backward_arrays(self, gy: Any) -> Any:
-        return sum_to_array(gy, self.x_shape)
 
 
 def _xp(x: Any) -> Any:
