@@ -367,6 +367,19 @@ HOSTILE_HEADERS = {
                                        "cannot be built"),
 }
 
+# The file kinds nurinet.load reads besides models: a checkpoint (its model), a user's own class.
+CHECKPOINT_RECORD = {"version": "1", "epoch": 1, "training": True, "optimizer": None, "scheduler": None,
+                     "default_generator": None, "generators": {}, "extra": {}}
+HOSTILE_HEADERS.update({
+    "a checkpoint declaring Linear(16384, 16384)": ({"__metadata__": {
+        "nurinet.format": "checkpoint",
+        "nurinet.checkpoint": json.dumps({**CHECKPOINT_RECORD, "architecture": BIG_LINEAR})}}, "268,435,456"),
+    "a user class nobody allowed": (model_header({"class": "Net", "module": "mypackage.nets", "config": {}}),
+                                    "classes=[Net]"),
+    "a user class name that is not a name": (model_header({"class": "Net()", "module": "mypackage",
+                                                           "config": {}}), "not a class name"),
+})
+
 
 @pytest.mark.parametrize("name", list(HOSTILE_HEADERS))
 def test_hostile_header_is_refused_quickly_with_one_error_type(tmp_path, name):

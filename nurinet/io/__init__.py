@@ -1,7 +1,10 @@
 """Saving and loading: safetensors files, whole models, training checkpoints.
 
 - :func:`save` / :func:`load`: a model's architecture (JSON in the file's
-  metadata) and weights (safetensors) in one file; loading rebuilds the model.
+  metadata) and weights (safetensors) in one file, or a state_dict alone; loading
+  returns what was saved (the model, or ``{name: Tensor}``; a checkpoint's model).
+  A user's own class is built only when allowed (``classes=``, ``allowed_modules=``,
+  :func:`allowing`, or :func:`register_layer`).
 - :func:`save_checkpoint` / :func:`load_checkpoint`: everything needed to resume
   training exactly (model, optimizer, scheduler, epoch, random generators).
 - :func:`register_layer`: make a user layer known by name, so models using it load.
@@ -29,6 +32,7 @@ from nurinet.io.checkpoint import (
     save_checkpoint,
 )
 from nurinet.io.registry import (
+    allowing,
     get_layer_class,
     layer_config,
     module_from_config,
@@ -45,6 +49,7 @@ from nurinet.io.serialize import load, save
 __all__ = [
     "CorruptFileError",
     "SafetensorsError",
+    "allowing",
     "atomic_open",
     "atomic_write_bytes",
     "get_layer_class",

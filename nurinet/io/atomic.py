@@ -19,6 +19,10 @@ machine's name and ``<pid>`` the writer's process id. Every save first removes t
 
 A temporary file of a live process on this machine is never removed, however old, so
 a save in progress elsewhere is never broken. Files named otherwise are never touched.
+
+``mkstemp`` creates the temporary file with mode ``0600``; before the rename it gets the
+mode ``open()`` would have given the file (``0666`` less the process's umask), or the mode
+of the file it replaces, so a saved model is as readable as any other file the user writes.
 """
 
 from __future__ import annotations
@@ -66,10 +70,13 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         raise FileNotFoundError(f"cannot write {path!r}: directory {directory!r} does not exist")
     remove_stale_temporary_files(directory)
     prefix = f".{os.path.basename(path)[:_NAME_KEPT]}{_MARK}{_HOST}-{os.getpid()}-"
+    mode = _file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     with _in_flight_lock:
         _in_flight.add(tmp)
     try:
+        with contextlib.suppress(OSError):  # a file system without modes keeps its own
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -83,6 +90,42 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         with _in_flight_lock:
             _in_flight.discard(tmp)
     _fsync_directory(directory)
+
+
+def _file_mode(path: str) -> int:
+    """The permission bits a save of ``path`` gets: those of the file it replaces, else
+    ``0666`` less the umask, as a file created with ``open()``."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask. Read from ``/proc/self/status`` on Linux (setting it to read it
+    back, as ``os.umask`` must, would race with other threads creating files); elsewhere,
+    the value read once when this module was imported."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022 if _UMASK_AT_IMPORT is None else _UMASK_AT_IMPORT
+
+
+def _umask_at_import() -> int | None:
+    """The umask where ``/proc`` cannot tell it. ``os.umask`` reads it only by setting it, so
+    another thread creating a file meanwhile would get the wrong mode: done once, at import."""
+    if os.path.exists("/proc/self/status"):
+        return None
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+_UMASK_AT_IMPORT = _umask_at_import()
 
 
 def remove_stale_temporary_files(directory: str | os.PathLike) -> list[str]:

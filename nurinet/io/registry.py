@@ -3,7 +3,10 @@
 A layer of nurinet's own is saved as ``{"class": NAME, "module": "nurinet.nn.linear",
 "config": {constructor argument: value}}``: the class and the module that defines it. A
 layer the user registered with :func:`register_layer` is saved as ``{"class":
-REGISTERED_NAME, "config": {...}}``, found by that name when loading. Rebuilding calls
+REGISTERED_NAME, "config": {...}}``, found by that name when loading. Any other user class
+defined at module level is saved by its module and qualified name (``{"class": "Net",
+"module": "mypackage.nets", ...}``) and loaded only when the user allows it (:func:`allowing`:
+``nurinet.load(path, classes=[Net])`` or ``allowed_modules=["mypackage"]``), or registers it. Rebuilding calls
 ``cls(**config)`` (or ``cls.from_config(config)`` when the class defines it) and the
 weights are loaded afterwards.
 
@@ -11,7 +14,9 @@ Which class a saved layer names (:func:`layer_class_of`):
 
 - with ``"module"``: the class of that name in that module, imported with importlib.
   Only modules under ``nurinet.`` are imported, and only a ``Module`` subclass is
-  accepted, so a file never makes nurinet import a module of its choosing;
+  accepted, so a file never makes nurinet import a module of its choosing. A user module
+  is refused (``CorruptFileError``) unless the class was passed explicitly, registered, or
+  its package allowed by the user (:func:`allowing`);
 - without it (a user layer, or a file written before the module was recorded): the
   name, looked up in the user's layers, then ``nurinet.nn.__all__``, then the exports of
   ``nurinet.models`` and ``nurinet.training``. The last two are imported by name, and
@@ -25,7 +30,9 @@ Where the constructor arguments come from, first match wins:
    itself uses the arguments recorded when the instance was built (a parent's
    ``get_config`` describes the parent's constructor, not this one's);
 3. a layer with a ``get_config()`` method returns them itself (Keras's convention;
-   ``training.Model`` returns its ``network``);
+   ``training.Model`` returns its ``network``), unless it is a user class whose own
+   constructor differs from the one that ``get_config`` describes (a ``Model`` subclass
+   taking ``n_in``): rule 5 then reads its arguments;
 4. a class decorated with :func:`register_layer` records them when an instance is built;
 5. otherwise they are read back from attributes named like the constructor's
    parameters, PyTorch's convention (``Linear(in_features, ...)`` keeps
@@ -46,12 +53,15 @@ Values are JSON; what JSON lacks is tagged: ``{"__tuple__": [...]}``,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -223,9 +233,25 @@ def layer_name(module: Module) -> str:
         return registered
     if _is_nurinet_layer(cls):
         return cls.__name__
+    if _is_importable_class(cls):
+        return cls.__qualname__  # a user class, saved with its module: loaded only when allowed
     raise ValueError(f"cannot save a layer of type {cls.__module__}.{cls.__qualname__}: it is not "
-                     "registered, so it could not be rebuilt when loading; decorate the class with "
+                     "registered, and loading could not find it by its module and name (a class "
+                     "defined inside a function, or a private class), so it could not be rebuilt; "
+                     "define it at module level, or decorate the class with "
                      "@nurinet.io.register_layer")
+
+
+def _is_importable_class(cls: type) -> bool:
+    """True when ``cls`` is what its module holds under its qualified name, so that loading
+    can find it again (a class defined inside a function is not)."""
+    if "<locals>" in cls.__qualname__ or not _USER_CLASS.fullmatch(cls.__qualname__) \
+            or cls.__module__ == "nurinet" or cls.__module__.startswith("nurinet."):
+        return False  # nurinet's own classes load only when public (_is_nurinet_layer)
+    found: Any = sys.modules.get(cls.__module__)
+    for part in cls.__qualname__.split("."):
+        found = getattr(found, part, None)
+    return found is cls
 
 
 # ----- module -> config ---------------------------------------------------------------------
@@ -275,7 +301,7 @@ def constructor_args(module: Module) -> dict[str, Any]:
     recorded = module.__dict__.get(_RECORD)
     if recorded is not None and "get_config" not in cls.__dict__:
         return dict(recorded)  # an inherited get_config describes the parent's constructor
-    if callable(getattr(module, "get_config", None)):
+    if callable(getattr(module, "get_config", None)) and not _config_of_another_constructor(cls):
         config = module.get_config()
         if not isinstance(config, dict):
             raise TypeError(f"{cls.__name__}.get_config() must return a dict of constructor "
@@ -284,6 +310,16 @@ def constructor_args(module: Module) -> dict[str, Any]:
     if recorded is not None:
         return dict(recorded)
     return _introspect(module)
+
+
+def _config_of_another_constructor(cls: type) -> bool:
+    """True for a user class with its own constructor whose ``get_config`` is inherited from
+    a class with another one (a ``Model`` subclass taking ``n_in``, not ``network``): that
+    ``get_config`` describes the parent's arguments, so they are read back by name instead."""
+    if _is_nurinet_module_name(cls.__module__):
+        return False
+    owner = next(k for k in cls.__mro__ if "get_config" in k.__dict__)
+    return owner.__init__ is not cls.__init__
 
 
 def _lookup(module: Module, name: str) -> Any:
@@ -396,23 +432,136 @@ def decode_value(value: Any) -> Any:
 # Dotted names under nurinet; no dunder part (never ``nurinet.__main__``, an entry point).
 _NURINET_MODULE = re.compile(r"nurinet(\.(?!__)[A-Za-z_][A-Za-z0-9_]*)+")
 _CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# A user class's module and qualified name: dotted identifiers (``__main__`` included).
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+_USER_MODULE = re.compile(_DOTTED)
+_USER_CLASS = re.compile(_DOTTED)
 
 
 def _is_nurinet_module_name(name: Any) -> bool:
     return isinstance(name, str) and _NURINET_MODULE.fullmatch(name) is not None
 
 
+# ----- the user's own classes: loaded only when the user allows them --------------------------
+@dataclass(frozen=True)
+class _Allowance:
+    """The user classes one load may build besides the registered ones: classes passed
+    explicitly, and the packages whose modules it may import."""
+
+    classes: tuple[type, ...] = ()
+    modules: tuple[str, ...] = ()
+
+    def explicit_class(self, module: str, qualname: str) -> type | None:
+        """The class passed explicitly as ``module.qualname``; failing that, the only one passed
+        whose qualified name is ``qualname`` (a class saved from a script is ``__main__.Net``,
+        loaded elsewhere from its own module)."""
+        exact = [c for c in self.classes if (c.__module__, c.__qualname__) == (module, qualname)]
+        named = [c for c in self.classes if c.__qualname__ == qualname]
+        return exact[0] if exact else named[0] if len(named) == 1 else None
+
+    def imports(self, module: str) -> bool:
+        return any(module == allowed or module.startswith(allowed + ".") for allowed in self.modules)
+
+
+_NOTHING_ALLOWED = _Allowance()
+# Per thread and per asyncio task, so that one load's allowance never leaks into another's.
+_ALLOWED: contextvars.ContextVar[_Allowance | None] = contextvars.ContextVar("nurinet_allowed_classes",
+                                                                            default=None)
+
+
+def _allowance() -> _Allowance:
+    return _ALLOWED.get() or _NOTHING_ALLOWED
+
+
+@contextlib.contextmanager
+def allowing(classes: Iterable[type] | None = None,
+             allowed_modules: Iterable[str] | None = None) -> Iterator[None]:
+    """Let the loads inside the block build these user classes (saved by module and name).
+
+    A file names its classes; nurinet builds only its own, the registered ones, and those the
+    user allows here, so a file never makes nurinet import a module of its choosing.
+
+    Args:
+        classes: ``Module`` subclasses the file may name (``[MyNet]``): used as they are,
+            nothing is imported.
+        allowed_modules: Packages or modules (``["mypackage"]``) that a file's classes may be
+            imported from, with their submodules.
+
+    Raises:
+        TypeError: a class is not a ``Module`` subclass, or a module is not a dotted name.
+    """
+    # One class or one module name is taken as a list of one.
+    classes = (classes,) if isinstance(classes, type) else tuple(classes or ())
+    modules = (allowed_modules,) if isinstance(allowed_modules, str) else tuple(allowed_modules or ())
+    for cls in classes:
+        if not _is_layer_class(cls):
+            raise TypeError(f"classes= takes subclasses of nurinet.nn.Module, got {cls!r}")
+    for module in modules:
+        if not isinstance(module, str) or not _USER_MODULE.fullmatch(module):
+            raise TypeError(f"allowed_modules= takes dotted module names such as 'mypackage', got "
+                            f"{module!r}")
+    outer = _allowance()
+    token = _ALLOWED.set(_Allowance(outer.classes + classes, outer.modules + modules))
+    try:
+        yield
+    finally:
+        _ALLOWED.reset(token)
+
+
+def _registered_user_class(module: str, qualname: str) -> type | None:
+    """A registered class that is ``module.qualname`` (registered after the file was saved)."""
+    for name in _USER.names():
+        cls = _USER.find(name)
+        if (cls.__module__, cls.__qualname__) == (module, qualname):
+            return cls
+    return None
+
+
+def _user_class(module: str, qualname: str) -> type | None:
+    """The user class ``module.qualname`` if the user allows it (explicitly, by registration,
+    or by its package), else None. Only an allowed module is imported."""
+    allowance = _allowance()
+    found = allowance.explicit_class(module, qualname) or _registered_user_class(module, qualname)
+    if found is not None or not allowance.imports(module):
+        return found
+    value: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        value = getattr(value, part, None)
+    if not _is_layer_class(value):
+        raise CorruptFileError(f"{module}.{qualname} is not a layer (a subclass of nurinet.nn.Module)")
+    return value
+
+
+def _refused_user_class(module: str, name: Any) -> str | None:
+    if not isinstance(name, str) or not _USER_CLASS.fullmatch(name) \
+            or not _USER_MODULE.fullmatch(module):
+        return f"layer class {name!r} of module {module!r} is not a class name"
+    allowance = _allowance()
+    if allowance.explicit_class(module, name) or _registered_user_class(module, name) \
+            or allowance.imports(module):
+        return None
+    return (f"layer {name!r} names module {module!r}; only nurinet's own modules (nurinet.*) are "
+            "imported when loading. If it is your own class, allow it: "
+            f"nurinet.load(path, classes=[{name.rsplit('.', 1)[-1]}]), "
+            f"nurinet.load(path, allowed_modules=[{module.split('.')[0]!r}]), or register it with "
+            "@nurinet.io.register_layer before loading")
+
+
 def refused_module(config: dict[str, Any]) -> str | None:
     """Why a layer config's ``"module"`` may not be imported, or None when it may (or when
-    it has none). Only dotted names under ``nurinet.`` are imported, and only for a public
-    class name: a file never chooses what nurinet imports beyond its own modules."""
+    it has none). Dotted names under ``nurinet.`` are imported, for a public class name; a
+    user class only when the user allows it (:func:`allowing`): a file never chooses what
+    nurinet imports."""
     module = config.get("module")
     if module is None:
         return None
+    if not isinstance(module, str):
+        return f"layer {config.get('class')!r} names module {module!r}, which is not a module name"
     if not _is_nurinet_module_name(module):
-        return (f"layer {config.get('class')!r} names module {module!r}; only nurinet's own modules "
-                "(nurinet.*) are imported when loading, and a user layer is found by its registered "
-                "name")
+        if module == "nurinet" or module.startswith("nurinet."):  # a malformed nurinet name
+            return (f"layer {config.get('class')!r} names module {module!r}; only nurinet's own "
+                    "modules (nurinet.*) are imported when loading")
+        return _refused_user_class(module, config.get("class"))
     if not isinstance(config.get("class"), str) or not _CLASS_NAME.fullmatch(config["class"]):
         return f"layer class {config.get('class')!r} of module {module!r} is not a public class name"
     return None
@@ -431,6 +580,11 @@ def layer_class_of(config: dict[str, Any]) -> type[Module]:
         raise CorruptFileError(reason)
     if config.get("module") is None:
         return get_layer_class(config["class"])
+    if not _is_nurinet_module_name(config["module"]):
+        cls = _user_class(config["module"], config["class"])
+        if cls is None:  # refused_module allowed it, so it is importable: a class that is gone
+            raise ValueError(f"layer {config['module']}.{config['class']} is not found")
+        return cls
     cls = _class_in_module(config["module"], config["class"])
     return cls if cls is not None else get_layer_class(config["class"])
 

@@ -1,21 +1,33 @@
-"""``nurinet.save(model, path)`` / ``nurinet.load(path)``: a whole model in one safetensors file.
+"""``nurinet.save(obj, path)`` / ``nurinet.load(path)``: a model or a state_dict in one safetensors file.
 
-The weights are the file's tensors (the model's ``state_dict`` keys); the
-architecture is JSON in the header's metadata (``"nurinet.architecture"``, see
-:mod:`nurinet.io.registry`), so one file rebuilds the model without the code
-that created it, only the layer classes. The file is readable by any
-safetensors reader and carries a SHA-256 checksum verified on loading.
+- A module: the weights are the file's tensors (the model's ``state_dict`` keys); the
+  architecture is JSON in the header's metadata (``"nurinet.architecture"``, see
+  :mod:`nurinet.io.registry`), so one file rebuilds the model without the code that
+  created it, only the layer classes. ``load`` returns the module.
+- A state_dict (``{name: Tensor or array}``, PyTorch's ``torch.save(model.state_dict())``):
+  the tensors alone. ``load`` returns ``{name: Tensor}``, so
+  ``model.load_state_dict(nurinet.load(path))`` works; so does any plain safetensors file.
+- A training checkpoint (:func:`nurinet.io.save_checkpoint`, ``ModelCheckpoint``,
+  ``Model.save``): ``load`` returns its model; the rest is read by ``load_checkpoint``.
+
+The files are readable by any safetensors reader and carry a SHA-256 checksum verified on
+loading. Nothing is pickled, and a file never makes nurinet import code of its choosing: a
+user's own class is built only when the user allows it (``classes=``, ``allowed_modules=``,
+or ``register_layer``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from nurinet.io.registry import layer_config
+from nurinet import backend
+from nurinet.autograd.tensor import Tensor
+from nurinet.io.registry import allowing, layer_config
 from nurinet.io.safetensors import (
     SafetensorsError,
     load_file,
@@ -30,35 +42,70 @@ from nurinet.random import default_generator
 FORMAT_VERSION = "1"
 
 
-def save(model: Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    """Save ``model``'s architecture and weights to ``path`` (atomically: an interrupted save
-    leaves the previous file intact).
+def save(obj: Module | Mapping[str, Any], path: str | os.PathLike,
+         metadata: dict[str, str] | None = None) -> None:
+    """Save a module (architecture and weights) or a state_dict (weights alone) to ``path``,
+    atomically: an interrupted save leaves the previous file intact.
 
     Args:
-        model: Any module whose layers are built-in or registered with ``register_layer``.
+        obj: A module whose layers are nurinet's, registered with ``register_layer``, or
+            user classes defined at module level that keep their constructor arguments; or
+            a state_dict, ``{name: Tensor or array}`` (``model.state_dict()``).
         path: Destination, conventionally ``*.safetensors``.
         metadata: Extra ``{str: str}`` stored in the header (keys must not start with ``nurinet.``).
 
     Raises:
-        ValueError: a layer cannot be described (not registered, or an argument not kept).
+        TypeError: ``obj`` is neither a module nor a mapping of names to arrays.
+        ValueError: a layer cannot be described (a class defined inside a function, or an
+            argument not kept), or a metadata key is reserved.
     """
-    if not isinstance(model, Module):
-        raise TypeError(f"nurinet.save expects a Module, got {type(model).__name__}")
+    extra = _user_metadata(metadata)
+    if isinstance(obj, Module):
+        extra.update({
+            "nurinet.format": "model",
+            "nurinet.version": FORMAT_VERSION,
+            "nurinet.architecture": json.dumps(layer_config(obj), separators=(",", ":")),
+            "nurinet.training": json.dumps(obj.training),
+        })
+        save_file(obj.state_dict(), path, extra)
+        return
+    if isinstance(obj, Mapping):
+        extra.update({"nurinet.format": "state_dict", "nurinet.version": FORMAT_VERSION})
+        save_file(_checked_state_dict(obj), path, extra)
+        return
+    raise TypeError(f"nurinet.save saves a Module or a state_dict ({{name: Tensor}}), got "
+                    f"{type(obj).__name__}; for a training state (model, optimizer, epoch) use "
+                    "nurinet.io.save_checkpoint or Model.save")
+
+
+def _user_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     extra = dict(metadata or {})
     reserved = [k for k in extra if str(k).startswith("nurinet.")]
     if reserved:
         raise ValueError(f"metadata keys starting with 'nurinet.' are reserved: {reserved}")
-    extra.update({
-        "nurinet.format": "model",
-        "nurinet.version": FORMAT_VERSION,
-        "nurinet.architecture": json.dumps(layer_config(model), separators=(",", ":")),
-        "nurinet.training": json.dumps(model.training),
-    })
-    save_file(model.state_dict(), path, extra)
+    return extra
 
 
-def load(path: str | os.PathLike, model: Module | None = None) -> Module:
-    """Load a model saved by :func:`save`.
+def _checked_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` as ``{str: array}``, refusing what a flat safetensors file cannot hold."""
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"nurinet.save: a state_dict maps names (str) to tensors; key {key!r} "
+                            f"is a {type(key).__name__}")
+        if not (isinstance(value, (Tensor, np.ndarray, np.generic)) or backend.is_cupy_array(value)):
+            raise TypeError(f"nurinet.save: state_dict entry {key!r} is a {type(value).__name__}, not "
+                            "a Tensor or array; a nested dict (model and optimizer states, an "
+                            "epoch) is a training checkpoint: use nurinet.io.save_checkpoint(path, "
+                            "model, optimizer, epoch=...) or Model.save(path)")
+    return dict(state)
+
+
+def load(path: str | os.PathLike, model: Module | None = None, *,
+         classes: Iterable[type] | None = None,
+         allowed_modules: Iterable[str] | None = None,
+         map_location: str | None = None,
+         weights_only: bool | None = None) -> Module | dict[str, Tensor]:
+    """Load what :func:`save` (or a checkpoint writer) wrote to ``path``.
 
     The file is treated as untrusted: its header, and the architecture against the tensors
     it holds, are checked before any layer is built (see :mod:`nurinet.io.validation`), so
@@ -67,28 +114,64 @@ def load(path: str | os.PathLike, model: Module | None = None) -> Module:
     Args:
         path: The file.
         model: Load the weights into this module instead of rebuilding one from the
-            saved architecture (its structure must match).
+            saved architecture (its structure must match); it is returned.
+        classes: Your own ``Module`` classes the file may name (``[MyNet]``); saved by
+            module and name, they are built only when allowed here, registered with
+            ``register_layer``, or their package is in ``allowed_modules``.
+        allowed_modules: Packages (``["mypackage"]``) the file's classes may be imported from.
+        map_location: A device (``"cpu"``, ``"cuda"``) to put what is loaded on (PyTorch's
+            argument; a device name only).
+        weights_only: Accepted for PyTorch's ``torch.load(path, weights_only=True)``; every
+            load is as safe, since nothing is unpickled.
 
     Returns:
-        The model, in the train/eval mode it was saved in, with the saved dtypes.
+        For a module file, the module, in the train/eval mode it was saved in, with the
+        saved dtypes; for a checkpoint, its model; for a state_dict (or any plain
+        safetensors file), ``{name: Tensor}``; with ``model=``, that model.
 
     Raises:
-        CorruptFileError: the file is damaged, truncated, tampered with or crafted (a
-            :class:`SafetensorsError`).
-        SafetensorsError: the file is not a nurinet model.
-        ValueError: the architecture names an unknown layer (register it first).
+        CorruptFileError: the file is damaged, truncated, tampered with or crafted, or names
+            a class outside nurinet that the user did not allow (a :class:`SafetensorsError`).
+        SafetensorsError: the file is not a safetensors file.
+        ValueError: the architecture names an unknown layer (register it first), or the
+            weights do not fit ``model``.
     """
+    del weights_only  # nothing is ever unpickled: every load is weights-only-safe
+    if map_location is not None and not isinstance(map_location, str):
+        raise TypeError(f"nurinet.load: map_location takes a device name such as 'cpu', got "
+                        f"{type(map_location).__name__}")
     path = os.fspath(path)
+    header, _ = read_checked_header(path)
+    kind = (header.get("__metadata__") or {}).get("nurinet.format")
+    with allowing(classes, allowed_modules):
+        if kind == "checkpoint":
+            from nurinet.io.checkpoint import load_checkpoint  # it imports this module
+
+            loaded = load_checkpoint(path, model, restore_default_generator=False)["model"]
+        elif kind == "model" or model is not None:
+            loaded = _load_module(path, header, model)
+        else:
+            loaded = {name: Tensor(array) for name, array in load_file(path)[0].items()}
+    return loaded if map_location is None else _on_device(loaded, map_location)
+
+
+def _on_device(loaded: Module | dict[str, Tensor], device: str) -> Module | dict[str, Tensor]:
+    if isinstance(loaded, Module):
+        return loaded.to(device)
+    return {name: tensor.to(device) for name, tensor in loaded.items()}
+
+
+def _load_module(path: str, header: dict[str, Any], model: Module | None) -> Module:
+    """A module file's model (rebuilt when ``model`` is None), weights loaded."""
     architecture = None
     if model is None:
-        header, _ = read_checked_header(path)
         architecture = read_architecture(header, path)
         check_architecture(architecture, tensor_shapes(header), path)
     tensors, metadata = load_file(path)
     if model is None:
         model = build_quietly(architecture, path, sum(t.size for t in tensors.values()))
     load_exact(model, tensors, path)
-    if "nurinet.training" in metadata:
+    if "nurinet.training" in metadata and metadata.get("nurinet.format") == "model":
         model.train(parse_json(metadata["nurinet.training"], path, "train/eval mode") is True)
     return model
 

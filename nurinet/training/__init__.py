@@ -44,6 +44,7 @@ from nurinet.training.metrics import (
     get_metric,
 )
 from nurinet.training.model import Model
+from nurinet.training.saving import load_model, save_model
 from nurinet.training.selection import (
     GridSearch,
     KFold,
@@ -74,6 +75,8 @@ __all__ = [
     "callback_names",
     "get_callback",
     "get_metric",
+    "load_model",
+    "save_model",
 ]
 
 __all__ += [

@@ -10,9 +10,11 @@ Files are written atomically by :mod:`nurinet.io` (a temporary file in the same
 directory, flushed and fsynced, then ``os.replace``), so a crash during a save
 leaves the previous checkpoint intact. With ``save_weights_only`` the file holds
 the ``state_dict`` as safetensors (read it back with
-``model.load_state_dict(nurinet.io.load_file(path)[0])``); otherwise it is a
-full :func:`nurinet.io.save_checkpoint` (weights, architecture when describable,
-optimizer state and epoch; restore with :func:`nurinet.io.load_checkpoint`).
+``model.load_state_dict(nurinet.load(path))`` or ``model.load_weights(path)``); otherwise
+it is a full :func:`nurinet.io.save_checkpoint` (weights, architecture when describable,
+optimizer state, compile settings and epoch): ``nurinet.load(path)`` returns the model,
+:func:`nurinet.training.load_model` the model compiled with its optimizer state, and
+:func:`nurinet.io.load_checkpoint` everything.
 
 A diverging run must not destroy its last good checkpoint: a save whose parameters (or,
 for a full checkpoint, optimizer state) hold NaN or inf is refused with a
@@ -31,6 +33,7 @@ from nurinet.io.checkpoint import refuse_non_finite, save_checkpoint
 from nurinet.io.safetensors import save_file
 from nurinet.training.callbacks import Callback
 from nurinet.training.early_stopping import Monitor
+from nurinet.training.saving import compile_extra
 
 
 class ModelCheckpoint(Callback):
@@ -103,8 +106,9 @@ class ModelCheckpoint(Callback):
             os.makedirs(directory, exist_ok=True)
         if self.save_weights_only:
             save_file(self.model.state_dict(), path)
-        else:
-            save_checkpoint(path, self.model, optimizer, epoch=epoch + 1)
+        else:  # with the compile settings, so that load_model returns it compiled
+            save_checkpoint(path, self.model, optimizer, epoch=epoch + 1,
+                            extra=compile_extra(self.model, include_optimizer=optimizer is not None))
         self.saved.append(path)
         if self.verbose:
             print(f"Epoch {epoch + 1}: saved the model to {path}", file=sys.stderr)
@@ -157,5 +161,5 @@ class CheckpointCallback(Callback):
             return
         save_checkpoint(path, self.model, optimizer, epoch=done,
                         scheduler=self.scheduler, generators=self.generators,
-                        extra={**self.extra, "logs": dict(logs or {})})
+                        extra={**compile_extra(self.model), **self.extra, "logs": dict(logs or {})})
         self.saved.append(path)

@@ -118,6 +118,27 @@ class Model(Module):
         """
         return {"network": self._modules.get("network")}
 
+    # ----- saving (Keras's names; nurinet/training/saving.py) ----------------------------
+    def save(self, path: Any, include_optimizer: bool = True) -> None:
+        """Write the model, its compile settings and its optimizer state to ``path``;
+        :func:`nurinet.training.load_model` reads it back compiled."""
+        from nurinet.training.saving import save_model  # it imports this module
+
+        save_model(self, path, include_optimizer=include_optimizer)
+
+    def save_weights(self, path: Any) -> None:
+        """Write the ``state_dict`` alone to ``path`` (a safetensors file)."""
+        from nurinet.training.saving import save_weights
+
+        save_weights(self, path)
+
+    def load_weights(self, path: Any, strict: bool = True) -> Any:
+        """Load weights by ``state_dict`` keys from ``path`` (a weights, model or checkpoint
+        file); a key or shape mismatch raises ``ValueError`` listing every one."""
+        from nurinet.training.saving import load_weights
+
+        return load_weights(self, path, strict=strict)
+
     def summary(self, input_shape: Any, **kwargs: Any) -> Any:
         """Print and return the table of layers, output shapes and parameter counts
         (see :func:`nurinet.summary.summary`; ``input_shape`` excludes the batch dim)."""
