@@ -37,7 +37,7 @@ from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional.activation import sigmoid_array
 from nurinet.models._arguments import _KeepsArguments
-from nurinet.models.rbm import train_by_contrastive_divergence
+from nurinet.models.rbm import gibbs_chain, train_by_contrastive_divergence
 from nurinet.random import Generator, resolve
 
 _VISIBLE_KINDS = ("bernoulli", "gaussian")
@@ -225,21 +225,7 @@ class ConvRBM(_KeepsArguments):
         Returns:
             The batch's mean squared reconstruction error after one deterministic up-down pass.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"ConvRBM.contrastive_divergence: k must be a positive integer, got {k!r}")
-        v0 = self._visible_array(v)
-        h0_prob = self.hidden_probs(v0)
-        start = v0
-        if persistent:
-            if self._chain is None or self._chain.shape != v0.shape:
-                self._chain = v0.copy()
-            start = self._chain
-        _, h_sample = self.sample_hidden(start)
-        for _ in range(k):
-            _, v_neg = self.sample_visible(h_sample)
-            hk_prob, h_sample = self.sample_hidden(v_neg)
-        if persistent:
-            self._chain = v_neg
+        v0, h0_prob, v_neg, hk_prob = gibbs_chain(self, v, k, persistent)
         hidden_count = h0_prob.shape[0] * h0_prob.shape[2] * h0_prob.shape[3]
         visible_count = v0.shape[0] * v0.shape[2] * v0.shape[3]
         weight_grad = -(self._correlate(v0, h0_prob) - self._correlate(v_neg, hk_prob)) / hidden_count

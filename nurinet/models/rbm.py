@@ -38,6 +38,36 @@ _VISIBLE_KINDS = ("bernoulli", "gaussian")
 _EXACT_LIMIT = 20  # exact partition functions enumerate 2**min(n_visible, n_hidden) states
 
 
+def gibbs_chain(model: Any, v: Any, k: int, persistent: bool) -> tuple[Any, Any, Any, Any]:
+    """The positive and negative phases of CD-k for an RBM-like ``model`` (one with
+    ``hidden_probs``, ``sample_hidden``, ``sample_visible`` and a ``_chain``): k Gibbs steps from
+    the data, or from the persistent chain (PCD), which it then moves on.
+
+    Returns:
+        ``(v0, P(h | v0), v_k, P(h | v_k))``.
+
+    Raises:
+        ValueError: ``k`` is not a positive integer.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"{type(model).__name__}.contrastive_divergence: k must be a positive integer, "
+                         f"got {k!r}")
+    v0 = model._visible_array(v)
+    h0_prob = model.hidden_probs(v0)
+    start = v0
+    if persistent:
+        if model._chain is None or model._chain.shape != v0.shape:
+            model._chain = v0.copy()
+        start = model._chain
+    _, h_sample = model.sample_hidden(start)
+    for _ in range(k):
+        _, v_neg = model.sample_visible(h_sample)
+        hk_prob, h_sample = model.sample_hidden(v_neg)
+    if persistent:
+        model._chain = v_neg
+    return v0, h0_prob, v_neg, hk_prob
+
+
 def train_by_contrastive_divergence(model: Any, data: Any, optimizer: optim.Optimizer, epochs: int,
                                     batch_size: int, k: int, persistent: bool, label: str | None) -> list[float]:
     """The CD-k training loop of an RBM-like ``model`` (one with ``contrastive_divergence`` and a
@@ -144,21 +174,7 @@ class RBM(_KeepsArguments):
             The mean squared reconstruction error of the batch after one up-down pass (a
             progress signal, not the objective).
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"RBM.contrastive_divergence: k must be a positive integer, got {k!r}")
-        v0 = self._visible_array(v)
-        h0_prob = self.hidden_probs(v0)
-        start = v0
-        if persistent:
-            if self._chain is None or self._chain.shape != v0.shape:
-                self._chain = v0.copy()
-            start = self._chain
-        _, h_sample = self.sample_hidden(start)
-        for _ in range(k):
-            _, v_neg = self.sample_visible(h_sample)
-            hk_prob, h_sample = self.sample_hidden(v_neg)
-        if persistent:
-            self._chain = v_neg
+        v0, h0_prob, v_neg, hk_prob = gibbs_chain(self, v, k, persistent)
         n = v0.shape[0]
         self.weight.grad = as_tensor(-(h0_prob.T @ v0 - hk_prob.T @ v_neg) / n)
         self.visible_bias.grad = as_tensor(-(v0 - v_neg).mean(axis=0))
