@@ -180,18 +180,23 @@ def _reduced_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tupl
     return tuple(s for i, s in enumerate(shape) if i not in axis)
 
 
+def _reduction(op: type, x: Tensor, axis: Any, keepdims: bool | None, dim: Any, keepdim: bool | None,
+               name: str) -> Tensor:
+    """``op(axes, keepdims)(x)``, the axis given as NumPy's ``axis``/``keepdims`` or PyTorch's ``dim``/``keepdim``."""
+    axis, keep = pick_axis(axis, dim, name), pick_keepdims(keepdims, keepdim, name)
+    return op(normalize_axis(axis, x.ndim), keep)(x)
+
+
 def sum(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
         keepdim: bool | None = None) -> Tensor:
     """Sum over ``axis`` (all axes when None); ``dim``/``keepdim`` are PyTorch's spellings."""
-    axis, keep = pick_axis(axis, dim, "sum"), pick_keepdims(keepdims, keepdim, "sum")
-    return Sum(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(Sum, x, axis, keepdims, dim, keepdim, "sum")
 
 
 def mean(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
          keepdim: bool | None = None) -> Tensor:
     """Arithmetic mean over ``axis``."""
-    axis, keep = pick_axis(axis, dim, "mean"), pick_keepdims(keepdims, keepdim, "mean")
-    return Mean(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(Mean, x, axis, keepdims, dim, keepdim, "mean")
 
 
 def var(x: Tensor, axis: Any = None, keepdims: bool | None = None, ddof: int = 0, *, dim: Any = None,
@@ -252,29 +257,25 @@ def max(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any =
 
     The Tensor method ``x.max(dim)`` is PyTorch's and also returns the indices.
     """
-    axis, keep = pick_axis(axis, dim, "max"), pick_keepdims(keepdims, keepdim, "max")
-    return Max(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(Max, x, axis, keepdims, dim, keepdim, "max")
 
 
 def min(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
         keepdim: bool | None = None) -> Tensor:
     """Minimum values over ``axis`` (NumPy's ``amin``); tied minima share the gradient equally."""
-    axis, keep = pick_axis(axis, dim, "min"), pick_keepdims(keepdims, keepdim, "min")
-    return Min(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(Min, x, axis, keepdims, dim, keepdim, "min")
 
 
 def logsumexp(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
               keepdim: bool | None = None) -> Tensor:
     """log(sum(exp(x))) over ``axis``, without overflow."""
-    axis, keep = pick_axis(axis, dim, "logsumexp"), pick_keepdims(keepdims, keepdim, "logsumexp")
-    return LogSumExp(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(LogSumExp, x, axis, keepdims, dim, keepdim, "logsumexp")
 
 
 def prod(x: Tensor, axis: Any = None, keepdims: bool | None = None, *, dim: Any = None,
          keepdim: bool | None = None) -> Tensor:
     """Product over ``axis``."""
-    axis, keep = pick_axis(axis, dim, "prod"), pick_keepdims(keepdims, keepdim, "prod")
-    return Prod(normalize_axis(axis, x.ndim), keep)(x)
+    return _reduction(Prod, x, axis, keepdims, dim, keepdim, "prod")
 
 
 def cumsum(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
