@@ -21,6 +21,7 @@ A custom loss is a plain function of Tensors returning a scalar Tensor; register
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -114,11 +115,6 @@ def _cross_entropy(output: Any, target: Any, **kwargs: Any) -> Any:
     return categorical_crossentropy(output, target, from_logits=not fused, axis=axis, **kwargs)
 
 
-def _bce_with_logits(output: Any, target: Any, **kwargs: Any) -> Any:
-    fused = source_logits(output, ("sigmoid",)) is not None
-    return binary_crossentropy(output, target, from_logits=not fused, **kwargs)
-
-
 def _kl_div(output: Any, target: Any, **kwargs: Any) -> Any:
     """PyTorch's ``kl_div`` of log-probabilities; a softmax output gives its log-softmax."""
     source = activation_source(output)
@@ -127,39 +123,25 @@ def _kl_div(output: Any, target: Any, **kwargs: Any) -> Any:
     return kl_div(output, target, **kwargs)
 
 
-def _categorical_logits(output: Any, target: Any) -> Any:
-    return categorical_crossentropy(output, target, from_logits=True)
+def _logits_unless_after(loss: Callable[..., Any], activations: tuple[str, ...]) -> Callable[..., Any]:
+    """``loss`` of an output that one of ``activations`` produced (its probabilities, computed from
+    the logits it remembers), and of any other output taken as logits."""
+    def of_output(output: Any, target: Any, **kwargs: Any) -> Any:
+        fused = source_logits(output, activations) is not None
+        return loss(output, target, from_logits=not fused, **kwargs)
+
+    of_output.__name__ = f"{loss.__name__}_of_output"
+    return of_output
 
 
-def _sparse_logits(output: Any, target: Any) -> Any:
-    return sparse_categorical_crossentropy(output, target, from_logits=True)
-
-
-def _categorical_probabilities(output: Any, target: Any) -> Any:
-    return categorical_crossentropy(output, target)
-
-
-def _sparse_probabilities(output: Any, target: Any) -> Any:
-    return sparse_categorical_crossentropy(output, target)
-
-
-def _categorical_default(output: Any, target: Any) -> Any:
-    """A softmax output is probabilities; any other output is taken as logits."""
-    fused = source_logits(output, ("softmax", "log_softmax")) is not None
-    return categorical_crossentropy(output, target, from_logits=not fused)
-
-
-def _sparse_default(output: Any, target: Any) -> Any:
-    fused = source_logits(output, ("softmax", "log_softmax")) is not None
-    return sparse_categorical_crossentropy(output, target, from_logits=not fused)
-
-
-def _binary_logits(output: Any, target: Any) -> Any:
-    return binary_crossentropy(output, target, from_logits=True)
-
-
-def _kld_logits(output: Any, target: Any) -> Any:
-    return kl_divergence(output, target, from_logits=True)
+_SOFTMAX_OUTPUTS = ("softmax", "log_softmax")
+_categorical_default = _logits_unless_after(categorical_crossentropy, _SOFTMAX_OUTPUTS)
+_sparse_default = _logits_unless_after(sparse_categorical_crossentropy, _SOFTMAX_OUTPUTS)
+_bce_with_logits = _logits_unless_after(binary_crossentropy, ("sigmoid",))
+_categorical_logits = functools.partial(categorical_crossentropy, from_logits=True)
+_sparse_logits = functools.partial(sparse_categorical_crossentropy, from_logits=True)
+_binary_logits = functools.partial(binary_crossentropy, from_logits=True)
+_kld_logits = functools.partial(kl_divergence, from_logits=True)
 
 
 # ----- the table ------------------------------------------------------------------------------
@@ -177,21 +159,21 @@ _HINGE = {"refuses": ("softmax", "sigmoid", "log_softmax"), "advice": _HINGE_ADV
 _LOSSES: list[tuple[LossInfo, tuple[str, ...]]] = [
     (LossInfo("categorical_crossentropy", _categorical_default, LOGITS, computes=
               "-sum t log softmax(z) per sample; one-hot or index targets",
-              logits_fn=_categorical_logits, probabilities_fn=_categorical_probabilities,
+              logits_fn=_categorical_logits, probabilities_fn=categorical_crossentropy,
               **_CATEGORICAL),
      ("categorical_crossentropy", "mcxent", "cce")),
     (LossInfo("sparse_categorical_crossentropy", _sparse_default, LOGITS, computes=
               "the same, with class-index targets", logits_fn=_sparse_logits,
-              probabilities_fn=_sparse_probabilities, **_CATEGORICAL),
+              probabilities_fn=sparse_categorical_crossentropy, **_CATEGORICAL),
      ("sparse_categorical_crossentropy", "sparse_mcxent", "scce")),
     (LossInfo("cross_entropy", _cross_entropy, LOGITS, computes=
               "PyTorch's cross_entropy of logits (classes on axis 1); index or probability targets",
-              logits_fn=_cross_entropy, probabilities_fn=_categorical_probabilities, **_CATEGORICAL),
+              logits_fn=_cross_entropy, probabilities_fn=categorical_crossentropy, **_CATEGORICAL),
      ("cross_entropy", "CrossEntropyLoss")),
     (LossInfo("negative_log_likelihood", negative_log_likelihood, LOG_PROBABILITIES, computes=
               "-log p of the target class: of a softmax output (DL4J) or of log-probabilities "
               "(PyTorch's nll_loss)", logits_fn=_categorical_logits,
-              probabilities_fn=_categorical_probabilities, **_CATEGORICAL),
+              probabilities_fn=categorical_crossentropy, **_CATEGORICAL),
      ("negative_log_likelihood", "nll", "nll_loss", "NLLLoss")),
     (LossInfo("binary_crossentropy", binary_crossentropy, PROBABILITIES, computes=
               "-(t log p + (1 - t) log(1 - p)) per element; of a sigmoid output's logits",
