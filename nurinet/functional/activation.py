@@ -310,6 +310,13 @@ class RationalTanh(_Pointwise):
         return (a * a2 * (4.0 * self.C) + a * 2.0 + 1.0) / (d * d) * (self.A * self.B)
 
 
+def softmax_array(x: Any, axis: int) -> Any:
+    """``exp(x) / sum(exp(x))`` along ``axis`` on an array, shifted by the maximum (no overflow)."""
+    e = xp_of(x).exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
 class Softmax(Function):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum (no overflow).
 
@@ -320,10 +327,8 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        e = xp_of(x).exp(x - x.max(axis=self.axis, keepdims=True))
-        e /= e.sum(axis=self.axis, keepdims=True)
-        self.y = e
-        return e
+        self.y = softmax_array(x, self.axis)
+        return self.y
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.output()

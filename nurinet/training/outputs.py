@@ -16,7 +16,11 @@ import numpy as np
 
 from nurinet.autograd.tensor import Tensor
 from nurinet.backend import get_array_module
-from nurinet.functional.activation import activation_source, sigmoid_array
+from nurinet.functional.activation import (
+    activation_source,
+    sigmoid_array,
+    softmax_array,
+)
 from nurinet.functional.loss_registry import (
     LOG_PROBABILITIES,
     LOGITS,
@@ -89,14 +93,11 @@ def probabilities(output: Any, spec: OutputSpec) -> np.ndarray | Any:
     if spec.kind == PROBABILITIES:
         return data
     if spec.kind == LOG_PROBABILITIES:
-        return _xp(data).exp(data)
+        return get_array_module(data).exp(data)
     if spec.kind == LOGITS and spec.link == "sigmoid":
         return sigmoid_array(data)
     if spec.kind == LOGITS and spec.link == "softmax":
-        xp = _xp(data)
-        shifted = data - data.max(axis=spec.axis, keepdims=True)
-        e = xp.exp(shifted)
-        return e / e.sum(axis=spec.axis, keepdims=True)
+        return softmax_array(data, spec.axis)
     raise PlainValuesError("the model's output holds plain values, not class scores: probabilities and "
                      "classes need a softmax or sigmoid output (or a classification loss such as "
                      "sparse_categorical_crossentropy, or compile(from_logits=True))")
@@ -163,7 +164,3 @@ class Objective:
 
     def __repr__(self) -> str:
         return f"Objective({self.info.name!r}, from_logits={self.from_logits})"
-
-
-def _xp(array: Any) -> Any:
-    return get_array_module(array)
