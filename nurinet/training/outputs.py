@@ -159,8 +159,5 @@ class Objective:
             return self.info.fn(output, target)
         return self._plain(output, target)
 
-    def describe(self, output: Any) -> OutputSpec:
-        return describe_output(output, self.info, self.from_logits)
-
     def __repr__(self) -> str:
         return f"Objective({self.info.name!r}, from_logits={self.from_logits})"
