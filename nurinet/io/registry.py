@@ -245,7 +245,7 @@ def layer_name(module: Module) -> str:
 def _is_importable_class(cls: type) -> bool:
     """True when ``cls`` is what its module holds under its qualified name, so that loading
     can find it again (a class defined inside a function is not)."""
-    if "<locals>" in cls.__qualname__ or not _USER_CLASS.fullmatch(cls.__qualname__) \
+    if "<locals>" in cls.__qualname__ or not _DOTTED_NAME.fullmatch(cls.__qualname__) \
             or cls.__module__ == "nurinet" or cls.__module__.startswith("nurinet."):
         return False  # nurinet's own classes load only when public (_is_nurinet_layer)
     found: Any = sys.modules.get(cls.__module__)
@@ -434,8 +434,7 @@ _NURINET_MODULE = re.compile(r"nurinet(\.(?!__)[A-Za-z_][A-Za-z0-9_]*)+")
 _CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # A user class's module and qualified name: dotted identifiers (``__main__`` included).
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
-_USER_MODULE = re.compile(_DOTTED)
-_USER_CLASS = re.compile(_DOTTED)
+_DOTTED_NAME = re.compile(_DOTTED)  # a module path or a qualified class name
 
 
 def _is_nurinet_module_name(name: Any) -> bool:
@@ -497,7 +496,7 @@ def allowing(classes: Iterable[type] | None = None,
         if not _is_layer_class(cls):
             raise TypeError(f"classes= takes subclasses of nurinet.nn.Module, got {cls!r}")
     for module in modules:
-        if not isinstance(module, str) or not _USER_MODULE.fullmatch(module):
+        if not isinstance(module, str) or not _DOTTED_NAME.fullmatch(module):
             raise TypeError(f"allowed_modules= takes dotted module names such as 'mypackage', got "
                             f"{module!r}")
     outer = _allowance()
@@ -533,8 +532,8 @@ def _user_class(module: str, qualname: str) -> type | None:
 
 
 def _refused_user_class(module: str, name: Any) -> str | None:
-    if not isinstance(name, str) or not _USER_CLASS.fullmatch(name) \
-            or not _USER_MODULE.fullmatch(module):
+    if not isinstance(name, str) or not _DOTTED_NAME.fullmatch(name) \
+            or not _DOTTED_NAME.fullmatch(module):
         return f"layer class {name!r} of module {module!r} is not a class name"
     allowance = _allowance()
     if allowance.explicit_class(module, name) or _registered_user_class(module, name) \

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet.io.safetensors import CorruptFileError
+from nurinet.io.safetensors import CorruptFileError, _short
 
 MAX_JSON_DEPTH = 200  # JSON levels; a layer inside another takes about five
 MODEL_NUMBER_FLOOR = 65_536  # a nurinet.models argument may always be this large
@@ -417,12 +417,6 @@ def _numbers(args: dict) -> Iterator[tuple[str, float]]:
                 stack.extend(item)
             elif isinstance(item, dict) and ("__tuple__" in item or "__dict__" in item):
                 stack.extend(item.get("__tuple__") or list(item.get("__dict__", {}).values()))
-
-
-def _short(value: Any) -> str:
-    from nurinet.io.safetensors import _short as short
-
-    return short(value)
 
 
 # ----- building under a guard ------------------------------------------------------------------

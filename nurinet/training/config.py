@@ -62,6 +62,7 @@ from nurinet.io.registry import (
     get_layer_class,
     layer_name,
 )
+from nurinet.names import name_key
 from nurinet.nn.linear import Linear
 from nurinet.nn.module import Module
 from nurinet.nn.output import OutputLayer
@@ -93,10 +94,6 @@ _WIDTH_ARGS = ("in_features", "num_features", "normalized_shape")
 _TRAINING_KEYS = {"epochs", "batch_size", "metrics", "shuffle", "verbose"}
 _MAX_DEPTH = 100  # levels of a configuration text
 _MAX_VALUES = 1_000_000  # values of a configuration text, YAML aliases expanded
-
-
-def _key(name: str) -> str:
-    return "".join(c for c in str(name).lower() if c.isalnum())
 
 
 @dataclasses.dataclass
@@ -368,7 +365,7 @@ def _build_layer(spec: dict[str, Any], width: Any) -> tuple[list[Module], Any]:
     from nurinet.nn import Activation, Dropout
 
     kind = spec.pop("type")
-    key = _key(kind)
+    key = name_key(kind)
     if key == "dense":
         args = _dense_args(spec, width, "Dense")
         layer = Linear(args["in_features"], args["units"], bias=args["bias"],
