@@ -29,6 +29,7 @@ from nurinet.functional.loss_classification import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    nll_loss,
 )
 from nurinet.functional.shape import permute, reshape
 
@@ -43,9 +44,12 @@ def class_targets(input: Tensor, target: Any, axis: int, op: str) -> Tensor:
     Keras allows); whole-number float indices are cast to int64, as Keras casts them.
     Rows of the input's shape (one-hot or class probabilities) come back in its dtype.
 
+    The range of the indices is checked where they are used (``cross_entropy``, ``nll_loss``,
+    ``one_hot``), once.
+
     Raises:
         TypeError: indices that are not whole numbers.
-        ValueError: a shape that fits neither form, or an index outside ``0..C-1``.
+        ValueError: a shape that fits neither form.
     """
     t = as_tensor(target)
     classes = input.shape[axis]
@@ -60,10 +64,10 @@ def class_targets(input: Tensor, target: Any, axis: int, op: str) -> Tensor:
             f"must be class indices of shape {expected} or one-hot rows of shape {input.shape}, "
             f"got shape {t.shape}"
         )
-    return _whole_indices(t, classes, op)
+    return _whole_indices(t, op)
 
 
-def _whole_indices(t: Tensor, classes: int, op: str) -> Tensor:
+def _whole_indices(t: Tensor, op: str) -> Tensor:
     data = t.data
     if data.dtype.kind == "f":
         if data.size and not bool((data == t.xp.floor(data)).all()):
@@ -72,14 +76,10 @@ def _whole_indices(t: Tensor, classes: int, op: str) -> Tensor:
         data = data.astype("int64")
     elif data.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {data.dtype}")
-    if data.size and (int(data.min()) < 0 or int(data.max()) >= classes):
-        bad = int(data.min()) if int(data.min()) < 0 else int(data.max())
-        raise ValueError(f"{op}: target contains class index {bad}, but the output has {classes} "
-                         f"classes (valid indices are 0 to {classes - 1})")
     return Tensor._wrap(data, False)
 
 
-def binary_targets(input: Tensor, target: Any, op: str) -> Tensor:
+def binary_targets(input: Tensor, target: Any) -> Tensor:
     """Targets of ``input``'s shape for a per-element loss: ``(N,)`` fits an ``(N, 1)`` output."""
     t = as_tensor(target)
     if t.shape != input.shape and t.numel() == input.numel() and t.ndim and input.ndim \
@@ -124,6 +124,8 @@ def _logit_cross_entropy(logits: Tensor, t: Tensor, axis: int, reduction: str,
 def _probability_cross_entropy(logp: Tensor, t: Tensor, axis: int, reduction: str,
                                label_smoothing: float) -> Tensor:
     classes = logp.shape[axis]
+    if t.shape != logp.shape and not label_smoothing:  # class indices: gather, as nll_loss does
+        return nll_loss(_to_class_axis_one(logp, axis), t, reduction=reduction)
     if t.shape != logp.shape:
         t = one_hot(t, classes, dtype=logp.dtype)
         if axis != logp.ndim - 1:
@@ -189,8 +191,8 @@ def negative_log_likelihood(input: Tensor, target: Any, reduction: str = "mean")
             belong in :func:`cross_entropy`.
     """
     input = as_tensor(input)
-    if source_logits(input, ("softmax",), _class_axis(input, -1, "negative_log_likelihood")) \
-            is not None:
+    if source_logits(input, ("softmax", "log_softmax"), _class_axis(input, -1, "negative_log_likelihood")) \
+            is not None:  # computed from the logits: the same value, stable, and no check needed
         return _categorical(input, target, False, -1, reduction, 0.0, "negative_log_likelihood")
     if input.numel() and float(input.data.max()) > 0.0:
         raise ValueError(
@@ -199,7 +201,7 @@ def negative_log_likelihood(input: Tensor, target: Any, reduction: str = "mean")
             "For logits use cross_entropy; for a softmax output computed another way, use "
             "categorical_crossentropy")
     check_reduction(reduction, "negative_log_likelihood")
-    ax = 1 if input.ndim >= 2 else 0
+    ax = _class_axis(input, 1, "negative_log_likelihood") if input.ndim >= 2 else 0
     t = class_targets(input, target, ax, "negative_log_likelihood")
     return _probability_cross_entropy(input, t, ax, reduction, 0.0)
 
@@ -214,7 +216,7 @@ def binary_crossentropy(input: Tensor, target: Any, from_logits: bool = False,
     """
     check_reduction(reduction, "binary_crossentropy")
     input = as_tensor(input)
-    t = binary_targets(input, target, "binary_crossentropy")
+    t = binary_targets(input, target)
     logits = input if from_logits else source_logits(input, ("sigmoid",))
     if logits is not None:
         return binary_cross_entropy_with_logits(logits, t, reduction=reduction)

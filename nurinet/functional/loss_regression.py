@@ -16,8 +16,7 @@ from nurinet.functional import elementwise as ew
 from nurinet.functional import reduction as rd
 from nurinet.functional.activation import relu, softplus
 from nurinet.functional.loss import check_reduction, pair, reduce
-
-EPSILON = 1e-7  # Keras's backend epsilon
+from nurinet.functional.loss_probability import EPSILON
 
 
 def _per_sample(loss: Tensor, how: str = "mean") -> Tensor:
