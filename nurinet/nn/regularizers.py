@@ -370,9 +370,9 @@ def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:
 
 
 # ----- activity penalties: on a layer's output ---------------------------------------------
-# Modules holding a penalty recorded since the last collection: an empty set lets a model
+# module -> the penalty it recorded since the last collection: an empty table lets a model
 # without activity regularizers skip the walk over its modules at every step.
-_PENDING: weakref.WeakSet = weakref.WeakSet()
+_PENDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def check_activity_regularizer(regularizer: Any, owner: str) -> Regularizer | None:
@@ -389,8 +389,7 @@ def record_activity(module: Module, output: Tensor, regularizer: Regularizer) ->
     A later call of the same module replaces it (a layer called twice in one forward
     contributes its last call).
     """
-    module.__dict__["_activity_penalty"] = regularizer.activity_penalty(output)
-    _PENDING.add(module)
+    _PENDING[module] = regularizer.activity_penalty(output)
 
 
 def add_activity_penalties(model: Module, penalty: Tensor | None = None) -> Tensor | None:
@@ -399,9 +398,8 @@ def add_activity_penalties(model: Module, penalty: Tensor | None = None) -> Tens
     if not _PENDING:
         return penalty
     for module in model.modules():
-        recorded = module.__dict__.pop("_activity_penalty", None)
+        recorded = _PENDING.pop(module, None)
         if recorded is not None:
-            _PENDING.discard(module)
             penalty = recorded if penalty is None else penalty + recorded
     return penalty
 
