@@ -53,13 +53,13 @@ def gibbs_chain(model: Any, v: Any, k: int, persistent: bool) -> tuple[Any, Any,
         raise ValueError(f"{type(model).__name__}.contrastive_divergence: k must be a positive integer, "
                          f"got {k!r}")
     v0 = model._visible_array(v)
-    h0_prob = model.hidden_probs(v0)
-    start = v0
-    if persistent:
+    if persistent:  # the positive phase from the data, the chain from where it stopped
+        h0_prob = model.hidden_probs(v0)
         if model._chain is None or model._chain.shape != v0.shape:
             model._chain = v0.copy()
-        start = model._chain
-    _, h_sample = model.sample_hidden(start)
+        _, h_sample = model.sample_hidden(model._chain)
+    else:  # one pass gives the positive phase and the chain's first step
+        h0_prob, h_sample = model.sample_hidden(v0)
     for _ in range(k):
         _, v_neg = model.sample_visible(h_sample)
         hk_prob, h_sample = model.sample_hidden(v_neg)
