@@ -18,7 +18,7 @@ import numpy as np
 from nurinet import backend
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor
-from nurinet.nn.module import Module
+from nurinet.nn.module import Module, module_device
 
 
 @dataclasses.dataclass
@@ -102,7 +102,7 @@ def _inputs(model: Module, input_shape: Any, batch_size: int, dtype: Any) -> lis
     """Zeros of ``(batch_size, *shape)`` for each input shape, in the model's floating dtype and on its device."""
     if dtype is None:
         dtype = next((p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"), np.float32)
-    device = next((p.device for p in model.parameters()), "cpu")
+    device = module_device(model)
     shapes = [input_shape] if all(isinstance(d, (int, np.integer)) for d in input_shape) else input_shape
     return [Tensor._wrap(backend.to_device(np.zeros((batch_size, *map(int, s)), dtype), device), False)
             for s in shapes]

@@ -32,6 +32,7 @@ from nurinet import backend, nn, optim
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.models._arguments import _KeepsArguments
+from nurinet.nn.module import module_device
 from nurinet.random import Generator, resolve
 
 _MAX_STAGES = 4  # DCGAN's 64x64 generator upsamples 4x4 -> 64x64 in four stride-2 stages
@@ -95,11 +96,6 @@ def dcgan_init_(module: nn.Module, generator: Generator | None = None) -> nn.Mod
             nn.init.normal_(layer.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(layer.bias)
     return module
-
-
-def _device_of(module: nn.Module) -> str:
-    """Where ``module``'s parameters are ("cpu" for a module without any)."""
-    return next((p.device for p in module.parameters()), "cpu")
 
 
 def _check_positive(value: Any, name: str, where: str) -> int:
@@ -276,7 +272,7 @@ class GAN(_KeepsArguments):
         """``n`` latent vectors ``z ~ N(0, I)`` from the GAN's random source, ``(n, latent_dim)``."""
         dtype = next((p.dtype for p in self.generator_net.parameters()), np.dtype(np.float32))
         z = resolve(self.generator).standard_normal((n, self.latent_dim)).astype(dtype)
-        return Tensor(backend.to_device(z, _device_of(self.generator_net)))
+        return Tensor(backend.to_device(z, module_device(self.generator_net)))
 
     def forward(self, z: Any) -> Tensor:
         """The generator's images for the noise ``z``."""
@@ -291,7 +287,7 @@ class GAN(_KeepsArguments):
             update) and ``d_accuracy`` (the fraction of both it classified right, logit > 0
             meaning real).
         """
-        real = as_tensor(real_batch).to(_device_of(self.discriminator_net))  # fit's batches come from the host
+        real = as_tensor(real_batch).to(module_device(self.discriminator_net))  # fit's batches come from the host
         if real.ndim < 2 or len(real) < 2:
             raise ValueError(f"GAN.train_step: expected a batch of at least 2 images (N, C, H, W), got shape "
                              f"{real.shape} (batch norm needs 2 samples)")

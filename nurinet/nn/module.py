@@ -563,6 +563,11 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
+def module_device(module: Module) -> str:
+    """Where ``module``'s parameters are (``"cpu"`` for a module without any)."""
+    return next((p.device for p in module.parameters()), "cpu")
+
+
 def _as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
         value = value.data

@@ -41,7 +41,7 @@ from nurinet import backend
 from nurinet.autograd.tensor import Tensor
 from nurinet.autograd.versions import increment_version
 from nurinet.names import NameTable
-from nurinet.nn.module import Module
+from nurinet.nn.module import Module, module_device
 
 # ----- penalties ---------------------------------------------------------------------------
 
@@ -353,7 +353,7 @@ def regularization_loss(model: Module) -> Tensor:
     total = penalty_or_none(attached_regularizers(model))
     if total is not None:
         return total
-    device = next((p.device for p in model.parameters()), "cpu")  # the zero meets the model's loss
+    device = module_device(model)  # the zero meets the model's loss
     return Tensor._wrap(backend.to_device(np.zeros((), np.float32), device), False)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor
 from nurinet.backend import to_numpy
-from nurinet.nn.module import Module
+from nurinet.nn.module import Module, module_device
 from nurinet.nn.regularizers import (
     add_activity_penalties,
     apply_constraints,
@@ -407,7 +407,7 @@ class Model(Module):
 
     def _device(self) -> str:
         """Where the parameters are: the loops move host batches there, as Keras does."""
-        return next((p.device for p in self.parameters()), "cpu")
+        return module_device(self)
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
