@@ -38,12 +38,7 @@ class _BatchOptimizer(Optimizer):
     closure_returns_graph = False  # True: the closure returns the loss with its graph, no backward
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
-        super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError(
-                f"{type(self).__name__} doesn't support per-parameter options (parameter groups): "
-                "it works on all parameters as one vector"
-            )
+        super().__init__(params, defaults)  # add_param_group below refuses a second group
         self._params = self.param_groups[0]["params"]
         self._flat = FlatParams(self._params, type(self).__name__)
 

@@ -56,14 +56,14 @@ def gauss_newton_product(flat: FlatParams, loss: Tensor, output: Tensor) -> Prod
     dummy = Tensor(xp.zeros_like(output.data), requires_grad=True)
     jt_dummy = grad(output, flat.params, grad_outputs=dummy, create_graph=True, allow_unused=True)
     (dl_dz,) = grad(loss, output, create_graph=True)
+    if not dl_dz.requires_grad:  # a loss linear in the output: H_L = 0, so is every product
+        return flat.xp.zeros_like
 
     def product(v: Any) -> Any:
         total = _dot_with(jt_dummy, flat.unflatten(v))
         if total is None:  # the output does not depend on the parameters: J = 0
             return flat.xp.zeros_like(v)
         (jv,) = grad(total, dummy, retain_graph=True)
-        if not dl_dz.requires_grad:  # a loss linear in the output: H_L = 0
-            return flat.xp.zeros_like(v)
         (h_jv,) = grad((dl_dz * jv).sum(), output, retain_graph=True, allow_unused=True)
         if h_jv is None:
             return flat.xp.zeros_like(v)

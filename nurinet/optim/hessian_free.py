@@ -7,7 +7,7 @@ from typing import Any
 
 from nurinet.autograd.grad_mode import enable_grad, no_grad
 from nurinet.autograd.tensor import Tensor
-from nurinet.optim.batch_optimizer import Closure, _BatchOptimizer
+from nurinet.optim.batch_optimizer import Closure, _as_float, _BatchOptimizer
 from nurinet.optim.curvature import (
     diagonal_estimate,
     gauss_newton_product,
@@ -255,7 +255,7 @@ class HessianFree(_BatchOptimizer):
         with no_grad():
             returned = closure()
         loss = returned[0] if isinstance(returned, tuple) else returned
-        value = float(loss.item() if hasattr(loss, "item") else loss)
+        value = _as_float(loss, "HessianFree")
         if decay:
             theta = self._flat.values()
             value += 0.5 * decay * dot(theta, theta)
