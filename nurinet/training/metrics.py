@@ -200,18 +200,15 @@ def _fill_metrics(table: NameTable) -> None:
 
     table.add_public(training, lambda obj: isinstance(obj, type) and issubclass(obj, Metric)
                      and obj is not Metric and obj is not Mean)
-    shorthands = {
-        "accuracy": Accuracy, "acc": Accuracy,
-        "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-        "categorical_accuracy": CategoricalAccuracy, "binary_accuracy": BinaryAccuracy,
-        "top_k_accuracy": TopKCategoricalAccuracy, "top_k_categorical_accuracy": TopKCategoricalAccuracy,
-        "f1": cm.F1Score, "f1_score": cm.F1Score, "mae": rm.MeanAbsoluteError,
-        "mean_absolute_error": rm.MeanAbsoluteError, "mse": rm.MeanSquaredError,
-        "mean_squared_error": rm.MeanSquaredError, "rmse": rm.RootMeanSquaredError,
-        "root_mean_squared_error": rm.RootMeanSquaredError, "r2": rm.R2Score,
+    # The class names give "accuracy", "binary_accuracy", "f1_score"...; these are the other names.
+    aliases = {
+        Accuracy: ("acc",), TopKCategoricalAccuracy: ("top_k_accuracy",), cm.F1Score: ("f1",),
+        rm.MeanAbsoluteError: ("mae", "mean_absolute_error"),
+        rm.MeanSquaredError: ("mse", "mean_squared_error"),
+        rm.RootMeanSquaredError: ("rmse", "root_mean_squared_error"), rm.R2Score: ("r2",),
     }
-    for name, cls in shorthands.items():
-        table.register(name, cls, overwrite=True)
+    for cls, names in aliases.items():
+        table.register(names[0], cls, *names[1:], overwrite=True)
 
 
 METRICS = NameTable("metric", hint="Pass a Metric object for your own metric")
