@@ -25,6 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
+from nurinet import backend
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional.activation import activation_source
 from nurinet.nn.regularizers import apply_constraints
@@ -38,6 +41,12 @@ def needs_closure(optimizer: Any) -> bool:
     return bool(getattr(optimizer, "needs_closure", False))
 
 
+def holds_samples(x: Any) -> bool:
+    """Whether ``x`` is data (an array, a Tensor, a list, a CuPy array), not a loader of batches."""
+    return isinstance(x, (np.ndarray, Tensor, list)) or hasattr(x, "__array_interface__") \
+        or backend.is_cupy_array(x)
+
+
 def fit_batch_size(optimizer: Any, x: Any, batch_size: int | None) -> int | None:
     """The batch size ``fit`` uses: the user's, else the whole training set for a batch method, else 32.
 
@@ -48,8 +57,7 @@ def fit_batch_size(optimizer: Any, x: Any, batch_size: int | None) -> int | None
     """
     if batch_size is not None:
         return batch_size
-    holds_samples = isinstance(x, (list, Tensor)) or hasattr(x, "shape")  # not a loader of batches
-    if needs_closure(optimizer) and holds_samples:
+    if needs_closure(optimizer) and holds_samples(x):
         return max(len(x), 1)
     return DEFAULT_BATCH_SIZE
 

@@ -28,6 +28,7 @@ from nurinet.nn.regularizers import (
 from nurinet.training.batch_methods import (
     closure_train_step,
     fit_batch_size,
+    holds_samples,
     needs_closure,
 )
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
@@ -474,7 +475,7 @@ def _pair(data: Any) -> tuple[Any, Any]:
             raise ValueError(f"fit: validation_data must be (x_val, y_val) or a DataLoader, got a "
                              f"{type(data).__name__} of {len(data)} item(s)")
         return data[0], data[1]
-    if _is_array(data):
+    if holds_samples(data):
         raise ValueError("fit: validation_data must be (x_val, y_val) or a DataLoader, got one array; "
                          "pass the targets too")
     return data, None
@@ -495,11 +496,6 @@ def _check_epochs(epochs: Any, initial_epoch: Any) -> None:
             raise ValueError(f"fit: {name} must be a whole number >= 0, got {value!r}")
 
 
-def _is_array(a: Any) -> bool:
-    return isinstance(a, (np.ndarray, Tensor, list)) or hasattr(a, "__array_interface__") \
-        or type(a).__module__.startswith("cupy")
-
-
 def _length(a: Any) -> int:
     return len(a.data if isinstance(a, Tensor) else a)
 
@@ -507,7 +503,7 @@ def _length(a: Any) -> int:
 def _split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {fraction}")
-    if not _is_array(x):
+    if not holds_samples(x):
         raise ValueError("fit: validation_split needs arrays x and y (it holds out their last samples); "
                          "with a DataLoader, pass validation_data=<another loader> instead")
     if y is None:
@@ -532,10 +528,10 @@ def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who:
 
     if x is None:
         raise ValueError(f"{who}: no data given: pass arrays x (and y) or a DataLoader")
-    if isinstance(x, (dict, str, bytes)) or not (_is_array(x) or hasattr(x, "__iter__")):
+    if isinstance(x, (dict, str, bytes)) or not (holds_samples(x) or hasattr(x, "__iter__")):
         raise TypeError(f"{who}: x must be an array, a Tensor or a DataLoader yielding (x, y) "
                         f"batches, got {type(x).__name__}")
-    if not _is_array(x):
+    if not holds_samples(x):
         return x
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"{who}: batch_size must be a whole number >= 1, got {batch_size!r}")
