@@ -88,16 +88,28 @@ def jvp(func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors | 
         inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
         v = _vector_for(v, inputs, is_inputs_tuple, create_graph, "jvp", "input to the user-provided "
                         "function is a single Tensor with a single element.")
-        is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", "jvp")
-        _check_requires_grad(outputs, "outputs", strict)
-        # J^T u is linear in u, so u's value never matters: zeros keep it free of inf and NaN.
-        dummies = tuple(_zeros_like(out, requires_grad=True) for out in outputs)
-        grad_inputs = _autograd_grad(outputs, inputs, dummies, create_graph=True)
-        _check_requires_grad(grad_inputs, "grad_inputs", strict)
-        result = _autograd_grad(grad_inputs, dummies, v, create_graph)
-        result = _fill_in_zeros(result, outputs, strict, create_graph, "back_trick")
+        is_outputs_tuple, outputs, trick = _jvp_trick(func, inputs, strict, "jvp")
+        result = trick(v, create_graph, retain_graph=None)
     return (_tuple_postprocess(_postprocess(outputs, create_graph), is_outputs_tuple),
             _tuple_postprocess(_postprocess(result, create_graph), is_outputs_tuple))
+
+
+def _jvp_trick(func: Callable[..., Any], inputs: tuple[Tensor, ...], strict: bool,
+               name: str) -> tuple[bool, tuple[Tensor, ...], Callable[..., tuple[Any, ...]]]:
+    """``func``'s outputs and ``trick(v, create_graph, retain_graph)`` giving ``J v``, by the
+    double-backward trick: ``J^T u`` is built once, and each ``J v`` is one more backward of it."""
+    is_outputs_tuple, outputs = _as_tuple(func(*inputs), "outputs of the user-provided function", name)
+    _check_requires_grad(outputs, "outputs", strict)
+    # J^T u is linear in u, so u's value never matters: zeros keep it free of inf and NaN.
+    dummies = tuple(_zeros_like(out, requires_grad=True) for out in outputs)
+    grad_inputs = _autograd_grad(outputs, inputs, dummies, create_graph=True)
+    _check_requires_grad(grad_inputs, "grad_inputs", strict)
+
+    def trick(v: Any, create_graph: bool, retain_graph: bool | None) -> tuple[Any, ...]:
+        result = _autograd_grad(grad_inputs, dummies, v, create_graph, retain_graph=retain_graph)
+        return _fill_in_zeros(result, outputs, strict, create_graph, "back_trick")
+
+    return is_outputs_tuple, outputs, trick
 
 
 def jacobian(func: Callable[..., Any], inputs: TensorOrTensors, create_graph: bool = False,
@@ -430,18 +442,17 @@ def _jacobian_forward(func: Callable[..., Any], inputs: Any, create_graph: bool,
         with enable_grad():
             returned = func(*_grad_preprocess(inputs, False, need_graph=True))
         is_outputs_tuple, outputs = _as_tuple(returned, "outputs of the user-provided function", "jacobian")
-    columns = []
-    for i, inp in enumerate(inputs):
-        per_output: list[list[Tensor]] = []
-        for k in range(inp.data.size):
-            out, jv = jvp(func, inputs, _unit(inputs, i, k), create_graph=create_graph, strict=strict)
-            is_outputs_tuple = isinstance(out, tuple)
-            outputs = out if is_outputs_tuple else (out,)
-            jv = jv if isinstance(jv, tuple) else (jv,)
-            per_output = per_output or [[] for _ in jv]
-            for o, column in enumerate(jv):
-                per_output[o].append(column)
-        columns.append(per_output or [[] for _ in outputs])
+        columns = [[[] for _ in outputs] for _ in inputs]
+    else:
+        with enable_grad():
+            inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
+            is_outputs_tuple, outputs, trick = _jvp_trick(func, inputs, strict, "jacobian")
+            columns = [[[_postprocess(jv, create_graph)
+                         for jv in trick(_unit(inputs, i, k), create_graph, retain_graph=True)]
+                        for k in range(inp.data.size)] for i, inp in enumerate(inputs)]
+        outputs = _postprocess(outputs, create_graph)
+        # columns[i][k][o] -> columns[i][o][k]
+        columns = [[[col[o] for col in per_k] for o in range(len(outputs))] for per_k in columns]
     result = tuple(
         tuple(_columns_to_jacobian(stack, columns[i][o], outputs[o], inputs[i]) for i in range(len(inputs)))
         for o in range(len(outputs)))
