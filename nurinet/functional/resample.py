@@ -88,8 +88,12 @@ class AxisMap:
     def apply(self, x: Any, axis: int) -> Any:
         """Map axis ``axis`` of the array ``x`` from ``n_in`` to ``n_out`` positions."""
         xp = xp_of(x)
-        if self.dense_when_finite and bool(xp.isfinite(x).all()):
-            return self._apply_dense(x, axis, xp)
+        if self.dense_when_finite:
+            # A product spreads a NaN or inf input over its whole output line, so a finite result
+            # (one sum, no pass over the input) proves the input finite; otherwise recompute locally.
+            y = self._apply_dense(x, axis, xp)
+            if math.isfinite(float(y.sum())):
+                return y
         if self.window:
             return self._apply_window(x, axis, xp)
         return self.apply_gathered(x, axis)
