@@ -30,6 +30,7 @@ from nurinet import nn
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional import activation_registry
+from nurinet.functional.padding import NUMPY_PAD_MODES
 from nurinet.io.atomic import atomic_write_bytes
 
 __all__ = ["UnsupportedLayerError", "export", "register_exporter", "supported_layers"]
@@ -587,8 +588,8 @@ def _conv_pads(module: Any) -> list[int]:
     return list(module.padding) * 2
 
 
-# padding_mode -> ONNX Pad's mode, and the first opset that has it.
-_PAD_MODES = {"reflect": ("reflect", 11), "replicate": ("edge", 11), "circular": ("wrap", 19)}
+# ONNX Pad's modes are numpy.pad's (reflect, edge, wrap); wrap came in opset 19, the others in 11.
+_PAD_WRAP_OPSET = 19
 
 
 def _conv(ctx: ExportContext, module: Any, x: Value) -> str:
@@ -605,7 +606,8 @@ def _conv(ctx: ExportContext, module: Any, x: Value) -> str:
 
 def _pad_input(ctx: ExportContext, module: Any, name: str, pads: list[int], mode: str) -> str:
     """A Pad node that fills the border as ``padding_mode`` says (the Conv then pads nothing)."""
-    onnx_mode, first_opset = _PAD_MODES[mode]
+    onnx_mode = NUMPY_PAD_MODES[mode]
+    first_opset = _PAD_WRAP_OPSET if onnx_mode == "wrap" else MIN_OPSET
     if ctx.opset < first_opset:
         raise UnsupportedLayerError(f"cannot export {module!r}: padding_mode={mode!r} needs ONNX opset "
                                     f"{first_opset} or later (Pad mode {onnx_mode!r}); pass opset={first_opset}")

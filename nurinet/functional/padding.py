@@ -17,18 +17,11 @@ import numpy as np
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import on_device_of
 from nurinet.functional.indexing import getitem
-from nurinet.functional.shape import pad
+from nurinet.functional.shape import pad, pad_widths
 
 # PyTorch's mode names and the numpy.pad mode that builds the same source index.
-_NUMPY_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-PAD_MODES = ("constant", "zeros", *_NUMPY_MODE)
-
-
-def _pad_widths(pad_width: Any, ndim: int) -> list[tuple[int, int]]:
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
-    if (width < 0).any():
-        raise ValueError(f"pad_mode: widths must be non-negative, got {pad_width}")
-    return [(int(before), int(after)) for before, after in width]
+NUMPY_PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+PAD_MODES = ("constant", "zeros", *NUMPY_PAD_MODES)
 
 
 def _check_width(mode: str, size: int, before: int, after: int, axis: int) -> None:
@@ -45,7 +38,7 @@ def _check_width(mode: str, size: int, before: int, after: int, axis: int) -> No
 
 def source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """The input position each output position copies, along one axis padded by ``mode``."""
-    return np.pad(np.arange(size), (before, after), mode=_NUMPY_MODE[mode])
+    return np.pad(np.arange(size), (before, after), mode=NUMPY_PAD_MODES[mode])
 
 
 def pad_mode(x: Any, pad_width: Any, mode: str = "reflect", value: float = 0.0) -> Tensor:
@@ -68,7 +61,7 @@ def pad_mode(x: Any, pad_width: Any, mode: str = "reflect", value: float = 0.0) 
     x = as_tensor(x)
     if mode not in PAD_MODES:
         raise ValueError(f"pad_mode: mode must be one of {PAD_MODES}, got {mode!r}")
-    widths = _pad_widths(pad_width, x.ndim)
+    widths = pad_widths(pad_width, x.ndim, "pad_mode")
     if mode in ("constant", "zeros"):
         return pad(x, widths, value=0.0 if mode == "zeros" else value)
     out = x

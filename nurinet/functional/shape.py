@@ -342,12 +342,21 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     return split_sizes(x, max(-(-length // chunks), 1), dim)
 
 
+def pad_widths(pad_width: Any, ndim: int, op: str = "pad") -> tuple[tuple[int, int], ...]:
+    """``pad_width`` as in ``numpy.pad`` (int, pair, or pair per axis) as one pair per axis.
+
+    Raises:
+        ValueError: a negative width (the message names ``op``).
+    """
+    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (ndim, 2))
+    if (width < 0).any():
+        raise ValueError(f"{op}: widths must be non-negative, got {pad_width}")
+    return tuple((int(before), int(after)) for before, after in width)
+
+
 def pad(x: Tensor, pad_width: Any, value: float = 0.0) -> Tensor:
     """Pad with a constant; ``pad_width`` as in ``numpy.pad`` (int, pair, or pair per axis)."""
-    width = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
-    if (width < 0).any():
-        raise ValueError(f"pad: widths must be non-negative, got {pad_width}")
-    return Pad(tuple(tuple(int(v) for v in row) for row in width), value)(x)
+    return Pad(pad_widths(pad_width, x.ndim), value)(x)
 
 
 def repeat(x: Tensor, repeats: int, axis: int | None = None) -> Tensor:

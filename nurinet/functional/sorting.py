@@ -18,7 +18,7 @@ from nurinet.functional.indexing import take_along_axis
 # PyTorch's torch.return_types: tuples that unpack as (values, indices) and name their fields.
 return_types = SimpleNamespace(**{
     name: namedtuple(name, ["values", "indices"])
-    for name in ("max", "min", "sort", "topk", "kthvalue", "median", "mode")
+    for name in ("max", "min", "sort", "topk")
 })
 
 
