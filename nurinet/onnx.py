@@ -32,6 +32,7 @@ from nurinet.autograd.tensor import Tensor
 from nurinet.functional import activation_registry
 from nurinet.functional.padding import NUMPY_PAD_MODES
 from nurinet.io.atomic import atomic_write_bytes
+from nurinet.training.model import Model
 
 __all__ = ["UnsupportedLayerError", "export", "register_exporter", "supported_layers"]
 
@@ -75,15 +76,6 @@ def register_exporter(module_class: type) -> Callable[[Exporter], Exporter]:
         _EXPORTERS[module_class] = fn
         return fn
     return decorate
-
-
-def _network_of(model: Any) -> Any:
-    """The network a Keras-style ``training.Model(network)`` wraps (its forward is the network's)."""
-    from nurinet.training import Model
-
-    if type(model) is Model and "network" in model._modules:
-        return model.network
-    return model
 
 
 def supported_layers() -> list[str]:
@@ -225,7 +217,6 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"export: model must be an nn.Module, got {type(model).__name__}")
-    model = _network_of(model)
     onnx = _onnx()
     opset = _check_opset(onnx, opset)
     example = _example_array(example_input)
@@ -541,6 +532,15 @@ def _flatten_layer(ctx: ExportContext, module: Any, x: Value) -> str:
     # 0 copies the input's dim: the leading dims (the batch among them) stay whatever size they come in.
     shape = [0] * start + [-1] + list(x.example.shape[end + 1:])
     return ctx.reshape(x.name, shape)
+
+
+@register_exporter(Model)
+def _keras_model(ctx: ExportContext, module: Any, x: Value) -> Any:
+    """A ``training.Model(network)`` runs its network (the loss and optimizer are not part of the graph)."""
+    if "network" not in module._modules:
+        raise UnsupportedLayerError(f"cannot export {type(module).__name__}: a Model without a network "
+                                    "has its own forward; register an exporter for it")
+    return ctx.module(module.network, x, "network").name
 
 
 @register_exporter(nn.OutputLayer)  # a Linear with its activation; the loss is not part of the graph
