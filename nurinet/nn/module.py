@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from nurinet import backend
-from nurinet.autograd.tensor import Parameter, Tensor
+from nurinet.autograd.tensor import Parameter, RemovableHandle, Tensor
 from nurinet.autograd.versions import increment_version
 
 
@@ -29,12 +29,6 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list[str]
     unexpected_keys: list[str]
-
-
-class _WatchedArgs(tuple):
-    """A call's positional arguments, with the backward-hook bookkeeping that watches them."""
-
-    call: _BackwardHookCall
 
 
 class _BackwardHookCall:
@@ -49,7 +43,7 @@ class _BackwardHookCall:
         self.grad_output: list[Any] = []
         self.pending = 0
 
-    def watch_inputs(self, args: tuple) -> _WatchedArgs:
+    def watch_inputs(self, args: tuple) -> tuple:
         from nurinet.functional.tensor_ops import clone
 
         watched = []
@@ -60,9 +54,7 @@ class _BackwardHookCall:
                 arg.register_hook(self._input_hook(position))
                 self.pending += 1
             watched.append(arg)
-        result = _WatchedArgs(watched)
-        result.call = self
-        return result
+        return tuple(watched)
 
     def watch_outputs(self, output: Any) -> None:
         tensors = [t for t in _flat_tensors(output) if t.requires_grad]
@@ -101,20 +93,6 @@ def _flat_tensors(value: Any) -> list[Tensor]:
     if isinstance(value, (tuple, list)):
         return [t for item in value for t in _flat_tensors(item)]
     return []
-
-
-class HookHandle:
-    """Returned by ``register_forward_hook`` and ``register_forward_pre_hook``; ``remove()`` unregisters."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict[str, dict[int, Callable]], kind: str) -> None:
-        self._hooks, self._kind = hooks, kind
-        self.id = HookHandle._next_id
-        HookHandle._next_id += 1
-
-    def remove(self) -> None:
-        self._hooks[self._kind].pop(self.id, None)
 
 
 class Module:
@@ -158,23 +136,24 @@ class Module:
         hooks = self.__dict__.get("_call_hooks")
         if not hooks or not any(hooks.values()):  # the common case: no hook
             return self.forward(*args, **kwargs)
-        for pre_hook in list(hooks["forward_pre"].values()):
+        for pre_hook in list(hooks["forward_pre"]):
             changed = pre_hook(self, args)
             if changed is not None:
                 args = changed if isinstance(changed, tuple) else (changed,)
-        if hooks["backward"]:
-            args = _BackwardHookCall(self, list(hooks["backward"].values())).watch_inputs(args)
+        call = _BackwardHookCall(self, list(hooks["backward"])) if hooks["backward"] else None
+        if call is not None:
+            args = call.watch_inputs(args)
         output = self.forward(*args, **kwargs)
-        for hook in list(hooks["forward"].values()):
+        for hook in list(hooks["forward"]):
             changed = hook(self, args, output)
             if changed is not None:
                 output = changed
-        if hooks["backward"] and isinstance(args, _WatchedArgs):
-            args.call.watch_outputs(output)
+        if call is not None:
+            call.watch_outputs(output)
         return output
 
     # ----- hooks -----------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> HookHandle:
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> RemovableHandle:
         """Call ``hook(module, args)`` before each ``forward``, as PyTorch's.
 
         The hook may return new positional arguments (a tuple, or a single value). Returns a
@@ -182,7 +161,7 @@ class Module:
         """
         return self._add_hook("forward_pre", hook)
 
-    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> HookHandle:
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after each ``forward``, as PyTorch's.
 
         The hook may return a replacement output. Returns a handle whose ``remove()`` unregisters it.
@@ -191,7 +170,7 @@ class Module:
 
     def register_full_backward_hook(
         self, hook: Callable[[Module, tuple, tuple], tuple | None]
-    ) -> HookHandle:
+    ) -> RemovableHandle:
         """Call ``hook(module, grad_input, grad_output)`` when the gradients with respect to the
         module's tensor inputs have been computed, as PyTorch's.
 
@@ -205,17 +184,16 @@ class Module:
         """
         return self._add_hook("backward", hook)
 
-    def _add_hook(self, kind: str, hook: Callable) -> HookHandle:
+    def _add_hook(self, kind: str, hook: Callable) -> RemovableHandle:
         if not callable(hook):
             raise TypeError(f"a {kind} hook must be callable, got {type(hook).__name__}")
         hooks = self.__dict__.get("_call_hooks")
         if hooks is None:
             # Kept in __dict__ (not a registry) so modules built before hooks existed still work.
-            hooks = {"forward_pre": {}, "forward": {}, "backward": {}}
+            hooks = {"forward_pre": [], "forward": [], "backward": []}
             object.__setattr__(self, "_call_hooks", hooks)
-        handle = HookHandle(hooks, kind)
-        hooks[kind][handle.id] = hook
-        return handle
+        hooks[kind].append(hook)
+        return RemovableHandle(hooks[kind], hook)
 
     # ----- registration ----------------------------------------------------------------
     def _registry(self, name: str) -> None:
