@@ -35,7 +35,7 @@ def gradient(flat: FlatParams, loss: Tensor, create_graph: bool = False,
     """``dL/dtheta`` as a flat vector, and the per-parameter gradients (with a graph if asked)."""
     grads = grad(loss, flat.params, create_graph=create_graph, retain_graph=retain_graph,
                  allow_unused=True)
-    return flat.flatten([None if g is None else g.data for g in grads]), grads
+    return flat.flatten(grads), grads
 
 
 def hessian_product(flat: FlatParams, grads: Sequence[Tensor | None]) -> Product:
@@ -68,7 +68,7 @@ def gauss_newton_product(flat: FlatParams, loss: Tensor, output: Tensor) -> Prod
         if h_jv is None:
             return flat.xp.zeros_like(v)
         gv = grad(output, flat.params, grad_outputs=h_jv, retain_graph=True, allow_unused=True)
-        return flat.flatten([None if g is None else g.data for g in gv])
+        return flat.flatten(gv)
 
     return product
 

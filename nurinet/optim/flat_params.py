@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nurinet import backend
+from nurinet._runtime import blas
 from nurinet.autograd.tensor import Tensor
 from nurinet.autograd.versions import increment_version
 
@@ -49,17 +50,13 @@ class FlatParams:
     # ----- reading --------------------------------------------------------------------
     def gather_grad(self) -> Any:
         """The gradient as one new flat vector (zeros for a parameter without ``.grad``)."""
-        parts = []
-        for p in self.params:
-            if p.grad is None:
-                parts.append(self.xp.zeros(p.data.size, dtype=self.dtype))
-            else:
-                parts.append(p.grad.data.reshape(-1))
-        return self.xp.concatenate(parts)
+        return self.flatten([p.grad for p in self.params])
 
     def flatten(self, arrays: Sequence[Any]) -> Any:
-        """One flat vector from arrays shaped as the parameters (gradients from ``nurinet.grad``)."""
-        parts = [self.xp.zeros(p.data.size, dtype=self.dtype) if a is None else a.reshape(-1)
+        """One flat vector from arrays or Tensors shaped as the parameters (gradients from
+        ``nurinet.grad`` or ``.grad``; zeros for None)."""
+        parts = [self.xp.zeros(p.data.size, dtype=self.dtype) if a is None
+                 else (a.data if isinstance(a, Tensor) else a).reshape(-1)
                  for p, a in zip(self.params, arrays)]
         return self.xp.concatenate(parts)
 
@@ -84,7 +81,8 @@ class FlatParams:
     def add_(self, t: float, d: Any) -> None:
         """``x += t * d`` in place (``d`` flat), raising each parameter's version."""
         for p, step in zip(self.params, self.unflatten(d)):
-            p.data += t * step
+            if not blas.axpy(t, step, p.data):  # one pass, no temporary, where the BLAS can
+                p.data += t * step
         increment_version(self.params)
 
     def restore_(self, values: Sequence[Any]) -> None:
