@@ -171,7 +171,9 @@ class ConvRBM(_KeepsArguments):
 
     def pooled_probs(self, v: Any) -> Any:
         """``P(pool = 1 | v)`` of every pooling unit: the features the next layer sees."""
-        return 1.0 - block_probabilities(self.hidden_input(v), self.pool_size)[1]
+        # 1 - P(block all off) = 1 - 1 / (1 + sum exp(I)), from the block sums alone (no unit map)
+        pre = self.hidden_input(v)
+        return -backend.get_array_module(pre).expm1(-log_block_sums(pre, self.pool_size))
 
     def visible_mean(self, h: Any) -> Any:
         """``E[v | h]``: ``sigmoid(sum_k W^k (*) h^k + a)`` for Bernoulli units, the pre-activation otherwise."""
