@@ -30,7 +30,7 @@ from nurinet import backend
 from nurinet._runtime import blas
 from nurinet.autograd.grad_mode import enable_grad
 from nurinet.autograd.tensor import Tensor
-from nurinet.autograd.versions import remember_change, tick
+from nurinet.autograd.versions import increment_version
 
 Position = tuple[int, int]
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -173,7 +173,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        now = tick()  # one tick for the whole step: see nurinet.autograd.versions
+        updated = []
         for gi, group in enumerate(self.param_groups):
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
@@ -188,13 +188,9 @@ class Optimizer:
                 if state is None:
                     state = self.state[(gi, pi)] = {}
                 self._update(p.data, g, state, group)
-                # A graph that used p's old values can no longer back-propagate (the GAN mistake).
-                # This and the one tick above are versions.increment_version for a leaf, inlined.
-                p._version += 1
-                try:
-                    p._bump_ticks.append(now)
-                except AttributeError:  # p's first change
-                    remember_change(p, now)
+                updated.append(p)
+        if updated:  # a graph that used the old values can no longer back-propagate (the GAN mistake)
+            increment_version(updated)
         return loss
 
     # ----- helpers for the updates ---------------------------------------------------------
