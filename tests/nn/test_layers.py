@@ -286,3 +286,20 @@ def test_stacked_linear_layers_without_activation_stay_linear() -> None:
     x = Tensor(INPUTS)
     y = model(x).data.ravel()
     assert math.isclose(y[0] + y[3], y[1] + y[2], abs_tol=1e-5)  # affine: f(00)+f(11) = f(01)+f(10)
+
+
+# ----- layers added with the training-path and study-note work -----------------------------------
+def test_output_layer_passes_the_harness() -> None:
+    layer = nn.OutputLayer(4, 3, activation="softmax", loss="MCXENT")
+    check_layer(layer, (5, 4), (5, 3), expected_param_count=4 * 3 + 3)
+
+
+def test_activity_regularization_and_keras_hard_sigmoid_pass_the_harness() -> None:
+    check_layer(nn.ActivityRegularization(l1=1e-3), (5, 4), (5, 4), expected_param_count=0)
+    check_layer(nn.HardsigmoidKeras(), (5, 4), (5, 4), expected_param_count=0)
+
+
+def test_probabilistic_max_pool_passes_the_harness() -> None:
+    from nurinet.models.cdbn import ProbabilisticMaxPool2d
+
+    check_layer(ProbabilisticMaxPool2d(2), (2, 3, 4, 6), (2, 3, 2, 3), expected_param_count=0)
