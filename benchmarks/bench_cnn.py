@@ -30,6 +30,7 @@ Run ``python benchmarks/bench_cnn.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -40,14 +41,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
     sys.path.insert(0, str(ROOT))
-# What this entry point sets before NumPy loads (a value already in the environment wins): an idle
-# OpenBLAS thread spins for ~0.1 s after each matrix product, taking the core that nurinet's
-# elementwise threads (nurinet.parallel) want; a short timeout makes it sleep early. run_all.py runs
-# this workload in a process of its own with these settings.
-ENTRY_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
-if __name__ == "__main__":
-    for _name, _value in ENTRY_ENV.items():
-        os.environ.setdefault(_name, _value)
 
 import numpy as np
 
@@ -57,7 +50,6 @@ from benchmarks.common import (
     Case,
     Step,
     cross_entropy_step,
-    entry_settings,
     load_torch,
     main,
 )
@@ -96,8 +88,17 @@ def _torch_model(torch: Any) -> Any:
     return model
 
 
-def cnn_nurinet() -> Step:
+def _without_dropout(model: Any, dropout_class: type) -> None:
+    """Set every dropout of ``model`` to p = 0 (the workload's dropout-off case)."""
+    for module in model.modules():
+        if isinstance(module, dropout_class):
+            module.p = 0.0
+
+
+def cnn_nurinet(dropout: bool = True) -> Step:
     model = _nurinet_model()
+    if not dropout:
+        _without_dropout(model, nt.nn.Dropout)
     model.train()
     opt = nt.optim.Adam(model.parameters(), lr=1e-3)
     xs, ys = _data()
@@ -105,9 +106,11 @@ def cnn_nurinet() -> Step:
     return cross_entropy_step(model, opt, batches, F)
 
 
-def cnn_torch() -> Step:
+def cnn_torch(dropout: bool = True) -> Step:
     torch = load_torch()
     model = _torch_model(torch)
+    if not dropout:
+        _without_dropout(model, torch.nn.Dropout)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     xs, ys = _data()
@@ -143,7 +146,6 @@ def _rss_now_kib() -> int:
 
 def measure_memory(lib: str) -> dict[str, Any]:
     """Peak memory of one warmed-up training step of ``lib`` (run this in a fresh process)."""
-    entry_settings()
     step = cnn_torch() if lib == "torch" else cnn_nurinet()
     after_setup = _rss_now_kib()
     for _ in range(3):
@@ -187,9 +189,12 @@ def memory_table(report: dict[str, Any]) -> str:
 
 
 CASES = [
-    Case(f"MnistCNN train step, batch {BATCH}", cnn_nurinet, cnn_torch, iters=10, quick_iters=2,
+    Case(f"MnistCNN train step, batch {BATCH}{'' if dropout else ', dropout off'}",
+         functools.partial(cnn_nurinet, dropout), functools.partial(cnn_torch, dropout), iters=10, quick_iters=2,
          per_second=True,
-         note=f"Adam lr 1e-3, cross-entropy, dropout on, float32; samples/s = steps/s x {BATCH}"),
+         note=f"Adam lr 1e-3, cross-entropy, dropout {'on' if dropout else 'off'}, float32; "
+              f"samples/s = steps/s x {BATCH}")
+    for dropout in (True, False)
 ]
 
 if __name__ == "__main__":

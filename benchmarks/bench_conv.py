@@ -14,7 +14,6 @@ Run ``python benchmarks/bench_conv.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +22,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
     sys.path.insert(0, str(ROOT))
-# What this entry point sets before NumPy loads (a value already in the environment wins): an idle
-# OpenBLAS thread spins for ~0.1 s after each matrix product, taking the core that nurinet's
-# elementwise threads (nurinet.parallel) want; a short timeout makes it sleep early.
-ENTRY_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
-if __name__ == "__main__":
-    for _name, _value in ENTRY_ENV.items():
-        os.environ.setdefault(_name, _value)
 
 import numpy as np
 

@@ -56,7 +56,6 @@ import nurinet as nt
 import nurinet.functional as F
 from benchmarks.common import (
     RESULTS_DIR,
-    entry_settings,
     environment,
     format_seconds,
     load_torch,
@@ -324,7 +323,6 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(__doc__.splitlines()[0], argv)
-    entry_settings()
     torch = None if args.no_torch else load_torch()
     if torch is not None:
         torch.set_default_dtype(torch.float64)

@@ -38,15 +38,6 @@ if CPU_TIME:
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
     sys.path.insert(0, str(ROOT))
-# What this entry point sets before NumPy loads (a value already in the environment wins). The native
-# LSTM kernels split the batch over two threads, each with one-thread matrix products; OpenBLAS's idle
-# thread, spinning ~0.1 s after every product by default, would take the second core from them
-# (6.4-6.6 ms a step with the timeout, 7.1-7.3 ms without, on a 2-core Xeon). run_all.py runs this
-# workload in a process of its own with these settings.
-ENTRY_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
-if __name__ == "__main__":
-    for _name, _value in ENTRY_ENV.items():
-        os.environ.setdefault(_name, _value)
 
 import numpy as np
 

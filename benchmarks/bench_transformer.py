@@ -1,7 +1,7 @@
 """Transformer encoder training throughput: nurinet against torch.nn.TransformerEncoderLayer.
 
 The workload: one Transformer encoder layer (d_model 128, 4 heads, feed-forward 512, ReLU,
-post-norm, dropout 0.1 everywhere, batch_first) on sequences of 64 random 128-feature
+post-norm, batch_first; dropout 0 in one case and 0.1 everywhere in the other) on sequences of 64 random 128-feature
 vectors, the output mean-pooled over the sequence into a linear head (128 -> 10) with
 cross-entropy, and Adam (lr 1e-3); batch 32, float32, training mode. One step is
 forward, backward and the optimizer update on a fixed batch; the figure is training
@@ -14,6 +14,7 @@ steps); it prints a Markdown table and writes JSON to benchmarks/results/transfo
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from benchmarks.common import Case, Step, load_torch, main
 from nurinet import nn
 from nurinet.optim import Adam
 
-D_MODEL, HEADS, FF, SEQ, BATCH, CLASSES, DROPOUT = 128, 4, 512, 64, 32, 10, 0.1
+D_MODEL, HEADS, FF, SEQ, BATCH, CLASSES = 128, 4, 512, 64, 32, 10
+DROPOUTS = (0.0, 0.1)
 
 
 def _batch() -> tuple[np.ndarray, np.ndarray]:
@@ -40,9 +42,9 @@ def _batch() -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Model(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, dropout: float) -> None:
         super().__init__()
-        self.encoder = nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=DROPOUT, batch_first=True,
+        self.encoder = nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=dropout, batch_first=True,
                                                   generator=nt.Generator(0))
         self.head = nn.Linear(D_MODEL, CLASSES, generator=nt.Generator(1))
 
@@ -50,9 +52,9 @@ class _Model(nn.Module):
         return self.head(F.mean(self.encoder(x), axis=1))
 
 
-def transformer_nurinet() -> Step:
+def transformer_nurinet(dropout: float = 0.1) -> Step:
     x, y = _batch()
-    model = _Model()
+    model = _Model(dropout)
     model.train()
     opt = Adam(model.parameters(), lr=1e-3)
     xt = nt.tensor(x)
@@ -66,11 +68,11 @@ def transformer_nurinet() -> Step:
     return step
 
 
-def transformer_torch() -> Step:
+def transformer_torch(dropout: float = 0.1) -> Step:
     torch = load_torch()
     x, y = _batch()
     torch.manual_seed(0)
-    encoder = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=DROPOUT, batch_first=True)
+    encoder = torch.nn.TransformerEncoderLayer(D_MODEL, HEADS, FF, dropout=dropout, batch_first=True)
     head = torch.nn.Linear(D_MODEL, CLASSES)
     encoder.train()
     opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-3)
@@ -85,20 +87,22 @@ def transformer_torch() -> Step:
     return step
 
 
-CASES = [
-    Case(f"Transformer encoder layer train step (d={D_MODEL}, heads={HEADS}, ff={FF}, L={SEQ}, "
-         f"N={BATCH}, dropout={DROPOUT}, Adam)", transformer_nurinet, transformer_torch, iters=10,
-         quick_iters=2, per_second=True,
-         note=f"samples/s = {BATCH} x steps/s; forward + backward + Adam on one fixed batch, float32"),
-]
+def _case(dropout: float) -> Case:
+    return Case(f"Transformer encoder layer train step (d={D_MODEL}, heads={HEADS}, ff={FF}, L={SEQ}, "
+                f"N={BATCH}, dropout={dropout}, Adam)", functools.partial(transformer_nurinet, dropout),
+                functools.partial(transformer_torch, dropout), iters=10, quick_iters=2, per_second=True,
+                note=f"samples/s = {BATCH} x steps/s; forward + backward + Adam on one fixed batch, float32")
 
 
-def profile(steps: int = 20) -> None:
+CASES = [_case(p) for p in DROPOUTS]
+
+
+def profile(steps: int = 20, dropout: float = 0.0) -> None:
     """Print the top of a cProfile of ``steps`` nurinet training steps."""
     import cProfile
     import pstats
 
-    step = transformer_nurinet()
+    step = transformer_nurinet(dropout)
     step()
     profiler = cProfile.Profile()
     profiler.enable()

@@ -46,8 +46,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nurinet import allocator
-
 Step = Callable[[], "float | None"]
 Factory = Callable[[], Step]
 
@@ -154,6 +152,9 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     parser.add_argument("--json", type=Path, default=None,
                         help="where to write the JSON results (default benchmarks/results/<name>.json)")
     parser.add_argument("--only", default=None, help="run only the cases whose name contains this text")
+    parser.add_argument("--tuned", action="store_true",
+                        help="measure with the tuned settings (benchmarks.common.TUNED_ENV), labelled as tuned; "
+                             "the default measures as a user's script runs")
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 3 if args.quick else 7
@@ -176,13 +177,15 @@ def time_round(step: Step, iters: int) -> float:
     return total / iters
 
 
-def entry_settings() -> None:
-    """What every measuring process sets first, for both libraries alike (PyTorch's CPU tensors come from
-    malloc too): freed blocks up to 32 MiB stay in the process for the next step instead of being
-    unmapped and faulted in again (nurinet/allocator.py; the MNIST CNN step went from 56.6 to 44.8 ms on
-    a 2-core Xeon VM). Called when measuring starts, not on import: importing this module changes nothing.
-    """
-    allocator.keep_freed_memory()
+# The tuned settings (``--tuned``), a user's own choice that the default figures never assume: an idle
+# OpenBLAS thread sleeps after a short spin instead of about 0.1 s, which leaves the core to nurinet's
+# own threads. It counts only before NumPy loads, so the worker processes get it in their environment.
+TUNED_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def worker_env(tuned: bool) -> dict[str, str]:
+    """The environment of the measuring processes: this one's, plus :data:`TUNED_ENV` when ``tuned``."""
+    return {**TUNED_ENV, **os.environ} if tuned else dict(os.environ)
 
 
 def rewarm(step: Step) -> None:
@@ -229,7 +232,8 @@ class _Worker:
 
 def _defining_module(case: Case) -> str:
     """The file that defines the case (its factory's module; the script itself when it runs as __main__)."""
-    return str(Path(sys.modules[case.nurinet.__module__].__file__).resolve())
+    factory = getattr(case.nurinet, "func", case.nurinet)  # a functools.partial names its function
+    return str(Path(sys.modules[factory.__module__].__file__).resolve())
 
 
 def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool = False,
@@ -249,7 +253,6 @@ def run_cases(cases: list[Case], rounds: int = 7, warmup: int = 5, quick: bool =
         progress: Print one line per round to stderr.
         env: The environment of the worker processes.
     """
-    entry_settings()
     have_torch = use_torch and load_torch() is not None
     results = []
     for case in cases:
@@ -364,7 +367,8 @@ def write_json(results: list[Result], name: str, args: argparse.Namespace,
     payload = {
         "benchmark": name,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": {"rounds": args.rounds, "warmup": args.warmup, "quick": args.quick},
+        "settings": {"rounds": args.rounds, "warmup": args.warmup, "quick": args.quick,
+                     "tuned": TUNED_ENV if getattr(args, "tuned", False) else None},
         "environment": environment(),
         "results": [r.as_dict() for r in results],
         **(extra or {}),
@@ -384,7 +388,9 @@ def main(name: str, description: str, cases: list[Case], argv: list[str] | None 
     use_torch = not args.no_torch
     if use_torch and load_torch() is None:
         print("PyTorch is not installed: measuring nurinet only.", file=sys.stderr)
-    results = run_cases(cases, args.rounds, args.warmup, args.quick, use_torch)
+    results = run_cases(cases, args.rounds, args.warmup, args.quick, use_torch, env=worker_env(args.tuned))
+    if args.tuned:
+        print(f"TUNED settings, not what a user's script gets: {TUNED_ENV}")
     print(markdown_table(results))
     path = write_json(results, name, args, extra)
     print(f"\nJSON written to {path}")

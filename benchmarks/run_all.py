@@ -9,11 +9,11 @@ Workloads (each library builds the same model, data, loss and optimizer):
 * Transformer encoder layer, d_model 128, 4 heads, feed-forward 512, sequence 64, batch 32, Adam
   (``bench_transformer``).
 
-Each workload runs each library in a worker process of its own, started with the environment of
-``python benchmarks/bench_<name>.py`` (this process's, plus the bench module's ``ENTRY_ENV``, such as
-``OPENBLAS_THREAD_TIMEOUT`` for the CNN and the LSTM): warm-up, interleaved rounds (see
+Each workload runs each library in a worker process of its own, as a user's plain script runs it: no
+allocator call, no environment variable, nothing beyond ``pip install .`` (``--tuned`` adds
+``benchmarks.common.TUNED_ENV`` and labels the table as tuned): warm-up, interleaved rounds (see
 ``benchmarks/common.py``), median and min-max per training step, the speed ratio and samples per
-second. Peak memory is nurinet's: the peak of new allocations during
+second. The workloads that have dropout run with it on and off. Peak memory is nurinet's: the peak of new allocations during
 one training step, measured with :mod:`tracemalloc` (NumPy reports its array buffers
 to it) after the timing; PyTorch's allocator is invisible to tracemalloc, so its
 figure is "n/a". So the full run also measures, per library in a fresh subprocess
@@ -65,12 +65,13 @@ if str(ROOT) not in sys.path:  # Run from a checkout without installing nurinet.
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (
+    TUNED_ENV,
     Case,
     Result,
-    entry_settings,
     load_torch,
     parse_args,
     run_cases,
+    worker_env,
     write_json,
 )
 
@@ -109,10 +110,12 @@ def _named(text: str) -> Callable[[list[Case]], Case]:
 
 WORKLOADS = [
     Workload("MLP 784-512-512-10", "bench_mlp", _first, check_steps=48),
-    Workload("CNN (MNIST)", "bench_cnn", _named("train"), check_steps=20),
+    Workload("CNN (MNIST)", "bench_cnn", _named("train step, batch 64"), check_steps=20),
+    Workload("CNN (MNIST), dropout off", "bench_cnn", _named("dropout off"), check_steps=20),
     Workload("LSTM T=28 H=128", "bench_lstm", _first, check_steps=20),
     Workload("XOR 2-8-1", "bench_overhead", _named("XOR"), batch=4, loss_fns=("mse_loss",), check_steps=200),
-    Workload("Transformer encoder d=128", "bench_transformer", _first, check_steps=20),
+    Workload("Transformer encoder d=128, dropout 0", "bench_transformer", _named("dropout=0.0"), check_steps=20),
+    Workload("Transformer encoder d=128, dropout 0.1", "bench_transformer", _named("dropout=0.1"), check_steps=20),
 ]
 
 
@@ -168,7 +171,6 @@ def rss_child(label: str, lib: str) -> dict[str, float]:
     out (the growth of ``RssFile``): they are the libraries' code, shared and never written, not
     memory the training needs (MKL's kernels, loaded at nurinet's first product, are 20 MiB of it).
     """
-    entry_settings()
     found, _ = load_workloads()
     case = next(c for w, _, c in found if w.label == label)
     if lib == "torch":
@@ -184,7 +186,7 @@ def rss_child(label: str, lib: str) -> dict[str, float]:
             "library_code_read_mib": code_read / 1024}
 
 
-def rss_memory(label: str, libs: list[str]) -> dict[str, float | None]:
+def rss_memory(label: str, libs: list[str], tuned: bool) -> dict[str, float | None]:
     """Run :func:`rss_child` for each library in its own subprocess (so the two never share a heap)."""
     import json
     import subprocess
@@ -192,18 +194,10 @@ def rss_memory(label: str, libs: list[str]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for lib in libs:
         proc = subprocess.run([sys.executable, __file__, "--rss-child", label, lib], capture_output=True,
-                              text=True, env=workload_env(label), check=False)
+                              text=True, env=worker_env(tuned), check=False)
         ok = proc.returncode == 0 and proc.stdout.strip()
         out[lib] = json.loads(proc.stdout.strip().splitlines()[-1])["step_working_set_mib"] if ok else None
     return out
-
-
-# ----- workloads with settings of their own ------------------------------------------------------
-def workload_env(label: str) -> dict[str, str]:
-    """This process's environment plus the ``ENTRY_ENV`` of the workload's bench module (ours wins)."""
-    work = next(w for w in WORKLOADS if w.label == label)
-    wanted = getattr(importlib.import_module(f"benchmarks.{work.module}"), "ENTRY_ENV", {})
-    return {**wanted, **os.environ}
 
 
 def measure(found: list[tuple[Workload, Any, Case]], args: Any,
@@ -212,7 +206,7 @@ def measure(found: list[tuple[Workload, Any, Case]], args: Any,
     nurinet's tracemalloc peak (in this process)."""
     results, memory = [], {}
     for work, _, case in found:
-        results += run_cases([case], args.rounds, args.warmup, args.quick, use_torch, env=workload_env(work.label))
+        results += run_cases([case], args.rounds, args.warmup, args.quick, use_torch, env=worker_env(args.tuned))
         memory[work.label] = peak_step_memory(case.nurinet)
     return results, memory
 
@@ -302,8 +296,7 @@ def rows(found: list[tuple[Workload, Any, Case]], results: list[Result],
         entry = {"workload": work.label, "module": work.module, "batch": batch, **result.as_dict(),
                  "samples_per_second": {lib: batch / statistics.median(t) for lib, t in result.times.items()},
                  "peak_step_memory_bytes": {"nurinet": memory.get(work.label), "torch": None},
-                 "step_working_set_rss_mib": rss.get(work.label, {}),
-                 "entry_env": getattr(module, "ENTRY_ENV", {})}
+                 "step_working_set_rss_mib": rss.get(work.label, {})}
         if work.label in checks:
             entry["loss_check"] = checks[work.label]
         out.append(entry)
@@ -367,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--only {args.only!r} matches no workload")
     results, memory = measure(found, args, use_torch)
     libs = ["nurinet"] + (["torch"] if use_torch else [])
-    rss = {} if args.quick else {work.label: rss_memory(work.label, libs) for work, _, _ in found}
+    rss = {} if args.quick else {work.label: rss_memory(work.label, libs, args.tuned) for work, _, _ in found}
     checks: dict[str, dict[str, Any]] = {}
     if args.quick:
         for work, _, case in found:
@@ -378,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                     "steps": len(losses), "first": losses[0] if losses else None,
                     "last": losses[-1] if losses else None, "falls": loss_falls(losses)}
     entries = rows(found, results, memory, checks, rss)
+    if args.tuned:
+        print(f"TUNED settings, not what a user's script gets: {TUNED_ENV}\n")
     print(markdown(entries, use_torch))
     for note in skipped:
         print(f"\n- {note}")
@@ -386,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         for lib, c in libs.items():
             print(f"loss check {label} ({lib}): {c['first']:.4f} -> {c['last']:.4f} over {c['steps']} steps: "
                   f"{'falls' if c['falls'] else 'DOES NOT FALL'}")
-    name = "suite" if THREADS is None else f"suite_threads{THREADS}"
+    name = ("suite" if THREADS is None else f"suite_threads{THREADS}") + ("_tuned" if args.tuned else "")
     path = write_json(results, name, args, extra={"threads": settings, "skipped": skipped, "suite": entries})
     print(f"\nJSON written to {path}")
     if failed:

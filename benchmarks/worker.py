@@ -43,9 +43,8 @@ def load_case(path: str, name: str) -> Any:
 
 def serve(path: str, name: str, lib: str, warmup: int, iters: int) -> None:
     """Build the step, warm it up, then time one round per ``round`` line on stdin."""
-    from benchmarks.common import entry_settings, rewarm, time_round
+    from benchmarks.common import rewarm, time_round
 
-    entry_settings()
     case = load_case(path, name)
     factory = case.torch if lib == "torch" else case.nurinet
     step = factory()

@@ -16,12 +16,8 @@ from typing import Any
 import numpy as np
 
 import nurinet
-from nurinet import allocator, threads
+from nurinet import threads
 from nurinet.data import load_mnist, train_val_test_split
-
-# Entry-point setting: freed activations stay in the process for the next step (no page faults);
-# see nurinet/allocator.py. The examples are entry points, so they may change the process's allocator.
-allocator.keep_freed_memory()
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "examples" / "results"

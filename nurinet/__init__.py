@@ -12,6 +12,7 @@ docs/porting.md.
 """
 
 from nurinet import data, functional, io, nn, optim, utils
+from nurinet._runtime import allocator as _allocator
 from nurinet import functional as F
 from nurinet.autograd import (
     Function,
@@ -274,3 +275,7 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# Freed activations and gradients stay in the process for the next step (no page faults each step);
+# NURINET_KEEP_FREED_MEMORY=0 opts out. Why, and what it costs: nurinet/_runtime/allocator.py.
+_allocator.apply_default()

@@ -40,9 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--debug", action="store_true",
                        help="show the traceback of a configuration error instead of one message")
     args, rest = parser.parse_known_args(argv)
-    from nurinet import allocator
-
-    allocator.keep_freed_memory()  # an entry point: freed activations stay for the next step
     if args.command == "demo":
         from nurinet.demo import main as demo_main
 

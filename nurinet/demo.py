@@ -58,9 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from nurinet import allocator
-
-    allocator.keep_freed_memory()  # an entry point: freed activations stay for the next step
     print("nurinet demo: a 64-256-256-10 MLP on the bundled 8x8 handwritten digits")
     result = run(args.epochs, args.batch_size, args.lr, args.seed)
     print(f"trained on {result['train_size']} images in {result['seconds']:.1f} s")

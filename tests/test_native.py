@@ -323,3 +323,24 @@ def test_numpy_path_passes_the_layer_harness_and_takes_an_empty_batch(make, shap
         assert x.grad.shape == x.shape
     finally:
         _native.set_enabled(old)
+
+
+def _allocator_state_in_fresh_process(env_value: str | None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NURINET_KEEP_FREED_MEMORY"}
+    if env_value is not None:
+        env["NURINET_KEEP_FREED_MEMORY"] = env_value
+    code = "import nurinet.allocator as a; print(a.is_applied())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_importing_nurinet_keeps_freed_memory_unless_opted_out():
+    import platform
+
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert _allocator_state_in_fresh_process(None) == str(glibc)
+    assert _allocator_state_in_fresh_process("0") == "False"

@@ -12,9 +12,12 @@ heap and not to trim the heap's free top: freed blocks are then reused by the ne
 page faults. The cost is that the process's resident memory stays at its peak working set instead
 of shrinking between steps, as with PyTorch's or CuPy's caching allocators on a GPU.
 
-It changes the whole process's allocator, so importing nurinet does not do it: an entry point
-calls it (``examples/``, ``benchmarks/``, ``python -m nurinet.demo``), or a user who wants it. On
-another C library (macOS, Windows, musl) it does nothing and returns False.
+Importing nurinet applies it (:func:`apply_default`), so a user's own script gets the speed the
+benchmarks measure without a call of its own. It changes the whole process's allocator, which is
+the price: the process keeps its peak working set (activations and gradients of one step) instead
+of handing it back between steps, as PyTorch's and CuPy's caching allocators do on a GPU. Set
+``NURINET_KEEP_FREED_MEMORY=0`` before importing nurinet to keep glibc's defaults. On another C
+library (macOS, Windows, musl) it does nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from nurinet._runtime import settings
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["apply_default", "is_applied", "keep_freed_memory"]
 
 # mallopt parameters, from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
@@ -61,5 +64,21 @@ def keep_freed_memory() -> bool:
     mallopt = _mallopt()
     if mallopt is None:
         return False
-    return (bool(mallopt(_M_MMAP_THRESHOLD, settings.KEPT_MMAP_THRESHOLD))
-            and bool(mallopt(_M_TRIM_THRESHOLD, settings.KEPT_TRIM_THRESHOLD)))
+    applied = (bool(mallopt(_M_MMAP_THRESHOLD, settings.KEPT_MMAP_THRESHOLD))
+               and bool(mallopt(_M_TRIM_THRESHOLD, settings.KEPT_TRIM_THRESHOLD)))
+    _state["applied"] = _state.get("applied", False) or applied
+    return applied
+
+
+def apply_default() -> bool:
+    """What importing nurinet does: :func:`keep_freed_memory` unless ``NURINET_KEEP_FREED_MEMORY=0``.
+
+    Returns:
+        Whether freed memory is now kept for reuse.
+    """
+    return keep_freed_memory() if settings.KEEP_FREED_MEMORY else False
+
+
+def is_applied() -> bool:
+    """Whether :func:`keep_freed_memory` has changed this process's allocator."""
+    return _state.get("applied", False)

@@ -18,6 +18,8 @@ Switches:
 * ``FUSED_PATHS`` (``NURINET_FUSED_PATHS``): the ops' fused array formulations of a computation
   they also have as a plain reference (the stride-1 convolution's wide rows, max pooling over
   disjoint windows by a reshape, the LSTM's whole-sequence kernels); off, the plain path runs.
+* ``KEEP_FREED_MEMORY`` (``NURINET_KEEP_FREED_MEMORY``, ``0`` turns it off): on import, nurinet asks
+  glibc to keep freed blocks for reuse (:mod:`nurinet._runtime.allocator`); read once, at import.
 * ``ELEMENTWISE_THREADS`` (``NURINET_NUM_THREADS``): threads for large elementwise work; None
   (unset) lets :mod:`nurinet._runtime.parallel` decide at first use.
 
@@ -90,6 +92,7 @@ def env_threads() -> int | None:
 NATIVE: bool = _env_flag("NURINET_NATIVE", True)
 BLAS_HELPERS: bool = _env_flag("NURINET_BLAS_HELPERS", True)
 FUSED_PATHS: bool = _env_flag("NURINET_FUSED_PATHS", True)
+KEEP_FREED_MEMORY: bool = _env_flag("NURINET_KEEP_FREED_MEMORY", True)
 BLAS_PROVIDER: str = os.environ.get("NURINET_BLAS", "auto").strip().lower() or "auto"
 ELEMENTWISE_THREADS: int | None = env_threads()
 
@@ -112,7 +115,7 @@ KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
 FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
           "NATIVE_ADAM_MIN_ELEMENTS", "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
-_NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
+_NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
           "LSTM_SINGLE_THREAD_STEP_MACS", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "KEPT_MMAP_THRESHOLD",
           "KEPT_TRIM_THRESHOLD")
 
