@@ -236,6 +236,15 @@ def _np_cosine_embedding(a: np.ndarray, b: np.ndarray, y: np.ndarray, margin: fl
     return np.where(y == 1, 1 - cos, np.maximum(cos - margin, 0)).mean()
 
 
+def _kept(seed: int, shape: tuple[int, ...], p: float) -> np.ndarray:
+    """Dropout's keep mask, written from its definition: 32-bit draws, the raw 64-bit outputs of a
+    PCG64 seeded with ``seed`` low half first, kept where at least ``p * 2**32``."""
+    count = int(np.prod(shape))
+    raw = np.random.PCG64(seed).random_raw((count + 1) // 2)
+    halves = np.stack([raw & 0xFFFFFFFF, raw >> np.uint64(32)], axis=1).reshape(-1)[:count]
+    return (halves >= round(p * 2**32)).reshape(shape)
+
+
 def _apart(shape: tuple[int, ...]) -> Sampler:
     """Two inputs whose difference is at least 0.3 away from zero (the kink of |a - b|)."""
     def draw(rng: np.random.Generator) -> list[np.ndarray]:
@@ -378,7 +387,7 @@ OPS: list[OpSpec] = [
            lambda a, b: np.einsum("ij,jk", a, b), (Einsum,)),
     # ----- dropout: a generator seeded inside fn draws the same mask at every evaluation -----
     OpSpec("dropout", lambda x: dropout(x, 0.3, True, Generator(7)), uniform((4, 5)),
-           lambda x: x * (np.random.default_rng(7).random(x.shape, dtype=np.float32) >= 0.3) / 0.7, (Dropout,)),
+           lambda x: x * _kept(7, x.shape, 0.3) / 0.7, (Dropout,)),
     # ----- activations ----------------------------------------------------------------
     OpSpec("sigmoid", F.sigmoid, uniform((3, 4), low=-5, high=5), _np_sigmoid, (Sigmoid,)),
     OpSpec("relu", F.relu, away_from_zero((3, 4)), lambda x: np.maximum(x, 0), (ReLU,)),
@@ -630,7 +639,7 @@ OPS += [
     OpSpec("group_norm", lambda x, w, b: group_norm(x, 2, w, b), uniform((2, 4, 3), (4,), (4,)),
            lambda x, w, b: _np_group_norm(x, 2, w, b), (Normalize, Reshape)),
     OpSpec("dropout2d", lambda x: dropout2d(x, 0.4, True, Generator(3)), uniform((3, 4, 2, 2)),
-           lambda x: x * (np.random.default_rng(3).random((3, 4, 1, 1)) >= 0.4) / 0.6, (Dropout,)),
+           lambda x: x * _kept(3, (3, 4, 1, 1), 0.4) / 0.6, (Dropout,)),
 ]
 
 # ----- attention (NumPy reference: softmax(q k^T / sqrt(E) + mask) v) -----
@@ -668,7 +677,7 @@ def _np_merge_heads(x: Any, batch_first: bool) -> Any:
     return x.transpose(2, 0, 1, 3).reshape(length, n, h * d)
 
 
-_ATTN_DROP = (np.random.default_rng(7).random((2, 3, 4), dtype=np.float32) >= 0.3) / 0.7
+_ATTN_DROP = _kept(7, (2, 3, 4), 0.3) / 0.7
 
 OPS += [
     OpSpec("attention", scaled_dot_product_attention, uniform((2, 3, 4), (2, 5, 4), (2, 5, 3)),

@@ -28,7 +28,7 @@ from nurinet.functional.activation import softmax
 from nurinet.functional.dropout import check_probability
 from nurinet.functional.linalg import matmul
 from nurinet.functional.shape import permute, reshape, swapaxes
-from nurinet.random import Generator, resolve
+from nurinet.random import Generator, keep_mask
 
 
 def _const(array: Any) -> Tensor:
@@ -252,9 +252,7 @@ def additive_mask(mask: Any, dtype: Any, true_means_masked: bool, where: str, de
 def dropout_multiplier(shape: tuple[int, ...], p: float, dtype: Any, generator: Generator | None,
                        device: str = "cpu") -> Any:
     """Inverted-dropout multipliers: 0 with probability ``p``, else ``1 / (1 - p)``."""
-    keep = resolve(generator).random(shape, dtype=np.float32) >= p
-    drop = keep.astype(dtype)
-    drop *= drop.dtype.type(1.0 / (1.0 - p))
+    drop = np.multiply(keep_mask(generator, shape, p), np.dtype(dtype).type(1.0 / (1.0 - p)))
     return drop if device == "cpu" else backend.to_device(drop, device)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from nurinet import backend
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
-from nurinet.random import Generator, resolve
+from nurinet.random import Generator, keep_mask
 
 
 class Dropout(Function):
@@ -78,5 +78,4 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Generat
     if not training or p == 0.0:
         return x
     check_floating(x, "dropout")
-    # Draw in float32: half the memory traffic of float64, and ample resolution for p.
-    return apply_mask(x, resolve(generator).random(x.shape, dtype="float32") >= p, p)
+    return apply_mask(x, keep_mask(generator, x.shape, p), p)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional.dropout import apply_mask, check_floating, check_probability
-from nurinet.random import Generator, resolve
+from nurinet.random import Generator, keep_mask
 
 
 def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: Generator | None = None) -> Tensor:
@@ -35,4 +35,4 @@ def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, generator: Gener
         return x
     check_floating(x, "dropout2d")
     mask_shape = x.shape[: x.ndim - 2] + (1, 1)  # one draw per (sample, channel), broadcast over H and W
-    return apply_mask(x, resolve(generator).random(mask_shape) >= p, p)
+    return apply_mask(x, keep_mask(generator, mask_shape, p), p)
