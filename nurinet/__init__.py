@@ -12,8 +12,9 @@ docs/porting.md.
 """
 
 from nurinet import data, functional, io, nn, optim, utils
-from nurinet._runtime import allocator as _allocator
 from nurinet import functional as F
+from nurinet._runtime import allocator as _allocator
+from nurinet._runtime import spin as _spin
 from nurinet.autograd import (
     Function,
     Parameter,
@@ -279,3 +280,6 @@ __all__ = [
 # Freed activations and gradients stay in the process for the next step (no page faults each step);
 # NURINET_KEEP_FREED_MEMORY=0 opts out. Why, and what it costs: nurinet/_runtime/allocator.py.
 _allocator.apply_default()
+# Idle OpenBLAS threads sleep soon after a product, leaving the cores to nurinet's own threads;
+# OPENBLAS_THREAD_TIMEOUT (the user's) wins, NURINET_OPENBLAS_SPIN_LOG2=0 opts out: nurinet/_runtime/spin.py.
+_spin.apply_default()

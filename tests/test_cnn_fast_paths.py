@@ -10,7 +10,7 @@ import pytest
 
 import nurinet as nt
 import nurinet.functional as F
-from nurinet._runtime import gemm, parallel, settings
+from nurinet._runtime import gemm, parallel, settings, spin
 from nurinet.functional import _im2col
 from nurinet.functional import conv as conv_module
 from nurinet.functional.pooling import MaxPool2d
@@ -228,9 +228,13 @@ def test_threads_default_to_one_while_openblas_threads_spin(monkeypatch: pytest.
     for name in ("NURINET_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     assert parallel._threads_from_env() is None  # no setting: the default is decided at first use
+    monkeypatch.setitem(spin._state, "applied", False)  # as with NURINET_OPENBLAS_SPIN_LOG2=0
     provider = gemm.set_provider("numpy")
     try:
         assert parallel._default_threads() == 1
+        monkeypatch.setitem(spin._state, "applied", True)  # what importing nurinet does by default
+        assert parallel._default_threads() == min(2, os.cpu_count() or 1)
+        monkeypatch.setitem(spin._state, "applied", False)
         monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
         assert parallel._default_threads() == min(2, os.cpu_count() or 1)
     finally:

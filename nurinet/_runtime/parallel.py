@@ -25,8 +25,8 @@ Only NumPy arrays are split (CuPy work already runs on the GPU); callers check
 
 BLAS and these threads share the cores: OpenBLAS's idle threads spin for a while
 after each matrix product (about 0.1 s by default), taking a core away from the
-second thread. Setting ``OPENBLAS_THREAD_TIMEOUT`` to a small value (``benchmarks/bench_cnn.py``,
-``bench_conv.py``, ``bench_lstm.py`` and ``examples/mnist_cnn.py`` use 4) before NumPy loads makes them sleep early.
+second thread. Importing nurinet shortens that spin (:mod:`nurinet._runtime.spin`), and
+so do ``OPENBLAS_THREAD_TIMEOUT`` set before NumPy loads, one BLAS thread, or MKL.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
-from nurinet._runtime import gemm, libraries, probe, settings
+from nurinet._runtime import gemm, libraries, probe, settings, spin
 
 __all__ = ["bounds", "get_elementwise_threads", "get_min_elements", "over_ranges", "parts", "run",
            "set_elementwise_threads", "set_min_elements", "single_blas_thread", "split"]
@@ -49,7 +49,7 @@ def _blas_spin_tamed() -> bool:
     """Whether idle BLAS threads will not hog a core: a short OpenBLAS spin timeout, a single BLAS
     thread, or MKL running the products (:mod:`nurinet.gemm` then holds OpenBLAS to one thread, and
     MKL's idle threads spin only ``settings.MKL_BLOCKTIME_MS``)."""
-    if os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip():
+    if os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip() or spin.is_applied():
         return True
     if any(os.environ.get(name, "").strip() == "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
         return True

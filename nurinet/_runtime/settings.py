@@ -30,6 +30,10 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``PARALLEL_MIN_ELEMENTS``: elements from which elementwise work is split over threads.
 * ``NATIVE_RELU_MIN_ELEMENTS``: elements from which ReLU (forward and backward) runs in C.
 * ``NATIVE_ADAM_MIN_ELEMENTS``: elements of a parameter from which Adam's update runs in C.
+* ``NATIVE_NORM_MIN_ELEMENTS``: elements from which a normalization over the last axis (layer norm)
+  runs in C, forward and backward.
+* ``NATIVE_SOFTMAX_MIN_ELEMENTS``: elements of the attention scores from which their row softmax
+  (forward and backward) runs in C.
 * ``LSTM_MIN_ROWS_PER_THREAD``: batch rows each thread of the native LSTM recurrence must get.
 * ``LSTM_SINGLE_THREAD_STEP_MACS``: multiply-adds (``batch * hidden * 4 hidden``) up to which the
   per-step products of a fused LSTM run on one BLAS thread; 0 (the default) leaves them on NumPy's
@@ -40,6 +44,8 @@ Size floors (a fast path runs from this size on) and ceilings:
   native direct kernel instead of im2col + GEMM.
 * ``BUFFER_MIN_BYTES``: bytes from which the convolutions keep a freed buffer for the next step.
 * ``MAX_DEFAULT_THREADS``: the most elementwise threads chosen without a setting.
+* ``OPENBLAS_SPIN_LOG2``: log2 of the processor cycles NumPy's idle OpenBLAS threads spin before
+  they sleep, set when nurinet is imported (:mod:`nurinet._runtime.spin`); 0 leaves OpenBLAS's own.
 * ``MKL_BLOCKTIME_MS``: how long MKL's idle threads spin (``KMP_BLOCKTIME``, unless it is set).
 * ``KEPT_MMAP_THRESHOLD``, ``KEPT_TRIM_THRESHOLD``: glibc's ``mallopt`` values that
   :func:`nurinet.allocator.keep_freed_memory` sets.
@@ -102,6 +108,8 @@ BLAS_MIN_ELEMENTS: int = _env_int("BLAS_MIN_ELEMENTS", 1 << 14)
 PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
 NATIVE_RELU_MIN_ELEMENTS: int = _env_int("NATIVE_RELU_MIN_ELEMENTS", 1 << 14)
 NATIVE_ADAM_MIN_ELEMENTS: int = _env_int("NATIVE_ADAM_MIN_ELEMENTS", 1 << 12)
+NATIVE_NORM_MIN_ELEMENTS: int = _env_int("NATIVE_NORM_MIN_ELEMENTS", 1 << 12)
+NATIVE_SOFTMAX_MIN_ELEMENTS: int = _env_int("NATIVE_SOFTMAX_MIN_ELEMENTS", 1 << 11)
 LSTM_MIN_ROWS_PER_THREAD: int = _env_int("LSTM_MIN_ROWS_PER_THREAD", 8)
 LSTM_SINGLE_THREAD_STEP_MACS: int = _env_int("LSTM_SINGLE_THREAD_STEP_MACS", 0)
 CONV_CHUNK_BYTES: int = _env_int("CONV_CHUNK_BYTES", 3 << 20)
@@ -109,14 +117,16 @@ CONV_DIRECT_MAX_TAPS: int = _env_int("CONV_DIRECT_MAX_TAPS", 27)
 BUFFER_MIN_BYTES: int = _env_int("BUFFER_MIN_BYTES", 1 << 20)
 MAX_DEFAULT_THREADS: int = _env_int("MAX_DEFAULT_THREADS", 2)
 MKL_BLOCKTIME_MS: str = str(_env_int("MKL_BLOCKTIME_MS", 1))
+OPENBLAS_SPIN_LOG2: int = _env_int("OPENBLAS_SPIN_LOG2", 20)
 KEPT_MMAP_THRESHOLD: int = _env_int("KEPT_MMAP_THRESHOLD", 32 << 20)  # glibc's largest on 64-bit systems
 KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
 FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
-          "NATIVE_ADAM_MIN_ELEMENTS", "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
+          "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS", "NATIVE_SOFTMAX_MIN_ELEMENTS",
+          "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
-          "LSTM_SINGLE_THREAD_STEP_MACS", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "KEPT_MMAP_THRESHOLD",
+          "LSTM_SINGLE_THREAD_STEP_MACS", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
           "KEPT_TRIM_THRESHOLD")
 
 
