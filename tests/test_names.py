@@ -160,6 +160,7 @@ def callback_specs(tmp_path) -> list[dict]:
         {"type": "CSVLogger", "filename": str(tmp_path / "log.csv")},
         {"type": "reduce_lr_on_plateau", "monitor": "loss", "patience": 2},
         {"type": "TerminateOnNaN"},
+        {"type": "ExponentialMovingAverage", "decay": 0.99},
         {"type": "ModelCheckpoint", "filepath": str(tmp_path / "weights-{epoch}.safetensors")},
         {"type": "CheckpointCallback", "path": str(tmp_path / "full.safetensors")},
         {"type": "checkpoint", "path": str(tmp_path / "short.safetensors")},

@@ -9,6 +9,7 @@ from nurinet.training.callback_names import callback_names, get_callback
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
 from nurinet.training.checkpoint import CheckpointCallback, ModelCheckpoint
 from nurinet.training.early_stopping import EarlyStopping
+from nurinet.training.ema import ExponentialMovingAverage
 from nurinet.training.ensemble import Ensemble, train_ensemble
 from nurinet.training.evaluation import (
     AUC,
@@ -88,6 +89,6 @@ __all__ += [
 ]
 
 __all__ += [
-    "CSVLogger", "CheckpointCallback", "EarlyStopping", "GradientMonitor", "LearningRateScheduler", "ModelCheckpoint",
-    "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN",
+    "CSVLogger", "CheckpointCallback", "EarlyStopping", "ExponentialMovingAverage", "GradientMonitor",
+    "LearningRateScheduler", "ModelCheckpoint", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN",
 ]

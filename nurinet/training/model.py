@@ -20,7 +20,6 @@ from nurinet.backend import to_numpy
 from nurinet.nn.module import Module, module_device
 from nurinet.nn.regularizers import (
     add_activity_penalties,
-    apply_constraints,
     attached_constraints,
     attached_regularizers,
     penalty_or_none,
@@ -32,7 +31,28 @@ from nurinet.training.batch_methods import (
     needs_closure,
 )
 from nurinet.training.callbacks import Callback, CallbackList, History, ProgressBar
+from nurinet.training.ema import ExponentialMovingAverage
+from nurinet.training.fit_options import (
+    EpochBatches,
+    FitOptions,
+    fit_options,
+    split_validation,
+    unpack_batch,
+    validation_parts,
+)
+from nurinet.training.loss_weights import (
+    check_class_weight_loss,
+    check_sample_weight,
+    check_weightable,
+    class_sample_weights,
+    weighted_loss,
+)
 from nurinet.training.metrics import Mean, Metric, get_metric
+from nurinet.training.optimizer_steps import (
+    OptimizerSteps,
+    check_accumulation,
+    split_schedule,
+)
 from nurinet.training.outputs import (
     Objective,
     OutputSpec,
@@ -59,6 +79,9 @@ class Model(Module):
         self.from_logits: bool | None = None
         self.compiled_metrics: list[Metric] = []
         self.stop_training = False
+        self.optimizer_steps = OptimizerSteps(None)
+        self.ema_momentum: float | None = None
+        self._class_weight: dict[int, float] | None = None
 
     def forward(self, *inputs: Any) -> Any:
         if "network" not in self._modules:
@@ -70,12 +93,17 @@ class Model(Module):
 
     # ----- configuration ------------------------------------------------------------
     def compile(self, optimizer: Any = "adam", loss: Any = None, metrics: Sequence[Any] = (),
-                from_logits: bool | None = None, **optimizer_kwargs: Any) -> None:
+                from_logits: bool | None = None, *, gradient_accumulation_steps: int | None = None,
+                use_ema: bool = False, ema_momentum: float = 0.99, **optimizer_kwargs: Any) -> None:
         """Choose the optimizer, the loss and the metrics.
 
         A loss given by name is applied as the name means (``docs/losses.md``): after a final
         ``nn.Softmax``/``nn.Sigmoid`` (or a softmax/sigmoid output layer) the cross-entropy
         of those probabilities is computed from their logits, never with a second softmax.
+
+        Keras 3 puts gradient accumulation, learning-rate schedules and the moving average of
+        the weights on its optimizer; nurinet's optimizers are PyTorch's, so they are given
+        here, under Keras's names (``training/optimizer_steps.py``, ``training/ema.py``).
 
         Args:
             optimizer: A name (``"sgd"``, ``"adam"``...), an Optimizer, or a
@@ -86,11 +114,31 @@ class Model(Module):
             from_logits: What a network without a final softmax/sigmoid outputs: True for
                 logits, False for probabilities; None follows the loss (the cross-entropy
                 names take logits, ``binary_crossentropy`` probabilities).
+            gradient_accumulation_steps: Sum the gradients of this many consecutive batches
+                (each loss divided by it) and step the optimizer once on them: the update of
+                their mean. An epoch's last, unfinished group is applied at the epoch's end as
+                the mean of its batches. None or 1: a step per batch.
+            use_ema: Keep an exponential moving average of the weights during ``fit`` and copy
+                it into the model at the end of each ``fit`` (an
+                :class:`ExponentialMovingAverage` callback is added).
+            ema_momentum: The average's decay, in [0, 1).
             **optimizer_kwargs: Hyperparameters for an optimizer given by name (``lr=0.01``).
+                ``lr`` (or ``learning_rate``) may be a schedule ``schedule(step) -> float``, as
+                Keras's ``LearningRateSchedule``: evaluated before every optimizer step with the
+                number of steps taken since compile (from 0); with an Optimizer given, it
+                drives that optimizer's rates.
         """
         if from_logits not in (None, True, False):
             raise TypeError(f"compile: from_logits must be True, False or None, got {from_logits!r}")
+        if use_ema not in (True, False):
+            raise TypeError(f"compile: use_ema must be True or False, got {use_ema!r}")
+        if use_ema:
+            ExponentialMovingAverage(ema_momentum)  # checks the momentum now, not at fit
+        schedule, optimizer_kwargs = split_schedule(optimizer, optimizer_kwargs)
         self.optimizer = _resolve_optimizer(optimizer, self.parameters(), optimizer_kwargs)
+        self.optimizer_steps = OptimizerSteps(
+            self.optimizer, check_accumulation(gradient_accumulation_steps, self.optimizer), schedule)
+        self.ema_momentum = float(ema_momentum) if use_ema else None
         self.from_logits = from_logits
         self.loss_fn = _resolve_loss(loss, from_logits)
         self.compiled_metrics = [get_metric(m) for m in metrics]
@@ -149,30 +197,59 @@ class Model(Module):
         return summary(self, input_shape, **kwargs)
 
     # ----- steps -------------------------------------------------------------------------
-    def compute_loss(self, prediction: Tensor, target: Tensor) -> Tensor:
+    def compute_loss(self, prediction: Tensor, target: Tensor, sample_weight: Any = None) -> Tensor:
         """The training objective; override to add terms (auxiliary losses).
 
         The penalties attached with ``nn.regularizers.add_regularizer`` and the activity
         penalties the forward recorded are added here (and logged as ``"regularization"``).
+
+        Args:
+            prediction: The model's output.
+            target: The targets.
+            sample_weight: ``(N,)`` weights of the samples, or None: the loss is then Keras's
+                ``sum_i w_i loss_i / N`` (see ``training/loss_weights.py``). The penalties are
+                not weighted.
         """
-        loss = self.loss_fn(prediction, target)  # type: ignore[misc]
+        if sample_weight is None:
+            loss = self.loss_fn(prediction, target)  # type: ignore[misc]
+        else:
+            loss = weighted_loss(self.loss_fn, prediction, target, sample_weight)
         penalty = penalty_or_none(self._attachments()[0])
         penalty = add_activity_penalties(self, penalty)  # the layers' activity_regularizer terms
         self._last_penalty = None if penalty is None else penalty.item()
         return loss if penalty is None else loss + penalty
 
-    def train_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
-        """One optimization step on one batch; returns the running logs."""
+    def train_step(self, batch: tuple[Tensor, ...]) -> dict[str, float]:
+        """One optimization step on one batch ``(x, y)`` or ``(x, y, sample_weight)``; returns
+        the running logs. With ``gradient_accumulation_steps=k`` the optimizer steps on every
+        ``k``-th batch (``training/optimizer_steps.py``)."""
         if needs_closure(self.optimizer):  # L-BFGS, CG, ...: a closure (training/batch_methods.py)
-            return closure_train_step(self, batch)
-        x, y = batch
+            return self._closure_step(batch)
+        x, y, sample_weight = unpack_batch(batch)
         prediction = self(x)
-        loss = self.compute_loss(prediction, y)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        apply_constraints(self._attachments()[1])  # constraints (MaxNorm...) project after each update
+        sample_weight = self._training_weights(prediction, y, sample_weight)
+        loss = self.compute_loss(prediction, y) if sample_weight is None \
+            else self.compute_loss(prediction, y, sample_weight=sample_weight)
+        self.optimizer_steps.minimize(self, loss)  # backward, step, constraints (MaxNorm...)
         return self._update_metrics(loss, prediction, y)
+
+    def _closure_step(self, batch: Any) -> dict[str, float]:
+        if self._class_weight is not None or unpack_batch(batch)[2] is not None:
+            raise ValueError(f"fit: class_weight and sample_weight need a first-order optimizer; "
+                             f"{type(self.optimizer).__name__} evaluates the loss through a closure")
+        self.optimizer_steps.before_step(self.optimizer)
+        logs = closure_train_step(self, batch[:2])
+        self.optimizer_steps.after_step()
+        return logs
+
+    def _training_weights(self, prediction: Tensor, y: Any, sample_weight: Any) -> Any:
+        """The batch's sample weights times its class weights (during ``fit(class_weight=...)``)."""
+        if self._class_weight is None:
+            return sample_weight
+        weights = class_sample_weights(self._class_weight, prediction, y)
+        if sample_weight is not None:
+            weights = weights * _numpy(sample_weight).reshape(len(weights))
+        return weights
 
     def _attachments(self) -> tuple[list, list]:
         """The (parameter, regularizer) and (parameter, constraint) pairs: collected once per
@@ -191,11 +268,13 @@ class Model(Module):
         finally:
             self.__dict__["_attachment_cache"] = previous
 
-    def test_step(self, batch: tuple[Tensor, Tensor]) -> dict[str, float]:
-        """Loss and metrics on one batch, without training."""
-        x, y = batch
+    def test_step(self, batch: tuple[Tensor, ...]) -> dict[str, float]:
+        """Loss and metrics on one batch ``(x, y)`` or ``(x, y, sample_weight)``, without training."""
+        x, y, sample_weight = unpack_batch(batch)
         prediction = self(x)
-        return self._update_metrics(self.compute_loss(prediction, y), prediction, y)
+        loss = self.compute_loss(prediction, y) if sample_weight is None \
+            else self.compute_loss(prediction, y, sample_weight=sample_weight)
+        return self._update_metrics(loss, prediction, y)
 
     def predict_step(self, x: Tensor) -> Tensor:
         return self(x)
@@ -237,11 +316,17 @@ class Model(Module):
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
             verbose: int | str = "auto", callbacks: Sequence[Callback] = (),
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
-            initial_epoch: int = 0, generator: Any = None) -> History:
+            initial_epoch: int = 0, generator: Any = None, *, class_weight: dict[int, float] | None = None,
+            sample_weight: Any = None, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_freq: int = 1) -> History:
         """Train for ``epochs`` passes over the data.
 
+        The options after ``generator`` are keyword-only, with Keras's names and meanings;
+        ``docs/porting.md`` lists where nurinet had to choose.
+
         Args:
-            x: Inputs (array or Tensor), or a DataLoader yielding ``(x, y)`` batches.
+            x: Inputs (array or Tensor), or a DataLoader yielding ``(x, y)`` or
+                ``(x, y, sample_weight)`` batches.
             y: Targets, when ``x`` is an array.
             batch_size: Samples per gradient step (arrays only); None: 32, or the whole
                 training set for a batch optimizer (LBFGS, ConjugateGradient, ...), whose
@@ -251,11 +336,23 @@ class Model(Module):
                 terminal), 2 one line per epoch; "auto" is 1.
             callbacks: Callbacks; a :class:`History` is always added and returned.
             validation_split: Fraction of the arrays (taken from the end, before
-                shuffling, as Keras does) held out for validation.
-            validation_data: ``(x_val, y_val)`` or a DataLoader, evaluated after each epoch.
+                shuffling, as Keras does) held out for validation, ``sample_weight`` included.
+            validation_data: ``(x_val, y_val)``, ``(x_val, y_val, val_sample_weight)`` or a
+                DataLoader, evaluated after each epoch (see ``validation_freq``).
             shuffle: Reshuffle the training data each epoch.
             initial_epoch: Epoch to start counting from (when resuming).
             generator: A ``nurinet.Generator`` for the shuffling order.
+            class_weight: ``{class index: weight}``: each training sample's loss is multiplied
+                by the weight of its class (integer or one-hot targets; an unlisted class
+                weighs 1). Combined with ``sample_weight`` by multiplication.
+            sample_weight: ``(n,)`` weights of the samples of ``x`` (arrays only), shuffled
+                and split with them. The batch loss is Keras's ``sum_i w_i loss_i / N``;
+                the metrics are not weighted (``training/loss_weights.py``).
+            steps_per_epoch: Batches per epoch; the next epoch continues where this one
+                stopped, and finite data starts over when it runs out (Keras 3). None: one pass.
+            validation_steps: Batches per validation, read from the validation data's start
+                each time. None: all of it.
+            validation_freq: Validate after every this many epochs (a whole number >= 1).
 
         Returns:
             The History, whose ``history`` maps each log name to its per-epoch values.
@@ -263,29 +360,60 @@ class Model(Module):
         self._require_compiled("fit")
         verbose = _verbosity(verbose)
         _check_epochs(epochs, initial_epoch)
-        if validation_split and validation_data is None:
-            x, y, validation_data = _split_validation(x, y, validation_split)
-        elif not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        batch_size = fit_batch_size(self.optimizer, x, batch_size)
-        train = _loader(x, y, batch_size, shuffle, generator, "fit", needs_targets=True)
-        val = None if validation_data is None else _loader(
-            *_pair(validation_data), batch_size, False, None, "fit (validation_data)",
-            needs_targets=True)
+        options = fit_options(steps_per_epoch, validation_steps, validation_freq, class_weight)
+        train, val = self._fit_data(x, y, batch_size, shuffle, generator, sample_weight,
+                                    validation_split, validation_data, options)
         history = History()
         extra = [ProgressBar(verbose)] if verbose else []
-        cbs = CallbackList([*callbacks, *extra, history], self,
-                           {"epochs": epochs, "steps": len(train), "verbose": verbose})
+        ema = [] if self.ema_momentum is None else [ExponentialMovingAverage(self.ema_momentum)]
+        cbs = CallbackList([*ema, *callbacks, *extra, history], self,
+                           {"epochs": epochs, "steps": train.length(), "verbose": verbose})
         self.stop_training = False
         cbs.call("on_train_begin", None)
         logs: dict[str, float] = {}
-        with self._cached_attachments():
+        with self._cached_attachments(), self._weighting_classes(options.class_weight):
             for epoch in range(initial_epoch, epochs):
-                logs = self._run_epoch(epoch, train, val, cbs)
+                logs = self._run_epoch(epoch, train, val if options.validates(epoch) else None, cbs)
                 if self.should_stop():
                     break
         cbs.call("on_train_end", logs)
         return history
+
+    def _fit_data(self, x: Any, y: Any, batch_size: int | None, shuffle: bool, generator: Any,
+                  sample_weight: Any, validation_split: float, validation_data: Any,
+                  options: FitOptions) -> tuple[EpochBatches, EpochBatches | None]:
+        """The training and validation batches of ``fit``, weights included."""
+        if validation_split and validation_data is None:
+            x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
+        elif not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        if sample_weight is not None and not holds_samples(x):
+            raise ValueError("fit: sample_weight goes with arrays x and y; a DataLoader gives its weights "
+                             "as the third item of each batch (x, y, sample_weight)")
+        if sample_weight is not None or options.class_weight is not None:
+            check_weightable(self.loss_fn, "class_weight" if sample_weight is None else "sample_weight")
+        if options.class_weight is not None:
+            check_class_weight_loss(self.loss_fn)
+        batch_size = fit_batch_size(self.optimizer, x, batch_size)
+        train = _loader(x, y, batch_size, shuffle, generator, "fit", needs_targets=True,
+                        sample_weight=sample_weight)
+        if validation_data is None:
+            return EpochBatches(train, options.steps_per_epoch), None
+        vx, vy, vw = validation_parts(validation_data)
+        if vw is not None:
+            check_weightable(self.loss_fn, "the validation sample weights")
+        val = _loader(vx, vy, batch_size, False, None, "fit (validation_data)", needs_targets=True,
+                      sample_weight=vw)
+        return (EpochBatches(train, options.steps_per_epoch),
+                EpochBatches(val, options.validation_steps, restart=True, who="fit (validation_data)"))
+
+    @contextlib.contextmanager
+    def _weighting_classes(self, class_weight: dict[int, float] | None) -> Iterator[None]:
+        previous, self._class_weight = self._class_weight, class_weight
+        try:
+            yield
+        finally:
+            self._class_weight = previous
 
     def should_stop(self) -> bool:
         """Whether ``fit`` stops now: read after every callback has seen the batch or epoch.
@@ -295,21 +423,25 @@ class Model(Module):
         """
         return self.stop_training
 
-    def _run_epoch(self, epoch: int, train: Any, val: Any, cbs: CallbackList) -> dict[str, float]:
+    def _run_epoch(self, epoch: int, train: EpochBatches, val: EpochBatches | None,
+                   cbs: CallbackList) -> dict[str, float]:
         self.train()
         self._reset_metrics()
         cbs.call("on_epoch_begin", epoch, None)
         logs: dict[str, float] = {}
         device = self._device()
-        for step, batch in enumerate(train):
+        for step, batch in enumerate(train.epoch()):
             cbs.call("on_train_batch_begin", step, None)
             logs = self.train_step(_on_device(batch, device))
             cbs.call("on_train_batch_end", step, logs)
             if self.should_stop():
                 break
+        self.optimizer_steps.flush(self)  # the unfinished accumulation group, if any
+        if train.exhausted:  # a one-pass iterator ran out (steps_per_epoch): Keras stops too
+            self.stop_training = True
         logs = dict(logs)
         if val is not None:
-            logs.update(self._evaluate_loader(val, cbs, prefix="val_"))
+            logs.update(self._evaluate_loader(val.epoch(), cbs, prefix="val_"))
         cbs.call("on_epoch_end", epoch, logs)
         return logs
 
@@ -468,19 +600,6 @@ def _metric_input(metric: Metric, prediction: Tensor, spec: OutputSpec, proba: A
     return proba if proba is not None else prediction.data
 
 
-def _pair(data: Any) -> tuple[Any, Any]:
-    """``validation_data`` as ``(x, y)``; a loader stands for both."""
-    if isinstance(data, (tuple, list)):
-        if len(data) != 2:
-            raise ValueError(f"fit: validation_data must be (x_val, y_val) or a DataLoader, got a "
-                             f"{type(data).__name__} of {len(data)} item(s)")
-        return data[0], data[1]
-    if holds_samples(data):
-        raise ValueError("fit: validation_data must be (x_val, y_val) or a DataLoader, got one array; "
-                         "pass the targets too")
-    return data, None
-
-
 def _verbosity(verbose: Any) -> int:
     if verbose == "auto":
         return 1
@@ -500,24 +619,10 @@ def _length(a: Any) -> int:
     return len(a.data if isinstance(a, Tensor) else a)
 
 
-def _split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fit: validation_split must be in [0, 1), got {fraction}")
-    if not holds_samples(x):
-        raise ValueError("fit: validation_split needs arrays x and y (it holds out their last samples); "
-                         "with a DataLoader, pass validation_data=<another loader> instead")
-    if y is None:
-        raise ValueError("fit: validation_split needs targets y as well as inputs x")
-    n = _length(x)
-    cut = n - round(n * fraction)
-    if cut <= 0 or cut >= n:
-        raise ValueError(f"validation_split={fraction} leaves no training or no validation data of {n}")
-    return x[:cut], y[:cut], (x[cut:], y[cut:])
-
-
 def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who: str = "fit",
-            needs_targets: bool = False) -> Any:
-    """A DataLoader over arrays, or ``x`` itself when it already is an iterable of batches.
+            needs_targets: bool = False, sample_weight: Any = None) -> Any:
+    """A DataLoader over arrays (and their sample weights), or ``x`` itself when it already is
+    an iterable of batches.
 
     Raises:
         ValueError: no data, no samples, no targets where they are needed, lengths that
@@ -544,5 +649,11 @@ def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who:
         raise ValueError(
             f"{who}: x and y have different numbers of samples: x has {_length(x)}, y has {_length(y)}"
         )
+    weights = check_sample_weight(sample_weight, _length(x), f"{who}: sample_weight")
+    if weights is not None:
+        if y is None:
+            raise ValueError(f"{who}: sample_weight needs targets y")
+        return DataLoader(TensorDataset(x, y, weights), batch_size=batch_size, shuffle=shuffle,
+                          generator=generator)
     dataset = TensorDataset(x) if y is None else TensorDataset(x, y)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
