@@ -636,6 +636,9 @@ OPS += [
            lambda x, w, b: _np_normalize(x, (1,), w, b), (Normalize, Reshape)),
     OpSpec("layer_norm_2d_no_affine", lambda x: layer_norm(x, (3, 4)), uniform((2, 3, 4)),
            lambda x: _np_normalize(x, (1, 2)), (Normalize,)),
+    # The last axis without parameters: the native kernels' other branch (no weight, no parameter grads).
+    OpSpec("layer_norm_last_axis_no_affine", lambda x: layer_norm(x, 5), uniform((2, 3, 5)),
+           lambda x: _np_normalize(x, (2,)), (Normalize,)),
     OpSpec("group_norm", lambda x, w, b: group_norm(x, 2, w, b), uniform((2, 4, 3), (4,), (4,)),
            lambda x, w, b: _np_group_norm(x, 2, w, b), (Normalize, Reshape)),
     OpSpec("dropout2d", lambda x: dropout2d(x, 0.4, True, Generator(3)), uniform((3, 4, 2, 2)),

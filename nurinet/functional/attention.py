@@ -9,6 +9,10 @@ score matrix. The batched products run through NumPy's stacked ``matmul`` on the
 ``nurinet.nn.attention``). ``SplitHeads``/``MergeHeads`` move between the packed
 ``(N, L, parts * E)`` projection and ``(N, heads, L, head_dim)`` views without a copy
 in forward.
+
+The row softmax of float32 scores and its backward run as native kernels
+(:mod:`nurinet._runtime.native`) from ``settings.NATIVE_SOFTMAX_MIN_ELEMENTS`` on: one kernel
+call per pass instead of NumPy's max, subtract, exp, sum and divide passes.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nurinet import backend
-from nurinet._runtime import gemm
+from nurinet._runtime import gemm, native, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -44,6 +48,9 @@ def _softmax_rows(s: Any) -> tuple[Any, Any]:
     """
     if s.shape[-1] == 0:  # no keys: no weights, and the output (a sum over no values) is zero, as in PyTorch
         return s, None
+    lib = native.for_arrays(s, min_size=settings.NATIVE_SOFTMAX_MIN_ELEMENTS)
+    if lib is not None:
+        return _native_softmax_rows(lib, s)
     xp = xp_of(s)
     m = s.max(axis=-1, keepdims=True)
     dead = xp.isneginf(m)
@@ -58,6 +65,23 @@ def _softmax_rows(s: Any) -> tuple[Any, Any]:
         total[dead] = 1.0
     s /= total
     return s, dead
+
+
+def _native_softmax_rows(lib: Any, s: Any) -> tuple[Any, Any]:
+    """:func:`_softmax_rows` in the native kernel, which also marks the all ``-inf`` rows."""
+    dead = np.empty(s.shape[:-1] + (1,), dtype=np.bool_)
+    lib.softmax_rows_forward(dead.size, s.shape[-1], s.ctypes.data, dead.ctypes.data)
+    return s, (dead if dead.any() else None)
+
+
+def _softmax_grad_(gp: Any, p: Any) -> None:
+    """The softmax backward ``gp = (gp - sum(gp * p)) * p`` over the last axis, in place on ``gp``."""
+    lib = native.for_arrays(gp, p, min_size=settings.NATIVE_SOFTMAX_MIN_ELEMENTS)
+    if lib is not None and gp.shape == p.shape and gp.size:
+        lib.softmax_rows_backward(gp.size // gp.shape[-1], gp.shape[-1], p.ctypes.data, gp.ctypes.data)
+        return
+    gp -= xp_of(gp).einsum("...s,...s->...", gp, p)[..., None]
+    gp *= p
 
 
 class Attention(Function):
@@ -98,8 +122,7 @@ class Attention(Function):
             gp *= self.drop
         # Softmax backward dS = P * (dP - sum(dP * P)), in place on dP (a fresh array); the
         # score scale is applied to the (smaller) query and key gradients instead.
-        gp -= xp_of(gp).einsum("...s,...s->...", gp, self.p)[..., None]
-        gp *= self.p
+        _softmax_grad_(gp, self.p)
         scale = gp.dtype.type(self.scale)
         gq = gemm.matmul(gp, k) if needs[0] else None
         gk = gemm.matmul(gp.swapaxes(-1, -2), q) if needs[1] else None

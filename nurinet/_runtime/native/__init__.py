@@ -68,6 +68,10 @@ _SIGNATURES = {
     "nchw_to_wide": [_I64] * 6 + [_P] * 3,
     "relu_forward": [_I64, _P, _P],
     "relu_backward": [_I64, _P, _P, _P],
+    "layer_norm_forward": [_I64, _I64, _P, _P, _P, _F, _P, _P, _P, _P, _P],
+    "layer_norm_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
+    "softmax_rows_forward": [_I64, _I64, _P, _P],
+    "softmax_rows_backward": [_I64, _I64, _P, _P],
 }
 # OpenBLAS's cblas_sgemm under the names NumPy's wheels use, with whether it takes 64-bit integers.
 _SGEMM_NAMES = (("scipy_cblas_sgemm64_", 1), ("scipy_cblas_sgemm", 0))

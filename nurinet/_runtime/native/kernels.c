@@ -7,6 +7,7 @@
  * Matrix products go to the BLAS that NumPy bundles: the caller passes the address of its
  * cblas_sgemm and whether that build takes 64-bit integers.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -479,5 +480,137 @@ void nchw_to_wide(int64_t nb, int64_t o, int64_t ho, int64_t wo, int64_t wp, int
             }
         }
         gb[oc] += total;
+    }
+}
+
+/* ---- layer normalization over the last axis ---- */
+
+/* sum_t a[t] in 8 double lanes: a row's mean exact enough that centering by it leaves no offset
+ * (float lanes lose the low digits of rows with a large common offset). */
+static double sum_double8(const float *restrict a, int64_t n) {
+    double lane[8] = {0};
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8)
+        for (int l = 0; l < 8; l++) lane[l] += (double)a[t + l];
+    double s = 0.0;
+    for (; t < n; t++) s += (double)a[t];
+    for (int l = 0; l < 8; l++) s += lane[l];
+    return s;
+}
+
+/* Layer normalization of `rows` rows of n floats, the statistics of each row over that row:
+ *   mean[r], var[r] (biased), rstd[r] = 1 / sqrt(var + eps);  xhat = (x - mean) * rstd;
+ *   y = xhat * w + b when w is not NULL (w, b: n floats; y is not written otherwise).
+ * Two passes for the statistics (the variance of the centered values, never E[x^2] - E[x]^2, which
+ * cancels for rows with a large offset). The squares are float, as in the NumPy path, so a row whose
+ * squares overflow (or that holds inf or NaN) gets a non-finite var: the caller then runs its own
+ * code for the whole call, and what this wrote into xhat and y for that row is meaningless. */
+void layer_norm_forward(int64_t rows, int64_t n, const float *x, const float *w, const float *b, float eps,
+                        float *xhat, float *y, float *mean, float *var, float *rstd) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict xr = x + r * n;
+        float *restrict hr = xhat + r * n;
+        double mu = sum_double8(xr, n) / (double)n;
+        for (int64_t j = 0; j < n; j++) hr[j] = (float)((double)xr[j] - mu);
+        float v = dot16(hr, hr, n) / (float)n;
+        float s = 1.0f / sqrtf(v + eps);
+        mean[r] = (float)mu, var[r] = v, rstd[r] = s;
+        for (int64_t j = 0; j < n; j++) hr[j] *= s;
+        if (w) {
+            float *restrict yr = y + r * n;
+            for (int64_t j = 0; j < n; j++) yr[j] = hr[j] * w[j] + b[j];
+        }
+    }
+}
+
+/* The gradients of layer_norm_forward, for the gradient gy of its output (rows of n floats):
+ *   gx = (g - mean(g) - xhat * mean(g * xhat)) * rstd with g = gy * w (g = gy when w is NULL),
+ *   written when gx is not NULL;  gw += sum over rows of gy * xhat, gb += sum over rows of gy,
+ *   each when not NULL (n floats, added to what they hold). scratch: n floats. */
+void layer_norm_backward(int64_t rows, int64_t n, const float *gy, const float *xhat, const float *rstd,
+                         const float *w, float *gx, float *gw, float *gb, float *scratch) {
+    float *restrict g = scratch;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict gr = gy + r * n, *restrict hr = xhat + r * n;
+        if (gx) {
+            if (w)
+                for (int64_t j = 0; j < n; j++) g[j] = gr[j] * w[j];
+            else
+                memcpy(g, gr, (size_t)n * sizeof(float));
+            float mg = sum16(g, n) / (float)n, mgh = dot16(g, hr, n) / (float)n, s = rstd[r];
+            float *restrict out = gx + r * n;
+            for (int64_t j = 0; j < n; j++) out[j] = (g[j] - mg - hr[j] * mgh) * s;
+        }
+        if (gw)
+            for (int64_t j = 0; j < n; j++) gw[j] += gr[j] * hr[j];
+        if (gb)
+            for (int64_t j = 0; j < n; j++) gb[j] += gr[j];
+    }
+}
+
+/* ---- row softmax (attention weights) ---- */
+
+/* A float's bits as an integer that orders as the float does (-inf lowest, +inf highest; a NaN lands
+ * beyond one of the two ends, by its sign bit). The map is its own inverse. */
+static inline int32_t ordered_bits(int32_t bits) { return bits ^ ((bits >> 31) & 0x7fffffff); }
+
+/* max_t a[t], as an integer maximum of ordered_bits (a float maximum that may meet a NaN is not
+ * vectorized without -ffast-math). A NaN element may or may not come out: either way exp makes
+ * its row NaN. */
+static float max_of(const float *restrict a, int64_t n) {
+    int32_t best = ordered_bits((int32_t)0xff800000u); /* -inf */
+    for (int64_t t = 0; t < n; t++) {
+        int32_t bits;
+        memcpy(&bits, a + t, sizeof bits);
+        int32_t key = ordered_bits(bits);
+        best = key > best ? key : best;
+    }
+    return bits_to_float(ordered_bits(best));
+}
+
+/* exp(x) for the shifted scores x <= 0: fast_exp, which the compiler vectorizes (libm's expf is one
+ * call per element, slower than NumPy's vector exp), and exactly 0 below -87, where fast_exp clamps,
+ * so that a masked (-inf) score gets a weight of 0 (true exp is below 1.2e-38 there). NaN stays NaN. */
+static inline float exp_nonpositive(float x) {
+    float e = fast_exp(x);
+    return x < -87.0f ? 0.0f : e;
+}
+
+static int all_neg_inf(const float *a, int64_t n) {
+    for (int64_t t = 0; t < n; t++)
+        if (!(a[t] == -INFINITY)) return 0;
+    return 1;
+}
+
+/* Softmax of each of `rows` rows of n floats, in place: s = exp(s - max) / sum(exp(s - max)).
+ * A row that is entirely -inf (a query every key of which is masked) becomes zeros and gets
+ * dead[r] = 1 (else 0). A row holding NaN becomes NaN, as in NumPy (its max is NaN). */
+void softmax_rows_forward(int64_t rows, int64_t n, float *s, uint8_t *dead) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *restrict sr = s + r * n;
+        float m = max_of(sr, n);
+        dead[r] = 0;
+        if (m == -INFINITY) { /* all -inf, or -inf and a NaN that max_of passed over */
+            if (all_neg_inf(sr, n)) {
+                memset(sr, 0, (size_t)n * sizeof(float));
+                dead[r] = 1;
+                continue;
+            }
+            m = NAN;
+        }
+        for (int64_t t = 0; t < n; t++) sr[t] = exp_nonpositive(sr[t] - m);
+        float inv = 1.0f / sum16(sr, n);
+        for (int64_t t = 0; t < n; t++) sr[t] *= inv;
+    }
+}
+
+/* The softmax gradient, in place on gp (rows of n floats) given the weights p:
+ * gp = (gp - sum(gp * p)) * p, per row. */
+void softmax_rows_backward(int64_t rows, int64_t n, const float *p, float *gp) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict pr = p + r * n;
+        float *restrict gr = gp + r * n;
+        float d = dot16(gr, pr, n);
+        for (int64_t t = 0; t < n; t++) gr[t] = (gr[t] - d) * pr[t];
     }
 }
