@@ -22,17 +22,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-# Idle OpenBLAS threads sleep at once instead of spinning for 0.1 s, so nurinet's threaded elementwise
-# work (ReLU, max-pool, the convolutions' copies, Adam) gets the second core; read only before NumPy loads.
-# See docs/performance.md ("Threads").
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import numpy as np
 
