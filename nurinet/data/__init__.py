@@ -1,4 +1,6 @@
-"""Data: datasets, mini-batch loading, splits, bundled small datasets and the IDX (MNIST) format.
+"""Data: datasets, samplers, mini-batch loading (in worker processes if asked), splits, CSV files,
+bundled small datasets and the IDX (MNIST) format. The names of ``torch.utils.data`` mean what they
+mean in PyTorch (see docs/porting.md).
 
 Example:
     >>> from nurinet.data import DataLoader, TensorDataset, load_iris, train_val_test_split
@@ -7,9 +9,11 @@ Example:
     >>> loader = DataLoader(TensorDataset(x_tr, y_tr), batch_size=16, shuffle=True)
 """
 
-from nurinet.data.dataloader import DataLoader, default_collate
+from nurinet.data.dataloader import DataLoader, default_collate, default_convert
 from nurinet.data.dataset import (
+    ConcatDataset,
     Dataset,
+    IterableDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -31,16 +35,38 @@ from nurinet.data.idx import (
     read_idx,
     write_idx,
 )
+from nurinet.data.samplers import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
+from nurinet.data.tabular import load_csv, to_array
+from nurinet.data.workers import WorkerInfo, get_worker_info
 
 __all__ = [
     "MNIST_MD5",
     "MNIST_MIRRORS",
+    "BatchSampler",
+    "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "IterableDataset",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
     "Subset",
+    "SubsetRandomSampler",
     "TensorDataset",
+    "WeightedRandomSampler",
+    "WorkerInfo",
     "default_collate",
+    "default_convert",
     "download_mnist",
+    "get_worker_info",
+    "load_csv",
     "load_digits",
     "load_iris",
     "load_logic_gate",
@@ -50,6 +76,7 @@ __all__ = [
     "make_spiral",
     "random_split",
     "read_idx",
+    "to_array",
     "train_val_test_split",
     "write_idx",
 ]

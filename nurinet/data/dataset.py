@@ -1,23 +1,25 @@
 """Datasets (indexable collections of samples) and ways to split them.
 
 A dataset is anything with ``__getitem__(i)`` and ``__len__()``; subclass
-:class:`Dataset` to write one. :class:`TensorDataset` wraps arrays that share
-their first dimension, :class:`Subset` views part of a dataset, and
-:func:`random_split` / :func:`train_val_test_split` split data with a seedable
-generator.
+:class:`Dataset` to write one, or :class:`IterableDataset` for a stream of samples
+read in order. :class:`TensorDataset` wraps arrays that share their first
+dimension, :class:`Subset` views part of a dataset, :class:`ConcatDataset` joins
+datasets end to end, and :func:`random_split` / :func:`train_val_test_split`
+split data with a seedable generator.
 """
 
 from __future__ import annotations
 
 import abc
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor, _to_array
+from nurinet.data.tabular import to_array
 from nurinet.random import Generator, resolve
 
 
@@ -40,6 +42,94 @@ class Dataset(abc.ABC):
     def __len__(self) -> int:
         """The number of samples."""
 
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        """``a + b`` is ``ConcatDataset([a, b])``, as in PyTorch."""
+        return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """A stream of samples: subclasses define ``__iter__``, which yields them in order.
+
+    For data read in sequence (a large file, a generator, a socket) rather than by index.
+    The :class:`~nurinet.data.DataLoader` batches what ``__iter__`` yields; it cannot shuffle or
+    use a sampler, since there are no indices. With ``num_workers > 0`` each worker process runs
+    its own copy of the dataset, so without care every sample comes ``num_workers`` times: call
+    :func:`~nurinet.data.get_worker_info` inside ``__iter__`` to take only this worker's share.
+    ``__len__`` is optional (``len()`` raises TypeError unless a subclass defines it).
+
+    Example:
+        >>> class Range(IterableDataset):
+        ...     def __init__(self, n):
+        ...         self.n = n
+        ...     def __iter__(self):
+        ...         info = get_worker_info()
+        ...         if info is None:                      # in the main process: everything
+        ...             return iter(range(self.n))
+        ...         return iter(range(info.id, self.n, info.num_workers))   # this worker's share
+    """
+
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[Any]:
+        """The samples, in order."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} is an IterableDataset: iterate over it, it has no indices")
+
+    def __len__(self) -> int:
+        # TypeError is what len() raises for an object without a length; list() relies on it.
+        raise TypeError(f"{type(self).__name__} is an IterableDataset without __len__")
+
+    def __add__(self, other: Dataset) -> ConcatDataset:
+        raise TypeError("ConcatDataset does not support IterableDataset; chain the iterables instead")
+
+
+class ConcatDataset(Dataset):
+    """Map-style datasets joined end to end: the samples of the first, then of the second, ...
+
+    Args:
+        datasets: The datasets (each with ``__getitem__`` and ``__len__``), in order.
+
+    Attributes:
+        datasets: The datasets, as a list.
+        cumulative_sizes: ``cumulative_sizes[k]`` is the number of samples in datasets
+            ``0..k``; the last entry is ``len(self)``.
+
+    Raises:
+        ValueError: If ``datasets`` is empty.
+        TypeError: If one of them is an :class:`IterableDataset`.
+
+    Example:
+        >>> both = ConcatDataset([train, extra])      # or train + extra
+        >>> first_of_extra = both[len(train)]
+        >>> last_of_extra = both[-1]
+    """
+
+    def __init__(self, datasets: Iterable[Any]) -> None:
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset does not support IterableDataset")
+        self.cumulative_sizes = self.cumsum(self.datasets)
+
+    @staticmethod
+    def cumsum(sequence: Sequence[Any]) -> list[int]:
+        """The running totals of the lengths of ``sequence``'s datasets."""
+        return [int(v) for v in np.cumsum([len(d) for d in sequence])]
+
+    def __len__(self) -> int:
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index: int) -> Any:
+        index = _check_index(index, len(self), "ConcatDataset")
+        which = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        start = 0 if which == 0 else self.cumulative_sizes[which - 1]
+        return self.datasets[which][index - start]
+
+    def __repr__(self) -> str:
+        return f"ConcatDataset({len(self.datasets)} datasets, {len(self)} samples)"
+
 
 class TensorDataset(Dataset):
     """Samples made of rows of arrays that share their first dimension.
@@ -50,8 +140,9 @@ class TensorDataset(Dataset):
     TensorDataset at once, so it is the fastest way to feed arrays in memory.
 
     Args:
-        *arrays: NumPy (or CuPy) arrays, Tensors or nested lists, each with the
-            samples along the first axis.
+        *arrays: NumPy (or CuPy) arrays, Tensors, nested lists or pandas DataFrames /
+            Series (as their ``to_numpy()``, dtype kept), each with the samples along the
+            first axis.
 
     Raises:
         ValueError: If no array is given, one is 0-d, or the first dimensions differ.
@@ -60,7 +151,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
             raise ValueError("TensorDataset needs at least one array, e.g. TensorDataset(x, y)")
-        data = [_to_array(a.data if isinstance(a, Tensor) else a) for a in arrays]
+        data = [_to_array(a.data if isinstance(a, Tensor) else to_array(a)) for a in arrays]
         for i, a in enumerate(data):
             if a.ndim == 0:
                 raise ValueError(f"TensorDataset: array {i} is 0-d; each array needs the samples along axis 0")
