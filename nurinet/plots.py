@@ -6,10 +6,19 @@ arrows (no Graphviz). matplotlib is imported inside each function, so
 ``import nurinet.plots`` costs nothing without it. Every function returns the
 ``matplotlib.figure.Figure`` (built without pyplot, so no global figure state
 and no GUI backend is touched) and writes it to ``path`` when one is given.
+
+In a Jupyter notebook a cell that ends with one of these calls shows the figure
+once, as an image: nothing calls ``plt.show()`` and pyplot keeps no reference to
+the figure, so the inline backend does not draw it a second time. Jupyter draws
+a Figure as an image only once its PNG formatter is registered, which the inline
+backend does when pyplot is imported; a fresh kernel that has not imported
+pyplot would show ``<Figure size ...>`` text, so :func:`_finish` registers the
+formatter itself when none is (:func:`_show_inline_in_ipython`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +39,46 @@ def _finish(fig: Any, path: str | Path | None) -> Any:
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
+    _show_inline_in_ipython()
     return fig
+
+
+def _show_inline_in_ipython() -> None:
+    """Let IPython display a returned Figure as a PNG when no figure format is registered yet.
+
+    ``%matplotlib inline`` (the default backend in ipykernel) registers the format
+    only when pyplot is imported; these figures are built without pyplot. A format
+    the user chose (``%config InlineBackend.figure_formats = ["svg"]``, or pyplot
+    already imported) is left as it is. Outside IPython nothing happens: IPython
+    is not imported here.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    from matplotlib.figure import Figure
+
+    formatters = shell.display_formatter.formatters
+    if any(_formats(formatters.get(mime), Figure) for mime in ("image/png", "image/svg+xml", "image/jpeg",
+                                                               "application/pdf")):
+        return
+    from functools import partial
+
+    from IPython.core.pylabtools import print_figure
+
+    # What IPython's select_figure_formats(shell, {"png"}) registers, without its backend lookup.
+    formatters["image/png"].for_type(Figure, partial(print_figure, fmt="png", base64=True))
+
+
+def _formats(formatter: Any, cls: type) -> bool:
+    """Whether an IPython display ``formatter`` has a printer for ``cls``."""
+    if formatter is None:
+        return False
+    try:
+        formatter.lookup_by_type(cls)
+    except KeyError:
+        return False
+    return True
 
 
 def plot_history(history: Any, metrics: Sequence[str] | None = None, path: str | Path | None = None) -> Any:

@@ -75,6 +75,10 @@ class ModelSummary:
                 f"Buffer memory: {_bytes_text(self.buffer_bytes)}"]
         return "\n".join(out)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython and Jupyter show the table (once) when a cell ends with ``summary(...)``."""
+        printer.text(str(self))
+
 
 def _shape_text(shape: Any) -> str:
     if shape is None:
@@ -119,10 +123,13 @@ def summary(model: Module, input_shape: Sequence[int] | Sequence[Sequence[int]],
         batch_size: Batch dim of the traced input (the output shapes include it).
         dtype: Input dtype (default: the model's first floating parameter's, else
             float32); e.g. ``"int64"`` for a model that starts with an Embedding.
-        print_fn: Called with the table (``print`` for instance); nothing is printed by default.
+        print_fn: Called with each line of the table, as Keras's ``print_fn`` (``print``
+            for instance); nothing is printed by default.
 
     Returns:
-        A :class:`ModelSummary`; ``print(summary(...))`` shows the table.
+        A :class:`ModelSummary`; ``print(summary(...))`` shows the table, and so does a
+        notebook cell that ends with ``summary(...)`` (once: nothing is printed unless
+        ``print_fn`` is given).
 
     Raises:
         ValueError: the forward pass fails on the given shape (the message shows the shape).
@@ -182,5 +189,6 @@ def _collect(model: Module, input_shape: Any, shapes: dict[int, Any], output: An
         sum(int(b.data.nbytes) for b in model.buffers()),
     )
     if print_fn is not None:
-        print_fn(str(result))
+        for line in str(result).splitlines():
+            print_fn(line)
     return result

@@ -16,9 +16,10 @@ import pytest
 
 import nurinet as nt
 import nurinet.distributed as dist
-from nurinet import nn, optim
+from nurinet import nn, optim, threads
 from nurinet.data import DataLoader, TensorDataset
 from nurinet.distributed import comm as comm_module
+from nurinet.distributed import cores
 from nurinet.functional import cross_entropy
 from nurinet.training import Model
 
@@ -27,10 +28,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _fresh_group():
-    """Each test starts (and leaves) the process group uninitialized."""
+    """Each test starts (and leaves) the process group uninitialized, and the thread counts as they were
+    (``init`` under a faked launcher sets them to the rank's share of the cores)."""
+    elementwise = threads.get_elementwise_threads()
+    blas = threads.get_num_threads() if threads.backend() != "none" else None
     dist.shutdown()
     yield
     dist.shutdown()
+    if threads.get_elementwise_threads() != elementwise:
+        threads.set_elementwise_threads(elementwise)
+    if blas is not None and threads.get_num_threads() != blas:
+        threads.set_num_threads(blas)
 
 
 class PairComm(dist.Communicator):
@@ -104,6 +112,68 @@ def test_launched_by_mpiexec_without_mpi4py_warns_and_runs_alone(monkeypatch):
     with pytest.warns(RuntimeWarning, match="mpi4py is not installed"):
         group = dist.init()
     assert group.size == 1
+
+
+# ----- threads per process under an MPI launcher ----------------------------------------------------------
+def test_thread_share_divides_the_cores_among_the_ranks_of_a_machine():
+    assert cores.thread_share(16, 4) == 4
+    assert cores.thread_share(2, 2) == 1
+    assert cores.thread_share(7, 2) == 3  # rounded down: never more threads than cores
+    assert cores.thread_share(2, 8) == 1  # more ranks than cores: one thread each
+    assert cores.thread_share(8, 0) == 8
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, None),  # not launched by MPI
+    ({"PMI_SIZE": "1"}, None),  # a world of one process
+    ({"PMI_SIZE": "2", "MPI_LOCALNRANKS": "2"}, 2),  # MPICH's Hydra
+    ({"OMPI_COMM_WORLD_SIZE": "8", "OMPI_COMM_WORLD_LOCAL_SIZE": "4"}, 4),  # Open MPI, 2 machines
+    ({"MV2_COMM_WORLD_SIZE": "4", "MV2_COMM_WORLD_LOCAL_SIZE": "2"}, 2),  # MVAPICH2
+    ({"PMIX_SIZE": "6", "PMIX_RANK": "3", "PMIX_LOCAL_SIZE": "3"}, 3),  # PMIx
+    ({"PMI_SIZE": "4"}, 4),  # no local count: all ranks assumed on this machine
+    ({"PMI_SIZE": "2", "MPI_LOCALNRANKS": "junk"}, 2),
+])
+def test_local_ranks_from_the_launchers_variables(environ, expected):
+    assert cores.local_ranks(environ) == expected
+
+
+def test_rank_threads_rules():
+    mpich = {"PMI_SIZE": "2", "MPI_LOCALNRANKS": "2"}
+    assert cores.rank_threads({}, 16) == (None, False)  # one process keeps its defaults
+    assert cores.rank_threads(mpich, 2) == (1, True)  # the case of the issue: 2 ranks on 2 cores
+    assert cores.rank_threads(mpich, 16) == (8, True)
+    assert cores.rank_threads(mpich, 16, ranks=4) == (4, True)  # MPI's own count of ranks on this machine
+    assert cores.rank_threads({**mpich, "NURINET_NUM_THREADS": "3"}, 16) == (3, True)
+    assert cores.rank_threads({**mpich, "OMP_NUM_THREADS": "1"}, 16) == (8, False)  # the BLAS keeps its count
+    assert cores.rank_threads({**mpich, "NURINET_NUM_THREADS": "3"}, 16, threads=5) == (5, True)
+    assert cores.rank_threads({}, 16, threads=2) == (2, True)  # explicit: applies to one process too
+    with pytest.raises(ValueError, match="NURINET_NUM_THREADS must be a positive integer"):
+        cores.rank_threads({**mpich, "NURINET_NUM_THREADS": "0"}, 16)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            cores.rank_threads({}, 16, threads=bad)
+
+
+def test_init_gives_each_rank_its_share_and_a_single_process_its_defaults(monkeypatch):
+    for name in (*cores.WORLD_SIZE_VARIABLES, *cores.LOCAL_SIZE_VARIABLES, *cores.BLAS_VARIABLES,
+                 "NURINET_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cores, "available_cpus", lambda: 8)
+    set_calls = []
+    monkeypatch.setattr(nt.threads, "set_num_threads", set_calls.append)
+    before = threads.get_elementwise_threads()
+    assert dist.init("local").threads is None and threads.get_elementwise_threads() == before
+    assert set_calls == []
+    dist.shutdown()
+    # A launcher's variables with the local backend: the cores are shared all the same.
+    monkeypatch.setenv("PMI_SIZE", "4")
+    monkeypatch.setenv("MPI_LOCALNRANKS", "4")
+    assert dist.init("local").threads == 2
+    assert threads.get_elementwise_threads() == 2 and set_calls == [2]
+    assert dist.init(threads=3).threads == 3  # explicit, on the group already there
+    assert threads.get_elementwise_threads() == 3 and set_calls == [2, 3]
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        dist.init(threads=0)
 
 
 def test_init_rejects_unknown_backends_and_switching():
@@ -509,6 +579,14 @@ def two_ranks(tmp_path_factory):
 
 def test_mpi_world_of_two(two_ranks):
     assert [(r["rank"], r["size"], r["backend"]) for r in two_ranks] == [(0, 2, "mpi"), (1, 2, "mpi")]
+
+
+def test_mpi_ranks_share_the_cores(two_ranks):
+    for result in two_ranks:
+        share = result["threads"]
+        assert share["local_size"] == 2  # both ranks on this machine, as MPI itself counts them
+        assert share["init"] == share["elementwise"] == max(1, share["cpus"] // 2)
+        assert share["blas"] in (None, 1)  # OMP_NUM_THREADS=1 from run_two_ranks wins over the share
 
 
 def test_mpi_ddp_matches_one_process_on_the_combined_batch(two_ranks):

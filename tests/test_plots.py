@@ -109,3 +109,21 @@ def test_missing_matplotlib_is_explained(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now fails
     with pytest.raises(ImportError, match=r"pip install 'nurinet\[plot\]'"):
         plots.plot_lr_finder([1e-3, 1e-2], [1.0, 0.5])
+
+
+def test_a_fresh_ipython_kernel_shows_the_figure_as_a_png(monkeypatch: pytest.MonkeyPatch, mpl: object) -> None:
+    """Without pyplot no PNG formatter is registered, so IPython would show only ``<Figure ...>``."""
+    formatters = pytest.importorskip("IPython.core.formatters")
+    from matplotlib.figure import Figure
+
+    shell = SimpleNamespace(display_formatter=formatters.DisplayFormatter())
+    monkeypatch.setitem(sys.modules, "IPython", SimpleNamespace(get_ipython=lambda: shell))
+    fig = plots.plot_roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    data, _ = shell.display_formatter.format(fig)
+    assert data["image/png"].startswith("iVBOR")  # base64 of a PNG
+    # A format the user chose (SVG here) is kept, and no PNG is added beside it.
+    shell = SimpleNamespace(display_formatter=formatters.DisplayFormatter())
+    shell.display_formatter.formatters["image/svg+xml"].for_type(Figure, lambda f: "<svg/>")
+    plots.plot_roc_curve(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    data, _ = shell.display_formatter.format(fig)
+    assert data["image/svg+xml"] == "<svg/>" and "image/png" not in data

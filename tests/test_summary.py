@@ -82,9 +82,32 @@ def test_custom_model_with_several_outputs_and_int_inputs():
     assert rows["head"].output_shape == (2, 7, 3) == result.output_shape
 
 
-def test_model_summary_method_prints(capsys):
-    Model(mlp()).summary((64,))
-    assert "Trainable params: 2,410" in capsys.readouterr().out
+def test_model_summary_method_prints_once_and_returns_none(capsys):
+    # None as in Keras: a notebook would show a returned table a second time
+    assert Model(mlp()).summary((64,)) is None
+    out = capsys.readouterr().out
+    assert out.count("Trainable params: 2,410") == 1
+    lines: list[str] = []
+    assert Model(mlp()).summary((64,), print_fn=lines.append, batch_size=3) is None
+    assert capsys.readouterr().out == ""
+    assert "\n".join(lines) + "\n" == out.replace("(1, ", "(3, ")  # print_fn gets each line
+    assert all("\n" not in line for line in lines)
+
+
+def test_summary_function_prints_nothing_and_shows_the_table_in_ipython(capsys):
+    result = summary(mlp(), (64,))
+    assert capsys.readouterr().out == ""
+
+    class Printer:
+        def __init__(self):
+            self.written = []
+
+        def text(self, value):
+            self.written.append(value)
+
+    printer = Printer()
+    result._repr_pretty_(printer, False)
+    assert printer.written == [str(result)]
 
 
 def test_summary_errors():

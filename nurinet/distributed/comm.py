@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from nurinet.distributed import cores
+
 INSTALL_HINT = "pip install 'nurinet[distributed]' (or: pip install mpi4py mpich)"
 
 # Variables that MPI launchers set in every process they start, with the world size.
@@ -55,6 +57,12 @@ class Communicator:
     def __init__(self) -> None:
         self.rank = 0
         self.size = 1
+        # Threads per process that init() set (nurinet.distributed.cores), or None when it left them.
+        self.threads: int | None = None
+
+    def local_size(self) -> int:
+        """How many processes of the group run on this machine (this one alone here)."""
+        return 1
 
     def allreduce_(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
         """Combine ``array`` over all processes (``op`` is ``"sum"``, ``"max"`` or ``"min"``), in place."""
@@ -110,6 +118,20 @@ class MPICommunicator(Communicator):
         self.size = self.comm.Get_size()
         self.timeout = _check_timeout(timeout)
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+
+    def local_size(self) -> int:
+        """How many processes of the group share this machine's memory (MPI-3's ``COMM_TYPE_SHARED``).
+
+        A collective: every process of the group must call it.
+        """
+        try:
+            node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        except (AttributeError, NotImplementedError, self.MPI.Exception):  # an MPI before 3.0
+            return self.size
+        try:
+            return node.Get_size()
+        finally:
+            node.Free()
 
     def allreduce_(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
         _check_op(op)
@@ -203,7 +225,8 @@ def mpi_available() -> bool:
     return importlib.util.find_spec("mpi4py") is not None
 
 
-def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float | None = None) -> Communicator:
+def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float | None = None,
+         threads: int | None = None) -> Communicator:
     """Join the process group; call once per process before training (later calls return the same group).
 
     Args:
@@ -220,6 +243,11 @@ def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float 
             waits for ever. It catches what the hook cannot: a process that
             exits without an exception or stops calling the collectives. Give
             it room for the slowest step, validation pass or checkpoint.
+        threads: Threads per process for the BLAS and nurinet's elementwise work.
+            None (the default): when an MPI launcher started several processes,
+            each takes its share of this machine's cores, ``max(1, cpus // ranks
+            on this machine)``, or ``NURINET_NUM_THREADS`` when it is set; a
+            single process keeps its defaults. See :mod:`nurinet.distributed.cores`.
 
     Returns:
         The :class:`Communicator` (``.rank``, ``.size``, ``.backend``).
@@ -232,6 +260,7 @@ def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float 
     if backend not in ("auto", "mpi", "local"):
         raise ValueError(f"unknown distributed backend {backend!r}: use 'auto', 'mpi' or 'local'")
     timeout = _check_timeout(timeout)
+    cores.check_threads(threads)
     chosen = _choose_backend(backend)
     if _current is not None:
         if backend != "auto" and _current.backend != chosen:
@@ -239,8 +268,17 @@ def init(backend: str = "auto", abort_on_exception: bool = True, timeout: float 
                 f"nurinet.distributed is already initialized with the {_current.backend!r} backend; "
                 f"call nurinet.distributed.shutdown() before init(backend={backend!r})"
             )
+        if threads is not None:  # an explicit count applies even to a group that is already there
+            _current.threads = cores.apply_thread_share(threads)
         return _current
-    _current = MPICommunicator(timeout=timeout) if chosen == "mpi" else Communicator()
+    group = MPICommunicator(timeout=timeout) if chosen == "mpi" else Communicator()
+    # Before anything else runs: with several ranks per machine, every rank's thread pools sized for the
+    # whole machine oversubscribe the cores (docs/distributed.md, "Threads per process").
+    ranks = None
+    if group.size > 1 and cores.local_ranks(os.environ) is not None and cores.launcher_local_size(os.environ) is None:
+        ranks = group.local_size()  # the launcher did not say how many ranks share this machine: ask MPI
+    group.threads = cores.apply_thread_share(threads, ranks)
+    _current = group
     if abort_on_exception and _current.size > 1:
         _install_abort_hook(_current)
     return _current

@@ -83,26 +83,43 @@ class History(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar per epoch (verbose=1) or one line per epoch (verbose=2).
+    """A progress bar per epoch (verbose=1) or one line per epoch (verbose=2), on stdout as in Keras.
 
-    The bar is drawn only when the output is a terminal; otherwise (logs, CI)
-    verbose=1 behaves like verbose=2 so no control characters are written.
+    The bar comes from ``tqdm.auto``: in a Jupyter notebook it is tqdm's widget
+    when ipywidgets is installed, and tqdm's text bar otherwise (notebooks
+    render its carriage returns); in a terminal it is the text bar. Anywhere
+    else (a log file, CI, a pipe) verbose=1 behaves like verbose=2, so no
+    control characters are written. The output goes to stdout, not stderr:
+    a notebook shows stderr on a red background, as if training had failed.
+
+    Args:
+        verbose: 0 nothing, 1 a bar (or one line per epoch, see above), 2 one line per epoch.
+        stream: Where to write; ``sys.stdout`` at the time of writing by default
+            (so a stream redirected later, by a notebook kernel or pytest, is used).
     """
 
     def __init__(self, verbose: int = 1, stream: Any = None) -> None:
         super().__init__()
         self.verbose = verbose
-        self.stream = stream or sys.stderr
+        self._stream = stream
         self.bar: Any = None
 
+    @property
+    def stream(self) -> Any:
+        """The stream written to: the one given, else the current ``sys.stdout``."""
+        return self._stream if self._stream is not None else sys.stdout
+
     def _interactive(self) -> bool:
-        return self.verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        if self.verbose != 1:
+            return False
+        if in_notebook():
+            return True
+        return bool(getattr(self.stream, "isatty", lambda: False)())
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_number = epoch
         if self._interactive():
-            from tqdm import tqdm
-
+            tqdm = _auto_tqdm()
             total = self.params.get("steps")
             epochs = self.params.get("epochs")
             self.bar = tqdm(total=total, desc=f"Epoch {epoch + 1}/{epochs}", file=self.stream,
@@ -121,4 +138,34 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
         elif self.verbose >= 1:
-            print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {text}", file=self.stream)
+            print(f"Epoch {epoch + 1}/{self.params.get('epochs')} - {text}", file=self.stream, flush=True)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (notebook, JupyterLab, VS Code, Colab).
+
+    The test is tqdm's own (``tqdm.autonotebook``): ipykernel's shell is loaded and
+    the frontend is not a Qt console. IPython is not imported here: a process that
+    has not imported it is no kernel.
+    """
+    if "ipykernel.zmqshell" not in sys.modules or "IPython" not in sys.modules:
+        return False
+    shell = sys.modules["IPython"].get_ipython()
+    return shell is not None and "qt" not in type(shell).__name__.lower()
+
+
+def _auto_tqdm() -> Any:
+    """``tqdm.auto.tqdm``: the notebook widget in a kernel with ipywidgets, the text bar otherwise.
+
+    Without ipywidgets, ``tqdm.auto`` warns (on stderr, red in a notebook) that it
+    falls back to the text bar; that text bar on stdout is what we want there, so
+    the warning is silenced.
+    """
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)  # also TqdmExperimentalWarning, a subclass
+        from tqdm.auto import tqdm
+    return tqdm

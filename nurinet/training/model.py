@@ -188,13 +188,22 @@ class Model(Module):
 
         return load_weights(self, path, strict=strict)
 
-    def summary(self, input_shape: Any, **kwargs: Any) -> Any:
-        """Print and return the table of layers, output shapes and parameter counts
-        (see :func:`nurinet.summary.summary`; ``input_shape`` excludes the batch dim)."""
+    def summary(self, input_shape: Any, print_fn: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
+        """Print the table of layers, output shapes and parameter counts, as Keras's ``summary()``.
+
+        It returns None, as Keras does: a notebook would otherwise show the table
+        twice, printed and then as the cell's value. :func:`nurinet.summary.summary`
+        returns the table as an object (``.rows``, ``.total_params``) without printing.
+
+        Args:
+            input_shape: The shape of one sample, without the batch dim.
+            print_fn: Called with each line of the table (Keras's ``print_fn``);
+                ``print`` by default. ``lines.append`` collects them.
+            **kwargs: Passed to :func:`nurinet.summary.summary` (``batch_size``, ``dtype``).
+        """
         from nurinet.summary import summary
 
-        kwargs.setdefault("print_fn", print)
-        return summary(self, input_shape, **kwargs)
+        summary(self, input_shape, print_fn=print_fn or print, **kwargs)
 
     # ----- steps -------------------------------------------------------------------------
     def compute_loss(self, prediction: Tensor, target: Tensor, sample_weight: Any = None) -> Tensor:
@@ -332,8 +341,8 @@ class Model(Module):
                 training set for a batch optimizer (LBFGS, ConjugateGradient, ...), whose
                 epochs are then its steps (see ``training/batch_methods.py``).
             epochs: Number of passes over the training data.
-            verbose: 0 silent, 1 progress bar (one line per epoch when not a
-                terminal), 2 one line per epoch; "auto" is 1.
+            verbose: 0 silent, 1 progress bar on stdout (one line per epoch when
+                neither a terminal nor a notebook), 2 one line per epoch; "auto" is 1.
             callbacks: Callbacks; a :class:`History` is always added and returned.
             validation_split: Fraction of the arrays (taken from the end, before
                 shuffling, as Keras does) held out for validation, ``sample_weight`` included.
@@ -383,6 +392,7 @@ class Model(Module):
                   sample_weight: Any, validation_split: float, validation_data: Any,
                   options: FitOptions) -> tuple[EpochBatches, EpochBatches | None]:
         """The training and validation batches of ``fit``, weights included."""
+        x, y, sample_weight = _as_arrays(x, y, sample_weight)
         if validation_split and validation_data is None:
             x, y, sample_weight, validation_data = split_validation(x, y, sample_weight, validation_split)
         elif not 0.0 <= validation_split < 1.0:
@@ -619,6 +629,13 @@ def _length(a: Any) -> int:
     return len(a.data if isinstance(a, Tensor) else a)
 
 
+def _as_arrays(*data: Any) -> tuple[Any, ...]:
+    """pandas DataFrames and Series among ``data`` as arrays, the rest as they are."""
+    from nurinet.data import to_array
+
+    return tuple(to_array(d) for d in data)
+
+
 def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who: str = "fit",
             needs_targets: bool = False, sample_weight: Any = None) -> Any:
     """A DataLoader over arrays (and their sample weights), or ``x`` itself when it already is
@@ -631,6 +648,7 @@ def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who:
     """
     from nurinet.data import DataLoader, TensorDataset
 
+    x, y, sample_weight = _as_arrays(x, y, sample_weight)
     if x is None:
         raise ValueError(f"{who}: no data given: pass arrays x (and y) or a DataLoader")
     if isinstance(x, (dict, str, bytes)) or not (holds_samples(x) or hasattr(x, "__iter__")):
