@@ -16,8 +16,9 @@ import numpy as np
 
 import nurinet as nt
 import nurinet.distributed as dist
-from nurinet import nn, optim
+from nurinet import nn, optim, threads
 from nurinet.data import DataLoader, TensorDataset
+from nurinet.distributed import cores
 from nurinet.functional import cross_entropy
 from nurinet.training import Model
 from nurinet.training.callbacks import Callback
@@ -207,6 +208,9 @@ def main() -> None:
     out = Path(sys.argv[1])
     comm = dist.init()
     result = {"rank": comm.rank, "size": comm.size, "backend": comm.backend}
+    # Right after init: each rank's share of the cores (run_two_ranks sets OMP_NUM_THREADS=1, so the BLAS keeps 1).
+    result["threads"] = {"init": comm.threads, "cpus": cores.available_cpus(), "local_size": comm.local_size(),
+                         "elementwise": threads.get_elementwise_threads(), "blas": threads.get_num_threads()}
     result["ddp"] = check_ddp_loop(comm)
     result["buffers"] = check_buffers(comm)
     result["fit"] = check_fit(comm)

@@ -151,14 +151,36 @@ def test_subclassed_model_with_forward() -> None:
     assert model.predict(x).shape == (30, 3)
 
 
-def test_progress_output_is_plain_lines_when_not_a_terminal(capsys) -> None:
+def test_progress_output_is_plain_lines_on_stdout_when_not_a_terminal(capsys) -> None:
     x, y = blobs(30)
     model = small_model()
     model.fit(x, y, epochs=2, verbose=1)
-    err = capsys.readouterr().err
-    assert err.count("Epoch ") == 2 and "\r" not in err
+    printed = capsys.readouterr()
+    # stdout as in Keras: a notebook shows stderr on red, as if training had failed
+    assert printed.out.count("Epoch ") == 2 and "\r" not in printed.out and printed.err == ""
     model.fit(x, y, epochs=2, verbose=0)
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_bar_is_drawn_on_a_terminal_and_in_a_notebook(monkeypatch) -> None:
+    import io
+
+    from nurinet.training import callbacks
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    x, y = blobs(30)
+    model = small_model()
+    stream = Terminal()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.ProgressBar(1, stream=stream)])
+    assert "\r" in stream.getvalue() and "Epoch 2/2" in stream.getvalue() and "%|" in stream.getvalue()
+    plain = io.StringIO()
+    monkeypatch.setattr(callbacks, "in_notebook", lambda: True)  # a kernel's stdout is no terminal
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callbacks.ProgressBar(1, stream=plain)])
+    assert "%|" in plain.getvalue()
+    assert not callbacks.ProgressBar(2)._interactive()
 
 
 def test_clear_errors() -> None:
