@@ -42,6 +42,8 @@ UNREACHED = {
     "native.nn_exp": "exported for tests/test_native.py only; no op calls it",
     "native.nn_sigmoid": "exported for tests/test_native.py only; no op calls it",
     "native.nn_tanh": "exported for tests/test_native.py only; no op calls it",
+    "native.small_sgemm": ("exported for tests/test_native_small_gemm.py only; the LSTM kernels call the packed "
+                           "GEMM inside C"),
     # Optimizer updates are no ops of the registry: the optimizer checks below reach and compare them.
     "native.adam_update": "an optimizer update",
     "split.nurinet.optim.adam:Adam._update": "an optimizer update",

@@ -38,6 +38,9 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``LSTM_SINGLE_THREAD_STEP_MACS``: multiply-adds (``batch * hidden * 4 hidden``) up to which the
   per-step products of a fused LSTM run on one BLAS thread; 0 (the default) leaves them on NumPy's
   BLAS threads. Worth setting (``1 << 23`` covers the benchmark LSTM) on an oversubscribed machine.
+* ``LSTM_PACKED_GEMM_MAX_HIDDEN``: hidden size up to which the native LSTM kernels run their per-step
+  products ``h @ W^T`` and ``d @ W`` in their own GEMM, which packs the weight once per sequence,
+  instead of OpenBLAS's ``sgemm`` (never with MKL; on builds with AVX-512 only); 0 turns it off.
 * ``CONV_CHUNK_BYTES``: bytes of column matrix per chunk of the stride-1 convolution (chunks are
   what the threads share).
 * ``CONV_DIRECT_MAX_TAPS``: input taps (channels x kernel area) up to which a convolution runs the
@@ -112,6 +115,7 @@ NATIVE_NORM_MIN_ELEMENTS: int = _env_int("NATIVE_NORM_MIN_ELEMENTS", 1 << 12)
 NATIVE_SOFTMAX_MIN_ELEMENTS: int = _env_int("NATIVE_SOFTMAX_MIN_ELEMENTS", 1 << 11)
 LSTM_MIN_ROWS_PER_THREAD: int = _env_int("LSTM_MIN_ROWS_PER_THREAD", 8)
 LSTM_SINGLE_THREAD_STEP_MACS: int = _env_int("LSTM_SINGLE_THREAD_STEP_MACS", 0)
+LSTM_PACKED_GEMM_MAX_HIDDEN: int = _env_int("LSTM_PACKED_GEMM_MAX_HIDDEN", 1024)
 CONV_CHUNK_BYTES: int = _env_int("CONV_CHUNK_BYTES", 3 << 20)
 CONV_DIRECT_MAX_TAPS: int = _env_int("CONV_DIRECT_MAX_TAPS", 27)
 BUFFER_MIN_BYTES: int = _env_int("BUFFER_MIN_BYTES", 1 << 20)
@@ -126,7 +130,7 @@ FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE
           "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS", "NATIVE_SOFTMAX_MIN_ELEMENTS",
           "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
-          "LSTM_SINGLE_THREAD_STEP_MACS", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
+          "LSTM_SINGLE_THREAD_STEP_MACS", "LSTM_PACKED_GEMM_MAX_HIDDEN", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
           "KEPT_TRIM_THRESHOLD")
 
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import gemm, native, parallel, settings
+from nurinet._runtime import gemm, libraries, native, parallel, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import check_operand_dtype, on_device_of, xp_of
@@ -445,7 +445,8 @@ class _LSTMKernels:
         pointers = [a.ctypes.data for a in (xg, bias, self.gates, self.hs, self.cs, self.tcs, wt)]
 
         def rows(row0: int, row1: int) -> None:
-            lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), sgemm, int64)
+            lib.lstm_forward(steps, batch, hidden, row0, row1, *pointers, int(self.reverse), sgemm, int64,
+                             _packed_gemm(hidden))
 
         _over_rows(rows, batch, hidden)
 
@@ -513,7 +514,7 @@ class _LSTMKernels:
         def rows(row0: int, row1: int) -> Any:
             part = np.zeros(4 * hidden, dtype=np.float32) if bias else None
             lib.lstm_backward(steps, batch, hidden, row0, row1, *pointers, None if part is None else part.ctypes.data,
-                              int(self.reverse), int(needs[1]), int(needs[2]), sgemm, int64)
+                              int(self.reverse), int(needs[1]), int(needs[2]), sgemm, int64, _packed_gemm(hidden))
             return part
 
         parts = _over_rows(rows, batch, hidden)
@@ -574,6 +575,27 @@ def _native_lstm(xg: Any, h0: Any, c0: Any, w: Any, b: Any) -> tuple[Any, tuple[
     lib = native.for_arrays(xg, h0, c0, w, b, contiguous=False)  # the kernel's caller makes contiguous copies
     sgemm = native.sgemm() if lib is not None else None
     return None if sgemm is None else (lib, sgemm)
+
+
+# Below this hidden size the packed GEMM's padding to whole register tiles and its packing cost more
+# than OpenBLAS's own re-packing of the weight saves.
+_PACKED_MIN_HIDDEN = 64
+
+
+def _packed_gemm(hidden: int) -> int:
+    """1 when the native LSTM kernels should run their per-step products in their own packed GEMM, else 0.
+
+    That GEMM packs the hidden weight once per sequence where OpenBLAS packs it again at every step,
+    but it runs on one thread: it is used when OpenBLAS would run the product on one thread too (the
+    rows split over nurinet's threads, or ``settings.LSTM_SINGLE_THREAD_STEP_MACS``), for hidden sizes
+    from ``_PACKED_MIN_HIDDEN`` to ``settings.LSTM_PACKED_GEMM_MAX_HIDDEN``, and never with MKL, whose
+    own product is as fast. Called inside :func:`_over_rows`, which sets OpenBLAS's threads. The
+    kernels follow it on builds with AVX-512 only, where the packed GEMM was measured to win.
+    """
+    if not _PACKED_MIN_HIDDEN <= hidden <= settings.LSTM_PACKED_GEMM_MAX_HIDDEN or gemm.provider() == "mkl":
+        return 0
+    found = libraries.openblas_threads()
+    return int(found is not None and int(found[1]()) == 1)
 
 
 def _over_rows(run_rows: Any, batch: int, hidden: int) -> list[Any]:

@@ -19,7 +19,9 @@ interrupted build never leaves a half-written library behind.
 
 Matrix products inside the kernels go to MKL when it is nurinet's matrix-product provider
 (:mod:`nurinet.gemm`), else to the OpenBLAS that NumPy bundles (:func:`sgemm`), found under the names
-of NumPy's own builds, whose integer width the name gives.
+of NumPy's own builds, whose integer width the name gives. The LSTM kernels can run their per-step
+products in a GEMM of their own instead, which packs the constant weight once per sequence
+(``settings.LSTM_PACKED_GEMM_MAX_HIDDEN``; ``small_sgemm`` exports it for the tests).
 """
 
 from __future__ import annotations
@@ -56,8 +58,9 @@ _SIGNATURES = {
     "nn_exp": [_I64, _P, _P],
     "nn_sigmoid": [_I64, _P, _P],
     "nn_tanh": [_I64, _P, _P],
-    "lstm_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _INT, _P, _INT],
-    "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT],
+    "lstm_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _INT, _P, _INT, _INT],
+    "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT, _INT],
+    "small_sgemm": [_I64, _I64, _I64, _P, _I64, _P, _I64, _F, _P, _I64],
     "adam_update": [_I64, _P, _P, _P, _P, _P, _F, _F, _F, _F, _F],
     "maxpool2d_blocks_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
     "maxpool2d_blocks_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
