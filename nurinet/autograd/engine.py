@@ -10,6 +10,7 @@ shape is summed back to its input's shape here, once, for every op.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -59,6 +60,9 @@ class _Pass:
     node is made for the gradient arithmetic.
     """
 
+    __slots__ = ("arrays", "capture", "captured", "counter", "create_graph", "heap", "leaf_grads",
+                 "owned", "pending", "retain_graph")
+
     def __init__(self, retain_graph: bool, create_graph: bool, capture: Any) -> None:
         self.retain_graph = retain_graph
         self.create_graph = create_graph
@@ -69,21 +73,85 @@ class _Pass:
         self.pending: dict[Any, list[Any]] = {}
         self.leaf_grads: dict[int, tuple[Tensor, Any]] = {}
         self.owned: set[int] = set()
-        self.counter = 0
+        self.counter = itertools.count()  # ties in generation leave the heap in the order they came
 
     def run(self, roots: Sequence[Tensor], grad_roots: Sequence[Tensor]) -> Any:
+        arrays = self.arrays
         for root, grad in zip(roots, grad_roots):
+            data = grad.data
             # The caller keeps the gradients it passed: a leaf's .grad must not alias them.
-            self.owned.add(id(_base(grad.data)))
-            self.send(root, grad.data if self.arrays else grad)
-        heap, step, pop = self.heap, self.step, heapq.heappop
-        while heap:
-            entry = pop(heap)  # kept until step returns: it holds the node's outputs
-            step(entry[2])
+            self.owned.add(id(data if data.base is None else data.base))
+            self.send(root, data if arrays else grad)
+        if arrays:
+            self.drain_arrays()
+        else:
+            heap, step, pop = self.heap, self.step, heapq.heappop
+            while heap:
+                entry = pop(heap)  # kept until step returns: it holds the node's outputs
+                step(entry[2])
         self.finish_leaves()
         if self.capture is not None:
             return [self.captured[id(t)] for t in self.capture]
         return None
+
+    def drain_arrays(self) -> None:
+        """The heap loop of a plain backward, the common node run inline.
+
+        Inline: one output, a ``backward_arrays``, and no hook, retain_grad or capture on that
+        output. This is :meth:`step` and :meth:`send` with their lookups hoisted out of the
+        loop (a small network's step is mostly this bookkeeping); any other node goes to
+        :meth:`step`.
+        """
+        heap, pending, leaf_grads, captured = self.heap, self.pending, self.leaf_grads, self.captured
+        pop, push, counter, clock = heapq.heappop, heapq.heappush, self.counter, CLOCK
+        retain = self.retain_graph
+        while heap:
+            entry = pop(heap)  # kept until the node has run: it holds the node's outputs
+            fn = entry[2]
+            backward_arrays = fn.backward_arrays
+            out = entry[3]
+            # ``out``: fn's one output (None once freed), or a list for several outputs.
+            if (backward_arrays is None or type(out) is list or (out is not None and (
+                    (Tensor.observed and (out._hooks or out.retains_grad))
+                    or (captured and id(out) in captured)))):
+                self.step(fn)
+                continue
+            if fn.recorded_at != clock.ticks:  # Something changed in place since fn ran: was it fn's?
+                check_versions(fn)
+            result = backward_arrays(pending.pop(fn)[0])
+            if type(result) is not tuple:
+                result = tuple(result) if isinstance(result, list) else (result,)
+            inputs = fn.inputs
+            if len(result) != len(inputs):
+                check_count(fn, result)
+            if not retain:
+                fn.release()  # see step
+            for index, gx in enumerate(result):
+                x = inputs[index]
+                if gx is None or not x._requires_grad:
+                    continue
+                data = x.data
+                # The common case is an array of the input's shape and dtype.
+                if (type(gx) is not type(data) or gx.shape != data.shape
+                        or (gx.dtype is not data.dtype and gx.dtype != data.dtype)):
+                    gx = check_gradient_array(fn, index, x, gx)
+                creator = x.creator
+                if creator is None:
+                    key = id(x)
+                    known = leaf_grads.get(key)
+                    leaf_grads[key] = (x, gx) if known is None else (x, known[1] + gx)
+                    continue
+                slots = pending.get(creator)
+                if slots is not None:
+                    i = x.output_index
+                    slots[i] = gx if slots[i] is None else slots[i] + gx
+                elif len(creator.outputs) == 1 and creator.inputs is not None:
+                    pending[creator] = [gx]  # enqueue, for the one-output case
+                    push(heap, (-creator.generation, next(counter), creator, creator.outputs[0]()))
+                else:
+                    self.enqueue(creator)[x.output_index] = gx
+            # Let go of the node's inputs and gradients now, as step's frame does when it returns.
+            inputs = result = x = gx = data = None
 
     def send(self, tensor: Tensor, grad: Any) -> None:
         """Deliver one gradient contribution (array or Tensor) to ``tensor``."""
@@ -108,11 +176,10 @@ class _Pass:
             )
         outputs = fn.outputs
         slots = self.pending[fn] = [None] * len(outputs)
-        self.counter += 1
         # The heap entry holds fn's outputs until fn has run: their consumers let go of them as they
         # run (see step), and fn's backward may read them (``self.output()``).
         held = outputs[0]() if len(outputs) == 1 else [out() for out in outputs]
-        heapq.heappush(self.heap, (-fn.generation, self.counter, fn, held))
+        heapq.heappush(self.heap, (-fn.generation, next(self.counter), fn, held))
         return slots
 
     def step(self, fn: Any) -> None:
@@ -132,7 +199,7 @@ class _Pass:
                 if grads[i] is None or (out is not None and (out._hooks or out.retains_grad
                                                               or self.captured)):
                     grads[i] = self.complete_output_grad(fn, i, out, grads[i])
-        if self.arrays and fn.backward_arrays is not None:  # The fast path, inlined.
+        if self.arrays and fn.backward_arrays is not None:
             result = fn.backward_arrays(*grads)
             if type(result) is not tuple:
                 result = tuple(result) if isinstance(result, list) else (result,)
@@ -196,11 +263,16 @@ class _Pass:
 
     def finish_leaves(self) -> None:
         plain = self.arrays and self.capture is None
+        owned, wrap = self.owned, Tensor._wrap
         for tensor, grad in self.leaf_grads.values():
             if plain and not tensor._hooks:  # Arrays straight into .grad: no hook to show them to.
-                if isinstance(grad, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
-                    grad = np.asarray(grad)
-                grad = Tensor._wrap(_unshared(grad, self.owned), False)
+                if type(grad) is np.ndarray and grad.base is None and id(grad) not in owned:
+                    owned.add(id(grad))  # _unshared's common case: a fresh array no other leaf holds
+                else:
+                    if isinstance(grad, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
+                        grad = np.asarray(grad)
+                    grad = _unshared(grad, owned)
+                grad = wrap(grad, False)
                 tensor.grad = grad if tensor.grad is None else tensor.grad + grad
                 continue
             grad = self.apply_hooks(tensor, self.as_tensor(grad))
@@ -236,11 +308,6 @@ def _unshared(array: Any, owned: set[int]) -> Any:
     return array
 
 
-def _base(array: Any) -> Any:
-    """The array that owns ``array``'s memory."""
-    return array if array.base is None else array.base
-
-
 def _xp_of(fn: Any) -> Any:
     from nurinet.backend import get_array_module
 
@@ -254,8 +321,11 @@ def backward(
     create_graph: bool = False,
 ) -> None:
     """Accumulate into ``.grad`` of the leaves the gradient of ``tensors``."""
-    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    grads = _root_grads(roots, grad_tensors)
+    if grad_tensors is None and isinstance(tensors, Tensor):  # loss.backward(): skip the lists
+        roots, grads = (tensors,), (_root_grad(tensors, None),)
+    else:
+        roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+        grads = _root_grads(roots, grad_tensors)
     run_backward(roots, grads, _retain(retain_graph, create_graph), create_graph)
 
 
@@ -318,19 +388,21 @@ def _root_grads(roots: list[Tensor], grad_tensors: Any) -> list[Tensor]:
 
 
 def _root_grad(root: Tensor, grad: Any) -> Tensor:
-    if not root.requires_grad:
+    if not root._requires_grad:
         raise RuntimeError(
             f"backward on a tensor (shape {root.shape}) that does not require a gradient and has "
             "no graph: create the inputs with requires_grad=True, and do not compute it under no_grad"
         )
     if grad is None:
-        if root.data.size != 1:
+        data = root.data
+        if data.size != 1:
             raise RuntimeError(
                 f"backward on a non-scalar tensor of shape {root.shape} needs a gradient: a "
                 "gradient can be implied only for a one-element output. Pass gradient= "
                 "(a tensor of the output's shape), or reduce the output first, e.g. y.sum().backward()"
             )
-        ones = root.xp.empty(root.data.shape, root.data.dtype)
+        xp = np if type(data) is np.ndarray else root.xp
+        ones = xp.empty(data.shape, data.dtype)
         ones.fill(1)  # empty + fill: numpy.ones is a Python-level wrapper around the same.
         return Tensor._wrap(ones, False)
     grad = grad if isinstance(grad, Tensor) else Tensor(grad, dtype=root.dtype)

@@ -31,6 +31,9 @@ from nurinet.autograd import grad_mode
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.autograd.versions import CLOCK
 
+_grad_state = grad_mode._state  # one thread-local object for the life of the process
+_wrap = Tensor._wrap
+
 
 class Function:
     """Base class of every differentiable op.
@@ -56,16 +59,45 @@ class Function:
             if not isinstance(x, Tensor):
                 inputs = tuple(as_tensor(v) for v in inputs)
                 break
-        ys = self.forward(*[x.data for x in inputs])
-        if grad_mode._state.enabled:
+        count = len(inputs)
+        # Spelled out for up to three inputs: a list built per call to unpack costs more than the op.
+        if count == 1:
+            a = inputs[0]
+            ys = self.forward(a.data)
+            needs: tuple[bool, ...] = (a._requires_grad,)
+        elif count == 2:
+            a, b = inputs
+            ys = self.forward(a.data, b.data)
+            needs = (a._requires_grad, b._requires_grad)
+        elif count == 3:
+            a, b, c = inputs
+            ys = self.forward(a.data, b.data, c.data)
+            needs = (a._requires_grad, b._requires_grad, c._requires_grad)
+        else:
+            ys = self.forward(*[x.data for x in inputs])
+            needs = tuple([x._requires_grad for x in inputs])
+        if True in needs and _grad_state.enabled:
+            if type(ys) is not np.ndarray:
+                return self._record(inputs, needs, ys)
+            # _record for the common case, one array output, inline.
+            generation = 0
             for x in inputs:
-                if x._requires_grad:
-                    return self._record(inputs, ys)
+                if x.generation > generation:  # noqa: PLR1730 - a plain comparison beats max() here
+                    generation = x.generation
+            self.inputs = inputs
+            self.recorded_at = CLOCK.ticks  # what the version check compares with (autograd.versions)
+            self.needs_input_grad = needs
+            self.generation = generation
+            y = _wrap(ys, True)
+            y.creator = self
+            y.generation = generation + 1
+            self.outputs = (weakref.ref(y),)
+            return y
         if type(ys) is tuple:
-            return tuple(Tensor._wrap(_as_array(y), False) for y in ys)
-        return Tensor._wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
+            return tuple(_wrap(_as_array(y), False) for y in ys)
+        return _wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
 
-    def _record(self, inputs: tuple[Tensor, ...], ys: Any) -> Any:
+    def _record(self, inputs: tuple[Tensor, ...], needs: tuple[bool, ...], ys: Any) -> Any:
         """Link this node into the graph: strong refs to inputs, weak refs to outputs."""
         generation = 0
         for x in inputs:
@@ -73,14 +105,14 @@ class Function:
                 generation = x.generation
         self.inputs = inputs
         self.recorded_at = CLOCK.ticks  # what the version check compares with (autograd.versions)
-        self.needs_input_grad = tuple([x._requires_grad for x in inputs])
+        self.needs_input_grad = needs
         self.generation = generation
         if type(ys) is not tuple:
-            y = Tensor._wrap(ys if type(ys) is np.ndarray else _as_array(ys), True)
+            y = _wrap(ys if type(ys) is np.ndarray else _as_array(ys), True)
             y.creator, y.generation = self, generation + 1
             self.outputs = (weakref.ref(y),)
             return y
-        outputs = tuple(Tensor._wrap(_as_array(y), True) for y in ys)
+        outputs = tuple(_wrap(_as_array(y), True) for y in ys)
         # Kept so a missing output gradient can be filled with zeros of the right kind.
         self.output_meta = tuple((y.data.shape, y.data.dtype) for y in outputs)
         for index, y in enumerate(outputs):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from nurinet._runtime import gemm
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
@@ -41,11 +43,15 @@ class Linear(Function):
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        y = gemm.matmul(x2, weight.T)
+        if x.ndim == 2:
+            y = gemm.matmul(x, weight.T)
+            if bias is not None:
+                y += bias
+            return y
+        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T)
         if bias is not None:
             y += bias
-        return y.reshape(x.shape[:-1] + (weight.shape[0],)) if x.ndim != 2 else y
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         from nurinet.functional.reduction import sum as sum_
@@ -64,14 +70,22 @@ class Linear(Function):
         return gx, gw, gb
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        x, weight = self.inputs[0].data, self.inputs[1].data
-        g2 = gy.reshape(-1, gy.shape[-1]) if gy.ndim != 2 else gy
-        needs = self.needs_input_grad
-        gx = gemm.matmul(g2, weight).reshape(x.shape) if needs[0] else None
-        gw = gemm.matmul(g2.T, x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x) if needs[1] else None
+        inputs, needs = self.inputs, self.needs_input_grad
+        x, weight = inputs[0].data, inputs[1].data
+        if x.ndim == 2:  # gy is 2-D too: no reshapes, and gx is a plain array rather than a view
+            gx = gemm.matmul(gy, weight) if needs[0] else None
+            gw = gemm.matmul(gy.T, x) if needs[1] else None
+            g2 = gy
+        else:
+            g2 = gy.reshape(-1, gy.shape[-1])
+            gx = gemm.matmul(g2, weight).reshape(x.shape) if needs[0] else None
+            gw = gemm.matmul(g2.T, x.reshape(-1, x.shape[-1])) if needs[1] else None
         if len(needs) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if needs[2] else None)
+        if not needs[2]:
+            return gx, gw, None
+        # ndarray.sum is a Python wrapper around this reduction.
+        return gx, gw, (np.add.reduce(g2, 0) if type(g2) is np.ndarray else g2.sum(axis=0))
 
 
 class Einsum(Function):
@@ -151,15 +165,28 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         x: (*, in_features); weight: (out_features, in_features); bias: (out_features,);
         output: (*, out_features).
     """
+    # The common case, checked on the arrays; anything else gets _check_linear's full checks.
+    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.data, weight.data)):
+        _check_linear(x, weight)
+    if bias is None:
+        return Linear()(x, weight)
+    return Linear()(x, weight, bias)
+
+
+def _fits(x: Any, weight: Any) -> bool:
+    """Whether the arrays pass :func:`_check_linear`'s checks, in the common case (else False)."""
+    return (weight.ndim == 2 and x.ndim != 0 and x.shape[-1] == weight.shape[1]
+            and (x.dtype is weight.dtype or x.dtype == weight.dtype))
+
+
+def _check_linear(x: Any, weight: Any) -> None:
+    """Raise for an input whose features or dtype do not fit ``weight``."""
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(
             f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features but the "
             f"weight of shape {weight.shape} expects {weight.shape[1]}"
         )
     check_operand_dtype(x, weight, "linear")  # mixed dtypes would fail later, in backward
-    if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, bias)
 
 
 _SUBSCRIPT = re.compile(r"^[a-zA-Z]*$")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -72,10 +74,14 @@ class MeanSquaredError(Function):
         self.reduction = reduction
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.diff = a - b
+        diff = self.diff = a - b
         # vdot: one call instead of a product and a sum (a small network's loss is mostly calls).
-        total = xp_of(self.diff).vdot(self.diff, self.diff)
-        return total / self.diff.size if self.reduction == "mean" else total
+        if type(diff) is not np.ndarray:
+            total = xp_of(diff).vdot(diff, diff)
+            return total / diff.size if self.reduction == "mean" else total
+        total = np.vdot(diff, diff)
+        # vdot gives a NumPy scalar; ops return 0-d arrays (Function would convert it after the call).
+        return np.asarray(total / diff.size if self.reduction == "mean" else total)
 
     def _scale(self) -> float:
         return 2.0 / self.diff.size if self.reduction == "mean" else 2.0
@@ -92,6 +98,10 @@ class MeanSquaredError(Function):
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)^2`` (fused into one op unless reduction="none")."""
+    if (reduction == "mean" or reduction == "sum") and isinstance(input, Tensor) and isinstance(target, Tensor):
+        a, b = input.data, target.data
+        if a.shape == b.shape and a.dtype == b.dtype and a.dtype.kind == "f":  # what pair() would give
+            return MeanSquaredError(reduction)(input, target)
     check_reduction(reduction, "mse_loss")
     input, target = pair(input, target, "mse_loss")
     if reduction != "none" and input.dtype.kind == "f":
