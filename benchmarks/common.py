@@ -351,6 +351,7 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "nurinet": nurinet.__version__,
+        "nurinet_from": str(Path(nurinet.__file__).resolve().parent),  # the installed package or a checkout
     }
     torch = load_torch()
     if torch is not None:

@@ -13,6 +13,13 @@ in forward.
 The row softmax of float32 scores and its backward run as native kernels
 (:mod:`nurinet._runtime.native`) from ``settings.NATIVE_SOFTMAX_MIN_ELEMENTS`` on: one kernel
 call per pass instead of NumPy's max, subtract, exp, sum and divide passes.
+
+Large NumPy attention (``settings.PARALLEL_MIN_ELEMENTS`` score elements on) is cut along a batch
+axis into :func:`nurinet._runtime.parallel.parts` pieces, each running the whole chain for its
+slices (products, scale, mask, softmax, dropout; in backward the four products and the softmax
+backward) on its own thread, with one BLAS thread each: NumPy's stacked ``matmul`` runs its small
+products one after the other on one core, and the products, the ufuncs and the native kernels all
+release the GIL. Each element is computed by the same code either way.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from nurinet import backend
-from nurinet._runtime import gemm, native, settings
+from nurinet._runtime import gemm, native, parallel, settings
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -39,21 +46,25 @@ def _const(array: Any) -> Tensor:
     return Tensor._wrap(array, False)
 
 
-def _softmax_rows(s: Any) -> tuple[Any, Any]:
+def _softmax_rows(s: Any, dead: Any = None) -> tuple[Any, Any]:
     """Softmax over the last axis, in place; rows that are entirely ``-inf`` become zeros.
 
     A query that may attend to no key (every key masked) gets all-zero weights, hence a
     zero output and zero gradients, instead of NaN (as PyTorch's math attention since 2.5).
     Returns the weights and the bool (*, L, 1) array of such rows (None when there is none).
+    ``dead``, when given, is that (*, L, 1) array to fill (a slice of a larger one), filled in
+    every case.
     """
     if s.shape[-1] == 0:  # no keys: no weights, and the output (a sum over no values) is zero, as in PyTorch
+        if dead is not None:
+            dead[...] = False
         return s, None
     lib = native.for_arrays(s, min_size=settings.NATIVE_SOFTMAX_MIN_ELEMENTS)
-    if lib is not None:
-        return _native_softmax_rows(lib, s)
+    if lib is not None and (dead is None or dead.flags.c_contiguous):
+        return _native_softmax_rows(lib, s, dead)
     xp = xp_of(s)
     m = s.max(axis=-1, keepdims=True)
-    dead = xp.isneginf(m)
+    dead = xp.isneginf(m) if dead is None else xp.isneginf(m, out=dead)
     if not dead.any():
         dead = None
     else:
@@ -67,9 +78,10 @@ def _softmax_rows(s: Any) -> tuple[Any, Any]:
     return s, dead
 
 
-def _native_softmax_rows(lib: Any, s: Any) -> tuple[Any, Any]:
+def _native_softmax_rows(lib: Any, s: Any, dead: Any = None) -> tuple[Any, Any]:
     """:func:`_softmax_rows` in the native kernel, which also marks the all ``-inf`` rows."""
-    dead = np.empty(s.shape[:-1] + (1,), dtype=np.bool_)
+    if dead is None:
+        dead = np.empty(s.shape[:-1] + (1,), dtype=np.bool_)
     lib.softmax_rows_forward(dead.size, s.shape[-1], s.ctypes.data, dead.ctypes.data)
     return s, (dead if dead.any() else None)
 
@@ -82,6 +94,51 @@ def _softmax_grad_(gp: Any, p: Any) -> None:
         return
     gp -= xp_of(gp).einsum("...s,...s->...", gp, p)[..., None]
     gp *= p
+
+
+def _scores_shape(q: Any, k: Any, v: Any) -> tuple[int, ...] | None:
+    """The shape of the scores, (batch, L, S), or None when the batch dims do not broadcast (the
+    unsplit code then raises NumPy's error)."""
+    batch = q.shape[:-2]
+    if not batch == k.shape[:-2] == v.shape[:-2]:
+        try:
+            batch = np.broadcast_shapes(batch, k.shape[:-2], v.shape[:-2])
+        except ValueError:
+            return None
+    return tuple(batch) + (q.shape[-2], k.shape[-2])
+
+
+def _split_plan(scores: tuple[int, ...], *arrays: Any) -> tuple[int, list[tuple[int, int]]] | None:
+    """The batch axis along which to cut attention over ``scores``-shaped scores, and the ranges of
+    its pieces; None to run it whole (CuPy or mixed dtypes, no batch, or too little work).
+
+    The axis is the first batch axis longer than 1: the ones before it are all 1, so a slice along
+    it of any C-contiguous array is C-contiguous too, and every array either has that axis in full
+    (it is sliced) or broadcasts along it (each piece reads it whole).
+    """
+    axis = next((i for i, n in enumerate(scores[:-2]) if n > 1), None)
+    if axis is None:
+        return None
+    length = scores[axis]
+    pieces = parallel.parts(math.prod(scores), length)
+    if pieces <= 1:
+        return None
+    dtype = arrays[0].dtype
+    for x in arrays:
+        if type(x) is not np.ndarray or x.dtype != dtype:
+            return None
+    return (axis, parallel.bounds(length, pieces)) if dtype.kind == "f" else None
+
+
+def _cut(x: Any, ndim: int, axis: int, first: int, last: int) -> Any:
+    """``x``'s part in the piece ``first:last`` along the scores' batch ``axis`` (of ``ndim`` dims):
+    a slice, or all of ``x`` where it broadcasts along that axis."""
+    if x is None:
+        return None
+    at = axis - (ndim - x.ndim)
+    if at < 0 or x.shape[at] == 1:
+        return x
+    return x[(slice(None),) * at + (slice(first, last),)]
 
 
 class Attention(Function):
@@ -100,6 +157,12 @@ class Attention(Function):
         self.scale, self.mask, self.drop, self.need_weights = scale, mask, drop, need_weights
 
     def forward(self, q: Any, k: Any, v: Any) -> Any:
+        scores = _scores_shape(q, k, v)
+        plan = _split_plan(scores, q, k, v) if scores is not None else None
+        if plan is not None:
+            with parallel.single_blas_thread() as single:
+                if single:  # else OpenBLAS's threads would fight the pieces' threads: run it whole
+                    return self._forward_split(q, k, v, scores, *plan)
         s = gemm.matmul(q, k.swapaxes(-1, -2))
         s *= s.dtype.type(self.scale)
         if self.mask is not None:
@@ -109,9 +172,43 @@ class Attention(Function):
         out = gemm.matmul(self.pd, v)
         return (out, self.pd) if self.need_weights else out
 
+    def _forward_split(self, q: Any, k: Any, v: Any, scores: tuple[int, ...], axis: int,
+                       ranges: list[tuple[int, int]]) -> Any:
+        """:meth:`forward` with each piece of the batch on its own thread, into slices of full arrays
+        (``self.p``, ``self.pd`` and ``self.dead`` stay whole for :meth:`backward` and the weights)."""
+        ndim, mask, drop = len(scores), self.mask, self.drop
+        s = np.empty(scores, q.dtype)
+        dead = np.empty(scores[:-1] + (1,), np.bool_)
+        pd = s if drop is None else np.empty(scores, np.result_type(s, drop))
+        out = np.empty(scores[:-1] + v.shape[-1:], np.result_type(pd, v))
+        scale = s.dtype.type(self.scale)
+
+        def piece(first: int, last: int) -> bool:
+            def cut(x: Any) -> Any:
+                return _cut(x, ndim, axis, first, last)
+
+            sp = gemm.matmul(cut(q), cut(k).swapaxes(-1, -2), out=cut(s))
+            sp *= scale
+            if mask is not None:
+                sp += cut(mask)
+            _, any_dead = _softmax_rows(sp, cut(dead))
+            if drop is not None:
+                np.multiply(sp, cut(drop), out=cut(pd))
+            gemm.matmul(cut(pd), cut(v), out=cut(out))
+            return any_dead is not None
+
+        found = parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
+        self.p, self.dead, self.pd = s, (dead if any(found) else None), pd
+        return (out, pd) if self.need_weights else out
+
     def backward_arrays(self, gout: Any, gw: Any = None) -> tuple[Any, Any, Any]:
         q, k, v = (x.data for x in self.inputs)
         needs = self.needs_input_grad
+        plan = _split_plan(self.p.shape, q, k, v, gout)
+        if plan is not None:
+            with parallel.single_blas_thread() as single:
+                if single:
+                    return self._backward_split(q, k, v, gout, gw, *plan)
         gv = gemm.matmul(self.pd.swapaxes(-1, -2), gout) if needs[2] else None
         if not (needs[0] or needs[1]):
             return None, None, gv
@@ -130,6 +227,43 @@ class Attention(Function):
             gq *= scale
         if gk is not None:
             gk *= scale
+        return gq, gk, gv
+
+    def _backward_split(self, q: Any, k: Any, v: Any, gout: Any, gw: Any, axis: int,
+                        ranges: list[tuple[int, int]]) -> tuple[Any, Any, Any]:
+        """:meth:`backward_arrays` with each piece of the batch on its own thread. The gradients have
+        the broadcast batch shape, as there; the engine sums them to the inputs' shapes."""
+        needs, p, pd, drop = self.needs_input_grad, self.p, self.pd, self.drop
+        ndim, batch = p.ndim, p.shape[:-2]
+        gv = np.empty(batch + v.shape[-2:], np.result_type(pd, gout)) if needs[2] else None
+        gdtype = np.result_type(gout, v)
+        gq = np.empty(batch + q.shape[-2:], np.result_type(gdtype, k)) if needs[0] else None
+        gk = np.empty(batch + k.shape[-2:], np.result_type(gdtype, q)) if needs[1] else None
+        scale = gdtype.type(self.scale)
+
+        def piece(first: int, last: int) -> None:
+            def cut(x: Any) -> Any:
+                return _cut(x, ndim, axis, first, last)
+
+            go = cut(gout)
+            if gv is not None:
+                gemm.matmul(cut(pd).swapaxes(-1, -2), go, out=cut(gv))
+            if gq is None and gk is None:
+                return
+            gp = gemm.matmul(go, cut(v).swapaxes(-1, -2))
+            if gw is not None:
+                gp += cut(gw)
+            if drop is not None:
+                gp *= cut(drop)
+            _softmax_grad_(gp, cut(p))
+            if gq is not None:
+                part = gemm.matmul(gp, cut(k), out=cut(gq))
+                part *= scale
+            if gk is not None:
+                part = gemm.matmul(gp.swapaxes(-1, -2), cut(q), out=cut(gk))
+                part *= scale
+
+        parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
         return gq, gk, gv
 
     def backward(self, gout: Tensor, gw: Tensor | None = None) -> tuple[Tensor | None, ...]:
