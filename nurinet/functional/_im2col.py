@@ -22,7 +22,7 @@ from nurinet.functional._util import xp_of
 
 # Spare big buffers (column matrices, GEMM outputs), at most two per (array type, shape, dtype).
 # A fresh multi-megabyte array is a fresh mmap whose pages the kernel must fault in and zero on
-# first touch (about 4 ms for the 42 MB column matrix of a 32->64 3x3 conv on a batch of 64),
+# first touch (figures in docs/performance.md, "Figures moved out of the code"),
 # so reusing them from step to step saves that every step. Only buffers whose every reference
 # is known to be dropped are handed back (see :func:`recycle`); from ``settings.BUFFER_MIN_BYTES`` on.
 _SPARE: dict[tuple, list[Any]] = {}
@@ -423,7 +423,7 @@ def _wide_outputs(y2: Any, b: Any, y: Any, lay: _Wide) -> None:
     """The wide product ``y2`` (O, nb * L) of a chunk into its outputs ``y`` (nb, O, ho, wo), plus the bias."""
     nb, o = y.shape[:2]
     lib = native.for_arrays(y2, y, b)
-    if lib is not None:  # one pass; NumPy's 4-D strided add took 2.8 ms of the 32->64 conv's forward
+    if lib is not None:  # one pass instead of NumPy's 4-D strided add (docs/performance.md)
         lib.wide_to_nchw(nb, o, lay.ho, lay.wo, lay.wp, lay.length, y2.ctypes.data,
                          None if b is None else b.ctypes.data, y.ctypes.data)
         return

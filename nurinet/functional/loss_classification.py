@@ -196,8 +196,8 @@ class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     NumPy, every target a class index in range, no class weights, no smoothing, a mean or a sum.
 
     Forward takes the log-softmax only at the targets (``log(sum exp z) - z_t``, ``z = x - max``);
-    backward is ``softmax * g`` with ``g`` taken off at each target. The MLP benchmark's loss took
-    about 70 µs a step (forward and backward) through the general op.
+    backward is ``softmax * g`` with ``g`` taken off at each target; what that saves on the MLP
+    benchmark is in docs/performance.md.
 
     backward_arrays: the MLP, CNN, LSTM and Transformer benchmarks.
     """

@@ -374,7 +374,7 @@ class _LSTMKernels:
     ``tanh(x) = 2 σ(2x) - 1`` for g. With ``rate = -1`` on the i, f, o columns and ``-2`` on g
     (see :func:`_lstm_rates`), ``u = 1 / (1 + exp(rate x))`` over all ``4H`` columns, then the g
     columns become ``2 u - 1``. NumPy's float32 ``exp`` is markedly faster than its ``tanh``
-    (about 80 against 100-150 µs for the benchmark's 64 x 512 gates on an AVX2 machine).
+    (figures in docs/performance.md).
 
     Forward: the input gates of all steps times ``rate`` (and the hidden bias) go into a
     ``(T, N, 4H)`` buffer in two whole-sequence ufuncs; per step, one GEMM ``h @ W'`` (``W' = rate
