@@ -79,15 +79,8 @@ class Function:
         if True in needs and _grad_state.enabled:
             if type(ys) is not np.ndarray:
                 return self._record(inputs, needs, ys)
-            # _record for the common case, one array output, inline.
-            generation = 0
-            for x in inputs:
-                if x.generation > generation:  # noqa: PLR1730 - a plain comparison beats max() here
-                    generation = x.generation
-            self.inputs = inputs
-            self.recorded_at = CLOCK.ticks  # what the version check compares with (autograd.versions)
-            self.needs_input_grad = needs
-            self.generation = generation
+            # _record's common case, one array output, without its branches.
+            generation = self._link(inputs, needs)
             y = _wrap(ys, True)
             y.creator = self
             y.generation = generation + 1
@@ -97,8 +90,8 @@ class Function:
             return tuple(_wrap(_as_array(y), False) for y in ys)
         return _wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
 
-    def _record(self, inputs: tuple[Tensor, ...], needs: tuple[bool, ...], ys: Any) -> Any:
-        """Link this node into the graph: strong refs to inputs, weak refs to outputs."""
+    def _link(self, inputs: tuple[Tensor, ...], needs: tuple[bool, ...]) -> int:
+        """Keep the inputs and what backward needs to know of them; returns their highest generation."""
         generation = 0
         for x in inputs:
             if x.generation > generation:  # noqa: PLR1730 - a plain comparison beats max() here
@@ -107,6 +100,11 @@ class Function:
         self.recorded_at = CLOCK.ticks  # what the version check compares with (autograd.versions)
         self.needs_input_grad = needs
         self.generation = generation
+        return generation
+
+    def _record(self, inputs: tuple[Tensor, ...], needs: tuple[bool, ...], ys: Any) -> Any:
+        """Link this node into the graph: strong refs to inputs, weak refs to outputs."""
+        generation = self._link(inputs, needs)
         if type(ys) is not tuple:
             y = _wrap(ys if type(ys) is np.ndarray else _as_array(ys), True)
             y.creator, y.generation = self, generation + 1
