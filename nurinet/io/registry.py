@@ -48,7 +48,9 @@ constructor arguments under their own names; a user layer only needs
 Values are JSON; what JSON lacks is tagged: ``{"__tuple__": [...]}``,
 ``{"__dtype__": "float32"}``, ``{"__layer__": {...}}`` (a submodule),
 ``{"__array__": [...], "dtype": ...}``, ``{"__activation__": "relu"}``,
-``{"__dict__": {...}}``.
+``{"__dict__": {...}}``, ``{"__regularizer__": {"class": "L1L2", "config": {...}}}`` (a
+layer's ``activity_regularizer``, found by name in
+``nurinet.nn.regularizers.REGULARIZERS``).
 """
 
 from __future__ import annotations
@@ -384,6 +386,13 @@ def encode_value(value: Any, where: str) -> Any:
     if isinstance(value, (Tensor, np.ndarray)) or backend.is_cupy_array(value):
         array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
         return {"__array__": np.asarray(array).tolist(), "dtype": array.dtype.name}
+    from nurinet.nn.regularizers import Regularizer, serialize_regularizer
+
+    if isinstance(value, Regularizer):  # a layer's activity_regularizer (callable: checked first)
+        try:
+            return {"__regularizer__": serialize_regularizer(value)}
+        except TypeError as error:
+            raise TypeError(f"cannot save {where}: {error}") from None
     if callable(value):
         name = activation_name(value)
         if name is not None:
@@ -426,6 +435,10 @@ def decode_value(value: Any) -> Any:
         from nurinet.functional import get_activation
 
         return get_activation(value["__activation__"])
+    if "__regularizer__" in value:
+        from nurinet.nn.regularizers import deserialize_regularizer
+
+        return deserialize_regularizer(value["__regularizer__"])
     raise ValueError(f"unrecognized tagged value in an architecture config: {sorted(value)}")
 
 

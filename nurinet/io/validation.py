@@ -73,7 +73,7 @@ TRANSIENT_LIMIT = 2**25  # elements of buffers a file does not hold (positional 
 _DTYPE_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                 "float16", "float32", "float64", "complex64", "complex128"}
 _TAGS = {"__layer__": dict, "__tuple__": list, "__dict__": dict, "__dtype__": str,
-         "__array__": list, "__activation__": str}
+         "__array__": list, "__activation__": str, "__regularizer__": dict}
 
 
 def _corrupt(path: str, what: str) -> CorruptFileError:
@@ -366,7 +366,25 @@ class _Walk:
                                           f"{sorted(_DTYPE_NAMES)}")
         if tag == "__dict__":
             return list(item[tag].values())
+        if tag == "__regularizer__":
+            self.check_regularizer(item[tag], where)
+            return []
         return item[tag] if isinstance(item[tag], list) else []
+
+    def check_regularizer(self, stored: dict, where: str) -> None:
+        """A stored regularizer is ``{"class": a known regularizer name, "config": {name: JSON
+        scalar}}``: nothing else is built from it."""
+        from nurinet.nn.regularizers import REGULARIZERS
+
+        config = stored.get("config", {})
+        if set(stored) - {"class", "config"} or not isinstance(stored.get("class"), str) \
+                or not isinstance(config, dict) \
+                or not all(v is None or isinstance(v, (bool, int, float, str)) for v in config.values()):
+            raise _corrupt(self.path, f"an argument of {where} is not a stored regularizer "
+                                      f"{{'class': name, 'config': {{...}}}}: {_short(stored)}")
+        if REGULARIZERS.find(stored["class"]) is None:
+            raise _corrupt(self.path, f"an argument of {where} names regularizer {_short(stored['class'])}, "
+                                      f"which is not one of {REGULARIZERS.names()}")
 
 
 def _join(prefix: str, key: str) -> str:

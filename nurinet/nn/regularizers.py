@@ -23,11 +23,14 @@ layers' argument of that name and ``nn.ActivityRegularization(l1=, l2=)`` record
 ``regularizer.activity_penalty(output)`` at each call (:func:`record_activity`);
 ``Model.compute_loss`` adds what the forward recorded (:func:`add_activity_penalties`)
 to the loss and to the ``"regularization"`` log. ``KLSparsity(rho, beta)`` is the sparse
-autoencoder's penalty, ``beta * sum_j KL(rho || rho_hat_j)``.
+autoencoder's penalty, ``beta * sum_j KL(rho || rho_hat_j)``. A layer's activity
+regularizer is part of its architecture: ``nurinet.save``, ``Model.save`` and the
+configurations store it by name and arguments (:func:`serialize_regularizer`).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import weakref
@@ -47,10 +50,38 @@ from nurinet.nn.module import Module, module_device
 
 
 class Regularizer:
-    """A penalty on a parameter: ``regularizer(param)`` returns a scalar Tensor."""
+    """A penalty on a parameter: ``regularizer(param)`` returns a scalar Tensor.
+
+    ``get_config()`` / ``from_config(config)`` are Keras's: the constructor arguments, kept
+    under their own names, which is how a saved layer stores its ``activity_regularizer``
+    (:func:`serialize_regularizer`).
+    """
 
     def __call__(self, param: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, read back from the attributes of the same names.
+
+        Raises:
+            TypeError: an argument is not kept as an attribute of its own name (a subclass
+                that renames one must define ``get_config`` itself).
+        """
+        config: dict[str, Any] = {}
+        for name, parameter in list(inspect.signature(type(self).__init__).parameters.items())[1:]:
+            if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            if name not in self.__dict__:
+                raise TypeError(f"{type(self).__name__}.get_config: the constructor argument {name!r} "
+                                f"is not kept as self.{name}; define get_config() returning the "
+                                "constructor arguments")
+            config[name] = self.__dict__[name]
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Regularizer:
+        """The regularizer of :meth:`get_config`'s arguments: ``cls(**config)``."""
+        return cls(**config)
 
     def activity_penalty(self, output: Tensor) -> Tensor:
         """The penalty of a layer's output as an activity regularizer: ``self(output)``
@@ -438,6 +469,63 @@ def get_regularizer(name: str) -> type[Regularizer]:
     return REGULARIZERS.get(name)
 
 
+def _registered_name(cls: type) -> str | None:
+    """The name under which the table finds ``cls`` (its class name first), or None."""
+    if REGULARIZERS.find(cls.__name__) is cls:
+        return cls.__name__
+    return next((key for key, found in REGULARIZERS.items() if found is cls), None)
+
+
+def serialize_regularizer(regularizer: Regularizer) -> dict[str, Any]:
+    """``{"class": name, "config": {argument: value}}``, Keras's ``regularizers.serialize``:
+    JSON data from which :func:`deserialize_regularizer` rebuilds an equal regularizer.
+
+    Raises:
+        TypeError: ``regularizer`` is not a :class:`Regularizer`, its class is not known by
+            name (register your own: ``REGULARIZERS.register("MyPenalty", MyPenalty)``), or an
+            argument is not a JSON number, string, bool or None.
+    """
+    if not isinstance(regularizer, Regularizer):
+        raise TypeError(f"serialize_regularizer expects a Regularizer, got {regularizer!r}")
+    cls = type(regularizer)
+    name = _registered_name(cls)
+    if name is None:
+        raise TypeError(f"cannot store the regularizer {regularizer!r}: its class "
+                        f"{cls.__module__}.{cls.__qualname__} has no name in "
+                        "nurinet.nn.regularizers.REGULARIZERS, so loading could not rebuild it; "
+                        f"register it first: REGULARIZERS.register({cls.__name__!r}, {cls.__name__})")
+    config = regularizer.get_config()
+    if not isinstance(config, dict):
+        raise TypeError(f"{cls.__name__}.get_config() must return a dict, got {type(config).__name__}")
+    for key, value in config.items():
+        if not isinstance(key, str) or not (value is None or isinstance(value, (bool, int, float, str))):
+            raise TypeError(f"cannot store the regularizer {regularizer!r}: argument {key!r} = "
+                            f"{value!r} is not a JSON number, string, bool or None")
+    return {"class": name, "config": dict(config)}
+
+
+def deserialize_regularizer(data: Any) -> Regularizer:
+    """The regularizer that :func:`serialize_regularizer` described (Keras's ``deserialize``).
+
+    Raises:
+        ValueError: ``data`` is not ``{"class": name, "config": {...}}``, the name is not a
+            known regularizer (the message lists the known names), or the arguments do not
+            build one.
+    """
+    if not isinstance(data, dict) or set(data) - {"class", "config"} or not isinstance(data.get("class"), str) \
+            or not isinstance(data.get("config", {}), dict):
+        raise ValueError(f"a stored regularizer is {{'class': name, 'config': {{...}}}}, got {data!r}")
+    cls = get_regularizer(data["class"])  # a str: an unknown name is a ValueError listing the known ones
+    if not (isinstance(cls, type) and issubclass(cls, Regularizer)):
+        raise ValueError(  # noqa: TRY004 (bad stored content: a name registered to something else)
+            f"{data['class']!r} does not name a Regularizer class")
+    config = data.get("config", {})
+    try:
+        return cls.from_config(dict(config))
+    except TypeError as error:  # an argument the constructor does not take
+        raise ValueError(f"cannot rebuild the regularizer {data['class']} from {config!r}: {error}") from None
+
+
 __all__ = [
     "L1",
     "L1L2",
@@ -458,10 +546,12 @@ __all__ = [
     "attached_constraints",
     "attached_regularizers",
     "check_activity_regularizer",
+    "deserialize_regularizer",
     "get_constraint",
     "get_regularizer",
     "has_regularizers",
     "penalty_or_none",
     "record_activity",
     "regularization_loss",
+    "serialize_regularizer",
 ]

@@ -19,8 +19,9 @@ that owns its loss::
 
 Layer types:
 
-- ``Dense``: ``units``, ``activation`` (a name), ``bias`` (default true); its
-  input width is the previous layer's ``units`` (or ``model.input_size``).
+- ``Dense``: ``units``, ``activation`` (a name), ``bias`` (default true),
+  ``activity_regularizer`` (below); its input width is the previous layer's ``units``
+  (or ``model.input_size``).
 - ``Output``: a Dense layer plus ``loss`` (:class:`nurinet.nn.OutputLayer`): any DL4J, Keras
   or PyTorch loss name (``MCXENT``, ``NEGATIVELOGLIKELIHOOD``, ``XENT``, ``mse``,
   ``sparse_categorical_crossentropy``...; ``docs/losses.md`` lists them). The layer outputs
@@ -32,6 +33,9 @@ Layer types:
   with ``nurinet.io.register_layer``) with its constructor arguments; a missing
   ``in_features`` / ``num_features`` / ``normalized_shape`` is the current width,
   and an ``activation`` its constructor does not take adds an activation layer after it.
+- ``ActivityRegularization``: ``l1``, ``l2``. A layer's ``activity_regularizer`` (Dense, the
+  convolutions) is a regularizer of ``nurinet.nn.regularizers`` by name and arguments:
+  ``{type: L1, l1: 0.001}``, ``{type: KLSparsity, rho: 0.05, beta: 3}``, or a name alone (``l2``).
 
 Optional sections: ``schedule`` (a scheduler of ``nurinet.optim.lr_scheduler`` by
 name and its arguments, stepped each epoch), ``callbacks`` (a list of
@@ -369,7 +373,8 @@ def _build_layer(spec: dict[str, Any], width: Any) -> tuple[list[Module], Any]:
     if key == "dense":
         args = _dense_args(spec, width, "Dense")
         layer = Linear(args["in_features"], args["units"], bias=args["bias"],
-                       activation=spec.pop("activation", None))
+                       activation=spec.pop("activation", None),
+                       activity_regularizer=_activity_regularizer(spec.pop("activity_regularizer", None)))
         _no_leftovers(spec)
         return [layer], layer.out_features
     if key in ("output", "outputlayer"):
@@ -388,9 +393,38 @@ def _build_layer(spec: dict[str, Any], width: Any) -> tuple[list[Module], Any]:
         if name in parameters and name not in spec and width is not None:
             spec[name] = width
     activation = spec.pop("activation", None) if "activation" not in parameters else None
+    if spec.get("activity_regularizer") is not None:
+        spec["activity_regularizer"] = _activity_regularizer(spec["activity_regularizer"])
     layer = cls(**{k: decode_value(v) for k, v in spec.items()})
     out = [layer] if activation is None else [layer, Activation(activation)]
     return out, getattr(layer, "out_features", width)
+
+
+def _activity_regularizer(spec: Any) -> Any:
+    """The regularizer a layer's ``activity_regularizer`` setting names: ``{type: L1, l1: ..}``,
+    a name alone (its default arguments), the tagged form that ``nurinet.io`` writes, or None."""
+    if spec is None:
+        return None
+    regularizers = importlib.import_module("nurinet.nn.regularizers")
+    if isinstance(spec, regularizers.Regularizer):
+        return spec
+    if isinstance(spec, str):
+        return regularizers.get_regularizer(spec)()  # its error lists the known names
+    if isinstance(spec, Mapping) and set(spec) == {"__regularizer__"}:
+        return regularizers.deserialize_regularizer(spec["__regularizer__"])
+    if isinstance(spec, Mapping) and ("type" in spec or "name" in spec):
+        args = dict(spec)
+        kind = args.pop("type", None) or args.pop("name", None)
+        cls = regularizers.get_regularizer(kind)
+        return _construct(cls, (), args, f"activity_regularizer ({kind})")
+    raise ValueError(f"activity_regularizer must be a regularizer's name or {{type: L1, l1: 0.001}}, "
+                     f"got {spec!r}")
+
+
+def _regularizer_spec(regularizer: Any) -> dict[str, Any]:
+    """``{type: name, <arguments>}``: the configuration form of a regularizer."""
+    stored = importlib.import_module("nurinet.nn.regularizers").serialize_regularizer(regularizer)
+    return {"type": stored["class"], **stored["config"]}
 
 
 def _no_leftovers(spec: dict[str, Any]) -> None:
@@ -574,11 +608,14 @@ def model_to_config(model: Module) -> dict[str, Any]:
             spec = {"type": "Dense", "units": layer.out_features}
             if layer.activation is not None:
                 spec["activation"] = _activation_label(layer.activation)
+            if layer.activity_regularizer is not None:
+                spec["activity_regularizer"] = _regularizer_spec(layer.activity_regularizer)
         elif type(layer) is Dropout:
             spec = {"type": "Dropout", "p": layer.p}
         else:
             spec = {"type": layer_name(layer),
-                    **{k: encode_value(v, k) for k, v in constructor_args(layer).items()}}
+                    **{k: _regularizer_spec(v) if k == "activity_regularizer" and v is not None
+                       else encode_value(v, k) for k, v in constructor_args(layer).items()}}
         if spec["type"] in ("Dense", "Output"):
             if layer.in_features != width:
                 spec["in_features"] = layer.in_features
