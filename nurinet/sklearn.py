@@ -21,6 +21,12 @@ The network is, in order of precedence:
 The classifier's network returns one score (logit) per class; ``predict_proba`` is their softmax.
 The regressor's returns one value per target.
 
+As scikit-learn's ``MLPClassifier``, ``early_stopping=True`` holds out ``validation_fraction`` of the
+training data (stratified for the classifier) and stops once its score has not improved by more than
+``tol`` for ``n_iter_no_change`` epochs, keeping the best epoch's weights (``validation_scores_``,
+``best_validation_score_``). ``callbacks=[...]`` runs nurinet callbacks (``nurinet.training``) in
+``fit``, as ``Model.fit`` does; each fit runs deep copies of them (``callbacks_``).
+
 With an integer ``random_state`` a fit is reproducible: initialization, shuffling and dropout draw
 from the estimator's own stream, seeded by it, and leave nurinet's default generator untouched.
 With ``random_state=None`` that stream is seeded from the default generator (``nurinet.manual_seed``).
@@ -81,7 +87,8 @@ class _NeuralNetBase:
                  input_shape: Sequence[int] | None = None, loss: Any = None, optimizer: str = "adam",
                  lr: float = 1e-3, weight_decay: float = 0.0, optimizer_kwargs: dict | None = None,
                  epochs: int = 100, batch_size: int = 32, shuffle: bool = True, random_state: Any = None,
-                 verbose: int = 0) -> None:
+                 verbose: int = 0, callbacks: Sequence[Any] | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 10, tol: float = 1e-4) -> None:
         self.module = module
         self.module_kwargs = module_kwargs
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -98,6 +105,11 @@ class _NeuralNetBase:
         self.shuffle = shuffle
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
 
     # ----- hooks the two estimators fill in -------------------------------------------------------
     def _encode_targets(self, y: Any, reset: bool, classes: Any = None) -> np.ndarray:
@@ -108,13 +120,120 @@ class _NeuralNetBase:
 
     # ----- fitting ------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> Any:
-        """Build a fresh network and train it for ``epochs`` epochs on ``(X, y)``; returns self."""
-        X, y = self._validate(X, y, reset=True)
-        self._initialize(X.shape[1])
+        """Build a fresh network and train it for ``epochs`` epochs on ``(X, y)``; returns self.
+
+        With ``early_stopping``, ``validation_fraction`` of the samples (stratified by class for
+        the classifier) are held out, and training stops once their score (``score``: accuracy
+        or R²) has not improved by more than ``tol`` for ``n_iter_no_change`` epochs; the
+        network then gets back the weights of its best epoch.
+        """
+        X, y_checked = _validate_data(self, X, y, reset=True, dtype=np.float32, multi_output=True,
+                                      y_numeric=not self._is_classifier)
+        y = self._encode_targets(y_checked, reset=True)
+        epochs = self._positive_int(self.epochs, "epochs")
+        early = self._check_early_stopping()
+        callbacks = self._fresh_callbacks()
+        seed = self._seed()
+        validation = None
+        if early:
+            train_rows, val_rows = self._holdout(y, seed)
+            val_targets = self.classes_[y[val_rows]] if self._is_classifier else y_checked[val_rows]
+            validation = (X[val_rows], val_targets)
+            X, y = X[train_rows], y[train_rows]
+        self._initialize(X.shape[1], seed)
         self.loss_curve_: list[float] = []
-        for _ in range(self._positive_int(self.epochs, "epochs")):
-            self._train_epoch(X, y)
+        self.validation_scores_: list[float] | None = [] if early else None
+        self.best_validation_score_: float | None = None
+        self._fit_epochs(X, y, epochs, callbacks, validation)
         return self
+
+    def _check_early_stopping(self) -> bool:
+        """Check the early-stopping parameters; whether early stopping is on."""
+        name = type(self).__name__
+        if self.early_stopping not in (True, False):
+            raise ValueError(f"{name}: early_stopping must be True or False, got {self.early_stopping!r}")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.number)) \
+                or not 0.0 < fraction < 1.0:
+            raise ValueError(f"{name}: validation_fraction must be a number in (0, 1), got {fraction!r}")
+        self._positive_int(self.n_iter_no_change, "n_iter_no_change")
+        tol = self.tol
+        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.number)) or not 0.0 <= tol < np.inf:
+            raise ValueError(f"{name}: tol must be a number >= 0, got {tol!r}")
+        return bool(self.early_stopping)
+
+    def _fresh_callbacks(self) -> list[Any]:
+        """Deep copies of ``callbacks`` for this fit: the objects passed in are never changed, so a
+        refit, ``clone`` or a grid search starts each fit with fresh callback state."""
+        from nurinet.training import Callback
+
+        if self.callbacks is None:
+            return []
+        if isinstance(self.callbacks, (str, bytes, Callback)) or not isinstance(self.callbacks, Sequence):
+            raise TypeError(f"{type(self).__name__}: callbacks must be a list of nurinet callbacks or None, "
+                            f"got {type(self.callbacks).__name__}")
+        for callback in self.callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"{type(self).__name__}: callbacks must be nurinet.training.Callback "
+                                f"instances, got {type(callback).__name__}")
+        try:
+            return copy.deepcopy(list(self.callbacks))
+        except Exception as error:  # a callback holding a file or a lock
+            raise TypeError(f"{type(self).__name__}: each fit uses a deep copy of the callbacks (so that "
+                            f"fits share no state), and copying them failed: {error}") from error
+
+    def _holdout(self, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and validation rows: ``train_test_split(..., test_size=validation_fraction,
+        random_state=seed % 2**32)``, stratified by class for the classifier (as scikit-learn's
+        ``MLPClassifier``)."""
+        from sklearn.model_selection import train_test_split
+
+        rows = np.arange(len(y))
+        try:
+            train, val = train_test_split(rows, test_size=float(self.validation_fraction),
+                                          random_state=seed % 2**32,
+                                          stratify=y if self._is_classifier else None)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}: early_stopping cannot hold out "
+                             f"validation_fraction={self.validation_fraction} of {len(y)} samples: {error}") \
+                from None
+        return np.sort(train), np.sort(val)
+
+    def _fit_epochs(self, X: np.ndarray, y: np.ndarray, epochs: int, callbacks: list[Any],
+                    validation: tuple[np.ndarray, Any] | None) -> None:
+        """Train up to ``epochs`` epochs, with the callbacks (and early stopping on ``validation``)."""
+        from nurinet.training import EarlyStopping, Model
+        from nurinet.training.callbacks import CallbackList
+
+        stopper = None
+        if validation is not None:
+            # scikit-learn stops when n_iter_no_change + 1 epochs in a row fail to improve
+            stopper = EarlyStopping("val_score", mode="max", min_delta=float(self.tol),
+                                    patience=int(self.n_iter_no_change) + 1, restore_best_weights=True)
+        model = Model(self.module_)  # what the callbacks see: the network, its optimizer, stop_training
+        model.optimizer = self.optimizer_
+        self.callbacks_ = callbacks
+        every = ([stopper] if stopper is not None else []) + callbacks
+        hooks = CallbackList(every, model, {"epochs": epochs, "verbose": 0,
+                                            "steps": -(-len(X) // self._positive_int(self.batch_size, "batch_size"))})
+        model.stop_training = False
+        hooks.call("on_train_begin", None)
+        logs: dict[str, float] = {}
+        for epoch in range(epochs):
+            hooks.call("on_epoch_begin", epoch, None)
+            self._train_epoch(X, y, hooks)
+            logs = {"loss": self.loss_curve_[-1]}
+            if validation is not None:
+                score = float(self.score(*validation))
+                self.validation_scores_.append(score)  # type: ignore[union-attr]
+                logs["val_score"] = score
+            hooks.call("on_epoch_end", epoch, logs)
+            if model.stop_training:
+                break
+        hooks.call("on_train_end", logs)
+        self.module_.eval()
+        if stopper is not None:
+            self.best_validation_score_ = float(stopper.best)
 
     def _partial_fit(self, X: Any, y: Any, classes: Any = None) -> Any:
         first = not hasattr(self, "module_")
@@ -130,9 +249,9 @@ class _NeuralNetBase:
                               y_numeric=not self._is_classifier)
         return X, self._encode_targets(y, reset, classes)
 
-    def _initialize(self, n_features: int) -> None:
-        """A fresh network, optimizer and random stream."""
-        seed = self._seed()
+    def _initialize(self, n_features: int, seed: int | None = None) -> None:
+        """A fresh network, optimizer and random stream (seeded by ``seed``, else by random_state)."""
+        seed = self._seed() if seed is None else seed
         self._stream_state = _fresh_state(seed)
         with self._own_stream():
             self.module_ = self._build_module(n_features)
@@ -183,19 +302,24 @@ class _NeuralNetBase:
         raise TypeError(f"{type(self).__name__}: module must be None, an nn.Module or a callable "
                         f"module(n_features_in, n_outputs) -> nn.Module, got {type(self.module).__name__}")
 
-    def _train_epoch(self, X: np.ndarray, y: np.ndarray) -> None:
+    def _train_epoch(self, X: np.ndarray, y: np.ndarray, hooks: Any = None) -> None:
+        """One pass over ``(X, y)``; ``hooks`` (a ``CallbackList``) sees each batch."""
         batch_size = self._positive_int(self.batch_size, "batch_size")
         total, n = 0.0, len(X)
         self.module_.train()
         with self._own_stream():
             order = default_generator.np.permutation(n) if self.shuffle else np.arange(n)
-            for start in range(0, n, batch_size):
+            for step, start in enumerate(range(0, n, batch_size)):
+                if hooks is not None:
+                    hooks.call("on_train_batch_begin", step, None)
                 rows = order[start:start + batch_size]
                 loss = self.loss_fn_(self.module_(Tensor(self._shape_input(X[rows]))), Tensor(y[rows]))
                 self.optimizer_.zero_grad()
                 loss.backward()
                 self.optimizer_.step()
                 total += float(loss.item()) * len(rows)
+                if hooks is not None:
+                    hooks.call("on_train_batch_end", step, {"loss": float(loss.item())})
         self.module_.eval()
         self.n_iter_ += 1
         self.loss_curve_.append(total / n)
@@ -271,6 +395,27 @@ class _Classifier(_NeuralNetBase):
         shuffle: Reshuffle the samples at each epoch.
         random_state: Seed of initialization, shuffling and dropout (an int makes fits reproducible).
         verbose: Print the loss after each epoch.
+        callbacks: nurinet callbacks (``nurinet.training.Callback``) run by ``fit``, as by
+            ``Model.fit``: they see a ``Model`` wrapping the network (``model.optimizer`` is
+            the optimizer; setting ``model.stop_training`` stops after the epoch), the logs
+            ``{"loss"}`` of each batch and ``{"loss", "val_score"}`` of each epoch
+            (``val_score`` with ``early_stopping``). Each ``fit`` runs deep copies
+            (``copy.deepcopy``), kept in ``callbacks_``, so the objects passed in are never
+            changed and a refit, ``clone`` or ``GridSearchCV`` shares no callback state.
+            ``partial_fit`` runs no callbacks.
+        early_stopping: Hold out ``validation_fraction`` of the training data (stratified by
+            class) and stop when its score (``score``: the accuracy) has not improved by more
+            than ``tol`` for ``n_iter_no_change`` consecutive epochs, then restore the weights
+            of the best epoch (scikit-learn's ``MLPClassifier`` meaning, done by nurinet's
+            ``EarlyStopping(monitor="val_score", min_delta=tol, patience=n_iter_no_change + 1,
+            restore_best_weights=True)``; unlike scikit-learn, an improvement smaller than
+            ``tol`` does not replace the kept weights). The held-out rows are
+            ``train_test_split(X, y, test_size=validation_fraction, stratify=y,
+            random_state=random_state)`` for an int ``random_state`` below 2**32.
+            ``partial_fit`` ignores it, as scikit-learn does.
+        validation_fraction: The fraction of the training data held out, in (0, 1).
+        n_iter_no_change: Epochs without an improvement larger than ``tol`` before stopping.
+        tol: The smallest validation-score improvement that counts.
 
     Attributes:
         classes_: The class labels, sorted.
@@ -279,6 +424,10 @@ class _Classifier(_NeuralNetBase):
         optimizer_: Its optimizer.
         loss_curve_: Mean training loss of each epoch.
         n_iter_: Epochs trained.
+        validation_scores_: The held-out score after each epoch (None without early_stopping).
+        best_validation_score_: The best held-out score, the one of the weights kept (None
+            without early_stopping).
+        callbacks_: The copies of ``callbacks`` that the last ``fit`` ran.
     """
 
     _default_loss = "cross_entropy"
@@ -335,7 +484,9 @@ class _Regressor(_NeuralNetBase):
     ``y`` may be 1-D (one target; ``predict`` returns 1-D) or 2-D (several targets).
     Arguments and attributes are those of :class:`NeuralNetClassifier`, with ``module`` called
     as ``module(n_features_in, n_targets, **module_kwargs)`` and ``loss`` defaulting to ``"mse"``;
-    there is no ``classes_``, and ``n_outputs_`` is the number of targets.
+    there is no ``classes_``, and ``n_outputs_`` is the number of targets. With
+    ``early_stopping`` the validation score is R² (``score``) and the held-out part is not
+    stratified.
     """
 
     _default_loss = "mse"

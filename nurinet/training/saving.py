@@ -4,8 +4,18 @@
 ``Model.save(path)`` writes a training checkpoint (:func:`nurinet.io.save_checkpoint`):
 the weights, the architecture, the optimizer's state, and the compile settings as JSON
 in the checkpoint's extras (``"nurinet.compile"``): the optimizer's class and hyperparameters,
-the loss, the metrics and ``from_logits``. :func:`load_model` rebuilds the model and
-compiles it again, optimizer state included, so ``fit`` continues where it stopped.
+the loss, the metrics, ``from_logits``, ``gradient_accumulation_steps``, ``use_ema`` /
+``ema_momentum`` and the count of optimizer steps (Keras's ``optimizer.iterations``, which a
+learning-rate schedule reads). :func:`load_model` rebuilds the model and compiles it again,
+optimizer state included, so ``fit`` continues where it stopped. The moving average of
+``use_ema`` lives for one ``fit`` and is copied into the weights at its end, so a file saved
+between fits holds it; one saved during a ``fit`` (``ModelCheckpoint``) holds the raw weights.
+
+A learning-rate schedule (``compile(lr=schedule)``) is code: as Keras does, the file holds its
+name (``module.qualname``) and ``load_model(path, custom_objects={"name": schedule})`` gives
+it back; without it, loading raises a ``ValueError`` naming it (nothing is ever imported).
+nurinet's own schedulers (``nurinet.optim.lr_scheduler``) are per-epoch objects with PyTorch's
+API, not ``schedule(step)`` callables, so there is no named schedule to store by configuration.
 ``nurinet.load(path)`` reads the same file and returns the model, uncompiled.
 
 Only what has a name can be stored: an optimizer of ``nurinet.optim`` over all the
@@ -24,7 +34,7 @@ import inspect
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nurinet.io.checkpoint import load_checkpoint, save_checkpoint
@@ -63,9 +73,31 @@ def compile_record(model: Module, include_optimizer: bool = True) -> dict[str, A
             "loss": _loss_record(model.loss_fn),
             "metrics": [_metric_record(metric) for metric in model.compiled_metrics],
             "from_logits": model.from_logits,
+            **_steps_record(model),
         }
     except NotStorable as reason:
         return {"stored": False, "reason": str(reason)}
+
+
+def _steps_record(model: Model) -> dict[str, Any]:
+    """Gradient accumulation, the moving average of the weights and the learning-rate schedule."""
+    steps = model.optimizer_steps
+    return {
+        "gradient_accumulation_steps": int(steps.accumulation_steps),
+        "use_ema": model.ema_momentum is not None,
+        "ema_momentum": 0.99 if model.ema_momentum is None else float(model.ema_momentum),
+        "schedule": None if steps.schedule is None else {"callable": schedule_name(steps.schedule)},
+        "iterations": int(steps.iterations),
+    }
+
+
+def schedule_name(schedule: Any) -> str:
+    """The name a learning-rate schedule is saved under: ``module.qualname`` of a function, or of
+    the class of a callable object (``load_model(custom_objects=...)`` gives it back)."""
+    owner = schedule if inspect.isfunction(schedule) or inspect.ismethod(schedule) else type(schedule)
+    qualname = getattr(owner, "__qualname__", None) or getattr(owner, "__name__", None) or repr(owner)
+    module = getattr(owner, "__module__", None)
+    return f"{module}.{qualname}" if module else str(qualname)
 
 
 def _optimizer_record(model: Model) -> dict[str, Any]:
@@ -140,23 +172,77 @@ def _metric_record(metric: Any) -> dict[str, Any]:
 
 
 # ----- JSON -> compile settings --------------------------------------------------------------------
-def compile_from_record(model: Model, record: dict[str, Any], path: str) -> None:
+def compile_from_record(model: Model, record: dict[str, Any], path: str,
+                        custom_objects: Mapping[str, Any] | None = None) -> None:
     """Compile ``model`` as ``record`` (from :func:`compile_record`) says.
+
+    Args:
+        model: The model to compile.
+        record: The saved compile settings.
+        path: The file, for messages.
+        custom_objects: ``{name: callable}`` giving back a learning-rate schedule of the user's.
 
     Raises:
         CorruptFileError: the record is malformed (a crafted file).
+        ValueError: the record names a learning-rate schedule that ``custom_objects`` lacks.
     """
+    schedule = _schedule_from_record(record.get("schedule") if isinstance(record, dict) else None,
+                                     path, custom_objects)
     try:
         optimizer = record["optimizer"]
         loss = _loss_from_record(record["loss"], path)
         metrics = [_metric_from_record(m, path) for m in record["metrics"]]
+        hyperparameters = dict(optimizer["hyperparameters"])
+        if schedule is not None:
+            hyperparameters.pop("learning_rate", None)
+            hyperparameters["lr"] = schedule
         model.compile(optimizer=optimizer["class"], loss=loss, metrics=metrics,
-                      from_logits=record["from_logits"], **optimizer["hyperparameters"])
+                      from_logits=record["from_logits"],
+                      gradient_accumulation_steps=record.get("gradient_accumulation_steps"),
+                      use_ema=record.get("use_ema", False), ema_momentum=record.get("ema_momentum", 0.99),
+                      **hyperparameters)
+        iterations = record.get("iterations", 0)
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+            raise ValueError(f"iterations must be a whole number >= 0, got {iterations!r}")
+        model.optimizer_steps.iterations = iterations
     except CorruptFileError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CorruptFileError(f"{path!r} cannot be loaded: its compile settings are not what "
                                f"Model.save writes ({type(error).__name__}: {error})") from None
+
+
+def _schedule_from_record(record: Any, path: str, custom_objects: Mapping[str, Any] | None) -> Any:
+    """The learning-rate schedule a file names, taken from ``custom_objects`` (never imported).
+
+    The name is looked up as saved (``module.qualname``), then by its qualified name, then by
+    its last part, so ``custom_objects={"warmup": warmup}`` finds ``mypackage.train.warmup``.
+    """
+    if record is None:
+        return None
+    name = record.get("callable") if isinstance(record, dict) else None
+    if not isinstance(name, str):
+        raise CorruptFileError(f"{path!r} cannot be loaded: its learning-rate schedule is not what "
+                               "Model.save writes")
+    objects = dict(custom_objects or {})
+    for key in _lookup_names(name):
+        if key in objects:
+            found = objects[key]
+            if not callable(found):
+                raise TypeError(f"load_model: custom_objects[{key!r}] must be the schedule "
+                                f"schedule(step) -> float, got {type(found).__name__}")
+            return found
+    raise ValueError(f"load_model: {path!r} was compiled with the learning-rate schedule {name!r}, a "
+                     "callable of your own that a file cannot hold; pass it back with "
+                     f"load_model(path, custom_objects={{{_lookup_names(name)[-1]!r}: <the schedule>}}), "
+                     "or load_model(path, compile=False) and compile again")
+
+
+def _lookup_names(name: str) -> list[str]:
+    """``a.b.Outer.fn`` -> ``["a.b.Outer.fn", "Outer.fn", "fn"]`` (the module part is a guess:
+    the qualified name may itself hold dots, ``Outer.<locals>.fn``)."""
+    parts = name.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts))]
 
 
 def _loss_from_record(record: dict[str, Any], path: str) -> Any:
@@ -232,27 +318,43 @@ def compile_extra(model: Module, include_optimizer: bool = True,
 
 def load_model(path: str | os.PathLike, *, compile: bool = True,
                classes: Iterable[type] | None = None,
-               allowed_modules: Iterable[str] | None = None) -> Module:
+               allowed_modules: Iterable[str] | None = None,
+               custom_objects: Mapping[str, Any] | None = None) -> Module:
     """Load a model written by ``Model.save`` (or ``ModelCheckpoint``, ``nurinet.save``),
     compiled as it was saved, with its optimizer state.
+
+    The compile options ``gradient_accumulation_steps``, ``use_ema`` / ``ema_momentum`` and the
+    count of optimizer steps are restored. A learning-rate schedule (``compile(lr=schedule)``) is
+    code: the file holds only its name, and ``custom_objects`` gives it back, as in Keras.
 
     Args:
         path: The file.
         compile: Compile the model with the saved settings (Keras's argument).
         classes: Your own ``Module`` classes the file may name (see ``nurinet.load``).
         allowed_modules: Packages the file's classes may be imported from.
+        custom_objects: Keras's argument: ``{name: object}``. A learning-rate schedule is found
+            under its saved name (``"mypackage.train.warmup"``), its qualified name or its
+            bare name (``"warmup"``); ``Module`` subclasses among the values are added to
+            ``classes``. Nothing is ever imported to find a name.
 
     Returns:
         The model; compiled when the file holds compile settings.
 
     Raises:
         CorruptFileError: the file is damaged or crafted.
-        ValueError: the file holds weights only (use ``model.load_weights``).
+        ValueError: the file holds weights only (use ``model.load_weights``), or it was compiled
+            with a learning-rate schedule that ``custom_objects`` does not give.
 
     Warns:
         UserWarning: the model was saved compiled with settings a file cannot hold.
     """
     path = os.fspath(path)
+    if custom_objects is not None and not isinstance(custom_objects, Mapping):
+        raise TypeError(f"load_model: custom_objects must be a dict {{name: object}}, got "
+                        f"{type(custom_objects).__name__}")
+    layer_classes = [v for v in (custom_objects or {}).values() if isinstance(v, type) and issubclass(v, Module)]
+    if layer_classes:
+        classes = [*((classes,) if isinstance(classes, type) else tuple(classes or ())), *layer_classes]
     header, _ = read_checked_header(path)
     kind = (header.get("__metadata__") or {}).get("nurinet.format")
     if kind not in ("checkpoint", "model"):
@@ -264,7 +366,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = True,
         restored = load_checkpoint(path, restore_default_generator=False)
         model, record = restored["model"], _saved_record(restored["extra"], path)
         if compile and record is not None and isinstance(model, Model):
-            _compile_saved(model, record, path)
+            _compile_saved(model, record, path, custom_objects)
     return model
 
 
@@ -279,13 +381,14 @@ def _saved_record(extra: Any, path: str) -> dict[str, Any] | None:
     return record
 
 
-def _compile_saved(model: Model, record: dict[str, Any], path: str) -> None:
+def _compile_saved(model: Model, record: dict[str, Any], path: str,
+                   custom_objects: Mapping[str, Any] | None = None) -> None:
     if not record["stored"]:
         warnings.warn(f"load_model: {path!r} was saved without its compile settings "
                       f"({record.get('reason')}); the model is returned uncompiled",
                       UserWarning, stacklevel=3)
         return
-    compile_from_record(model, record, path)
+    compile_from_record(model, record, path, custom_objects)
     if record.get("optimizer_state"):
         load_checkpoint(path, model=model, optimizer=model.optimizer, restore_default_generator=False)
 
