@@ -26,6 +26,8 @@ Switches:
 Size floors (a fast path runs from this size on) and ceilings:
 
 * ``GEMM_MIN_MACS``: multiply-adds from which a product goes to MKL rather than NumPy's ``@``.
+* ``COLUMN_SUMS_MIN_ELEMENTS``: elements from which a 2-D array's column sums (a linear layer's bias
+  gradient) are a BLAS matrix-vector product rather than NumPy's reduction.
 * ``BLAS_MIN_ELEMENTS``: elements from which ``axpby``/``axpy`` replace NumPy's passes.
 * ``PARALLEL_MIN_ELEMENTS``: elements from which elementwise work is split over threads.
 * ``NATIVE_RELU_MIN_ELEMENTS``: elements from which ReLU (forward and backward) runs in C.
@@ -108,6 +110,7 @@ ELEMENTWISE_THREADS: int | None = env_threads()
 # Size floors and ceilings (see the module docstring; figures in docs/performance.md).
 GEMM_MIN_MACS: int = _env_int("GEMM_MIN_MACS", 1 << 15)
 BLAS_MIN_ELEMENTS: int = _env_int("BLAS_MIN_ELEMENTS", 1 << 14)
+COLUMN_SUMS_MIN_ELEMENTS: int = _env_int("COLUMN_SUMS_MIN_ELEMENTS", 1 << 10)
 PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
 NATIVE_RELU_MIN_ELEMENTS: int = _env_int("NATIVE_RELU_MIN_ELEMENTS", 1 << 14)
 NATIVE_ADAM_MIN_ELEMENTS: int = _env_int("NATIVE_ADAM_MIN_ELEMENTS", 1 << 12)
@@ -126,7 +129,7 @@ KEPT_MMAP_THRESHOLD: int = _env_int("KEPT_MMAP_THRESHOLD", 32 << 20)  # glibc's 
 KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
-FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
+FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "COLUMN_SUMS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
           "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS", "NATIVE_SOFTMAX_MIN_ELEMENTS",
           "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
