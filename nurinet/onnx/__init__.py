@@ -7,6 +7,10 @@ The dims of the example input are fixed in the graph, except the batch dim when 
 is true (dim 0, or dim 1 for a model whose recurrent layers are ``batch_first=False``) and, in a
 recurrent model whose layers all take any length, the sequence dim.
 
+A model whose class has no exporter (an ``nn.Module`` subclass with its own ``forward``) is exported
+by tracing instead (:mod:`nurinet.onnx.tracing`): it runs once with the autograd graph recorded and
+each recorded op is written by its emitter (:mod:`nurinet.onnx.emitters`, ``supported_ops()``).
+
 Supported layers are those with an exporter in the registry (``supported_layers()`` lists them);
 add one for your own layer with :func:`register_exporter`. An exporter receives the export
 context, the module and its input value(s), emits ONNX nodes and returns the output name(s).
@@ -32,9 +36,12 @@ from nurinet.autograd.tensor import Tensor
 from nurinet.functional import activation_registry
 from nurinet.functional.padding import NUMPY_PAD_MODES
 from nurinet.io.atomic import atomic_write_bytes
+from nurinet.onnx import tracing
+from nurinet.onnx.emitters import register_op_emitter, supported_ops
 from nurinet.training.model import Model
 
-__all__ = ["UnsupportedLayerError", "export", "register_exporter", "supported_layers"]
+__all__ = ["UnsupportedLayerError", "export", "register_exporter", "register_op_emitter", "supported_layers",
+           "supported_ops"]
 
 MIN_OPSET = 17  # LayerNormalization first appears in opset 17
 
@@ -185,7 +192,8 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
     """Write ``model`` as an ONNX file at ``path`` (atomically: the old file stays until the new one is whole).
 
     Args:
-        model: An ``nn.Module`` made of supported layers (see :func:`supported_layers`). It is
+        model: An ``nn.Module`` made of supported layers (see :func:`supported_layers`), or one with
+            its own ``forward`` made of nurinet ops (traced; see :func:`supported_ops`). It is
             exported in evaluation mode; its training flags are restored afterwards.
         example_input: An input the model accepts (array or Tensor; integer indices for an
             Embedding). Its dims other than the batch and sequence dims are fixed in the graph.
@@ -211,6 +219,8 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
 
     Raises:
         UnsupportedLayerError: a module has no exporter (the message lists the supported layers).
+        NotImplementedError: a traced op has no emitter (the message names it and lists the supported
+            ops), or with ``dynamic_batch`` a constant of the traced graph changes with the batch size.
         ImportError: the onnx package is not installed.
         ValueError: ``batch_axis`` is not a dim of the example, or ``dynamic_sequence=True`` for a
             model without a recurrent layer or one that does not run with another length.
@@ -229,13 +239,16 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
     try:
         ctx = ExportContext(onnx, opset)
         ctx._used.add(input_names[0])
-        outputs = _flatten(ctx.module(model, Value(input_names[0], example)))
-        symbolic: dict[int, str] = {}  # input dim -> its symbolic name
-        if dynamic_batch:
-            symbolic[batch_axis] = "batch"
-        if sequence_axis is not None and _takes_any_length(model, example, sequence_axis, dynamic_sequence):
-            symbolic[sequence_axis] = "sequence"
-        output_dims = _symbolic_output_dims(model, example, outputs, symbolic)
+        if type(model) in _EXPORTERS:  # a layer or container with an exporter: the module path, as before
+            outputs = _flatten(ctx.module(model, Value(input_names[0], example)))
+            symbolic: dict[int, str] = {}  # input dim -> its symbolic name
+            if dynamic_batch:
+                symbolic[batch_axis] = "batch"
+            if sequence_axis is not None and _takes_any_length(model, example, sequence_axis, dynamic_sequence):
+                symbolic[sequence_axis] = "sequence"
+            output_dims = _symbolic_output_dims(model, example, outputs, symbolic)
+        else:
+            outputs, symbolic, output_dims = _traced(ctx, model, example, input_names[0], dynamic_batch, batch_axis)
     finally:
         for module, training in modes:
             object.__setattr__(module, "training", training)
@@ -244,6 +257,24 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, input_names:
     onnx.checker.check_model(proto)
     atomic_write_bytes(path, proto.SerializeToString())
     return proto
+
+
+def _traced(ctx: ExportContext, model: Any, example: np.ndarray, input_name: str, dynamic_batch: bool,
+            batch_axis: int) -> tuple[list[Value], dict[int, str], list[dict[int, str]]]:
+    """Export a model with its own forward by tracing it (see :mod:`nurinet.onnx.tracing`).
+
+    Returns:
+        The output Values, the input's symbolic dims and, for each output, its symbolic dims.
+    """
+    trace = tracing.run(model, example, _EXPORTERS)
+    twin = None
+    if dynamic_batch:
+        bigger = np.concatenate([example, np.take(example, [0], axis=batch_axis)], axis=batch_axis)
+        twin = tracing.run(model, bigger, _EXPORTERS)
+    outputs = tracing.emit_graph(ctx, trace, twin, input_name, Value)
+    if twin is None:
+        return outputs, {}, [{} for _ in outputs]
+    return outputs, {batch_axis: "batch"}, tracing.output_dims(trace, twin)
 
 
 def _check_opset(onnx: Any, opset: int) -> int:
