@@ -39,6 +39,7 @@ def _probe(**env: str) -> tuple[str, float, int]:
     clean = {k: v for k, v in os.environ.items()
              if k not in ("OPENBLAS_THREAD_TIMEOUT", "NURINET_OPENBLAS_SPIN_LOG2", "NURINET_NUM_THREADS",
                           "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    clean["NURINET_BLAS"] = "numpy"  # NumPy's OpenBLAS runs the products (with MKL its spin does not matter)
     out = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
                          check=True).stdout.split()
     return out[0], float(out[1]), int(out[2])
