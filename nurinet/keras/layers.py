@@ -195,7 +195,46 @@ class Layer(Module):
 
 
 # ----- Dense ------------------------------------------------------------------------------------
-class Dense(Layer):
+class _WeightedLayer(Layer):
+    """What Dense and Conv2D share: a kernel and a bias made at build time, the activation and the
+    regularizers."""
+
+    def _weight_options(self, activation: Any, use_bias: bool, kernel_initializer: Any, bias_initializer: Any,
+                        kernel_regularizer: Any, activity_regularizer: Any) -> None:
+        where = type(self).__name__
+        self.activation = activation
+        self._fn = _activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer = _regularizer(kernel_regularizer, where)
+        self.activity_regularizer = check_activity_regularizer(_regularizer(activity_regularizer, where), where)
+        self.kernel: Parameter | None = None
+        self.bias: Parameter | None = None
+
+    def _make_weights(self, kernel_shape: tuple[int, ...], bias_size: int) -> None:
+        where = type(self).__name__
+        self.kernel = Parameter(np.empty(kernel_shape, np.float32))
+        _initialize(self.kernel, self.kernel_initializer, where)
+        if self.use_bias:
+            self.bias = Parameter(np.empty(bias_size, np.float32))
+            _initialize(self.bias, self.bias_initializer, where)
+        if self.kernel_regularizer is not None:
+            add_regularizer(self, "kernel", self.kernel_regularizer)
+
+    def _activate(self, y: Tensor) -> Tensor:
+        if self._fn is not None:
+            y = self._fn(y)
+        if self.activity_regularizer is not None:
+            record_activity(self, y, self.activity_regularizer)
+        return y
+
+    def _weight_config(self) -> dict[str, Any]:
+        return {"activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
+                "kernel_regularizer": self.kernel_regularizer, "activity_regularizer": self.activity_regularizer}
+
+
+class Dense(_WeightedLayer):
     """Keras's ``Dense``: ``activation(x @ kernel + bias)`` over the last axis.
 
     ``kernel`` is ``(in, units)`` (Keras's layout; ``nn.Linear.weight`` is its transpose).
@@ -209,28 +248,14 @@ class Dense(Layer):
         self.units = int(units)
         if self.units < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
-        self.activation = activation
-        self._fn = _activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = _regularizer(kernel_regularizer, "Dense")
-        self.activity_regularizer = check_activity_regularizer(_regularizer(activity_regularizer, "Dense"),
-                                                               "Dense")
-        self.kernel: Parameter | None = None
-        self.bias: Parameter | None = None
+        self._weight_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             activity_regularizer)
         Layer.__init__(self, input_shape)
 
     def build(self, input_shape: tuple[Any, ...]) -> None:
         if len(input_shape) < 2:
             raise ValueError(f"Dense expects an input (N, ..., features), got shape {tuple(input_shape)}")
-        n_in = int(input_shape[-1])
-        self.kernel = Parameter(np.empty((n_in, self.units), np.float32))
-        _initialize(self.kernel, self.kernel_initializer, "Dense")
-        if self.use_bias:
-            self.bias = Parameter(np.empty(self.units, np.float32))
-            _initialize(self.bias, self.bias_initializer, "Dense")
-        if self.kernel_regularizer is not None:
-            add_regularizer(self, "kernel", self.kernel_regularizer)
+        self._make_weights((int(input_shape[-1]), self.units), self.units)
         Layer.build(self, input_shape)
 
     def call(self, x: Tensor) -> Tensor:
@@ -240,24 +265,17 @@ class Dense(Layer):
         y = F.matmul(x, self.kernel)
         if self.bias is not None:
             y = y + self.bias
-        if self._fn is not None:
-            y = self._fn(y)
-        if self.activity_regularizer is not None:
-            record_activity(self, y, self.activity_regularizer)
-        return y
+        return self._activate(y)
 
     def _config(self) -> dict[str, Any]:
-        return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias,
-                "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                "kernel_regularizer": self.kernel_regularizer,
-                "activity_regularizer": self.activity_regularizer}
+        return {"units": self.units, **self._weight_config()}
 
     def extra_repr(self) -> str:
         return f"units={self.units}, activation={self.activation!r}"
 
 
 # ----- Conv2D -----------------------------------------------------------------------------------
-class Conv2D(Layer):
+class Conv2D(_WeightedLayer):
     """Keras's ``Conv2D`` on channels-last images ``(N, H, W, C)`` (or channels-first with
     ``data_format="channels_first"``); ``kernel`` is ``(kh, kw, C_in, filters)``.
 
@@ -282,15 +300,8 @@ class Conv2D(Layer):
         self.padding = _padding(padding, "Conv2D")
         self.data_format = _data_format(data_format, "Conv2D")
         self._layout = "(N, H, W, C)" if self.data_format == "channels_last" else "(N, C, H, W)"
-        self.activation = activation
-        self._fn = _activation(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = _regularizer(kernel_regularizer, "Conv2D")
-        self.activity_regularizer = check_activity_regularizer(_regularizer(activity_regularizer, "Conv2D"),
-                                                               "Conv2D")
-        self.kernel: Parameter | None = None
-        self.bias: Parameter | None = None
+        self._weight_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             activity_regularizer)
         Layer.__init__(self, input_shape)
 
     def _channels(self, shape: tuple[Any, ...]) -> int:
@@ -298,14 +309,7 @@ class Conv2D(Layer):
 
     def build(self, input_shape: tuple[Any, ...]) -> None:
         self._check_rank(input_shape)
-        shape = (*self.kernel_size, self._channels(input_shape), self.filters)
-        self.kernel = Parameter(np.empty(shape, np.float32))
-        _initialize(self.kernel, self.kernel_initializer, "Conv2D")
-        if self.use_bias:
-            self.bias = Parameter(np.empty(self.filters, np.float32))
-            _initialize(self.bias, self.bias_initializer, "Conv2D")
-        if self.kernel_regularizer is not None:
-            add_regularizer(self, "kernel", self.kernel_regularizer)
+        self._make_weights((*self.kernel_size, self._channels(input_shape), self.filters), self.filters)
         Layer.build(self, input_shape)
 
     def call(self, x: Tensor) -> Tensor:
@@ -326,19 +330,12 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D({self.filters}, kernel_size={self.kernel_size}): {error}") from None
         if self.data_format == "channels_last":
             y = F.permute(y, 0, 2, 3, 1)
-        if self._fn is not None:
-            y = self._fn(y)
-        if self.activity_regularizer is not None:
-            record_activity(self, y, self.activity_regularizer)
-        return y
+        return self._activate(y)
 
     def _config(self) -> dict[str, Any]:
         return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, "kernel_regularizer": self.kernel_regularizer,
-                "activity_regularizer": self.activity_regularizer}
+                "dilation_rate": self.dilation_rate, **self._weight_config()}
 
     def extra_repr(self) -> str:
         return (f"filters={self.filters}, kernel_size={self.kernel_size}, strides={self.strides}, "
