@@ -11,7 +11,7 @@ returning ``(values, indices)`` along a dim, ``nurinet.float32``, ``nurinet.cuda
 docs/porting.md.
 """
 
-from nurinet import data, functional, io, nn, optim, utils
+from nurinet import backends, data, functional, io, nn, optim, utils
 from nurinet import functional as F
 from nurinet._runtime import allocator as _allocator
 from nurinet._runtime import spin as _spin
@@ -163,6 +163,7 @@ __all__ = [
     "argmin",
     "argsort",
     "as_tensor",
+    "backends",
     "bmm",
     "bool",
     "cat",

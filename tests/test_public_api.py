@@ -17,7 +17,7 @@ from nurinet import nn, optim
 
 NAMESPACES = [nurinet, F, nn, optim]
 # Submodules exported on purpose, as PyTorch exports torch.nn.init.
-SUBPACKAGES = {"data", "functional", "io", "nn", "optim", "F", "init", "regularizers", "utils"}
+SUBPACKAGES = {"data", "functional", "io", "nn", "optim", "F", "init", "regularizers", "utils", "backends"}
 
 
 @pytest.mark.parametrize("namespace", NAMESPACES, ids=lambda module: module.__name__)

@@ -44,6 +44,7 @@ from nurinet.data.samplers import (
     WeightedRandomSampler,
 )
 from nurinet.data.tabular import load_csv, to_array
+from nurinet.data.vision import ImageFolder
 from nurinet.data.workers import WorkerInfo, get_worker_info
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "ImageFolder",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
