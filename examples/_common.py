@@ -82,3 +82,20 @@ def write_json(result: dict[str, Any], path: Path) -> Path:
 def write_result(result: dict[str, Any], out: str | None, name: str) -> Path:
     """Writes ``result`` as JSON to ``out``, or to ``examples/results/name``; returns the path."""
     return write_json(result, result_path(out, name))
+
+
+def digits_split(seed: int, train_fraction: float = 0.7) -> dict[str, np.ndarray]:
+    """The bundled digits (scaled to [0, 1]) split by image into training and held-out parts."""
+    x, y = nurinet.data.load_digits(normalize=True)
+    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
+    order = nurinet.Generator(seed).np.permutation(len(x))
+    cut = int(train_fraction * len(x))
+    train, test = order[:cut], order[cut:]
+    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
+
+
+def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
+    """``x`` projected on the first ``components`` principal axes of ``x_train`` (a linear baseline)."""
+    mean = x_train.mean(axis=0)
+    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    return (x - mean) @ vt[:components].T

@@ -55,16 +55,6 @@ except ImportError:  # the example falls back on kmeans() below
     KMeans = None
 
 
-def split(seed: int, train_fraction: float = 0.7) -> dict[str, np.ndarray]:
-    """Training and held-out images with their digits, split by image."""
-    x, y = nt.data.load_digits(normalize=True)
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    order = nt.Generator(seed).np.permutation(len(x))
-    cut = int(train_fraction * len(x))
-    train, test = order[:cut], order[cut:]
-    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
-
-
 def contingency(clusters: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Counts of (cluster, label) pairs, ``(n_clusters, n_labels)`` over the values that occur."""
     _, c = np.unique(np.asarray(clusters), return_inverse=True)
@@ -142,13 +132,6 @@ def scores(x: np.ndarray, labels: np.ndarray, k: int, seed: int, use_sklearn: bo
     return {"purity": purity(assign, labels), "adjusted_rand_index": adjusted_rand_index(assign, labels)}
 
 
-def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
-    """``x`` projected on the first ``components`` principal axes of ``x_train``."""
-    mean = x_train.mean(axis=0)
-    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    return (x - mean) @ vt[:components].T
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--code", type=int, default=10, help="code width (and PCA components)")
@@ -169,7 +152,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    data = split(args.seed)
+    data = common.digits_split(args.seed)
     x_train, x_test, y_test = data["x_train"], data["x_test"], data["y_test"]
     nt.manual_seed(args.seed)
     autoencoder = Autoencoder([64, args.hidden, args.code], activation="relu", output_activation="sigmoid",
@@ -194,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "final_training_loss": history.history["loss"][-1], "seconds": round(seconds, 2),
         "autoencoder": scores(codes, y_test, k, seed, use_sklearn),
         "pixels": scores(x_test, y_test, k, seed, use_sklearn),
-        "pca": scores(pca_codes(x_train, x_test, args.code), y_test, k, seed, use_sklearn),
+        "pca": scores(common.pca_codes(x_train, x_test, args.code), y_test, k, seed, use_sklearn),
     }
     for name in ("autoencoder", "pixels", "pca"):
         s = result[name]

@@ -62,8 +62,9 @@ def best_threshold(distance: np.ndarray, label: np.ndarray) -> float:
     return float(candidates[int(np.argmax(accuracy))])
 
 
-def train(model: SiameseNetwork, pairs: tuple[np.ndarray, ...], args: argparse.Namespace) -> list[float]:
-    """Contrastive training; returns the mean loss of each epoch."""
+def train(model: SiameseNetwork, pairs: tuple[np.ndarray, ...], args: argparse.Namespace,
+          verbose: bool = True) -> list[float]:
+    """Contrastive training; returns the mean loss of each epoch (printed when ``verbose``)."""
     x1, x2, label = pairs
     loss_fn = nn.ContrastiveLoss(margin=args.margin)
     opt = nt.optim.Adam(model.parameters(), lr=args.lr)
@@ -79,7 +80,8 @@ def train(model: SiameseNetwork, pairs: tuple[np.ndarray, ...], args: argparse.N
             opt.step()
             total += float(loss.item()) * len(idx)
         curve.append(total / len(label))
-        print(f"  epoch {epoch + 1}: contrastive loss {curve[-1]:.4f}", flush=True)
+        if verbose:
+            print(f"  epoch {epoch + 1}: contrastive loss {curve[-1]:.4f}", flush=True)
     return curve
 
 

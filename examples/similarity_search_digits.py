@@ -44,20 +44,11 @@ sys.path.insert(0, str(ROOT))  # so that the example runs from a checkout withou
 
 import nurinet as nt
 from examples import _common as common
+from examples.siamese_digits import train
 from nurinet import nn
 from nurinet.models import SiameseNetwork, make_pairs
 
 KS = (1, 5, 10)
-
-
-def split(seed: int, train_fraction: float = 0.7) -> dict[str, np.ndarray]:
-    """Training and held-out images with their digits, split by image."""
-    x, y = nt.data.load_digits(normalize=True)
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y)
-    order = nt.Generator(seed).np.permutation(len(x))
-    cut = int(train_fraction * len(x))
-    train, test = order[:cut], order[cut:]
-    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
 
 
 def neighbours(features: np.ndarray, k: int) -> np.ndarray:
@@ -86,33 +77,6 @@ def retrieval_scores(features: np.ndarray, labels: np.ndarray, ks: Sequence[int]
     return scores
 
 
-def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
-    """``x`` projected on the first ``components`` principal axes of ``x_train``."""
-    mean = x_train.mean(axis=0)
-    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    return (x - mean) @ vt[:components].T
-
-
-def train(model: SiameseNetwork, pairs: tuple[np.ndarray, ...], args: argparse.Namespace) -> list[float]:
-    """Contrastive training; returns the mean loss of each epoch."""
-    x1, x2, label = pairs
-    loss_fn = nn.ContrastiveLoss(margin=args.margin)
-    opt = nt.optim.Adam(model.parameters(), lr=args.lr)
-    rng, curve = np.random.default_rng(args.seed), []
-    for _ in range(args.epochs):
-        model.train()
-        order, total = rng.permutation(len(label)), 0.0
-        for start in range(0, len(order), args.batch_size):
-            idx = order[start:start + args.batch_size]
-            loss = loss_fn(*model(x1[idx], x2[idx]), label[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.item()) * len(idx)
-        curve.append(total / len(label))
-    return curve
-
-
 def embed(model: SiameseNetwork, x: np.ndarray) -> np.ndarray:
     model.eval()
     with nt.no_grad():
@@ -139,7 +103,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    data = split(args.seed)
+    data = common.digits_split(args.seed)
     x_train, y_train, x_test, y_test = data["x_train"], data["y_train"], data["x_test"], data["y_test"]
     g = nt.Generator(args.seed)
     pairs = make_pairs(x_train, y_train, args.pairs, generator=g)
@@ -149,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     untrained = retrieval_scores(embed(model, x_test), y_test)
     start = time.perf_counter()
     with common.blas_threads(args.threads):
-        curve = train(model, pairs, args)
+        curve = train(model, pairs, args, verbose=False)
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "config": common.config(args),
@@ -159,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seconds": round(seconds, 2), "final_contrastive_loss": curve[-1],
         "siamese": retrieval_scores(embed(model, x_test), y_test),
         "pixels": retrieval_scores(x_test, y_test),
-        "pca": retrieval_scores(pca_codes(x_train, x_test, args.embedding_dim), y_test),
+        "pca": retrieval_scores(common.pca_codes(x_train, x_test, args.embedding_dim), y_test),
         "untrained_siamese": untrained,
     }
     for name in ("siamese", "pixels", "pca", "untrained_siamese"):
