@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,20 @@ def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray
     mean = x_train.mean(axis=0)
     _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
     return (x - mean) @ vt[:components].T
+
+
+def stop_at_mean(agent: Any, window: int, target: float, seconds: float, every: int,
+                 value_format: str = "6.1f") -> Any:
+    """A ``stop(returns)`` for ``agent.train``: True once the mean of the last ``window`` returns
+    reaches ``target`` or ``seconds`` have passed; prints progress every ``every`` episodes."""
+    start = time.perf_counter()
+
+    def stop(returns: list[float]) -> bool:
+        mean = float(np.mean(returns[-window:]))
+        done = len(returns) >= window and mean >= target
+        if len(returns) % every == 0 or done:
+            print(f"episode {len(returns):5d}  steps {agent.steps:6d}  epsilon {agent.epsilon:.2f}  "
+                  f"mean of last {window}: {mean:{value_format}}  {time.perf_counter() - start:5.1f} s", flush=True)
+        return done or time.perf_counter() - start > seconds
+
+    return stop

@@ -110,13 +110,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     agent, settings = build_agent(args.seed, args.double)
     start = time.perf_counter()
 
-    def stop(returns: list[float]) -> bool:
-        done = len(returns) >= SOLVED_WINDOW and np.mean(returns[-SOLVED_WINDOW:]) >= SOLVED_MEAN
-        if len(returns) % 20 == 0 or done:
-            print(f"episode {len(returns):4d}  steps {agent.steps:6d}  epsilon {agent.epsilon:.2f}  "
-                  f"mean of last {SOLVED_WINDOW}: {np.mean(returns[-SOLVED_WINDOW:]):6.1f}  "
-                  f"{time.perf_counter() - start:5.1f} s", flush=True)
-        return done or time.perf_counter() - start > args.seconds
+    stop = common.stop_at_mean(agent, SOLVED_WINDOW, SOLVED_MEAN, args.seconds, every=20)
 
     returns = agent.train(env, episodes=args.episodes, seed=args.seed, stop=stop)
     seconds = time.perf_counter() - start

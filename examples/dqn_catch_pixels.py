@@ -143,13 +143,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     agent = build_agent(env, args.seed)
     start = time.perf_counter()
 
-    def stop(returns: list[float]) -> bool:
-        done = len(returns) >= WINDOW and np.mean(returns[-WINDOW:]) >= TARGET_MEAN
-        if len(returns) % 200 == 0 or done:
-            print(f"episode {len(returns):5d}  steps {agent.steps:6d}  epsilon {agent.epsilon:.2f}  "
-                  f"mean of last {WINDOW}: {np.mean(returns[-WINDOW:]):+.2f}  "
-                  f"{time.perf_counter() - start:5.1f} s", flush=True)
-        return done or time.perf_counter() - start > args.seconds
+    stop = common.stop_at_mean(agent, WINDOW, TARGET_MEAN, args.seconds, every=200, value_format="+.2f")
 
     with common.blas_threads(args.threads):
         returns = agent.train(env, steps=args.steps, seed=args.seed, stop=stop)
