@@ -189,6 +189,9 @@ def _check_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+_ABORT_GRACE_S = 0.5
+
+
 def _report(message: str) -> None:
     """Write ``message`` to stderr at once: an abort that follows ends the process without flushing."""
     print(f"nurinet.distributed: {message}", file=sys.stderr)
@@ -301,6 +304,9 @@ def _install_abort_hook(comm: Communicator) -> None:
         finally:  # abort even if the previous hook fails
             _report(f"rank {comm.rank} of {comm.size} stopped on an uncaught {kind.__name__}; aborting the "
                     "MPI job so that the other processes do not wait for it")
+            # The launcher forwards each rank's output on its own time, and MPI_Abort can stop it before
+            # the traceback above got through (seen under load): give it a moment first.
+            time.sleep(_ABORT_GRACE_S)
             comm.abort(1)
 
     abort_on_exception.aborts_mpi_job = True
