@@ -16,6 +16,7 @@ from typing import Any
 from nurinet.autograd.tensor import Tensor
 from nurinet.autograd.versions import increment_version
 from nurinet.dtypes import as_dtype
+from nurinet.functional import _inplace
 from nurinet.functional import activation as act
 from nurinet.functional import arithmetic as ar
 from nurinet.functional import comparison as cmp
@@ -270,6 +271,7 @@ METHODS = {
     "neg": ar.neg,
     "any": _truth_reduction("any"),
     "all": _truth_reduction("all"),
+    **_inplace.METHODS,
 }
 
 
