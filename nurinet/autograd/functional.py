@@ -208,13 +208,11 @@ def vhp(func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors | 
         ``(func_output, vhp)``, ``vhp`` shaped as ``inputs``.
     """
     with enable_grad():
-        is_inputs_tuple, inputs, v, outputs = _scalar_function_at(func, inputs, v, create_graph, strict, "vhp")
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
+        is_inputs_tuple, inputs, v, outputs, jac = _scalar_gradient_at(func, inputs, v, create_graph, strict,
+                                                                       "vhp")
         result = _autograd_grad(jac, inputs, v, create_graph)
         result = _fill_in_zeros(result, inputs, strict, create_graph, "double_back")
-    return (_tuple_postprocess(_postprocess(outputs, create_graph), False),
-            _tuple_postprocess(_postprocess(result, create_graph), is_inputs_tuple))
+    return _output_and_product(outputs, result, create_graph, is_inputs_tuple)
 
 
 def hvp(func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors | None = None,
@@ -236,16 +234,14 @@ def hvp(func: Callable[..., Any], inputs: TensorOrTensors, v: TensorOrTensors | 
         ``(func_output, hvp)``, ``hvp`` shaped as ``inputs``.
     """
     with enable_grad():
-        is_inputs_tuple, inputs, v, outputs = _scalar_function_at(func, inputs, v, create_graph, strict, "hvp")
-        jac = _autograd_grad(outputs, inputs, create_graph=True)
-        _check_requires_grad(jac, "jacobian", strict)
+        is_inputs_tuple, inputs, v, outputs, jac = _scalar_gradient_at(func, inputs, v, create_graph, strict,
+                                                                       "hvp")
         dummies = tuple(_zeros_like(inp, requires_grad=True) for inp in inputs)
         double_back = _autograd_grad(jac, inputs, dummies, create_graph=True)
         _check_requires_grad(jac, "hessian", strict)
         result = _autograd_grad(double_back, dummies, v, create_graph)
         result = _fill_in_zeros(result, inputs, strict, create_graph, "double_back_trick")
-    return (_tuple_postprocess(_postprocess(outputs, create_graph), False),
-            _tuple_postprocess(_postprocess(result, create_graph), is_inputs_tuple))
+    return _output_and_product(outputs, result, create_graph, is_inputs_tuple)
 
 
 # ----- the pieces they share -------------------------------------------------------------------
@@ -315,9 +311,10 @@ def _vector_for(v: Any, refs: tuple[Tensor, ...], is_refs_tuple: bool, create_gr
     return v
 
 
-def _scalar_function_at(func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool, strict: bool,
-                        fn_name: str) -> tuple[bool, tuple[Tensor, ...], Any, tuple[Tensor, ...]]:
-    """hvp's and vhp's common start: the inputs, ``v`` and the checked scalar output."""
+def _scalar_gradient_at(func: Callable[..., Any], inputs: Any, v: Any, create_graph: bool, strict: bool,
+                        fn_name: str) -> tuple[bool, tuple[Tensor, ...], Any, tuple[Tensor, ...], tuple[Any, ...]]:
+    """hvp's and vhp's common start: the inputs, ``v``, the checked scalar output and its gradient
+    (with its graph, which both differentiate again)."""
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn_name)
     inputs = _grad_preprocess(inputs, create_graph, need_graph=True)
     v = _vector_for(v, inputs, is_inputs_tuple, create_graph, fn_name, "input to the user-provided "
@@ -329,7 +326,16 @@ def _scalar_function_at(func: Callable[..., Any], inputs: Any, v: Any, create_gr
     if outputs[0].data.size != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {fn_name} should contain a "
                            "single element")
-    return is_inputs_tuple, inputs, v, outputs
+    jac = _autograd_grad(outputs, inputs, create_graph=True)
+    _check_requires_grad(jac, "jacobian", strict)
+    return is_inputs_tuple, inputs, v, outputs, jac
+
+
+def _output_and_product(outputs: tuple[Tensor, ...], result: tuple[Any, ...], create_graph: bool,
+                        is_inputs_tuple: bool) -> tuple[Any, Any]:
+    """hvp's and vhp's result: ``(func_output, product)``, the product shaped as the inputs."""
+    return (_tuple_postprocess(_postprocess(outputs, create_graph), False),
+            _tuple_postprocess(_postprocess(result, create_graph), is_inputs_tuple))
 
 
 def _autograd_grad(outputs: Sequence[Tensor | None], inputs: Sequence[Tensor], grad_outputs: Any = None,
