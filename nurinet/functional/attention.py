@@ -141,6 +141,44 @@ def _cut(x: Any, ndim: int, axis: int, first: int, last: int) -> Any:
     return x[(slice(None),) * at + (slice(first, last),)]
 
 
+def _attend(q: Any, k: Any, v: Any, scale: float, mask: Any, drop: Any, s: Any = None, dead: Any = None,
+            pd: Any = None, out: Any = None) -> tuple[Any, Any, Any, Any]:
+    """The forward chain on arrays: the scores, their row softmax ``p``, the dropped weights ``pd``
+    and the weighted sum; written into ``s``, ``dead``, ``pd`` and ``out`` where given (the slices
+    of one piece of a split run). Returns ``(p, dead rows or None, pd, out)``."""
+    s = gemm.matmul(q, k.swapaxes(-1, -2), out=s)
+    s *= s.dtype.type(scale)
+    if mask is not None:
+        s += mask
+    p, dead = _softmax_rows(s, dead)
+    pd = p if drop is None else xp_of(p).multiply(p, drop, out=pd)
+    return p, dead, pd, gemm.matmul(pd, v, out=out)
+
+
+def _attend_backward(q: Any, k: Any, v: Any, p: Any, pd: Any, drop: Any, gout: Any, gw: Any, scale: float,
+                     needs: tuple[bool, ...], gq: Any = None, gk: Any = None, gv: Any = None) -> tuple[Any, Any, Any]:
+    """The backward chain on arrays, into ``gq``, ``gk`` and ``gv`` where given (one piece's slices)."""
+    gv = gemm.matmul(pd.swapaxes(-1, -2), gout, out=gv) if needs[2] else None
+    if not (needs[0] or needs[1]):
+        return None, None, gv
+    gp = gemm.matmul(gout, v.swapaxes(-1, -2))
+    if gw is not None:
+        gp += gw
+    if drop is not None:
+        gp *= drop
+    # Softmax backward dS = P * (dP - sum(dP * P)), in place on dP (a fresh array); the
+    # score scale is applied to the (smaller) query and key gradients instead.
+    _softmax_grad_(gp, p)
+    factor = gp.dtype.type(scale)
+    gq = gemm.matmul(gp, k, out=gq) if needs[0] else None
+    gk = gemm.matmul(gp.swapaxes(-1, -2), q, out=gk) if needs[1] else None
+    if gq is not None:
+        gq *= factor
+    if gk is not None:
+        gk *= factor
+    return gq, gk, gv
+
+
 class Attention(Function):
     """``out = dropout(softmax(q @ k^T * scale + mask)) @ v`` over the last two axes.
 
@@ -163,13 +201,7 @@ class Attention(Function):
             with parallel.single_blas_thread() as single:
                 if single:  # else OpenBLAS's threads would fight the pieces' threads: run it whole
                     return self._forward_split(q, k, v, scores, *plan)
-        s = gemm.matmul(q, k.swapaxes(-1, -2))
-        s *= s.dtype.type(self.scale)
-        if self.mask is not None:
-            s += self.mask
-        self.p, self.dead = _softmax_rows(s)
-        self.pd = self.p if self.drop is None else self.p * self.drop
-        out = gemm.matmul(self.pd, v)
+        self.p, self.dead, self.pd, out = _attend(q, k, v, self.scale, self.mask, self.drop)
         return (out, self.pd) if self.need_weights else out
 
     def _forward_split(self, q: Any, k: Any, v: Any, scores: tuple[int, ...], axis: int,
@@ -181,20 +213,13 @@ class Attention(Function):
         dead = np.empty(scores[:-1] + (1,), np.bool_)
         pd = s if drop is None else np.empty(scores, np.result_type(s, drop))
         out = np.empty(scores[:-1] + v.shape[-1:], np.result_type(pd, v))
-        scale = s.dtype.type(self.scale)
 
         def piece(first: int, last: int) -> bool:
             def cut(x: Any) -> Any:
                 return _cut(x, ndim, axis, first, last)
 
-            sp = gemm.matmul(cut(q), cut(k).swapaxes(-1, -2), out=cut(s))
-            sp *= scale
-            if mask is not None:
-                sp += cut(mask)
-            _, any_dead = _softmax_rows(sp, cut(dead))
-            if drop is not None:
-                np.multiply(sp, cut(drop), out=cut(pd))
-            gemm.matmul(cut(pd), cut(v), out=cut(out))
+            _, any_dead, _, _ = _attend(cut(q), cut(k), cut(v), self.scale, cut(mask), cut(drop), s=cut(s),
+                                        dead=cut(dead), pd=None if drop is None else cut(pd), out=cut(out))
             return any_dead is not None
 
         found = parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
@@ -209,25 +234,7 @@ class Attention(Function):
             with parallel.single_blas_thread() as single:
                 if single:
                     return self._backward_split(q, k, v, gout, gw, *plan)
-        gv = gemm.matmul(self.pd.swapaxes(-1, -2), gout) if needs[2] else None
-        if not (needs[0] or needs[1]):
-            return None, None, gv
-        gp = gemm.matmul(gout, v.swapaxes(-1, -2))
-        if gw is not None:
-            gp += gw
-        if self.drop is not None:
-            gp *= self.drop
-        # Softmax backward dS = P * (dP - sum(dP * P)), in place on dP (a fresh array); the
-        # score scale is applied to the (smaller) query and key gradients instead.
-        _softmax_grad_(gp, self.p)
-        scale = gp.dtype.type(self.scale)
-        gq = gemm.matmul(gp, k) if needs[0] else None
-        gk = gemm.matmul(gp.swapaxes(-1, -2), q) if needs[1] else None
-        if gq is not None:
-            gq *= scale
-        if gk is not None:
-            gk *= scale
-        return gq, gk, gv
+        return _attend_backward(q, k, v, self.p, self.pd, self.drop, gout, gw, self.scale, needs)
 
     def _backward_split(self, q: Any, k: Any, v: Any, gout: Any, gw: Any, axis: int,
                         ranges: list[tuple[int, int]]) -> tuple[Any, Any, Any]:
@@ -239,29 +246,13 @@ class Attention(Function):
         gdtype = np.result_type(gout, v)
         gq = np.empty(batch + q.shape[-2:], np.result_type(gdtype, k)) if needs[0] else None
         gk = np.empty(batch + k.shape[-2:], np.result_type(gdtype, q)) if needs[1] else None
-        scale = gdtype.type(self.scale)
 
         def piece(first: int, last: int) -> None:
             def cut(x: Any) -> Any:
                 return _cut(x, ndim, axis, first, last)
 
-            go = cut(gout)
-            if gv is not None:
-                gemm.matmul(cut(pd).swapaxes(-1, -2), go, out=cut(gv))
-            if gq is None and gk is None:
-                return
-            gp = gemm.matmul(go, cut(v).swapaxes(-1, -2))
-            if gw is not None:
-                gp += cut(gw)
-            if drop is not None:
-                gp *= cut(drop)
-            _softmax_grad_(gp, cut(p))
-            if gq is not None:
-                part = gemm.matmul(gp, cut(k), out=cut(gq))
-                part *= scale
-            if gk is not None:
-                part = gemm.matmul(gp.swapaxes(-1, -2), cut(q), out=cut(gk))
-                part *= scale
+            _attend_backward(cut(q), cut(k), cut(v), cut(p), cut(pd), cut(drop), cut(gout), cut(gw), self.scale,
+                             needs, gq=cut(gq), gk=cut(gk), gv=cut(gv))
 
         parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
         return gq, gk, gv
