@@ -31,3 +31,17 @@ def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     from tests import fake_cupy as double
 
     return double.install(monkeypatch)
+
+
+@pytest.fixture
+def torch():
+    """PyTorch with float64 as its default dtype for this test (skipped where PyTorch is missing).
+
+    The comparisons against PyTorch run in float64; optimizers such as NAdam keep their state
+    (mu_product, the step) in the default dtype.
+    """
+    torch = pytest.importorskip("torch")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield torch
+    torch.set_default_dtype(previous)

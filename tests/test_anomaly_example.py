@@ -7,25 +7,20 @@ The example ranks held-out digits by an autoencoder's reconstruction error with
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nurinet.training import roc_auc_score
+from tests.test_unsupervised_examples import _load
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "anomaly_detection_digits.py"
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("_example_anomaly_detection_digits", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _load("anomaly_detection_digits")
 
 
 def _mann_whitney_auc(labels: np.ndarray, scores: np.ndarray) -> float:

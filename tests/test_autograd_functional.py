@@ -262,15 +262,6 @@ def test_gpu_double_runs_on_device_arrays(fake_cupy) -> None:
 
 
 # ----- PyTorch ---------------------------------------------------------------------------------
-@pytest.fixture
-def torch():
-    torch = pytest.importorskip("torch")
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield torch
-    torch.set_default_dtype(previous)
-
-
 def _torch_inputs(torch, case: Case) -> Any:
     values = tuple(torch.tensor(a) for a in case.inputs)
     return values if case.tuple_inputs else values[0]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.test_unsupervised_examples import _load
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "feature_hierarchy_digits.py"
 
@@ -22,11 +23,7 @@ MARGIN = {"layer1": 0.05, "layer2": 0.5, "output": 0.5}
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("_example_feature_hierarchy_digits", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _load("feature_hierarchy_digits")
 
 
 def test_receptive_fields_grow_with_depth():

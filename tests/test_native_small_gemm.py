@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import nurinet
-from nurinet import Tensor, gemm, nn, parallel
+from nurinet import gemm, nn, parallel
 from nurinet._runtime import libraries, settings
 from nurinet._runtime import native as _native
 from nurinet._runtime.parallel import single_blas_thread
 from nurinet.functional import recurrent
+from tests.test_native import _lstm_run
 
 needs_native = pytest.mark.skipif(not _native.available() or _native.sgemm() is None,
                                   reason="native kernels not built here (no C compiler or no bundled OpenBLAS)")
@@ -98,20 +99,6 @@ def test_packed_gemm_rule():
             assert recurrent._packed_gemm(128) == 0
     finally:
         settings.LSTM_PACKED_GEMM_MAX_HIDDEN = old
-
-
-def _lstm_run(layer, x):
-    xt = Tensor(x, requires_grad=True)
-    out, (hn, cn) = layer(xt)
-    rng = np.random.default_rng(1)
-    loss = ((out * Tensor(rng.standard_normal(out.shape).astype(np.float32))).sum()
-            + (hn * Tensor(rng.standard_normal(hn.shape).astype(np.float32))).sum()
-            + (cn * Tensor(rng.standard_normal(cn.shape).astype(np.float32))).sum())
-    layer.zero_grad()
-    loss.backward()
-    grads = {name: p.grad.numpy().copy() for name, p in layer.named_parameters()}
-    grads["x"] = xt.grad.numpy()
-    return [out.numpy().copy(), hn.numpy().copy(), cn.numpy().copy()], grads
 
 
 @needs_native

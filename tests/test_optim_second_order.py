@@ -192,15 +192,6 @@ def test_line_search_keeps_float32() -> None:
 
 
 # ----- LBFGS against PyTorch -----------------------------------------------------------------------
-@pytest.fixture
-def torch():
-    torch = pytest.importorskip("torch")
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield torch
-    torch.set_default_dtype(previous)
-
-
 def _logistic_problem(seed=0):
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((60, 5)), rng.integers(0, 3, 60)

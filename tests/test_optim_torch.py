@@ -46,16 +46,6 @@ IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'defaults'}"
        for name, _, kw in CASES]
 
 
-@pytest.fixture
-def torch():
-    torch = pytest.importorskip("torch")
-    previous = torch.get_default_dtype()
-    # NAdam keeps mu_product (and every optimizer its step) in the default dtype.
-    torch.set_default_dtype(torch.float64)
-    yield torch
-    torch.set_default_dtype(previous)
-
-
 @pytest.mark.torch
 @pytest.mark.parametrize(("name", "torch_name", "kwargs"), CASES, ids=IDS)
 def test_matches_torch_optim(torch, name, torch_name, kwargs) -> None:
