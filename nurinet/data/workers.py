@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import multiprocessing
 import os
 import pickle
 import queue
@@ -160,6 +159,8 @@ def _attempt(work: Callable[[], Any], where: str) -> tuple[str, Any]:
 
 def _context(multiprocessing_context: Any) -> Any:
     """The multiprocessing context: the given one, else 'fork' where the platform has it, else 'spawn'."""
+    import multiprocessing  # here, not at import: only num_workers > 0 needs it
+
     if multiprocessing_context is None:
         methods = multiprocessing.get_all_start_methods()
         return multiprocessing.get_context("fork" if "fork" in methods else "spawn")

@@ -111,7 +111,8 @@ def validation_parts(data: Any) -> tuple[Any, Any, Any]:
     return data, None, None
 
 
-def _length(a: Any) -> int:
+def sample_count(a: Any) -> int:
+    """The number of samples of an array or Tensor (its first dim)."""
     return len(a.data if isinstance(a, Tensor) else a)
 
 
@@ -132,7 +133,7 @@ def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float) -> tup
                          "with a DataLoader, pass validation_data=<another loader> instead")
     if y is None:
         raise ValueError("fit: validation_split needs targets y as well as inputs x")
-    n = _length(x)
+    n = sample_count(x)
     cut = n - round(n * fraction)
     if cut <= 0 or cut >= n:
         raise ValueError(f"validation_split={fraction} leaves no training or no validation data of {n}")
@@ -160,12 +161,6 @@ class EpochBatches:
         self.loader, self.steps, self.restart, self.who = loader, steps, restart, who
         self.exhausted = False
         self._iterator: Iterator[Any] | None = None
-
-    def __len__(self) -> int:
-        length = self.length()
-        if length is None:
-            raise TypeError(f"{self.who}: the number of batches is unknown (pass steps_per_epoch)")
-        return length
 
     def length(self) -> int | None:
         """Batches per epoch, or None when the loader does not know its length."""

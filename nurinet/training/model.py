@@ -36,6 +36,7 @@ from nurinet.training.fit_options import (
     EpochBatches,
     FitOptions,
     fit_options,
+    sample_count,
     split_validation,
     unpack_batch,
     validation_parts,
@@ -625,10 +626,6 @@ def _check_epochs(epochs: Any, initial_epoch: Any) -> None:
             raise ValueError(f"fit: {name} must be a whole number >= 0, got {value!r}")
 
 
-def _length(a: Any) -> int:
-    return len(a.data if isinstance(a, Tensor) else a)
-
-
 def _as_arrays(*data: Any) -> tuple[Any, ...]:
     """pandas DataFrames and Series among ``data`` as arrays, the rest as they are."""
     from nurinet.data import to_array
@@ -661,13 +658,13 @@ def _loader(x: Any, y: Any, batch_size: int, shuffle: bool, generator: Any, who:
     if needs_targets and y is None:
         raise ValueError(f"{who}: targets y are missing: pass {who.split()[0]}(x, y, ...) or a "
                          "DataLoader yielding (x, y) batches")
-    if _length(x) == 0:
+    if sample_count(x) == 0:
         raise ValueError(f"{who}: x has no samples (its first axis has length 0)")
-    if y is not None and _length(x) != _length(y):
+    if y is not None and sample_count(x) != sample_count(y):
         raise ValueError(
-            f"{who}: x and y have different numbers of samples: x has {_length(x)}, y has {_length(y)}"
+            f"{who}: x and y have different numbers of samples: x has {sample_count(x)}, y has {sample_count(y)}"
         )
-    weights = check_sample_weight(sample_weight, _length(x), f"{who}: sample_weight")
+    weights = check_sample_weight(sample_weight, sample_count(x), f"{who}: sample_weight")
     if weights is not None:
         if y is None:
             raise ValueError(f"{who}: sample_weight needs targets y")
