@@ -11,47 +11,18 @@ views. Everything here works on raw NumPy or CuPy arrays.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import gemm, native, parallel, settings
+from nurinet._runtime import buffers, gemm, native, parallel, settings
 from nurinet.functional._util import xp_of
 
-# Spare big buffers (column matrices, GEMM outputs), at most two per (array type, shape, dtype).
-# A fresh multi-megabyte array is a fresh mmap whose pages the kernel must fault in and zero on
-# first touch (figures in docs/performance.md, "Figures moved out of the code"),
-# so reusing them from step to step saves that every step. Only buffers whose every reference
-# is known to be dropped are handed back (see :func:`recycle`); from ``settings.BUFFER_MIN_BYTES`` on.
-_SPARE: dict[tuple, list[Any]] = {}
-_SPARE_KEYS = 16
-
-
-_SPARE_LOCK = threading.Lock()  # the wide path takes and returns buffers from several threads
-
-
-def scratch(xp: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    """An uninitialized array of ``shape``: a recycled one when there is one."""
-    with _SPARE_LOCK:
-        spare = _SPARE.get((xp.ndarray, tuple(shape), xp.dtype(dtype)))
-        if spare:
-            return spare.pop()
-    return xp.empty(shape, dtype=dtype)
-
-
-def recycle(array: Any) -> None:
-    """Hand a buffer back for :func:`scratch`; the caller must hold the only reference to it."""
-    if array is None or array.nbytes < settings.BUFFER_MIN_BYTES or not array.flags.c_contiguous or array.base is not None:
-        return
-    key = (type(array), array.shape, array.dtype)
-    with _SPARE_LOCK:
-        spare = _SPARE.setdefault(key, [])
-        if len(spare) < 2:
-            spare.append(array)
-        while len(_SPARE) > _SPARE_KEYS:  # forget the oldest shapes (a model whose input size changes)
-            del _SPARE[next(iter(_SPARE))]
+# Big work arrays (column matrices, GEMM outputs) come from the runtime's one buffer pool, whose
+# rule is explicit ownership (see nurinet._runtime.buffers).
+scratch = buffers.take
+recycle = buffers.give_back
 
 
 @dataclass(frozen=True)
