@@ -1,8 +1,10 @@
 """Saving and loading: safetensors files, whole models, training checkpoints.
 
 - :func:`save` / :func:`load`: a model's architecture (JSON in the file's
-  metadata) and weights (safetensors) in one file, or a state_dict alone; loading
-  returns what was saved (the model, or ``{name: Tensor}``; a checkpoint's model).
+  metadata) and weights (safetensors) in one file, a state_dict alone, or PyTorch's
+  general checkpoint dict (any nest of dicts, lists and tuples of tensors, arrays and
+  Python scalars: :mod:`nurinet.io.structure`); loading returns what was saved (the
+  model, ``{name: Tensor}``, the same nested structure; a checkpoint's model).
   A user's own class is built only when allowed (``classes=``, ``allowed_modules=``,
   :func:`allowing`, or :func:`register_layer`).
 - :func:`save_checkpoint` / :func:`load_checkpoint`: everything needed to resume

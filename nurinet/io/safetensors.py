@@ -62,6 +62,11 @@ class CorruptFileError(SafetensorsError):
     """
 
 
+def storable_dtype(dtype: Any) -> bool:
+    """Whether arrays of ``dtype`` have a safetensors code here (so can be saved)."""
+    return np.dtype(dtype).newbyteorder("=") in _CODES
+
+
 def _to_numpy(value: Any, name: str) -> np.ndarray:
     data = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
     array = backend.to_numpy(data) if backend.is_cupy_array(data) else np.asarray(data)

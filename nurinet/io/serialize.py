@@ -1,4 +1,5 @@
-"""``nurinet.save(obj, path)`` / ``nurinet.load(path)``: a model or a state_dict in one safetensors file.
+"""``nurinet.save(obj, path)`` / ``nurinet.load(path)``: a model, a state_dict or a checkpoint dict
+in one safetensors file.
 
 - A module: the weights are the file's tensors (the model's ``state_dict`` keys); the
   architecture is JSON in the header's metadata (``"nurinet.architecture"``, see
@@ -7,6 +8,13 @@
 - A state_dict (``{name: Tensor or array}``, PyTorch's ``torch.save(model.state_dict())``):
   the tensors alone. ``load`` returns ``{name: Tensor}``, so
   ``model.load_state_dict(nurinet.load(path))`` works; so does any plain safetensors file.
+- Anything else that nests dicts, lists and tuples of tensors, NumPy arrays and Python
+  scalars, such as PyTorch's general checkpoint ``{"epoch": 3, "model_state_dict": ...,
+  "optimizer_state_dict": ..., "loss": 0.25}``: the arrays are the file's tensors, named
+  by key path, and the rest is JSON (``"nurinet.structure"``, see
+  :mod:`nurinet.io.structure`). ``load`` returns the same structure, each leaf of the type
+  it was saved as (a Tensor as a Tensor, a NumPy array as a NumPy array), as
+  ``torch.load`` does.
 - A training checkpoint (:func:`nurinet.io.save_checkpoint`, ``ModelCheckpoint``,
   ``Model.save``): ``load`` returns its model; the rest is read by ``load_checkpoint``.
 
@@ -27,12 +35,15 @@ import numpy as np
 
 from nurinet import backend
 from nurinet.autograd.tensor import Tensor
+from nurinet.io import structure
 from nurinet.io.registry import allowing, layer_config
 from nurinet.io.safetensors import (
+    CorruptFileError,
     SafetensorsError,
     load_file,
     read_checked_header,
     save_file,
+    storable_dtype,
     tensor_shapes,
 )
 from nurinet.io.validation import build_guarded, check_architecture, parse_json
@@ -40,24 +51,32 @@ from nurinet.nn.module import Module
 from nurinet.random import default_generator
 
 FORMAT_VERSION = "1"
+STRUCTURE_KEY = "nurinet.structure"
 
 
-def save(obj: Module | Mapping[str, Any], path: str | os.PathLike,
-         metadata: dict[str, str] | None = None) -> None:
-    """Save a module (architecture and weights) or a state_dict (weights alone) to ``path``,
-    atomically: an interrupted save leaves the previous file intact.
+def save(obj: Any, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Save a module (architecture and weights), a state_dict (weights alone), or a nested
+    structure (PyTorch's checkpoint dict) to ``path``, atomically: an interrupted save leaves
+    the previous file intact.
 
     Args:
         obj: A module whose layers are nurinet's, registered with ``register_layer``, or
-            user classes defined at module level that keep their constructor arguments; or
-            a state_dict, ``{name: Tensor or array}`` (``model.state_dict()``).
+            user classes defined at module level that keep their constructor arguments; a
+            state_dict, ``{name: Tensor or array}`` (``model.state_dict()``); or any nest of
+            dicts, lists and tuples of tensors, NumPy arrays, None, bool, int, float and str,
+            such as ``{"epoch": 3, "model_state_dict": model.state_dict(),
+            "optimizer_state_dict": optimizer.state_dict(), "loss": 0.25}`` (see
+            :mod:`nurinet.io.structure`).
         path: Destination, conventionally ``*.safetensors``.
         metadata: Extra ``{str: str}`` stored in the header (keys must not start with ``nurinet.``).
 
     Raises:
-        TypeError: ``obj`` is neither a module nor a mapping of names to arrays.
+        TypeError: something in ``obj`` cannot be stored (an arbitrary object, a function, a
+            set, a dict key that is neither str nor int); the message names its key path
+            (``obj['extra']['callback']``) and type. Nothing is written.
         ValueError: a layer cannot be described (a class defined inside a function, or an
-            argument not kept), or a metadata key is reserved.
+            argument not kept), ``obj`` contains itself or is nested too deep, or a metadata
+            key is reserved.
     """
     extra = _user_metadata(metadata)
     if isinstance(obj, Module):
@@ -68,14 +87,14 @@ def save(obj: Module | Mapping[str, Any], path: str | os.PathLike,
             "nurinet.training": json.dumps(obj.training),
         })
         save_file(obj.state_dict(), path, extra)
-        return
-    if isinstance(obj, Mapping):
+    elif _is_state_dict(obj):
         extra.update({"nurinet.format": "state_dict", "nurinet.version": FORMAT_VERSION})
-        save_file(_checked_state_dict(obj), path, extra)
-        return
-    raise TypeError(f"nurinet.save saves a Module or a state_dict ({{name: Tensor}}), got "
-                    f"{type(obj).__name__}; for a training state (model, optimizer, epoch) use "
-                    "nurinet.io.save_checkpoint or Model.save")
+        save_file(dict(obj), path, extra)
+    else:
+        description, tensors = structure.encode(obj)
+        extra.update({"nurinet.format": "structure", "nurinet.version": FORMAT_VERSION,
+                      STRUCTURE_KEY: json.dumps(description, separators=(",", ":"))})
+        save_file(tensors, path, extra)
 
 
 def _user_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
@@ -86,25 +105,25 @@ def _user_metadata(metadata: dict[str, str] | None) -> dict[str, str]:
     return extra
 
 
-def _checked_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
-    """``state`` as ``{str: array}``, refusing what a flat safetensors file cannot hold."""
-    for key, value in state.items():
-        if not isinstance(key, str):
-            raise TypeError(f"nurinet.save: a state_dict maps names (str) to tensors; key {key!r} "
-                            f"is a {type(key).__name__}")
-        if not (isinstance(value, (Tensor, np.ndarray, np.generic)) or backend.is_cupy_array(value)):
-            raise TypeError(f"nurinet.save: state_dict entry {key!r} is a {type(value).__name__}, not "
-                            "a Tensor or array; a nested dict (model and optimizer states, an "
-                            "epoch) is a training checkpoint: use nurinet.io.save_checkpoint(path, "
-                            "model, optimizer, epoch=...) or Model.save(path)")
-    return dict(state)
+def _is_state_dict(obj: Any) -> bool:
+    """``{str: array}``: saved as plain named tensors, as before nested structures were stored
+    (any safetensors reader reads such a file by the same names)."""
+    return isinstance(obj, Mapping) and all(
+        isinstance(key, str) and _is_array(value) for key, value in obj.items())
+
+
+def _is_array(value: Any) -> bool:
+    if isinstance(value, (Tensor, np.ndarray, np.generic)) or backend.is_cupy_array(value):
+        data = value.data if isinstance(value, Tensor) else value
+        return storable_dtype(data.dtype)  # otherwise the structure's error names the entry
+    return False
 
 
 def load(path: str | os.PathLike, model: Module | None = None, *,
          classes: Iterable[type] | None = None,
          allowed_modules: Iterable[str] | None = None,
          map_location: str | None = None,
-         weights_only: bool | None = None) -> Module | dict[str, Tensor]:
+         weights_only: bool | None = None) -> Any:
     """Load what :func:`save` (or a checkpoint writer) wrote to ``path``.
 
     The file is treated as untrusted: its header, and the architecture against the tensors
@@ -119,22 +138,25 @@ def load(path: str | os.PathLike, model: Module | None = None, *,
             module and name, they are built only when allowed here, registered with
             ``register_layer``, or their package is in ``allowed_modules``.
         allowed_modules: Packages (``["mypackage"]``) the file's classes may be imported from.
-        map_location: A device (``"cpu"``, ``"cuda"``) to put what is loaded on (PyTorch's
-            argument; a device name only).
+        map_location: A device (``"cpu"``, ``"cuda"``) to put the loaded module or Tensors
+            on (PyTorch's argument; a device name only). NumPy arrays stay NumPy arrays.
         weights_only: Accepted for PyTorch's ``torch.load(path, weights_only=True)``; every
             load is as safe, since nothing is unpickled.
 
     Returns:
         For a module file, the module, in the train/eval mode it was saved in, with the
         saved dtypes; for a checkpoint, its model; for a state_dict (or any plain
-        safetensors file), ``{name: Tensor}``; with ``model=``, that model.
+        safetensors file), ``{name: Tensor}``; with ``model=``, that model. For a saved
+        structure (a checkpoint dict), the same structure: dicts, lists and tuples as saved,
+        Tensors (and Parameters) as Tensors, NumPy arrays and scalars as NumPy arrays and
+        scalars, Python scalars as themselves.
 
     Raises:
         CorruptFileError: the file is damaged, truncated, tampered with or crafted, or names
             a class outside nurinet that the user did not allow (a :class:`SafetensorsError`).
         SafetensorsError: the file is not a safetensors file.
-        ValueError: the architecture names an unknown layer (register it first), or the
-            weights do not fit ``model``.
+        ValueError: the architecture names an unknown layer (register it first), the
+            weights do not fit ``model``, or ``model=`` was given for a saved structure.
     """
     del weights_only  # nothing is ever unpickled: every load is weights-only-safe
     if map_location is not None and not isinstance(map_location, str):
@@ -148,6 +170,8 @@ def load(path: str | os.PathLike, model: Module | None = None, *,
             from nurinet.io.checkpoint import load_checkpoint  # it imports this module
 
             loaded = load_checkpoint(path, model, restore_default_generator=False)["model"]
+        elif kind == "structure":
+            loaded = _load_structure(path, model)
         elif kind == "model" or model is not None:
             loaded = _load_module(path, header, model)
         else:
@@ -155,10 +179,24 @@ def load(path: str | os.PathLike, model: Module | None = None, *,
     return loaded if map_location is None else _on_device(loaded, map_location)
 
 
-def _on_device(loaded: Module | dict[str, Tensor], device: str) -> Module | dict[str, Tensor]:
+def _on_device(loaded: Any, device: str) -> Any:
     if isinstance(loaded, Module):
         return loaded.to(device)
-    return {name: tensor.to(device) for name, tensor in loaded.items()}
+    return structure.map_tensors(loaded, lambda tensor: tensor.to(device))
+
+
+def _load_structure(path: str, model: Module | None) -> Any:
+    """A saved structure (a checkpoint dict), rebuilt from the file's tensors and JSON."""
+    if model is not None:
+        raise ValueError(f"{path!r} holds a saved structure (such as a checkpoint dict), not one "
+                         "model's weights: load it without model=, then call "
+                         "model.load_state_dict(loaded[...]) with the entry that holds them")
+    tensors, metadata = load_file(path)
+    if STRUCTURE_KEY not in metadata:
+        raise CorruptFileError(f"{path!r} cannot be loaded: it is marked as a saved structure but "
+                               f"has no {STRUCTURE_KEY!r} metadata")
+    description = parse_json(metadata[STRUCTURE_KEY], path, "saved structure")
+    return structure.decode(description, tensors, path)
 
 
 def _load_module(path: str, header: dict[str, Any], model: Module | None) -> Module:
