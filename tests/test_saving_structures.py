@@ -328,3 +328,14 @@ def test_the_description_is_json_in_the_header(tmp_path) -> None:
     assert metadata["nurinet.format"] == "structure"
     assert json.loads(metadata["nurinet.structure"]) == {
         "keys": ["epoch", "w"], "values": [3, {"tensor": "w", "as": "ndarray"}]}
+
+
+def test_weight_loaders_refuse_a_structure_file_naming_the_fix(tmp_path):
+    from nurinet.training import Model, load_model
+
+    path = tmp_path / "ckpt.safetensors"
+    nt.save({"epoch": 1, "model_state_dict": nn.Linear(3, 2).state_dict()}, path)
+    with pytest.raises(ValueError, match=r"nurinet\.load\(path\)"):
+        Model(nn.Sequential(nn.Linear(3, 2))).load_weights(path)
+    with pytest.raises(ValueError, match="saved structure"):
+        load_model(path)

@@ -316,6 +316,12 @@ def compile_extra(model: Module, include_optimizer: bool = True,
     return {} if record is None else {COMPILE_KEY: json.dumps(record, separators=(",", ":"))}
 
 
+_STRUCTURE_FILE = (
+    "{path!r} holds a saved structure (e.g. a dict of state_dicts, written by nurinet.save), not one "
+    "model's weights: load it with nurinet.load(path) and pass its entry to model.load_state_dict(...)"
+)
+
+
 def load_model(path: str | os.PathLike, *, compile: bool = True,
                classes: Iterable[type] | None = None,
                allowed_modules: Iterable[str] | None = None,
@@ -357,6 +363,8 @@ def load_model(path: str | os.PathLike, *, compile: bool = True,
         classes = [*((classes,) if isinstance(classes, type) else tuple(classes or ())), *layer_classes]
     header, _ = read_checked_header(path)
     kind = (header.get("__metadata__") or {}).get("nurinet.format")
+    if kind == "structure":
+        raise ValueError(_STRUCTURE_FILE.format(path=path))
     if kind not in ("checkpoint", "model"):
         raise ValueError(f"{path!r} holds weights only (a state_dict), no architecture: build the "
                          "model, then call model.load_weights(path)")
@@ -419,6 +427,8 @@ def load_weights(model: Module, path: str | os.PathLike, strict: bool = True) ->
     path = os.fspath(path)
     header, _ = read_checked_header(path)
     kind = (header.get("__metadata__") or {}).get("nurinet.format")
+    if kind == "structure":
+        raise ValueError(_STRUCTURE_FILE.format(path=path))
     if kind in ("checkpoint", "model") and strict:
         load(path, model=model)  # a checkpoint's or model file's weights, strictly
         return IncompatibleKeys([], [])
