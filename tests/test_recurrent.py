@@ -433,20 +433,31 @@ def test_fused_lstm_leaves_a_fortran_ordered_weight_untouched():
     np.testing.assert_allclose(out.numpy(), again.numpy(), rtol=1e-12)
 
 
-def test_fused_lstm_lends_its_outputs_again_only_once_they_are_dropped():
-    """The hidden-state and gate-gradient arrays are reused by a later call only when nothing holds them."""
-    from nurinet.functional import recurrent as R
+def test_fused_lstm_gives_back_only_its_own_buffers(monkeypatch):
+    """The node's work buffers go back to the runtime's pool when its graph is freed, and the next
+    sequence takes them again; the outputs and the gate gradients, which leave the op, never go there."""
+    from nurinet._runtime import buffers, settings
+    from nurinet.functional.recurrent import recurrent_sequence
 
-    taken = R._lend_buffer(np, (2, 3, 5), np.float32)
-    second = R._lend_buffer(np, (2, 3, 5), np.float32)
-    assert second is not taken  # the first is still held here
-    view = taken[1:]
-    del taken
-    third = R._lend_buffer(np, (2, 3, 5), np.float32)
-    assert third is not view.base and third is not second  # a view keeps its base lent
-    base = view.base
-    del view
-    assert R._lend_buffer(np, (2, 3, 5), np.float32) is not base  # still held by the name `base`
-    del base, second
-    again = R._lend_buffer(np, (2, 3, 5), np.float32)
-    assert any(again is a for a in R._LENT[((2, 3, 5), np.dtype(np.float32))])
+    monkeypatch.setattr(settings, "BUFFER_MIN_BYTES", 0)
+    buffers.clear()
+    rng = np.random.default_rng(4)
+    w = Tensor(rng.uniform(-1, 1, (4 * H, H)).astype(np.float32), requires_grad=True)
+    state = (Tensor(np.zeros((2, H), np.float32)), Tensor(np.zeros((2, H), np.float32)))
+
+    def run():
+        xg = Tensor(rng.uniform(-1, 1, (4, 2, 4 * H)).astype(np.float32), requires_grad=True)
+        out = recurrent_sequence("LSTM", xg, state, w)
+        (out[0] ** 2).sum().backward()
+        return out[0].data, xg.grad.data
+
+    try:
+        escaped = run()
+        pooled = [array for spare in buffers._spare.values() for array in spare]
+        assert len(pooled) == 3  # the activations, the cell states and their tanh
+        assert not any(array is kept or array is kept.base for array in pooled for kept in escaped)
+        again = run()
+        assert sorted(map(id, (a for spare in buffers._spare.values() for a in spare))) == sorted(map(id, pooled))
+        assert not any(array is kept or array is kept.base for array in pooled for kept in again)
+    finally:
+        buffers.clear()
