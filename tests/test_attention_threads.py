@@ -1,7 +1,7 @@
-"""The attention op cut along its batch into pieces on threads (``Attention._forward_split`` and
-``_backward_split``) against the same op run whole: outputs, weights and gradients must agree to
-float32 rounding, with masks, dropout, broadcast key/value batches, the weights as an output and
-queries whose keys are all masked."""
+"""The attention op cut along its batch into pieces on threads (``attend_split`` and
+``attend_backward_split`` of ``nurinet._runtime.fast.attention``) against the same op run whole:
+outputs, weights and gradients must agree to float32 rounding, with masks, dropout, broadcast
+key/value batches, the weights as an output and queries whose keys are all masked."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from nurinet._runtime import probe, settings
 from nurinet.autograd import grad
 from nurinet.functional.attention import Attention
 
-FORWARD = "split.nurinet.functional.attention:Attention._forward_split"
-BACKWARD = "split.nurinet.functional.attention:Attention._backward_split"
+FORWARD = "split.nurinet._runtime.fast.attention:attend_split"
+BACKWARD = "split.nurinet._runtime.fast.attention:attend_backward_split"
 
 
 @contextmanager

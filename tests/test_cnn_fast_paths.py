@@ -10,9 +10,8 @@ import pytest
 
 import nurinet as nt
 import nurinet.functional as F
-from nurinet._runtime import gemm, parallel, settings, spin
-from nurinet.functional import _im2col
-from nurinet.functional import conv as conv_module
+from nurinet._runtime import buffers, gemm, parallel, settings, spin
+from nurinet._runtime.fast import conv as fast_conv
 from nurinet.functional.pooling import MaxPool2d
 
 
@@ -58,7 +57,7 @@ def test_conv_buffers_are_recycled_without_corrupting_live_graphs() -> None:
         w.grad = None
         F.conv2d(x, w).sum().backward()
         expected.append(w.grad.data.copy())
-    assert _im2col._SPARE  # the column matrices went back to the pool
+    assert buffers._spare  # the column matrices went back to the pool
     losses = [F.conv2d(x, w).sum() for x in xs]  # three graphs alive at once, buffers taken from the pool
     for loss, want in zip(losses, expected):
         w.grad = None
@@ -110,7 +109,7 @@ def test_wide_conv_matches_the_general_path(x_shape: tuple[int, ...], w_shape: t
     parallel.set_min_elements(1)
     monkeypatch.setattr(settings, "CONV_CHUNK_BYTES", 1)  # one sample per chunk: many chunks, split over threads
     wide = _conv_run(x, w, b, **kwargs)
-    monkeypatch.setattr(conv_module, "wide_ok", lambda *args: False)
+    monkeypatch.setattr(fast_conv, "conv2d_forward", lambda *args: None)  # the im2col path
     general = _conv_run(x, w, b, **kwargs)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for got, want in zip(wide, general):

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from nurinet._runtime import native, parallel, settings
+from nurinet._runtime.fast import activation as fast_activation
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -115,11 +115,8 @@ class ReLU(Function):
     """
 
     def forward(self, x: Any) -> Any:
-        if type(x) is np.ndarray and x.ndim:
-            y = np.empty(x.shape, x.dtype)
-            parallel.split(_relu_into, x, y)  # large: each thread writes its slice
-            return y
-        return xp_of(x).maximum(x, 0)
+        y = fast_activation.relu(x)
+        return xp_of(x).maximum(x, 0) if y is None else y
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0].data
@@ -127,27 +124,8 @@ class ReLU(Function):
 
     def backward_arrays(self, gy: Any) -> Any:
         x = self.inputs[0].data
-        if type(gy) is np.ndarray and gy.shape == x.shape and gy.ndim:
-            gx = np.empty(gy.shape, gy.dtype)
-            parallel.split(_relu_grad_into, gy, x, gx)  # large: each thread writes its slice
-            return gx
-        return gy * (x > 0)
-
-
-def _relu_into(x: Any, y: Any) -> None:
-    lib = native.for_arrays(x, y, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
-    if lib is not None:
-        lib.relu_forward(x.size, x.ctypes.data, y.ctypes.data)  # one pass, the GIL released
-        return
-    np.maximum(x, 0, out=y)
-
-
-def _relu_grad_into(gy: Any, x: Any, gx: Any) -> None:
-    lib = native.for_arrays(gy, x, gx, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
-    if lib is not None:
-        lib.relu_backward(gy.size, gy.ctypes.data, x.ctypes.data, gx.ctypes.data)  # one pass, no temporary
-        return
-    np.multiply(gy, x > 0, out=gx)
+        gx = fast_activation.relu_grad(gy, x)
+        return gy * (x > 0) if gx is None else gx
 
 
 class LeakyReLU(Function):

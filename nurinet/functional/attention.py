@@ -10,16 +10,10 @@ score matrix. The batched products run through NumPy's stacked ``matmul`` on the
 ``(N, L, parts * E)`` projection and ``(N, heads, L, head_dim)`` views without a copy
 in forward.
 
-The row softmax of float32 scores and its backward run as native kernels
-(:mod:`nurinet._runtime.native`) from ``settings.NATIVE_SOFTMAX_MIN_ELEMENTS`` on: one kernel
-call per pass instead of NumPy's max, subtract, exp, sum and divide passes.
-
-Large NumPy attention (``settings.PARALLEL_MIN_ELEMENTS`` score elements on) is cut along a batch
-axis into :func:`nurinet._runtime.parallel.parts` pieces, each running the whole chain for its
-slices (products, scale, mask, softmax, dropout; in backward the four products and the softmax
-backward) on its own thread, with one BLAS thread each: NumPy's stacked ``matmul`` runs its small
-products one after the other on one core, and the products, the ufuncs and the native kernels all
-release the GIL. Each element is computed by the same code either way.
+The row softmax of float32 scores, its backward, and large NumPy attention cut along a batch axis
+into pieces that each run the whole chain (:func:`_attend`, :func:`_attend_backward`) on their own
+thread are the fast routines of :mod:`nurinet._runtime.fast.attention`; each element is computed by
+the same code either way.
 """
 
 from __future__ import annotations
@@ -30,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from nurinet import backend
-from nurinet._runtime import gemm, native, parallel, settings
+from nurinet._runtime import gemm
+from nurinet._runtime.fast import attention as fast_attention
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -59,9 +54,9 @@ def _softmax_rows(s: Any, dead: Any = None) -> tuple[Any, Any]:
         if dead is not None:
             dead[...] = False
         return s, None
-    lib = native.for_arrays(s, min_size=settings.NATIVE_SOFTMAX_MIN_ELEMENTS)
-    if lib is not None and (dead is None or dead.flags.c_contiguous):
-        return _native_softmax_rows(lib, s, dead)
+    done = fast_attention.softmax_rows(s, dead)
+    if done is not None:
+        return done
     xp = xp_of(s)
     m = s.max(axis=-1, keepdims=True)
     dead = xp.isneginf(m) if dead is None else xp.isneginf(m, out=dead)
@@ -78,67 +73,12 @@ def _softmax_rows(s: Any, dead: Any = None) -> tuple[Any, Any]:
     return s, dead
 
 
-def _native_softmax_rows(lib: Any, s: Any, dead: Any = None) -> tuple[Any, Any]:
-    """:func:`_softmax_rows` in the native kernel, which also marks the all ``-inf`` rows."""
-    if dead is None:
-        dead = np.empty(s.shape[:-1] + (1,), dtype=np.bool_)
-    lib.softmax_rows_forward(dead.size, s.shape[-1], s.ctypes.data, dead.ctypes.data)
-    return s, (dead if dead.any() else None)
-
-
 def _softmax_grad_(gp: Any, p: Any) -> None:
     """The softmax backward ``gp = (gp - sum(gp * p)) * p`` over the last axis, in place on ``gp``."""
-    lib = native.for_arrays(gp, p, min_size=settings.NATIVE_SOFTMAX_MIN_ELEMENTS)
-    if lib is not None and gp.shape == p.shape and gp.size:
-        lib.softmax_rows_backward(gp.size // gp.shape[-1], gp.shape[-1], p.ctypes.data, gp.ctypes.data)
+    if fast_attention.softmax_rows_backward_(gp, p) is not None:
         return
     gp -= xp_of(gp).einsum("...s,...s->...", gp, p)[..., None]
     gp *= p
-
-
-def _scores_shape(q: Any, k: Any, v: Any) -> tuple[int, ...] | None:
-    """The shape of the scores, (batch, L, S), or None when the batch dims do not broadcast (the
-    unsplit code then raises NumPy's error)."""
-    batch = q.shape[:-2]
-    if not batch == k.shape[:-2] == v.shape[:-2]:
-        try:
-            batch = np.broadcast_shapes(batch, k.shape[:-2], v.shape[:-2])
-        except ValueError:
-            return None
-    return tuple(batch) + (q.shape[-2], k.shape[-2])
-
-
-def _split_plan(scores: tuple[int, ...], *arrays: Any) -> tuple[int, list[tuple[int, int]]] | None:
-    """The batch axis along which to cut attention over ``scores``-shaped scores, and the ranges of
-    its pieces; None to run it whole (CuPy or mixed dtypes, no batch, or too little work).
-
-    The axis is the first batch axis longer than 1: the ones before it are all 1, so a slice along
-    it of any C-contiguous array is C-contiguous too, and every array either has that axis in full
-    (it is sliced) or broadcasts along it (each piece reads it whole).
-    """
-    axis = next((i for i, n in enumerate(scores[:-2]) if n > 1), None)
-    if axis is None:
-        return None
-    length = scores[axis]
-    pieces = parallel.parts(math.prod(scores), length)
-    if pieces <= 1:
-        return None
-    dtype = arrays[0].dtype
-    for x in arrays:
-        if type(x) is not np.ndarray or x.dtype != dtype:
-            return None
-    return (axis, parallel.bounds(length, pieces)) if dtype.kind == "f" else None
-
-
-def _cut(x: Any, ndim: int, axis: int, first: int, last: int) -> Any:
-    """``x``'s part in the piece ``first:last`` along the scores' batch ``axis`` (of ``ndim`` dims):
-    a slice, or all of ``x`` where it broadcasts along that axis."""
-    if x is None:
-        return None
-    at = axis - (ndim - x.ndim)
-    if at < 0 or x.shape[at] == 1:
-        return x
-    return x[(slice(None),) * at + (slice(first, last),)]
 
 
 def _attend(q: Any, k: Any, v: Any, scale: float, mask: Any, drop: Any, s: Any = None, dead: Any = None,
@@ -195,67 +135,17 @@ class Attention(Function):
         self.scale, self.mask, self.drop, self.need_weights = scale, mask, drop, need_weights
 
     def forward(self, q: Any, k: Any, v: Any) -> Any:
-        scores = _scores_shape(q, k, v)
-        plan = _split_plan(scores, q, k, v) if scores is not None else None
-        if plan is not None:
-            with parallel.single_blas_thread() as single:
-                if single:  # else OpenBLAS's threads would fight the pieces' threads: run it whole
-                    return self._forward_split(q, k, v, scores, *plan)
-        self.p, self.dead, self.pd, out = _attend(q, k, v, self.scale, self.mask, self.drop)
+        done = fast_attention.attend_split(_attend, q, k, v, self.scale, self.mask, self.drop)
+        if done is None:
+            done = _attend(q, k, v, self.scale, self.mask, self.drop)
+        self.p, self.dead, self.pd, out = done
         return (out, self.pd) if self.need_weights else out
-
-    def _forward_split(self, q: Any, k: Any, v: Any, scores: tuple[int, ...], axis: int,
-                       ranges: list[tuple[int, int]]) -> Any:
-        """:meth:`forward` with each piece of the batch on its own thread, into slices of full arrays
-        (``self.p``, ``self.pd`` and ``self.dead`` stay whole for :meth:`backward` and the weights)."""
-        ndim, mask, drop = len(scores), self.mask, self.drop
-        s = np.empty(scores, q.dtype)
-        dead = np.empty(scores[:-1] + (1,), np.bool_)
-        pd = s if drop is None else np.empty(scores, np.result_type(s, drop))
-        out = np.empty(scores[:-1] + v.shape[-1:], np.result_type(pd, v))
-
-        def piece(first: int, last: int) -> bool:
-            def cut(x: Any) -> Any:
-                return _cut(x, ndim, axis, first, last)
-
-            _, any_dead, _, _ = _attend(cut(q), cut(k), cut(v), self.scale, cut(mask), cut(drop), s=cut(s),
-                                        dead=cut(dead), pd=None if drop is None else cut(pd), out=cut(out))
-            return any_dead is not None
-
-        found = parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
-        self.p, self.dead, self.pd = s, (dead if any(found) else None), pd
-        return (out, pd) if self.need_weights else out
 
     def backward_arrays(self, gout: Any, gw: Any = None) -> tuple[Any, Any, Any]:
         q, k, v = (x.data for x in self.inputs)
-        needs = self.needs_input_grad
-        plan = _split_plan(self.p.shape, q, k, v, gout)
-        if plan is not None:
-            with parallel.single_blas_thread() as single:
-                if single:
-                    return self._backward_split(q, k, v, gout, gw, *plan)
-        return _attend_backward(q, k, v, self.p, self.pd, self.drop, gout, gw, self.scale, needs)
-
-    def _backward_split(self, q: Any, k: Any, v: Any, gout: Any, gw: Any, axis: int,
-                        ranges: list[tuple[int, int]]) -> tuple[Any, Any, Any]:
-        """:meth:`backward_arrays` with each piece of the batch on its own thread. The gradients have
-        the broadcast batch shape, as there; the engine sums them to the inputs' shapes."""
-        needs, p, pd, drop = self.needs_input_grad, self.p, self.pd, self.drop
-        ndim, batch = p.ndim, p.shape[:-2]
-        gv = np.empty(batch + v.shape[-2:], np.result_type(pd, gout)) if needs[2] else None
-        gdtype = np.result_type(gout, v)
-        gq = np.empty(batch + q.shape[-2:], np.result_type(gdtype, k)) if needs[0] else None
-        gk = np.empty(batch + k.shape[-2:], np.result_type(gdtype, q)) if needs[1] else None
-
-        def piece(first: int, last: int) -> None:
-            def cut(x: Any) -> Any:
-                return _cut(x, ndim, axis, first, last)
-
-            _attend_backward(cut(q), cut(k), cut(v), cut(p), cut(pd), cut(drop), cut(gout), cut(gw), self.scale,
-                             needs, gq=cut(gq), gk=cut(gk), gv=cut(gv))
-
-        parallel.run([lambda a=a, b=b: piece(a, b) for a, b in ranges])
-        return gq, gk, gv
+        chain = (q, k, v, self.p, self.pd, self.drop, gout, gw, self.scale, self.needs_input_grad)
+        grads = fast_attention.attend_backward_split(_attend_backward, *chain)
+        return _attend_backward(*chain) if grads is None else grads
 
     def backward(self, gout: Tensor, gw: Tensor | None = None) -> tuple[Tensor | None, ...]:
         # The weights are rebuilt from q and k with Tensor ops, so this gradient can be

@@ -1,6 +1,6 @@
 """Convolutions: conv1d, conv2d and conv_transpose2d (NCHW, PyTorch's weight layouts).
 
-The fast path (array kernels in :mod:`nurinet.functional._im2col`) copies the
+The general path (array kernels in :mod:`nurinet.functional._im2col`) copies the
 sliding windows of the padded input once into a column matrix and does one GEMM
 per group. Three ops close the set under differentiation, since each is bilinear
 in its two array inputs and the gradients of each are the other two:
@@ -12,7 +12,7 @@ in its two array inputs and the gradients of each are the other two:
 So the Tensor ``backward`` of each is made of the others and gradients of any
 order work; ``backward_arrays`` does the same arithmetic on arrays and reuses the
 column matrix forward kept. Stride-1 convolutions on NumPy arrays (the common case)
-take the wide-row path of :mod:`nurinet.functional._im2col` instead: cache-sized
+take the wide-row path of :mod:`nurinet._runtime.fast.conv` instead: cache-sized
 chunks of samples, split over threads, and no column matrix kept between forward
 and backward. The slow twins in :mod:`nurinet.functional.conv_reference`
 are the test oracles.
@@ -24,22 +24,19 @@ from typing import Any
 
 import numpy as np
 
+from nurinet._runtime.fast import conv as fast_conv
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
 from nurinet.functional._im2col import (
     Geometry,
-    conv2d_backward_wide,
     conv2d_forward,
-    conv2d_forward_wide,
     conv2d_input_grad,
     conv2d_weight_grad,
     exact_weight_grad,
     im2col,
     recycle,
     rows,
-    wide_input_grad_exact,
-    wide_ok,
 )
 from nurinet.functional._util import check_operand_dtype
 from nurinet.functional.shape import reshape
@@ -58,9 +55,9 @@ class Conv2d(Function):
         # Stride-1 convs on NumPy arrays run chunk by chunk and keep no column matrix (backward
         # rebuilds it from x, chunk by chunk, in cache); the others keep theirs for the weight grad.
         self.cols = None
-        if wide_ok(x, w, self.geom):
-            return conv2d_forward_wide(x, w, b, self.geom)
-        y, self.cols = conv2d_forward(x, w, b, self.geom)
+        y = fast_conv.conv2d_forward(x, w, b, self.geom)
+        if y is None:
+            y, self.cols = conv2d_forward(x, w, b, self.geom)
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
@@ -75,22 +72,22 @@ class Conv2d(Function):
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         x, w = self.inputs[0].data, self.inputs[1].data
         needs = self.needs_input_grad
-        if self.cols is None and wide_ok(x, w, self.geom) and wide_input_grad_exact(w, needs[0]):
-            gx, gw, gb = conv2d_backward_wide(gy, x, w, self.geom, needs[0], needs[1])
-            gw = None if gw is None else exact_weight_grad(gw, x, gy, self.geom)
-            if len(needs) == 2:
-                return gx, gw
-            return gx, gw, (gb if needs[2] else None)
-        cols = self.cols
+        grads = fast_conv.conv2d_backward(gy, x, w, self.geom, needs[0], needs[1]) if self.cols is None else None
+        gx, gw, gb = self._im2col_backward(gy, x, w) if grads is None else grads
+        gw = None if gw is None else exact_weight_grad(gw, x, gy, self.geom)
+        if len(needs) == 2:
+            return gx, gw
+        return gx, gw, (gb if needs[2] else None)
+
+    def _im2col_backward(self, gy: Any, x: Any, w: Any) -> tuple[Any, Any, Any]:
+        """The input, weight and bias gradients (each None where not wanted) from the column matrix."""
+        needs, cols = self.needs_input_grad, self.cols
         if cols is None and needs[1]:  # a wide forward kept none (and inf or NaN in w sent us here)
             cols, _ = im2col(x, w.shape[2:], self.geom)
         g2 = rows(gy)
         gx = conv2d_input_grad(g2, w, x.shape, self.geom) if needs[0] else None
         gw = conv2d_weight_grad(g2, cols, w.shape, self.geom.groups) if needs[1] else None
-        gw = None if gw is None else exact_weight_grad(gw, x, gy, self.geom)
-        if len(needs) == 2:
-            return gx, gw
-        return gx, gw, (g2.sum(axis=1) if needs[2] else None)
+        return gx, gw, (g2.sum(axis=1) if len(needs) == 3 and needs[2] else None)
 
     def release(self) -> None:
         # The graph is done with: the column matrix (only ever referenced here) goes back to the

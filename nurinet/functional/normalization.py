@@ -17,7 +17,7 @@ saved. The composite twins in :mod:`nurinet.functional.normalization_reference`
 are the oracles the tests compare against.
 
 Layer norm over the last axis of a C-contiguous float32 NumPy array runs both passes as one native
-kernel call each (:mod:`nurinet._runtime.native`) from ``settings.NATIVE_NORM_MIN_ELEMENTS`` on; it keeps
+kernel call each (:mod:`nurinet._runtime.fast.normalization`) from ``settings.NATIVE_NORM_MIN_ELEMENTS`` on; it keeps
 the same statistics on the op, so everything downstream of ``forward`` sees no difference.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import native, settings
+from nurinet._runtime.fast import normalization as fast_normalization
 from nurinet.autograd.function import Function
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Tensor, as_tensor
@@ -56,15 +56,13 @@ class Normalize(Function):
         self.axes, self.eps, self.affine = axes, eps, affine
 
     def forward(self, x: Any, weight: Any = None, bias: Any = None) -> Any:
-        self._lib = None
-        lib = self._native_library(x, weight, bias)
-        if lib is not None:
-            y = self._native_forward(lib, x, weight, bias)
-            if y is not None:
-                self._lib = lib
-                return y
-        xp = xp_of(x)
         self.scale = None
+        done = fast_normalization.layer_norm(x, self.axes, self.eps, *((weight, bias) if self.affine else ()))
+        self.native = done is not None  # backward may then run in the native kernel too
+        if done is not None:
+            y, self.xhat, self.mean, self.var, self.rstd = done
+            return y
+        xp = xp_of(x)
         self.mean = x.mean(axis=self.axes, keepdims=True)
         centered = x - self.mean
         with np.errstate(over="ignore"):  # an overflow is caught just below
@@ -75,32 +73,6 @@ class Normalize(Function):
         else:  # The squares overflowed (or x holds inf or NaN): an infinite variance gave zeros.
             self.xhat = self._standardize_scaled(x, xp)
         return self.xhat * weight + bias if self.affine else self.xhat
-
-    def _native_library(self, x: Any, weight: Any, bias: Any) -> Any:
-        """The native kernels if they can normalize ``x`` here (statistics over the last axis of a
-        C-contiguous float32 array, parameters that vary along that axis only), else None."""
-        if type(x) is not np.ndarray or not x.size or self.axes != (x.ndim - 1,):
-            return None
-        if self.affine and any(p.size != x.shape[-1] or p.shape[-1] != x.shape[-1] for p in (weight, bias)):
-            return None
-        return native.for_arrays(x, weight, bias, min_size=settings.NATIVE_NORM_MIN_ELEMENTS)
-
-    def _native_forward(self, lib: Any, x: Any, weight: Any, bias: Any) -> Any:
-        """:meth:`forward` in the native kernel (each row read once from memory); None when a variance is not
-        finite (an overflow, inf or NaN), for the NumPy code to handle the whole input."""
-        n = x.shape[-1]
-        rows = x.size // n
-        xhat = np.empty(x.shape, np.float32)
-        y = np.empty(x.shape, np.float32) if self.affine else xhat
-        mean, var, rstd = (np.empty(x.shape[:-1] + (1,), np.float32) for _ in range(3))
-        w, b = (weight.ctypes.data, bias.ctypes.data) if self.affine else (None, None)
-        eps = float(np.float32(self.eps))
-        lib.layer_norm_forward(rows, n, x.ctypes.data, w, b, eps, xhat.ctypes.data, y.ctypes.data, mean.ctypes.data,
-                               var.ctypes.data, rstd.ctypes.data)
-        if not np.isfinite(var).all():
-            return None
-        self.scale, self.mean, self.var, self.rstd, self.xhat = None, mean, var, rstd, xhat
-        return y
 
     def _standardize_scaled(self, x: Any, xp: Any) -> Any:
         """``xhat`` from the statistics of ``x / max|x|`` (per group), which ``xhat`` does not change.
@@ -127,8 +99,11 @@ class Normalize(Function):
         return tuple(i for i, (n, m) in enumerate(zip(x_shape, p_shape)) if m == 1 and n != 1)
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        if self._lib is not None and native.for_arrays(gy) is not None and gy.shape == self.xhat.shape:
-            return self._native_backward(gy)
+        if self.native:  # forward ran in the native kernel, and kept what its backward reads
+            weight = self.inputs[1].data if self.affine else None
+            grads = fast_normalization.layer_norm_backward(gy, self.xhat, self.rstd, weight, self.needs_input_grad)
+            if grads is not None:
+                return grads if self.affine else grads[0]
         xhat, axes = self.xhat, self.axes
         g = gy * self.inputs[1].data if self.affine else gy
         gx = None
@@ -141,23 +116,6 @@ class Normalize(Function):
         sum_axes = self._param_axes(gy.shape, w_shape)
         gw = (gy * xhat).sum(axis=sum_axes, keepdims=True) if self.needs_input_grad[1] else None
         gb = gy.sum(axis=sum_axes, keepdims=True) if self.needs_input_grad[2] else None
-        return gx, gw, gb
-
-    def _native_backward(self, gy: Any) -> Any:
-        """:meth:`backward_arrays` in the native kernel, for a forward that ran there."""
-        needs, lib, n = self.needs_input_grad, self._lib, gy.shape[-1]
-        rows = gy.size // n
-        gx = np.empty(gy.shape, np.float32) if needs[0] else None
-        w = self.inputs[1].data.ctypes.data if self.affine else None
-        gw = np.zeros(n, np.float32) if self.affine and needs[1] else None
-        gb = np.zeros(n, np.float32) if self.affine and needs[2] else None
-        lib.layer_norm_backward(rows, n, gy.ctypes.data, self.xhat.ctypes.data, self.rstd.ctypes.data, w,
-                                _address(gx), _address(gw), _address(gb), np.empty(n, np.float32).ctypes.data)
-        if not self.affine:
-            return gx
-        shape = self.inputs[1].shape
-        gw = None if gw is None else gw.reshape(shape)
-        gb = None if gb is None else gb.reshape(shape)
         return gx, gw, gb
 
     def backward(self, gy: Tensor) -> Any:
@@ -184,11 +142,6 @@ class Normalize(Function):
         gw = gy * xhat if self.needs_input_grad[1] else None  # the engine sums these back
         gb = gy if self.needs_input_grad[2] else None
         return gx, gw, gb
-
-
-def _address(array: Any) -> Any:
-    """The data address of ``array`` for a native kernel, or None (a NULL pointer) for None."""
-    return None if array is None else array.ctypes.data
 
 
 def normalize(x: Tensor, axes: Sequence[int], weight: Tensor | None = None, bias: Tensor | None = None,

@@ -4,9 +4,12 @@ Max and average pooling read the padded input through strided views, one per
 kernel offset (a loop over the ``kh * kw`` offsets of the window, never over
 pixels or samples): average pooling adds the views, max pooling keeps a running
 maximum and the offset where it was first reached, so ties go to the first
-element of the window, as in PyTorch. Max pooling remembers, for each output,
-the flat index of its maximum in the ``H * W`` plane of the input; its backward
-routes each output gradient there (a plain assignment when the windows do not
+element of the window, as in PyTorch (a NaN is its window's maximum, the first
+NaN wins). That offset in the window (uint8 up to 256 taps) is the one record of
+where each maximum was, in every path, native and threaded ones included
+(:mod:`nurinet._runtime.fast.pooling`); the flat index in the input's ``H * W``
+plane is derived from it when needed (``return_indices``, and the backward, which
+routes each output gradient there: a plain assignment when the windows do not
 overlap, a ``bincount`` when they may). Adaptive average pooling averages each
 bin along one spatial axis, then the other (:mod:`nurinet.functional.resample`):
 a NaN or an infinity reaches only the outputs whose bins hold it.
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import native, parallel, settings
+from nurinet._runtime.fast import pooling as fast_pooling
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import reduction as rd
@@ -75,56 +78,56 @@ class _Pool2d(Function):
 
 
 class MaxPool2d(_Pool2d):
-    """Max pooling over ``(N, C, H, W)``; ``self.indices`` holds each maximum's flat index in ``H * W``.
+    """Max pooling over ``(N, C, H, W)``.
 
-    Disjoint unpadded windows (stride = kernel, no padding or dilation: the usual 2x2 pool) take
-    a fast path: a running maximum over the ``kh * kw`` strided views, a boolean mask per offset
-    marking the first maximum of each window, so backward is ``kh * kw`` products written
-    straight into the gradient, and the flat indices are only computed if someone asks for them.
+    Where each maximum was is kept one way, forward and backward: :attr:`arg`, per output the
+    row-major offset ``i * kw + j`` in its window of the window's first maximum (uint8 for windows
+    of at most 256 taps). The flat indices in the input's ``H * W`` plane that ``return_indices``
+    and the Tensor-mode backward need are derived from it on first use (:attr:`indices`).
+
+    Disjoint windows (stride = kernel, no padding or dilation: the usual 2x2 pool) first try the
+    native or threaded routines of :mod:`nurinet._runtime.fast.pooling`, forward and backward.
 
     backward_arrays: the CNN and conv benchmarks.
     """
 
+    arg: Any = None  # (N, C, Ho, Wo): each window's offset of its first maximum
     _indices: Any = None
-    _mask: Any = None
-    _arg: Any = None  # the native path's (N, C, Ho, Wo) uint8 offset of each first maximum in its window
-    _lib: Any = None  # the native kernel library the forward used (the backward uses it too)
     _empty: Any = None  # (Ho, Wo) bool: windows with no input element, or None when there are none
 
     @property
     def indices(self) -> Any:
         """Each maximum's flat index in the input's ``H * W`` plane (int64, computed on first use)."""
-        if self._indices is None and self._arg is not None:
-            self._indices = self._flat_index(self._arg.astype(np.int64), self._x_shape, ((0, 0), (0, 0)))
-        if self._indices is None and self._mask is not None:
-            self._indices = self._indices_from_mask()
+        if self._indices is None:
+            self._indices = self._flat_index(self.arg)
         return self._indices
 
-    @indices.setter
-    def indices(self, value: Any) -> None:
-        self._indices = value
-
     def forward(self, x: Any) -> Any:
-        if self._disjoint():
-            return self._forward_blocks(x)
-        hw = x.shape[2:]
-        out, pads = self._geometry(hw)
-        views = _offsets(self.kernel, self.dilation, self.stride, out)
-        best, arg = _running_max(pad_array(x, pads, -math.inf), views)
-        if any(self.padding):  # without padding every window starts on an input element
-            first, self._empty = _search_starts(hw, self.kernel, self.stride, self.padding, self.dilation, out)
-            arg = _start_lost(arg, best, first)
-        self.indices = self._flat_index(arg, x.shape, pads)
+        self._x_shape = x.shape
+        out, self._pads = self._geometry(x.shape[2:])
+        found = fast_pooling.max_pool_blocks(x, self.kernel) if self._disjoint() else None
+        best, self.arg = found if found is not None else self._search(x, out)
         return best
 
-    def _flat_index(self, arg: Any, x_shape: tuple[int, ...], pads: Any) -> Any:
-        """Kernel offset of the maximum -> its index in the input's ``H * W`` plane."""
+    def _search(self, x: Any, out: tuple[int, int]) -> tuple[Any, Any]:
+        """Each window's maximum and its offset, by a running maximum over the padded input's views."""
+        views = _offsets(self.kernel, self.dilation, self.stride, out)
+        best, arg = _running_max(pad_array(x, self._pads, -math.inf), views)
+        if any(self.padding):  # without padding every window starts on an input element
+            first, self._empty = _search_starts(x.shape[2:], self.kernel, self.stride, self.padding,
+                                                self.dilation, out)
+            arg = _start_lost(arg, best, first)
+        return best, arg
+
+    def _flat_index(self, arg: Any) -> Any:
+        """Window offset of the maximum -> its index in the input's ``H * W`` plane."""
         xp = xp_of(arg)
-        kw, (dh, dw), (sh, sw) = self.kernel[1], self.dilation, self.stride
+        arg = arg.astype(np.int64)  # uint8 arithmetic would wrap
+        kw, (dh, dw), (sh, sw), pads = self.kernel[1], self.dilation, self.stride, self._pads
         ho, wo = arg.shape[2:]
         row = xp.arange(ho).reshape(ho, 1) * sh - pads[0][0] + (arg // kw) * dh
         col = xp.arange(wo) * sw - pads[1][0] + (arg % kw) * dw
-        return row * x_shape[3] + col
+        return row * self._x_shape[3] + col
 
     def backward(self, gy: Tensor) -> Tensor:
         n, c, h, w = self.inputs[0].shape
@@ -135,14 +138,13 @@ class MaxPool2d(_Pool2d):
         return reshape(flat, (n, c, h, w))
 
     def backward_arrays(self, gy: Any) -> Any:
-        if self._arg is not None:
-            return self._native_backward_blocks(gy)
-        if self._mask is not None:
-            return self._backward_blocks(gy)
+        gx = fast_pooling.max_pool_blocks_backward(gy, self.arg, self.kernel, self._x_shape) if self._disjoint() else None
+        if gx is not None:
+            return gx
         if self._empty is not None:  # zeroed gradients sent to index 0 must add, not overwrite
             gy = gy * _keep_mask(self._empty, gy.dtype, xp_of(gy))
-            return scatter_max(gy, self._drop_empty(self.indices), self.inputs[0].shape, True)
-        return scatter_max(gy, self.indices, self.inputs[0].shape, self._overlaps())
+            return scatter_max(gy, self._drop_empty(self.indices), self._x_shape, True)
+        return scatter_max(gy, self.indices, self._x_shape, self._overlaps())
 
     def _drop_empty(self, indices: Any) -> Any:
         """Indices with those of windows that miss the input (possibly out of range) set to 0."""
@@ -151,126 +153,16 @@ class MaxPool2d(_Pool2d):
 
     def _disjoint(self) -> bool:
         """Windows tile the input without overlap or padding (and ceil_mode adds no partial window)."""
-        return (settings.FUSED_PATHS and self.stride == self.kernel and not any(self.padding) and self.dilation == (1, 1)
+        return (self.stride == self.kernel and not any(self.padding) and self.dilation == (1, 1)
                 and not self.ceil_mode)
-
-    def _forward_blocks(self, x: Any) -> Any:
-        lib = _native_pool(x, self.kernel)
-        if lib is not None:
-            return self._native_forward_blocks(lib, x)
-        xp = xp_of(x)
-        (kh, kw), (h, w) = self.kernel, x.shape[2:]
-        best = xp.empty((*x.shape[:2], h // kh, w // kw), dtype=x.dtype)
-        mask = xp.empty((kh * kw, *best.shape), dtype=bool)
-        if type(x) is np.ndarray and parallel.parts(x.size, x.shape[0]) > 1:  # samples split over threads
-            parallel.split(self._max_blocks, x, best, mask.swapaxes(0, 1), size=x.size)
-        else:
-            self._max_blocks(x, best, mask.swapaxes(0, 1))
-        if xp.isnan(best).any():  # a NaN is its window's maximum, as in PyTorch: route to the first
-            _route_nan(self._block_views(x), best, mask)
-        self._mask, self._x_shape = mask, x.shape
-        return best
-
-    def _native_forward_blocks(self, lib: Any, x: Any) -> Any:
-        """:meth:`_forward_blocks` in the native kernel: one pass, a uint8 window offset per maximum."""
-        n, c, h, w = x.shape
-        (kh, kw), planes = self.kernel, n * c
-        best = np.empty((n, c, h // kh, w // kw), dtype=x.dtype)
-        arg = np.empty(best.shape, dtype=np.uint8)
-        plane_in, plane_out = h * w, best.shape[2] * best.shape[3]
-
-        def run(a: int, b: int) -> None:
-            lib.maxpool2d_blocks_forward(b - a, h, w, kh, kw, x.ctypes.data + 4 * a * plane_in,
-                                         best.ctypes.data + 4 * a * plane_out, arg.ctypes.data + a * plane_out)
-
-        parallel.over_ranges(run, planes, x.size)
-        self._arg, self._x_shape, self._lib = arg, x.shape, lib
-        return best
-
-    def _native_backward_blocks(self, gy: Any) -> Any:
-        n, c, h, w = self._x_shape
-        kh, kw = self.kernel
-        gy = np.ascontiguousarray(gy, dtype=np.float32)
-        gx = np.empty(self._x_shape, dtype=np.float32)
-        lib, plane_in, plane_out = self._lib, h * w, gy.shape[2] * gy.shape[3]
-
-        def run(a: int, b: int) -> None:
-            lib.maxpool2d_blocks_backward(b - a, h, w, kh, kw, gy.ctypes.data + 4 * a * plane_out,
-                                          self._arg.ctypes.data + a * plane_out, gx.ctypes.data + 4 * a * plane_in)
-
-        parallel.over_ranges(run, n * c, gx.size)
-        return gx
-
-    def _max_blocks(self, x: Any, best: Any, mask_n: Any) -> None:
-        """Write the window maxima of ``x`` into ``best`` and the first-maximum masks into ``mask_n``.
-
-        ``mask_n`` is the ``(N, kh * kw, C, Ho, Wo)`` view of the mask, so that a slice of samples
-        of all three arrays is one piece of work.
-        """
-        # Per kernel offset, the (N, C, Ho, Wo) strided view of the elements it sees. Reducing the
-        # (N, C, Ho, kh, Wo, kw) reshaped view with max(axis=(3, 5)) instead is ~30x slower in NumPy.
-        xp = xp_of(x)
-        views = self._block_views(x)
-        if len(views) > 1:
-            xp.maximum(views[0], views[1], out=best)
-        else:
-            best[...] = views[0]
-        for v in views[2:]:
-            xp.maximum(best, v, out=best)
-        # mask[k]: offset k holds its window's maximum and no earlier offset does (PyTorch's tie rule).
-        mask = mask_n.swapaxes(0, 1)
-        xp.equal(views[0], best, out=mask[0])
-        if len(views) == 1:
-            return
-        seen = mask[0].copy()
-        for k, v in enumerate(views[1:], start=1):
-            xp.equal(v, best, out=mask[k])
-            mask[k] &= ~seen
-            if k < len(views) - 1:
-                seen |= mask[k]
-
-    def _block_views(self, x: Any) -> list[Any]:
-        """The ``(N, C, Ho, Wo)`` view of each kernel offset (row-major) of disjoint windows."""
-        (kh, kw), (h, w) = self.kernel, x.shape[2:]
-        rows, cols = h // kh * kh, w // kw * kw  # floor mode: a partial last window is dropped
-        return [x[:, :, i:rows:kh, j:cols:kw] for i in range(kh) for j in range(kw)]
-
-    def _backward_blocks(self, gy: Any) -> Any:
-        xp = xp_of(gy)
-        n, c, h, w = self._x_shape
-        (kh, kw), (ho, wo) = self.kernel, gy.shape[2:]
-        if (ho * kh, wo * kw) == (h, w):
-            gx = xp.empty((n, c, h, w), dtype=gy.dtype)  # every element lies in one window
-        else:
-            gx = xp.zeros((n, c, h, w), dtype=gy.dtype)  # the rows/columns no window covers stay 0
-        if type(gy) is np.ndarray and parallel.parts(gx.size, n) > 1:
-            parallel.split(self._route_blocks, gy, self._mask.swapaxes(0, 1), gx, size=gx.size)
-        else:
-            self._route_blocks(gy, self._mask.swapaxes(0, 1), gx)
-        return gx
-
-    def _route_blocks(self, gy: Any, mask_n: Any, gx: Any) -> None:
-        """``gx`` at each window's first maximum gets the window's ``gy`` (samples ``mask_n`` covers)."""
-        xp = xp_of(gy)
-        mask = mask_n.swapaxes(0, 1)
-        for k, view in enumerate(self._block_views(gx)):
-            xp.multiply(mask[k], gy, out=view)
-
-    def _indices_from_mask(self) -> Any:
-        arg = self._mask.argmax(axis=0)  # the offset of the one True of each window
-        return self._flat_index(arg, self._x_shape, ((0, 0), (0, 0)))
 
     def _overlaps(self) -> bool:
         return any(s < d * (k - 1) + 1 for k, s, d in zip(self.kernel, self.stride, self.dilation))
 
 
-def _native_pool(x: Any, kernel: tuple[int, int]) -> Any:
-    """The native kernel library when it can pool ``x`` over disjoint ``kernel`` windows, else None.
-
-    It takes C-contiguous float32 NumPy arrays, not empty, and windows of at most 255 elements (a
-    uint8 offset).
-    """
-    return None if kernel[0] * kernel[1] > 255 else native.for_arrays(x, min_size=1)
+def _offset_dtype(taps: int) -> Any:
+    """The dtype of a window offset: uint8 where it fits (the native kernels take it), else int64."""
+    return np.uint8 if taps <= fast_pooling.MAX_TAPS else np.int64
 
 
 def _first_taps(n: int, k: int, s: int, p: int, d: int, out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -302,12 +194,12 @@ def _keep_mask(empty: np.ndarray, dtype: Any, xp: Any) -> Any:
 def _running_max(xpad: Any, views: list[tuple[slice, slice]]) -> tuple[Any, Any]:
     """Each window's maximum over the strided views of the padded input, and the offset of its first.
 
-    A window holding a NaN has maximum NaN, at its first NaN (as the disjoint-window path does):
-    ``v > best`` alone is False for every NaN, which would silently skip them.
+    A window holding a NaN has maximum NaN, at its first NaN (as in PyTorch): ``v > best`` alone is
+    False for every NaN, which would silently skip them.
     """
     xp = xp_of(xpad)
     best = xpad[(Ellipsis, *views[0])].copy()
-    arg = xp.zeros(best.shape, dtype=np.int64)
+    arg = xp.zeros(best.shape, dtype=_offset_dtype(len(views)))
     has_nan = bool(xp.isnan(xpad).any())  # one pass, so that NaN-free input pays no more per view
     for k, (rows, cols) in enumerate(views[1:], start=1):
         v = xpad[..., rows, cols]
@@ -327,18 +219,7 @@ def _start_lost(arg: Any, best: Any, first: np.ndarray) -> Any:
     """
     xp = xp_of(arg)
     lost = best == -math.inf
-    return xp.where(lost, xp.asarray(first), arg) if lost.any() else arg
-
-
-def _route_nan(views: list[Any], best: Any, mask: Any) -> None:
-    """In the windows whose maximum is NaN, move the mask to the first NaN (others stay as they are)."""
-    xp = xp_of(best)
-    nan_window = xp.isnan(best)
-    done = ~nan_window
-    for k, v in enumerate(views):
-        hit = xp.isnan(v) & ~done
-        mask[k] = xp.where(nan_window, hit, mask[k])
-        done |= hit
+    return xp.where(lost, xp.asarray(first), arg).astype(arg.dtype) if lost.any() else arg
 
 
 def scatter_max(gy: Any, indices: Any, x_shape: tuple[int, ...], overlap: bool) -> Any:
@@ -461,7 +342,11 @@ def _averaging_map(n: int, out: int) -> AxisMap:
 
 
 class AdaptiveMaxPool2d(MaxPool2d):
-    """Adaptive max pooling to ``out_hw``; bins may overlap and differ in size."""
+    """Adaptive max pooling to ``out_hw``; bins may overlap and differ in size.
+
+    :attr:`arg` is the offset in the ``(kh, kw)`` grid of the largest bin (shorter bins repeat their
+    last index there), so the flat indices come from the bins' index tables.
+    """
 
     def __init__(self, out_hw: tuple[int, int]) -> None:
         self.out_hw = out_hw
@@ -473,10 +358,20 @@ class AdaptiveMaxPool2d(MaxPool2d):
         kh, kw = ih.shape[1], iw.shape[1]
         win = x[:, :, ih[:, :, None, None], iw[None, None, :, :]]  # (N, C, oh, kh, ow, kw)
         win = win.transpose(0, 1, 2, 4, 3, 5).reshape(*x.shape[:2], oh, ow, kh * kw)
-        arg = win.argmax(axis=-1)  # the first maximum among ties
-        ho_idx, wo_idx = xp.arange(oh).reshape(oh, 1), xp.arange(ow)
-        self.indices = ih[ho_idx, arg // kw] * w + iw[wo_idx, arg % kw]
+        arg = win.argmax(axis=-1)  # the first maximum among ties, the first NaN if any
+        self._x_shape, self._bin_rows, self._bin_cols = x.shape, ih, iw
+        self.arg = arg.astype(_offset_dtype(kh * kw))
         return xp.take_along_axis(win, arg[..., None], axis=-1)[..., 0]
+
+    def _flat_index(self, arg: Any) -> Any:
+        xp, kw = xp_of(arg), self._bin_cols.shape[1]
+        arg = arg.astype(np.int64)
+        (oh, ow), w = arg.shape[2:], self._x_shape[3]
+        ho_idx, wo_idx = xp.arange(oh).reshape(oh, 1), xp.arange(ow)
+        return self._bin_rows[ho_idx, arg // kw] * w + self._bin_cols[wo_idx, arg % kw]
+
+    def _disjoint(self) -> bool:
+        return False
 
     def _overlaps(self) -> bool:
         return True

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from nurinet import backend
-from nurinet._runtime import native, parallel, settings
+from nurinet._runtime.fast import optim as fast_optim
 from nurinet.optim.optimizer import Optimizer, ParamsT, add_square_, lerp_
 
 
@@ -64,16 +62,13 @@ class Adam(Optimizer):
             arrays.append(self._buffer(state, "max_exp_avg_sq", p))
         coefficients = _Coefficients(beta1, beta2, math.sqrt(1.0 - beta2**t), float(group["eps"]),
                                      float(group["lr"]) / (1.0 - beta1**t))
-        if type(p) is np.ndarray and p.flags.c_contiguous and parallel.parts(p.size) > 1:
-            # A large parameter: the same arithmetic on flat slices, one per thread (every array but
-            # the gradient is C-contiguous, so the flat views write through).
-            flat = [a.reshape(-1) for a in arrays]
-            parallel.split(lambda *parts: _adam_arithmetic(coefficients, *parts), *flat)
-        else:
+        if not fast_optim.adam_update(_adam_arithmetic, coefficients, *arrays):
             _adam_arithmetic(coefficients, *arrays)
 
 
 class _Coefficients(NamedTuple):
+    """The step's scalars, in the order the native kernel takes them (see :func:`fast_optim.adam_update`)."""
+
     beta1: float
     beta2: float
     sqrt_correction2: float  # sqrt(1 - beta2^t)
@@ -84,8 +79,6 @@ class _Coefficients(NamedTuple):
 def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, tmp: Any,
                      max_exp_avg_sq: Any = None) -> None:
     """One Adam update of ``p`` in place (``tmp`` is work space); the arrays may be matching slices."""
-    if _native_adam(c, p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
-        return
     xp = backend.get_array_module(p)
     lerp_(exp_avg, grad, 1.0 - c.beta1, tmp)
     exp_avg_sq *= c.beta2
@@ -100,20 +93,3 @@ def _adam_arithmetic(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_
     step *= c.step_size
     p -= step
 
-
-def _native_adam(c: _Coefficients, p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_exp_avg_sq: Any) -> bool:
-    """The update in one pass by the native kernel ``adam_update``, if it applies; returns whether it ran.
-
-    It applies to float32 NumPy arrays, all C-contiguous, with enough elements; otherwise (CuPy,
-    float64, no native kernels: see :mod:`nurinet._runtime.native`) the NumPy code runs.
-    """
-    arrays = (p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq)
-    lib = native.for_arrays(*arrays, min_size=settings.NATIVE_ADAM_MIN_ELEMENTS)
-    if lib is None or any(a is not None and a.size != p.size for a in arrays):
-        return False
-    if not p.flags.writeable or np.may_share_memory(p, grad):
-        return False
-    top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
-    lib.adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
-                    c.beta1, c.beta2, c.sqrt_correction2, c.eps, c.step_size)
-    return True
