@@ -78,7 +78,7 @@ def _torch_model(torch: Any) -> Any:
         nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
         nn.Flatten(), nn.Linear(64 * 12 * 12, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10),
     )
-    ours = [p.data for p in _nurinet_model().parameters()]
+    ours = [p.array for p in _nurinet_model().parameters()]
     theirs = list(model.parameters())
     if [a.shape for a in ours] != [tuple(p.shape) for p in theirs]:
         raise RuntimeError("bench_cnn: the PyTorch twin does not match MnistCNN's parameter shapes")

@@ -149,7 +149,7 @@ def logistic_optimum(problem: Problem) -> float:
     opt = nt.optim.LBFGS(params, line_search_fn="strong_wolfe", max_iter=3000, max_eval=4000,
                          tolerance_grad=1e-12, tolerance_change=1e-15)
     opt.step(lambda: _backward(opt, problem.nurinet_loss(params)))
-    best = problem.numpy_fun(np.concatenate([p.data.ravel() for p in params]))[0]
+    best = problem.numpy_fun(np.concatenate([p.array.ravel() for p in params]))[0]
     scipy_optimize = _scipy_optimize()
     if scipy_optimize is not None:
         result = scipy_optimize.minimize(problem.numpy_fun, np.zeros(650), jac=True, method="L-BFGS-B",

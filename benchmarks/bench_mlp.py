@@ -55,8 +55,8 @@ def mlp_nurinet() -> Step:
     layers = []
     for w, b in _weights():
         linear = nt.nn.Linear(w.shape[1], w.shape[0])
-        linear.weight.data[...] = w
-        linear.bias.data[...] = b
+        linear.weight.array[...] = w
+        linear.bias.array[...] = b
         layers += [linear, nt.nn.ReLU()]
     model = nt.nn.Sequential(*layers[:-1])
     opt = nt.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -116,7 +116,7 @@ def xor_nurinet(record: list[float] | None = None) -> Step:
         loss.backward()
         with nt.no_grad():
             for p in params:
-                p.data -= XOR_LR * p.grad.data
+                p.array -= XOR_LR * p.grad.array
         if record is not None:
             record.append(loss.item())
 

@@ -171,7 +171,7 @@ def maximize(model: DigitCNN, layer: str, units: Sequence[int], steps: int, lr: 
         (-(own - l2 * (x * x).sum())).backward()
         opt.step()
         with nt.no_grad():
-            x.data[...] = np.clip(x.numpy(), 0, 1)
+            x.array[...] = np.clip(x.numpy(), 0, 1)
     return x.numpy().copy()
 
 

@@ -52,7 +52,7 @@ def train_gate(name: str, epochs: int, weight_init: str = "zeros",
     gate = nn.Perceptron(2, weight_init=weight_init, generator=generator)
     fit = gate.fit(INPUTS, TRUTH_TABLES[name], epochs=epochs)
     return gate, {"converged": fit.converged, "epochs": fit.epochs, "mistakes_per_epoch": fit.errors,
-                  "weight": gate.weight.data.tolist(), "bias": float(gate.bias.data)}
+                  "weight": gate.weight.array.tolist(), "bias": float(gate.bias.array)}
 
 
 def xor_network(and_gate: nn.Perceptron, nand_gate: nn.Perceptron, or_gate: nn.Perceptron, x: np.ndarray) -> np.ndarray:

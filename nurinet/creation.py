@@ -157,7 +157,7 @@ def multinomial(input: Any, num_samples: int, replacement: bool = False,
     As ``torch.multinomial``: 1-D weights give ``(num_samples,)``, 2-D give one row of draws per
     row of weights; without ``replacement`` an index is drawn at most once per row.
     """
-    weights = backend.to_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
+    weights = backend.to_numpy(input.array if isinstance(input, Tensor) else np.asarray(input))
     rows = np.atleast_2d(weights).astype(np.float64)
     if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(axis=1) <= 0).any():
         raise ValueError("multinomial: the weights must be finite, non-negative and not all zero in a row")

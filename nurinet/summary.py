@@ -105,7 +105,7 @@ def _shape_of(value: Any) -> Any:
 def _inputs(model: Module, input_shape: Any, batch_size: int, dtype: Any) -> list[Tensor]:
     """Zeros of ``(batch_size, *shape)`` for each input shape, in the model's floating dtype and on its device."""
     if dtype is None:
-        dtype = next((p.data.dtype for p in model.parameters() if p.data.dtype.kind == "f"), np.float32)
+        dtype = next((p.array.dtype for p in model.parameters() if p.array.dtype.kind == "f"), np.float32)
     device = module_device(model)
     shapes = [input_shape] if all(isinstance(d, (int, np.integer)) for d in input_shape) else input_shape
     return [Tensor._wrap(backend.to_device(np.zeros((batch_size, *map(int, s)), dtype), device), False)
@@ -185,8 +185,8 @@ def _collect(model: Module, input_shape: Any, shapes: dict[int, Any], output: An
     trainable = sum(p.numel() for p in params if p.requires_grad)
     result = ModelSummary(
         type(model).__name__, tuple(input_shape), rows, output, trainable,
-        sum(p.numel() for p in params) - trainable, sum(int(p.data.nbytes) for p in params),
-        sum(int(b.data.nbytes) for b in model.buffers()),
+        sum(p.numel() for p in params) - trainable, sum(int(p.array.nbytes) for p in params),
+        sum(int(b.array.nbytes) for b in model.buffers()),
     )
     if print_fn is not None:
         for line in str(result).splitlines():

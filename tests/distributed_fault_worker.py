@@ -54,7 +54,7 @@ def weights_digest(model: Model) -> str:
     """A digest of the weights' bytes: equal on two ranks only when the weights are bit for bit equal."""
     digest = hashlib.sha256()
     for p in model.parameters():
-        digest.update(np.ascontiguousarray(p.data).tobytes())
+        digest.update(np.ascontiguousarray(p.array).tobytes())
     return digest.hexdigest()
 
 

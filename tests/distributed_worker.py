@@ -48,7 +48,7 @@ def spread(comm: dist.Communicator, arrays: list[np.ndarray]) -> float:
 
 
 def params_of(module: nn.Module) -> list[np.ndarray]:
-    return [p.data.copy() for p in module.parameters()]
+    return [p.array.copy() for p in module.parameters()]
 
 
 def max_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -77,7 +77,7 @@ def check_ddp_loop(comm: dist.Communicator) -> dict:
     # The same training in one process, on the combined batches, from the same start.
     reference = build(seed=0)
     for p, values in zip(reference.parameters(), start):
-        p.data[...] = values
+        p.array[...] = values
     ref_opt = optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
     big = PER_RANK_BATCH * comm.size
     for step in range(steps):
@@ -93,7 +93,7 @@ def check_ddp_loop(comm: dist.Communicator) -> dict:
         "diff_vs_single_process": max_diff(params_of(network), params_of(reference)),
         "moved": max_diff(params_of(network), start),
         "buckets": len(layout.buckets),
-        "dtypes": sorted({str(p.grad.data.dtype) for p in network.parameters()}),
+        "dtypes": sorted({str(p.grad.array.dtype) for p in network.parameters()}),
     }
 
 
@@ -109,13 +109,13 @@ def check_buffers(comm: dist.Communicator) -> dict:
         cross_entropy(ddp(nt.tensor(x[first:first + 8])), nt.tensor(y[first:first + 8])).backward()
         ddp.sync_gradients()
         opt.step()
-    buffers = [b.data for b in network.buffers()]
+    buffers = [b.array for b in network.buffers()]
     after_local_updates = spread(comm, buffers)  # each rank's last batch moved its own statistics
     dist.broadcast_buffers(network, cache=ddp._buffer_layouts)
     return {
         "buffer_dtypes": sorted({str(b.dtype) for b in buffers}),
         "spread_after_local_updates": after_local_updates,
-        "spread_after_broadcast": spread(comm, [b.data for b in network.buffers()]),
+        "spread_after_broadcast": spread(comm, [b.array for b in network.buffers()]),
         "param_spread": spread(comm, params_of(network)),
         "layouts": len(ddp._buffer_layouts),
     }
@@ -138,7 +138,7 @@ def check_fit(comm: dist.Communicator) -> dict:
     start = params_of(Model(build(seed=200)))  # rank 0's initial parameters, which the callback broadcast
     reference = Model(build(seed=0))
     for p, values in zip(reference.parameters(), start):
-        p.data[...] = values
+        p.array[...] = values
     ref_sampler = dist.DistributedSampler(len(dataset), num_replicas=1, rank=0, shuffle=True, seed=3)
     ref_history = train(reference, ref_sampler, PER_RANK_BATCH * comm.size, False)
     return {
@@ -193,7 +193,7 @@ def check_unused_and_mismatch(comm: dist.Communicator) -> dict:
         (b * 4.0).sum().backward()  # b has a gradient on rank 0 only
     c = nt.Parameter(np.ones(2, dtype=np.float32))  # no gradient anywhere
     dist.allreduce_gradients([a, b, c])
-    result = {"a_grad": a.grad.data.tolist(), "b_grad": b.grad.data.tolist(), "c_grad_none": c.grad is None}
+    result = {"a_grad": a.grad.array.tolist(), "b_grad": b.grad.array.tolist(), "c_grad_none": c.grad is None}
     mismatched = nn.Linear(4, 3 + comm.rank)
     try:
         dist.broadcast_parameters(mismatched)

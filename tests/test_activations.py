@@ -57,7 +57,7 @@ def test_erf_special_values_and_symmetry() -> None:
 
 def test_sigmoid_is_one_over_one_plus_exp_minus_x() -> None:
     x = np.array([-3.0, -0.5, 0.0, 0.5, 3.0])
-    np.testing.assert_allclose(F.sigmoid(t64(x)).data, 1.0 / (1.0 + np.exp(-x)), rtol=1e-15)
+    np.testing.assert_allclose(F.sigmoid(t64(x)).array, 1.0 / (1.0 + np.exp(-x)), rtol=1e-15)
     # The formula printed in one widely shared note, 1 - 1/(1+e^-x), is sigmoid(-x): not ours.
     assert F.sigmoid(t64([2.0])).item() > 0.5
 
@@ -70,9 +70,9 @@ def test_sigmoid_has_no_overflow_at_plus_minus_1000(dtype) -> None:
         y = F.sigmoid(x)
         y.sum().backward()
     assert y.dtype == dtype
-    assert y.data[0] == 0.0 and y.data[-1] == 1.0
-    assert y.data[1] > 0  # exp(-40) survives: no 1 - 1 cancellation on the negative side.
-    assert np.all(np.isfinite(x.grad.data))
+    assert y.array[0] == 0.0 and y.array[-1] == 1.0
+    assert y.array[1] > 0  # exp(-40) survives: no 1 - 1 cancellation on the negative side.
+    assert np.all(np.isfinite(x.grad.array))
 
 
 @pytest.mark.parametrize("name", ["softplus", "silu", "mish", "gelu", "elu", "selu", "celu",
@@ -83,33 +83,33 @@ def test_activations_are_finite_and_silent_at_extremes(name) -> None:
         warnings.simplefilter("error")
         y = getattr(F, name)(x)
         y.sum().backward()
-    assert np.all(np.isfinite(y.data)) and np.all(np.isfinite(x.grad.data))
+    assert np.all(np.isfinite(y.array)) and np.all(np.isfinite(x.grad.array))
 
 
 def test_softplus_and_mish_limits() -> None:
     big = t64([1000.0, 30.0])
-    np.testing.assert_allclose(F.softplus(big).data, [1000.0, 30.0], rtol=1e-12)
-    np.testing.assert_allclose(F.mish(big).data, [1000.0, 30.0], rtol=1e-12)
-    np.testing.assert_allclose(F.softplus(t64([-1000.0])).data, [0.0], atol=1e-300)
+    np.testing.assert_allclose(F.softplus(big).array, [1000.0, 30.0], rtol=1e-12)
+    np.testing.assert_allclose(F.mish(big).array, [1000.0, 30.0], rtol=1e-12)
+    np.testing.assert_allclose(F.softplus(t64([-1000.0])).array, [0.0], atol=1e-300)
 
 
 def test_leaky_relu_default_slope_is_one_hundredth() -> None:
-    np.testing.assert_allclose(F.leaky_relu(t64([-2.0, 3.0])).data, [-0.02, 3.0])
+    np.testing.assert_allclose(F.leaky_relu(t64([-2.0, 3.0])).array, [-0.02, 3.0])
     assert nn.LeakyReLU().negative_slope == 0.01
 
 
 def test_selu_constants() -> None:
     alpha, scale = 1.6732632423543772, 1.0507009873554805
-    np.testing.assert_allclose(F.selu(t64([-1.0, 2.0])).data,
+    np.testing.assert_allclose(F.selu(t64([-1.0, 2.0])).array,
                                [scale * alpha * (math.exp(-1) - 1), scale * 2.0], rtol=1e-15)
 
 
 def test_gelu_exact_and_tanh_forms() -> None:
     x = np.linspace(-4, 4, 81)
-    exact = F.gelu(t64(x)).data
+    exact = F.gelu(t64(x)).array
     want = [v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x]
     np.testing.assert_allclose(exact, want, rtol=1e-13, atol=3e-14)
-    approx = F.gelu(t64(x), approximate="tanh").data
+    approx = F.gelu(t64(x), approximate="tanh").array
     assert np.abs(approx - exact).max() < 1e-3
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         F.gelu(t64(x), approximate="erf")
@@ -118,19 +118,19 @@ def test_gelu_exact_and_tanh_forms() -> None:
 def test_gelu_gradient_is_cdf_plus_x_pdf() -> None:
     x = t64([-1.3, 0.2, 2.0], grad=True)
     F.gelu(x).sum().backward()
-    v = x.data
+    v = x.array
     cdf = 0.5 * (1 + np.array([math.erf(u / math.sqrt(2)) for u in v]))
     pdf = np.exp(-v * v / 2) / math.sqrt(2 * math.pi)
-    np.testing.assert_allclose(x.grad.data, cdf + v * pdf, rtol=1e-13)
+    np.testing.assert_allclose(x.grad.array, cdf + v * pdf, rtol=1e-13)
 
 
 def test_hardsigmoid_is_pytorch_relu6_definition() -> None:
-    np.testing.assert_allclose(F.hardsigmoid(t64([-4.0, -3.0, 0.0, 1.5, 3.0, 4.0])).data,
+    np.testing.assert_allclose(F.hardsigmoid(t64([-4.0, -3.0, 0.0, 1.5, 3.0, 4.0])).array,
                                [0.0, 0.0, 0.5, 0.75, 1.0, 1.0])
 
 
 def test_hardtanh_bounds_and_error() -> None:
-    np.testing.assert_allclose(F.hardtanh(t64([-3.0, 0.2, 3.0]), -0.5, 2.0).data, [-0.5, 0.2, 2.0])
+    np.testing.assert_allclose(F.hardtanh(t64([-3.0, 0.2, 3.0]), -0.5, 2.0).array, [-0.5, 0.2, 2.0])
     with pytest.raises(ValueError, match="min_val < max_val"):
         F.hardtanh(t64([1.0]), 1.0, 1.0)
 
@@ -139,7 +139,7 @@ def test_rational_tanh_follows_dl4j_formula() -> None:
     x = np.linspace(-6, 6, 121)
     y = 2 * x / 3
     want = 1.7159 * np.sign(y) * (1 - 1 / (1 + np.abs(y) + y**2 + 1.41645 * y**4))
-    np.testing.assert_allclose(F.rational_tanh(t64(x)).data, want, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(F.rational_tanh(t64(x)).array, want, rtol=1e-14, atol=1e-15)
     # It approximates LeCun's 1.7159 tanh(2x/3): saturates at 1.7159, slope 1.7159 * 2/3 at 0.
     assert np.abs(want - 1.7159 * np.tanh(y)).max() < 0.03
     assert abs(F.rational_tanh(t64([1e6])).item() - 1.7159) < 1e-6
@@ -150,7 +150,7 @@ def test_rational_tanh_follows_dl4j_formula() -> None:
 
 def test_cube_and_identity() -> None:
     x = t64([-2.0, 0.5], grad=True)
-    np.testing.assert_allclose(F.cube(x).data, [-8.0, 0.125])
+    np.testing.assert_allclose(F.cube(x).array, [-8.0, 0.125])
     assert F.identity(x) is x
 
 
@@ -160,11 +160,11 @@ def test_cube_and_identity() -> None:
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_softmax_sums_to_one_on_any_axis_and_keeps_argmax(axis) -> None:
     x = np.random.default_rng(0).normal(size=(3, 4, 5)) * 10
-    y = F.softmax(t64(x), axis=axis).data
+    y = F.softmax(t64(x), axis=axis).array
     np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-14)
     assert (y >= 0).all()
     np.testing.assert_array_equal(y.argmax(axis=axis), x.argmax(axis=axis))
-    logy = F.log_softmax(t64(x), axis=axis).data
+    logy = F.log_softmax(t64(x), axis=axis).array
     np.testing.assert_allclose(logy, np.log(y), rtol=1e-12, atol=1e-12)
 
 
@@ -172,8 +172,8 @@ def test_softmax_is_stable_for_huge_logits() -> None:
     x = t64([[1000.0, 1000.0, -1000.0], [1e4, 0.0, 0.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        y = F.softmax(x).data
-        logy = F.log_softmax(x).data
+        y = F.softmax(x).array
+        logy = F.log_softmax(x).array
     np.testing.assert_allclose(y, [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
     assert logy[1, 1] == -1e4 and np.isfinite(logy).all()
 
@@ -181,14 +181,14 @@ def test_softmax_is_stable_for_huge_logits() -> None:
 def test_softmax_gradient_of_the_sum_is_zero() -> None:
     x = t64(np.random.default_rng(1).normal(size=(2, 5)), grad=True)
     F.softmax(x, axis=1).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 0.0, atol=1e-15)
+    np.testing.assert_allclose(x.grad.array, 0.0, atol=1e-15)
 
 
 def test_maxout_groups_consecutive_pieces() -> None:
     x = t64(np.arange(12.0).reshape(1, 6, 2) * np.array([1, -1])[None, None, :])
     y = F.maxout(x, 3, axis=1)
     assert y.shape == (1, 2, 2)
-    np.testing.assert_allclose(y.data[0], [[4.0, -1.0], [10.0, -7.0]])
+    np.testing.assert_allclose(y.array[0], [[4.0, -1.0], [10.0, -7.0]])
     with pytest.raises(ValueError, match="6 entries, which is not a multiple of pieces=4"):
         F.maxout(x, 4, axis=1)
 
@@ -199,19 +199,19 @@ def test_maxout_groups_consecutive_pieces() -> None:
 def test_prelu_layer_learns_one_slope_per_channel() -> None:
     layer = nn.PReLU(3)
     assert layer.weight.shape == (3,) and layer.weight.dtype == np.float32
-    np.testing.assert_array_equal(layer.weight.data, 0.25)
+    np.testing.assert_array_equal(layer.weight.array, 0.25)
     x = Tensor(np.array([[[-1.0, 2.0], [-3.0, -1.0], [4.0, 5.0]]], dtype=np.float32))
     y = layer(x)
-    np.testing.assert_allclose(y.data, [[[-0.25, 2.0], [-0.75, -0.25], [4.0, 5.0]]])
+    np.testing.assert_allclose(y.array, [[[-0.25, 2.0], [-0.75, -0.25], [4.0, 5.0]]])
     y.sum().backward()
-    np.testing.assert_allclose(layer.weight.grad.data, [-1.0, -4.0, 0.0])
+    np.testing.assert_allclose(layer.weight.grad.array, [-1.0, -4.0, 0.0])
     assert list(layer.state_dict()) == ["weight"]
 
 
 def test_prelu_shared_slope_and_errors() -> None:
     layer = nn.PReLU()
     y = layer(Tensor(np.array([[-2.0, 1.0]], dtype=np.float32)))
-    np.testing.assert_allclose(y.data, [[-0.5, 1.0]])
+    np.testing.assert_allclose(y.array, [[-0.5, 1.0]])
     with pytest.raises(ValueError, match=r"weight has shape \(3,\) but the input of shape \(2, 4\)"):
         nn.PReLU(3)(Tensor(np.ones((2, 4), np.float32)))
     with pytest.raises(ValueError, match="num_parameters must be a positive integer"):
@@ -220,23 +220,23 @@ def test_prelu_shared_slope_and_errors() -> None:
 
 def test_rrelu_random_slopes_while_training_mean_slope_in_eval() -> None:
     x = -np.ones((200, 50))
-    y = F.rrelu(t64(x), training=True, generator=nurinet.Generator(5)).data
+    y = F.rrelu(t64(x), training=True, generator=nurinet.Generator(5)).array
     slopes = -y
     assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3
     assert len(np.unique(slopes)) > 1000  # One slope per element.
     assert abs(slopes.mean() - (1 / 8 + 1 / 3) / 2) < 0.005
-    again = F.rrelu(t64(x), training=True, generator=nurinet.Generator(5)).data
+    again = F.rrelu(t64(x), training=True, generator=nurinet.Generator(5)).array
     np.testing.assert_array_equal(y, again)  # Seedable.
-    np.testing.assert_allclose(F.rrelu(t64([-2.0, 3.0])).data, [-2 * (1 / 8 + 1 / 3) / 2, 3.0])
+    np.testing.assert_allclose(F.rrelu(t64([-2.0, 3.0])).array, [-2 * (1 / 8 + 1 / 3) / 2, 3.0])
 
 
 def test_rrelu_layer_follows_train_and_eval() -> None:
     layer = nn.RReLU(0.1, 0.3, generator=nurinet.Generator(0))
     x = Tensor(-np.ones((4, 4), np.float32))
-    train_out = layer(x).data
+    train_out = layer(x).array
     assert len(np.unique(train_out)) > 1
     layer.eval()
-    np.testing.assert_allclose(layer(x).data, -0.2, rtol=1e-6)
+    np.testing.assert_allclose(layer(x).array, -0.2, rtol=1e-6)
     with pytest.raises(ValueError, match="lower <= upper"):
         nn.RReLU(0.5, 0.1)
 
@@ -259,8 +259,8 @@ def test_get_activation_passes_callables_and_none() -> None:
     assert F.get_activation(F.relu) is F.relu
     assert F.get_activation(None) is F.identity
     x = t64([-1.0, 2.0])
-    np.testing.assert_allclose(F.get_activation("gelu_tanh")(x).data,
-                               F.gelu(x, approximate="tanh").data)
+    np.testing.assert_allclose(F.get_activation("gelu_tanh")(x).array,
+                               F.gelu(x, approximate="tanh").array)
 
 
 def test_get_activation_unknown_name_lists_known_names() -> None:
@@ -284,7 +284,7 @@ def test_register_activation_forward_only_gets_gradients() -> None:
         assert gradcheck(fn, [x])
         assert gradgradcheck(fn, [x], mode="fast")
         layer = nn.Activation("quick-gelu")
-        np.testing.assert_allclose(layer(x).data, quick_gelu(x).data)
+        np.testing.assert_allclose(layer(x).array, quick_gelu(x).array)
         with pytest.raises(ValueError, match="exists already; pass overwrite=True"):
             F.register_activation("quick_gelu", F.relu)
         F.register_activation("quick_gelu", F.relu, overwrite=True)
@@ -301,7 +301,7 @@ def test_register_activation_as_decorator_and_bad_values() -> None:
         def twice_relu(x):
             return F.relu(x) * 2.0
 
-        np.testing.assert_allclose(F.get_activation("twicerelu")(t64([-1.0, 1.5])).data, [0.0, 3.0])
+        np.testing.assert_allclose(F.get_activation("twicerelu")(t64([-1.0, 1.5])).array, [0.0, 3.0])
     finally:
         activation_registry._REGISTRY.pop("twicerelu", None)
     with pytest.raises(TypeError, match="must map to a callable"):
@@ -332,7 +332,7 @@ def test_layer_matches_its_function_and_keeps_float32(layer, fn) -> None:
     x = Tensor(np.random.default_rng(3).normal(size=(3, 4)).astype(np.float32))
     y = layer(x)
     assert y.dtype == np.float32
-    np.testing.assert_allclose(y.data, fn(x).data, rtol=1e-6)
+    np.testing.assert_allclose(y.array, fn(x).array, rtol=1e-6)
 
 
 def test_layer_reprs() -> None:
@@ -360,9 +360,9 @@ def test_activation_by_name_builds_stateful_layers() -> None:
     assert [name for name, _ in prelu.named_parameters()] == ["layer.weight"]
     rrelu = nn.Activation("rrelu")
     x = Tensor(-np.ones((3, 3), np.float32))
-    assert len(np.unique(rrelu(x).data)) > 1
+    assert len(np.unique(rrelu(x).array)) > 1
     rrelu.eval()
-    np.testing.assert_allclose(rrelu(x).data, -(1 / 8 + 1 / 3) / 2, rtol=1e-6)
+    np.testing.assert_allclose(rrelu(x).array, -(1 / 8 + 1 / 3) / 2, rtol=1e-6)
 
 
 def test_nn_get_activation_gives_layers() -> None:
@@ -374,7 +374,7 @@ def test_nn_get_activation_gives_layers() -> None:
 
 def test_tensor_methods() -> None:
     x = t64([[1.0, -2.0], [0.5, 3.0]])
-    np.testing.assert_allclose(x.relu().data, F.relu(x).data)
-    np.testing.assert_allclose(x.sigmoid().data, F.sigmoid(x).data)
-    np.testing.assert_allclose(x.softmax(0).data, F.softmax(x, 0).data)
-    np.testing.assert_allclose(x.log_softmax().data, F.log_softmax(x).data)
+    np.testing.assert_allclose(x.relu().array, F.relu(x).array)
+    np.testing.assert_allclose(x.sigmoid().array, F.sigmoid(x).array)
+    np.testing.assert_allclose(x.softmax(0).array, F.softmax(x, 0).array)
+    np.testing.assert_allclose(x.log_softmax().array, F.log_softmax(x).array)

@@ -31,7 +31,7 @@ def _kl_by_hand(rho: float, activations: np.ndarray) -> float:
 def test_linear_activity_penalty_is_l1_l2_of_its_output_over_the_batch() -> None:
     layer = nn.Linear(3, 4, activation="tanh", dtype=np.float64, activity_regularizer=L1L2(l1=0.01, l2=0.1))
     x = np.random.default_rng(0).standard_normal((5, 3))
-    y = layer(x).data
+    y = layer(x).array
     penalty = add_activity_penalties(layer)
     assert penalty.item() == pytest.approx((0.01 * np.abs(y).sum() + 0.1 * (y**2).sum()) / 5)
     assert add_activity_penalties(layer) is None  # collected once
@@ -40,7 +40,7 @@ def test_linear_activity_penalty_is_l1_l2_of_its_output_over_the_batch() -> None
 def test_activity_regularization_layer_is_the_identity_with_a_penalty() -> None:
     layer = nn.ActivityRegularization(l1=0.5)
     x = np.array([[1.0, -2.0], [0.5, 0.0]])
-    np.testing.assert_array_equal(layer(x).data, x)
+    np.testing.assert_array_equal(layer(x).array, x)
     assert add_activity_penalties(layer).item() == pytest.approx(0.5 * 3.5 / 2)
     assert repr(layer) == "ActivityRegularization(l1=0.5, l2=0)"
     with pytest.raises(ValueError, match="l2 must be a finite number >= 0"):
@@ -51,11 +51,11 @@ def test_conv_layers_take_an_activity_regularizer() -> None:
     x = np.random.default_rng(1).standard_normal((2, 1, 5, 5))
     for layer in (nn.Conv2d(1, 2, 3, dtype=np.float64, activity_regularizer=L1(0.1)),
                   nn.ConvTranspose2d(1, 2, 3, dtype=np.float64, activity_regularizer=L1(0.1))):
-        y = layer(x).data
+        y = layer(x).array
         assert add_activity_penalties(layer).item() == pytest.approx(0.1 * np.abs(y).sum() / 2)
         assert "activity_regularizer=L1(l1=0.1, l2=0)" in repr(layer)
     conv1d = nn.Conv1d(2, 3, 2, dtype=np.float64, activity_regularizer=L1(0.1))
-    y = conv1d(np.ones((4, 2, 6))).data
+    y = conv1d(np.ones((4, 2, 6))).array
     assert add_activity_penalties(conv1d).item() == pytest.approx(0.1 * np.abs(y).sum() / 4)
 
 
@@ -72,7 +72,7 @@ def test_kl_sparsity_by_hand() -> None:
     assert KLSparsity(rho=0.25)(Tensor(np.full((4, 2), 0.25))).item() == pytest.approx(0.0, abs=1e-12)
     # As an activity regularizer the KL term is already a batch mean: not divided again.
     layer = nn.Linear(3, 2, activation="sigmoid", dtype=np.float64, activity_regularizer=KLSparsity(0.1, 2.0))
-    out = layer(np.random.default_rng(2).standard_normal((6, 3))).data
+    out = layer(np.random.default_rng(2).standard_normal((6, 3))).array
     assert add_activity_penalties(layer).item() == pytest.approx(2.0 * _kl_by_hand(0.1, out))
 
 
@@ -114,8 +114,8 @@ def test_model_adds_the_activity_penalty_to_its_loss_and_logs() -> None:
     model, x, y = _regression(KLSparsity(0.05, 0.5))
     hidden = model.network[0]
     with nurinet.no_grad():
-        h = hidden(x).data
-        mse = float(((model.network[1](h).data - y) ** 2).mean())
+        h = hidden(x).array
+        mse = float(((model.network[1](h).array - y) ** 2).mean())
     add_activity_penalties(model)  # forget what this check's forward recorded
     logs = model.evaluate(x, y, batch_size=32)
     assert logs["loss"] == pytest.approx(mse + 0.5 * _kl_by_hand(0.05, h))
@@ -130,7 +130,7 @@ def test_kl_penalty_drives_the_mean_activation_toward_rho() -> None:
         model, x, y = _regression(regularizer)
         model.fit(x, y, batch_size=8, epochs=30, verbose=0)
         with nurinet.no_grad():
-            means[name] = float(model.network[0](x).data.mean())
+            means[name] = float(model.network[0](x).array.mean())
     assert means["kl"] < 0.2 < means["none"]
 
 

@@ -61,7 +61,7 @@ def test_stacks_copy_the_layer_and_name_parameters_as_pytorch() -> None:
     assert "layers.2.self_attn.in_proj_weight" in keys and "layers.0.linear1.bias" in keys
     assert "norm.weight" in keys and "layers.1.norm2.bias" in keys
     first, second = encoder.layers[0].linear1.weight, encoder.layers[1].linear1.weight
-    assert first is not second and np.array_equal(first.data, second.data)
+    assert first is not second and np.array_equal(first.array, second.array)
     decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(E, H, dim_feedforward=16), 2)
     assert "layers.1.multihead_attn.out_proj.weight" in decoder.state_dict()
     memory = encoder(_x(N, S, E))
@@ -77,11 +77,11 @@ def test_weights_are_distributions_and_average_over_heads() -> None:
     out, per_head = layer(q, kv, kv, average_attn_weights=False)
     _, averaged = layer(q, kv, kv)
     assert per_head.shape == (N, H, L, S) and averaged.shape == (N, L, S)
-    np.testing.assert_allclose(per_head.data.sum(-1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(averaged.data, per_head.data.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(per_head.array.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(averaged.array, per_head.array.mean(1), rtol=1e-6)
     out2, none = layer(q, kv, kv, need_weights=False)
     assert none is None
-    np.testing.assert_allclose(out2.data, out.data, rtol=1e-6)
+    np.testing.assert_allclose(out2.array, out.array, rtol=1e-6)
 
 
 def test_key_padding_mask_ignores_padded_keys() -> None:
@@ -90,13 +90,13 @@ def test_key_padding_mask_ignores_padded_keys() -> None:
     padding = np.zeros((N, S), dtype=bool)
     padding[0, -1] = True
     out, w = layer(q, nt.Tensor(kv), nt.Tensor(kv), key_padding_mask=padding)
-    assert np.all(w.data[0, :, -1] == 0)
+    assert np.all(w.array[0, :, -1] == 0)
     kv[0, -1] = 100.0  # Changing a padded key changes nothing.
     changed, _ = layer(q, nt.Tensor(kv), nt.Tensor(kv), key_padding_mask=padding)
-    np.testing.assert_allclose(changed.data, out.data, rtol=1e-6)
+    np.testing.assert_allclose(changed.array, out.array, rtol=1e-6)
     additive = np.where(padding, -np.inf, 0.0).astype(np.float32)
     same, _ = layer(q, nt.Tensor(kv), nt.Tensor(kv), key_padding_mask=additive)
-    np.testing.assert_allclose(same.data, out.data, rtol=1e-6)
+    np.testing.assert_allclose(same.array, out.array, rtol=1e-6)
 
 
 def test_causal_self_attention_does_not_look_ahead() -> None:

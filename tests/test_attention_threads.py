@@ -45,7 +45,7 @@ def _sdpa_run(arrays: list[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
     outs = list(result) if isinstance(result, tuple) else [result]
     rng = np.random.default_rng(9)
     nt.autograd.backward(outs, [nt.Tensor(rng.standard_normal(y.shape).astype(y.dtype)) for y in outs])
-    return [y.data.copy() for y in outs] + [x.grad.data.copy() for x in (q, k, v)]
+    return [y.array.copy() for y in outs] + [x.grad.array.copy() for x in (q, k, v)]
 
 
 def _split_and_whole(run: Any) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, int]]:
@@ -105,7 +105,7 @@ def test_all_masked_rows_give_zero_weights_and_keep_dead_whole() -> None:
     assert op.dead is not None and op.dead.shape == (4, 2, 5, 1)
     assert op.dead[:, :, 1].all() and op.dead.sum() == 4 * 2
     assert op.p.shape == op.pd.shape == (4, 2, 5, 6)
-    assert not weights.data[:, :, 1].any() and not out.data[:, :, 1].any()
+    assert not weights.array[:, :, 1].any() and not out.array[:, :, 1].any()
     with _threads(2):
         op2 = Attention(0.5, None)
         op2(q, k, v)
@@ -121,7 +121,7 @@ def test_double_backward_after_a_split_forward() -> None:
         out = F.scaled_dot_product_attention(q, k, v, mask, dropout_p=0.25, generator=nt.Generator(1))
         gq, gk, gv = grad(F.sum(out * out), (q, k, v), create_graph=True)
         second = grad(F.sum(gq * gq) + F.sum(gk) + F.sum(gv * gv), (q, k, v))
-        return [g.data.copy() for g in (gq, gk, gv, *second)]
+        return [g.array.copy() for g in (gq, gk, gv, *second)]
 
     split, whole, counts = _split_and_whole(run)
     assert counts.get(FORWARD, 0) >= 1
@@ -143,8 +143,8 @@ def test_multihead_attention_layer_split_matches_the_whole(batch_first: bool) ->
         out, weights = layer(xt, xt, xt, key_padding_mask=padding, need_weights=True,
                              average_attn_weights=False, is_causal=False)
         F.sum(out * out).backward()
-        grads = [p.grad.data.copy() for p in layer.parameters()]
-        return [out.data.copy(), weights.data.copy(), xt.grad.data.copy(), *grads]
+        grads = [p.grad.array.copy() for p in layer.parameters()]
+        return [out.array.copy(), weights.array.copy(), xt.grad.array.copy(), *grads]
 
     split, whole, counts = _split_and_whole(run)
     assert counts.get(FORWARD) == 1 and counts.get(BACKWARD) == 1, counts

@@ -32,7 +32,7 @@ def _pair(array: np.ndarray) -> tuple:
 
 
 def _close(ours, theirs, what: str) -> None:
-    np.testing.assert_allclose(ours.data if isinstance(ours, nt.Tensor) else ours,
+    np.testing.assert_allclose(ours.array if isinstance(ours, nt.Tensor) else ours,
                                theirs.detach().numpy(), rtol=TOL, atol=TOL, err_msg=what)
 
 

@@ -255,9 +255,9 @@ def test_gpu_double_runs_on_device_arrays(fake_cupy) -> None:
     x = nt.tensor(X0).to("cuda")
     jac = AF.jacobian(lambda a: F.tanh(a) * 2.0, x)
     assert jac.device.startswith("cuda")
-    np.testing.assert_allclose(nt.backend.to_numpy(jac.data), np.diag(2 * (1 - np.tanh(X0) ** 2)))
+    np.testing.assert_allclose(nt.backend.to_numpy(jac.array), np.diag(2 * (1 - np.tanh(X0) ** 2)))
     _, product = AF.hvp(lambda a: (a**4).sum(), x, x)
-    np.testing.assert_allclose(nt.backend.to_numpy(product.data), 12 * X0**3)
+    np.testing.assert_allclose(nt.backend.to_numpy(product.array), 12 * X0**3)
     assert AF.jacobian(lambda a: a * 2.0, x, strategy="forward-mode").device.startswith("cuda")
 
 

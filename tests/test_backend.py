@@ -127,8 +127,8 @@ def test_round_trip_to_gpu_and_gradient() -> None:
     assert y.device == "cuda:0"
     y.backward()
     assert x.grad.device == "cpu"
-    np.testing.assert_allclose(x.grad.data, 2 * x.data)
-    np.testing.assert_allclose(on_gpu.cpu().numpy(), x.data)
+    np.testing.assert_allclose(x.grad.array, 2 * x.array)
+    np.testing.assert_allclose(on_gpu.cpu().numpy(), x.array)
 
 
 def test_gradcheck_through_device_moves() -> None:

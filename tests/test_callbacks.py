@@ -342,7 +342,7 @@ def test_gradient_monitor_shows_vanishing_gradients_in_a_deep_sigmoid_mlp() -> N
 def test_gradient_monitor_dead_relu_fraction_and_unwrapping() -> None:
     nt.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
-    net[0].bias.data[:2] = -1e3  # two of eight units never fire
+    net[0].bias.array[:2] = -1e3  # two of eight units never fire
     m = Model(net)
     m.compile(optimizer="sgd", loss="mse", lr=1e-4)
     monitor = GradientMonitor(every=2)

@@ -110,7 +110,7 @@ def test_every_piece_of_state_round_trips(tmp_path):
              "pair": (1, "a"), 7: "int key"}
     path = tmp_path / "ck.safetensors"
     save_checkpoint(path, model, opt, epoch=3, generators={"g": gen}, extra=extra)
-    expected_default, expected_gen = nt.rand(4).data, gen.np.random(4)
+    expected_default, expected_gen = nt.rand(4).array, gen.np.random(4)
 
     model2, opt2 = trained(seed=5)
     gen2 = nt.Generator(0)
@@ -127,7 +127,7 @@ def test_every_piece_of_state_round_trips(tmp_path):
     for position, values in s1["state"].items():
         for name, value in values.items():
             np.testing.assert_array_equal(s2["state"][position][name], value)
-    np.testing.assert_array_equal(nt.rand(4).data, expected_default)
+    np.testing.assert_array_equal(nt.rand(4).array, expected_default)
     np.testing.assert_array_equal(gen2.np.random(4), expected_gen)
 
 
@@ -146,7 +146,7 @@ def test_scheduler_state_and_rebuilt_model(tmp_path):
     rebuilt = info["model"]
     assert isinstance(rebuilt, nn.Sequential) and rebuilt is not model2
     x = nt.randn(2, 3)
-    np.testing.assert_array_equal(rebuilt(x).data, model(x).data)
+    np.testing.assert_array_equal(rebuilt(x).array, model(x).array)
 
 
 def test_loading_never_unpickles(tmp_path, monkeypatch):
@@ -238,7 +238,7 @@ def test_generators_held_by_layers_are_restored(tmp_path):
     x = nt.ones(3, 4)
     model(x)  # move the dropout generator along
     save_checkpoint(tmp_path / "ck.safetensors", model, epoch=1)
-    expected = model(x).data
+    expected = model(x).array
     restored = make()
     load_checkpoint(tmp_path / "ck.safetensors", restored)
-    np.testing.assert_array_equal(restored(x).data, expected)
+    np.testing.assert_array_equal(restored(x).array, expected)

@@ -21,7 +21,7 @@ def _pool_grad(x: np.ndarray, kernel: object, gy_seed: int = 1, fast: bool = Tru
     y, idx = F.max_pool2d(a, kernel, return_indices=True)
     gy = np.random.default_rng(gy_seed).standard_normal(y.shape).astype(x.dtype)
     nt.autograd.backward(y, nt.tensor(gy))
-    return y.data, idx.data, a.grad.data
+    return y.array, idx.array, a.grad.array
 
 
 @pytest.mark.parametrize(("shape", "kernel"), [((2, 3, 8, 8), 2), ((2, 3, 7, 9), (2, 3)), ((1, 2, 6, 5), (3, 1)),
@@ -56,13 +56,13 @@ def test_conv_buffers_are_recycled_without_corrupting_live_graphs() -> None:
     for x in xs:  # one graph at a time: the reference weight gradients
         w.grad = None
         F.conv2d(x, w).sum().backward()
-        expected.append(w.grad.data.copy())
+        expected.append(w.grad.array.copy())
     assert buffers._spare  # the column matrices went back to the pool
     losses = [F.conv2d(x, w).sum() for x in xs]  # three graphs alive at once, buffers taken from the pool
     for loss, want in zip(losses, expected):
         w.grad = None
         loss.backward()
-        np.testing.assert_allclose(w.grad.data, want, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(w.grad.array, want, rtol=1e-5, atol=1e-4)
 
 
 # ----- the wide-row convolution path, elementwise threads -----
@@ -84,7 +84,7 @@ def _conv_run(x: np.ndarray, w: np.ndarray, b: np.ndarray, **kwargs: object) -> 
     y = F.conv2d(xt, wt, bt, **kwargs)
     gy = np.random.default_rng(5).standard_normal(y.shape).astype(x.dtype)
     nt.autograd.backward(y, nt.tensor(gy))
-    return y.data, xt.grad.data, wt.grad.data, bt.grad.data
+    return y.array, xt.grad.array, wt.grad.array, bt.grad.array
 
 
 CONV_CASES = [  # (x shape, w shape, conv2d keyword arguments)
@@ -133,8 +133,8 @@ def test_wide_conv_matches_the_reference_on_the_mnist_shapes() -> None:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 32, 26, 26)).astype(np.float64)
     w = rng.standard_normal((64, 32, 3, 3)).astype(np.float64)
-    got = F.conv2d(nt.tensor(x), nt.tensor(w)).data
-    want = conv2d_reference(nt.tensor(x), nt.tensor(w)).data
+    got = F.conv2d(nt.tensor(x), nt.tensor(w)).array
+    want = conv2d_reference(nt.tensor(x), nt.tensor(w)).array
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
@@ -157,7 +157,7 @@ def test_relu_threads_on_and_off_give_the_same_result(threads_restored: object) 
         a.requires_grad = True
         y = F.relu(a)
         nt.autograd.backward(y, nt.tensor(np.arange(x.size, dtype=np.float32).reshape(x.shape)))
-        return y.data, a.grad.data
+        return y.array, a.grad.array
 
     for inline, threaded in zip(*_threads_on_off(run)):
         np.testing.assert_array_equal(inline, threaded)
@@ -186,7 +186,7 @@ def test_adam_threads_on_and_off_give_the_same_result(options: dict, threads_res
         for g in grads:
             p.grad = nt.tensor(g)
             opt.step()
-        return p.data
+        return p.array
 
     inline, threaded = _threads_on_off(run)
     np.testing.assert_array_equal(inline, threaded)

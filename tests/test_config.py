@@ -107,7 +107,7 @@ def test_configured_model_saves_and_loads(tmp_path):
     loaded = load(tmp_path / "m.safetensors").eval()
     x = nt.randn(3, 4)
     model.eval()
-    np.testing.assert_array_equal(loaded(x).data, model(x).data)
+    np.testing.assert_array_equal(loaded(x).array, model(x).array)
 
 
 def test_user_layer_in_a_config():
@@ -171,7 +171,7 @@ def test_regularization_section():
     x, y = nt.data.make_blobs(16, centers=3, n_features=4, generator=nt.Generator(0))
     history = built.model.fit(x, y, epochs=1, batch_size=8, verbose=0)
     assert history.history["regularization"][0] > 0
-    norms = np.linalg.norm(network[0].weight.data, axis=1)
+    norms = np.linalg.norm(network[0].weight.array, axis=1)
     assert np.all(norms <= 0.5 + 1e-5)
     assert regularizers.regularization_loss(network).item() > 0
     with pytest.raises(ValueError, match="unknown constraint 'nope'"):

@@ -57,7 +57,7 @@ def _value_and_grads(fn, arrays: list[np.ndarray], seed: int) -> list[np.ndarray
     y = fn(*inputs)
     upstream = Tensor(np.random.default_rng(seed).standard_normal(y.shape))
     grads = nurinet.grad([y], inputs, [upstream])
-    return [y.data] + [g.data for g in grads]
+    return [y.array] + [g.array for g in grads]
 
 
 def _assert_all_close(got: list[np.ndarray], want: list[np.ndarray], what: str) -> None:
@@ -128,7 +128,7 @@ def test_second_order_gradient_matches_reference() -> None:
         y = conv(x, w, None, 2, 1, (1, 2), 2)
         (gx,) = nurinet.grad([(y * y).sum()], [x], create_graph=True)
         (gw,) = nurinet.grad([(gx * gx).sum()], [w])
-        results.append(gw.data)
+        results.append(gw.array)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-9)
 
 
@@ -168,13 +168,13 @@ def test_depthwise_layer_harness() -> None:
 def test_initialization_is_uniform_with_bound_one_over_sqrt_fan_in(layer, fan_in) -> None:
     module = layer(nurinet.Generator(0))
     bound = 1.0 / math.sqrt(fan_in)
-    w = module.weight.data
+    w = module.weight.array
     assert w.dtype == np.float32
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert abs(w.std() - bound / math.sqrt(3.0)) < 0.15 * bound  # the std of U(-b, b) is b / sqrt(3)
-    assert np.abs(module.bias.data).max() <= bound
+    assert np.abs(module.bias.array).max() <= bound
     again = layer(nurinet.Generator(0))
-    np.testing.assert_array_equal(again.weight.data, w)
+    np.testing.assert_array_equal(again.weight.array, w)
 
 
 def test_layer_repr_mentions_arguments() -> None:

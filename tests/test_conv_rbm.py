@@ -17,7 +17,7 @@ def _random_conv_rbm(seed: int = 0, pool: int = 2, visible: str = "bernoulli", s
     rbm = ConvRBM(1, 2, 2, pool_size=pool, visible=visible, dtype=np.float64, generator=nt.Generator(seed))
     rng = np.random.default_rng(seed)
     for p in rbm.parameters():
-        p.data[...] = rng.standard_normal(p.shape) * scale
+        p.array[...] = rng.standard_normal(p.shape) * scale
     return rbm
 
 
@@ -32,7 +32,7 @@ def _hidden_states(pool: int) -> np.ndarray:
 
 def _energy(rbm: ConvRBM, v: np.ndarray, h: np.ndarray) -> float:
     """E(v, h) of one image and one hidden configuration, straight from the definition (loops)."""
-    w, b, a = rbm.weight.data, rbm.hidden_bias.data, rbm.visible_bias.data
+    w, b, a = rbm.weight.array, rbm.hidden_bias.array, rbm.visible_bias.array
     r = rbm.kernel_size
     energy = -(a[:, None, None] * v).sum()
     for k, i, j in itertools.product(range(h.shape[0]), range(h.shape[1]), range(h.shape[2])):
@@ -103,7 +103,7 @@ def test_free_energy_sums_out_the_hidden_states() -> None:
 def test_gaussian_free_energy_is_that_of_the_energy() -> None:
     rbm = _random_conv_rbm(6, visible="gaussian")
     v = np.random.default_rng(7).standard_normal((2, 1, 3, 3))
-    a = rbm.visible_bias.data[0]
+    a = rbm.visible_bias.array[0]
     pre = rbm.hidden_input(v)
     expected = 0.5 * ((v - a) ** 2).sum(axis=(1, 2, 3)) - np.log1p(np.exp(pre).sum(axis=(2, 3))).sum(axis=1)
     np.testing.assert_allclose(rbm.free_energy(v).numpy(), expected)
@@ -132,19 +132,19 @@ def test_exact_gradient_is_the_derivative_of_the_exact_log_likelihood() -> None:
     for name, param in (("weight", rbm.weight), ("hidden_bias", rbm.hidden_bias), ("visible_bias", rbm.visible_bias)):
         numeric = np.zeros(param.shape)
         for index in np.ndindex(param.shape):
-            saved = param.data[index]
-            param.data[index] = saved + 1e-6
+            saved = param.array[index]
+            param.array[index] = saved + 1e-6
             up = rbm.log_likelihood(data)
-            param.data[index] = saved - 1e-6
+            param.array[index] = saved - 1e-6
             down = rbm.log_likelihood(data)
-            param.data[index] = saved
+            param.array[index] = saved
             numeric[index] = -(up - down) / 2e-6
         np.testing.assert_allclose(exact[name], numeric, atol=1e-6, err_msg=name)
 
 
 def test_long_chain_cd_estimates_the_exact_likelihood_gradient() -> None:
     rbm = _random_conv_rbm(3, scale=2.5)  # strong filters: one Gibbs step stays near the data
-    rbm.visible_bias.data[...] = -0.5
+    rbm.visible_bias.array[...] = -0.5
     data = _all_images((1, 3, 3))[[5, 99, 200, 411]]
     exact = _exact_gradient(rbm, data)
     batch = np.repeat(data, 3000, axis=0)
@@ -240,7 +240,7 @@ def test_cdbn_classifier_starts_from_the_stack_and_fine_tunes() -> None:
     # Its feature part computes exactly the CDBN's bottom-up pooled probabilities.
     features = classifier[:-1](images).numpy()
     np.testing.assert_allclose(features, cdbn.transform(images), rtol=1e-4, atol=1e-6)
-    before = cdbn.rbms[0].weight.data.copy()
+    before = cdbn.rbms[0].weight.array.copy()
     opt = nt.optim.Adam(classifier.parameters(), lr=0.05)
     losses = []
     for _ in range(40):
@@ -250,8 +250,8 @@ def test_cdbn_classifier_starts_from_the_stack_and_fine_tunes() -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.85 * losses[0]
-    assert not np.allclose(classifier[0].weight.data, before)  # back-propagation reached the filters
-    np.testing.assert_array_equal(cdbn.rbms[0].weight.data, before)  # the classifier holds copies
+    assert not np.allclose(classifier[0].weight.array, before)  # back-propagation reached the filters
+    np.testing.assert_array_equal(cdbn.rbms[0].weight.array, before)  # the classifier holds copies
 
 
 def test_cdbn_checks_that_layers_fit_together() -> None:

@@ -21,12 +21,12 @@ def _compare(ours, theirs, arrays: list[np.ndarray], seed: int = 0, distinct: bo
     t_inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
     y, ty = ours(*inputs), theirs(*t_inputs)
     assert y.shape == tuple(ty.shape)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
     upstream = np.random.default_rng(seed).standard_normal(y.shape)
     grads = nurinet.grad([y], inputs, [Tensor(upstream)])
     t_grads = torch.autograd.grad([ty], t_inputs, [torch.tensor(upstream)])
     for i, (g, tg) in enumerate(zip(grads, t_grads)):
-        np.testing.assert_allclose(g.data, tg.numpy(), rtol=1e-10, atol=1e-10, err_msg=f"gradient of input {i}")
+        np.testing.assert_allclose(g.array, tg.numpy(), rtol=1e-10, atol=1e-10, err_msg=f"gradient of input {i}")
 
 
 def _distinct(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -112,10 +112,10 @@ def test_conv2d_layer_matches_torch_with_copied_weights() -> None:
     ours = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=1, groups=2, dtype=np.float64)
     theirs = torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=1, groups=2, dtype=torch.float64)
     with torch.no_grad():
-        theirs.weight.copy_(torch.from_numpy(ours.weight.data))
-        theirs.bias.copy_(torch.from_numpy(ours.bias.data))
+        theirs.weight.copy_(torch.from_numpy(ours.weight.array))
+        theirs.bias.copy_(torch.from_numpy(ours.bias.array))
     x = np.random.default_rng(0).standard_normal((2, 4, 7, 5))
-    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours(Tensor(x)).array, theirs(torch.tensor(x)).detach().numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("args", [
@@ -130,7 +130,7 @@ def test_max_pool2d(args) -> None:
     x = _distinct((2, 3, 7, 6), 2)
     _, idx = F.max_pool2d(x, **args, return_indices=True)
     _, t_idx = TF.max_pool2d(torch.tensor(x), **args, return_indices=True)
-    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    np.testing.assert_array_equal(idx.array, t_idx.numpy())
 
 
 @pytest.mark.parametrize("args", [
@@ -175,7 +175,7 @@ def test_adaptive_pooling(size) -> None:
     _compare(lambda t: F.adaptive_max_pool2d(t, size), lambda t: TF.adaptive_max_pool2d(t, size), [x])
     _, idx = F.adaptive_max_pool2d(x, size, return_indices=True)
     _, t_idx = TF.adaptive_max_pool2d(torch.tensor(x), size, return_indices=True)
-    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    np.testing.assert_array_equal(idx.array, t_idx.numpy())
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -201,7 +201,7 @@ def test_float32_nearest_indices_match_torch() -> None:
     """PyTorch computes nearest source indices in float32; sizes where float64 would round differently."""
     for n, out in [(7, 23), (11, 29), (13, 31), (17, 40)]:
         x = np.arange(n, dtype=np.float32).reshape(1, 1, 1, n)
-        ours = F.interpolate(x, size=(1, out)).data
+        ours = F.interpolate(x, size=(1, out)).array
         theirs = TF.interpolate(torch.from_numpy(x), size=(1, out)).numpy()
         np.testing.assert_array_equal(ours, theirs)
 
@@ -228,6 +228,6 @@ def test_interpolate_1d_nearest_follows_the_scale_factor(length, scale) -> None:
     from nurinet.autograd.gradcheck import gradcheck
 
     x = np.random.default_rng(12).standard_normal((2, 3, length))
-    ours = F.interpolate(x, scale_factor=scale).data
+    ours = F.interpolate(x, scale_factor=scale).array
     np.testing.assert_array_equal(ours, TF.interpolate(torch.tensor(x), scale_factor=scale).numpy())
     assert gradcheck(lambda t: F.interpolate(t, scale_factor=scale), [Tensor(x, requires_grad=True)])

@@ -79,7 +79,7 @@ class Draws(Dataset):
         return 8
 
     def __getitem__(self, i):
-        return np.float64(nurinet.rand(1).data[0])
+        return np.float64(nurinet.rand(1).array[0])
 
 
 _INIT_MARK = {"value": -1}
@@ -188,7 +188,7 @@ def test_concat_dataset_indexing_and_sizes():
     assert (a + b).cumulative_sizes == [3, 8]
     assert len(ConcatDataset([a, TensorDataset(np.zeros((0,))), b])) == 8  # an empty part is skipped over
     assert int(ConcatDataset([a, TensorDataset(np.zeros((0,))), b])[3][0].item()) == 10
-    assert sorted(int(v) for xb, in DataLoader(both, batch_size=3, shuffle=True) for v in xb.data) == \
+    assert sorted(int(v) for xb, in DataLoader(both, batch_size=3, shuffle=True) for v in xb.array) == \
         [0, 1, 2, 10, 11, 12, 13, 14]
     with pytest.raises(ValueError, match="empty"):
         ConcatDataset([])
@@ -387,7 +387,7 @@ def test_loader_unbatched_matches_torch():
 def test_loader_weighted_sampler_and_default_samplers():
     ds = TensorDataset(np.arange(4))
     loader = DataLoader(ds, batch_size=8, sampler=WeightedRandomSampler([0, 0, 1, 0], 16))
-    assert len(loader) == 2 and all((b[0].data == 2).all() for b in loader)
+    assert len(loader) == 2 and all((b[0].array == 2).all() for b in loader)
     assert isinstance(DataLoader(ds).sampler, SequentialSampler)
     shuffled = DataLoader(ds, shuffle=True, generator=nurinet.Generator(0))
     assert isinstance(shuffled.sampler, RandomSampler) and shuffled.sampler.generator is shuffled.generator
@@ -405,29 +405,29 @@ def test_loader_fast_path_with_a_sampler():
     ds = Counting(np.arange(20) * 2, np.arange(20))
     batches = list(DataLoader(ds, batch_size=4, sampler=SubsetRandomSampler(range(0, 20, 3))))
     assert Counting.calls == 0  # still sliced as whole batches
-    ys = np.concatenate([b[1].data for b in batches])
+    ys = np.concatenate([b[1].array for b in batches])
     assert sorted(ys.tolist()) == list(range(0, 20, 3))
-    np.testing.assert_array_equal(np.concatenate([b[0].data for b in batches]), 2 * ys)
+    np.testing.assert_array_equal(np.concatenate([b[0].array for b in batches]), 2 * ys)
 
 
 # ----- worker processes -----------------------------------------------------------------------------------
 def test_workers_read_in_other_processes_in_order():
     loader = DataLoader(Numbers(64, delay=0.001), batch_size=8, num_workers=2)
     batches = list(loader)
-    assert np.concatenate([b[0].data for b in batches]).tolist() == list(range(64))  # in order
-    pids = {int(p) for b in batches for p in b[1].data}
+    assert np.concatenate([b[0].array for b in batches]).tolist() == list(range(64))  # in order
+    pids = {int(p) for b in batches for p in b[1].array}
     assert os.getpid() not in pids and len(pids) == 2
-    assert {int(w) for b in batches for w in b[2].data} == {0, 1}
+    assert {int(w) for b in batches for w in b[2].array} == {0, 1}
     single = list(DataLoader(Numbers(64), batch_size=8))
-    assert {int(p) for b in single for p in b[1].data} == {os.getpid()}
+    assert {int(p) for b in single for p in b[1].array} == {os.getpid()}
     assert len(loader) == 8
 
 
 def test_workers_give_the_same_batches_as_the_main_process():
     ds = TensorDataset(np.arange(30, dtype=np.float32).reshape(15, 2), np.arange(15))
     kwargs = {"batch_size": 4, "shuffle": True}
-    ours = [(x.data, y.data) for x, y in DataLoader(ds, num_workers=2, generator=nurinet.Generator(7), **kwargs)]
-    main = [(x.data, y.data) for x, y in DataLoader(ds, generator=nurinet.Generator(7), **kwargs)]
+    ours = [(x.array, y.array) for x, y in DataLoader(ds, num_workers=2, generator=nurinet.Generator(7), **kwargs)]
+    main = [(x.array, y.array) for x, y in DataLoader(ds, generator=nurinet.Generator(7), **kwargs)]
     assert len(ours) == len(main) == 4
     for (xo, yo), (xm, ym) in zip(ours, main, strict=True):  # same shuffled order, same batches
         np.testing.assert_array_equal(xo, xm)
@@ -438,7 +438,7 @@ def test_workers_give_the_same_batches_as_the_main_process():
 def test_worker_exception_carries_its_traceback():
     loader = DataLoader(Numbers(20, fail_at=9), batch_size=4, num_workers=2)
     it = iter(loader)
-    assert next(it)[0].data.tolist() == [0, 1, 2, 3] and next(it)[0].data.tolist() == [4, 5, 6, 7]
+    assert next(it)[0].array.tolist() == [0, 1, 2, 3] and next(it)[0].array.tolist() == [4, 5, 6, 7]
     with pytest.raises(ValueError) as err:
         next(it)
     message = str(err.value)
@@ -463,14 +463,14 @@ def test_workers_stop_at_the_end_and_when_collected():
 
 def test_persistent_workers_are_kept_between_epochs():
     loader = DataLoader(Numbers(16), batch_size=4, num_workers=2, persistent_workers=True)
-    first = {int(p) for b in loader for p in b[1].data}
+    first = {int(p) for b in loader for p in b[1].array}
     pool = loader._pool
-    second = {int(p) for b in loader for p in b[1].data}
+    second = {int(p) for b in loader for p in b[1].array}
     assert first == second and len(first) == 2 and loader._pool is pool
     assert all(w.is_alive() for w in pool.workers)
     it = iter(loader)
     next(it)  # an epoch left half way does not disturb the next one
-    assert np.concatenate([b[0].data for b in loader]).tolist() == list(range(16))
+    assert np.concatenate([b[0].array for b in loader]).tolist() == list(range(16))
     workers = pool.workers
     del loader, it, pool
     gc.collect()
@@ -478,10 +478,10 @@ def test_persistent_workers_are_kept_between_epochs():
 
 
 def test_worker_init_fn_seeds_and_pin_memory():
-    marks = np.concatenate([b.data for b in DataLoader(InitMarked(), batch_size=2, num_workers=2,
+    marks = np.concatenate([b.array for b in DataLoader(InitMarked(), batch_size=2, num_workers=2,
                                                        worker_init_fn=_mark_init, pin_memory=True)])
     assert set(marks.tolist()) == {100, 101}
-    draws = np.concatenate([b.data for b in DataLoader(Draws(), batch_size=1, num_workers=2,
+    draws = np.concatenate([b.array for b in DataLoader(Draws(), batch_size=1, num_workers=2,
                                                        generator=nurinet.Generator(0))])
     assert len(set(draws.tolist())) == 8  # each worker has its own random stream
 
@@ -501,7 +501,7 @@ def test_workers_with_spawn():
     loader = DataLoader(Numbers(6), batch_size=3, num_workers=1, multiprocessing_context="spawn")
     batches = list(loader)
     assert _values(b[0] for b in batches) == [[0, 1, 2], [3, 4, 5]]
-    assert os.getpid() not in {int(p) for b in batches for p in b[1].data}
+    assert os.getpid() not in {int(p) for b in batches for p in b[1].array}
 
 
 # ----- CSV files and pandas -------------------------------------------------------------------------------
@@ -570,7 +570,7 @@ def test_pandas_in_tensor_dataset():
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [4, 5, 6]})
     target = pd.Series([0, 1, 0], name="y")
     ds = TensorDataset(df, target)
-    np.testing.assert_array_equal(ds.tensors[0].data, df.to_numpy())
+    np.testing.assert_array_equal(ds.tensors[0].array, df.to_numpy())
     assert ds.tensors[0].dtype == np.float64 and ds.tensors[1].dtype == np.int64
     nullable = pd.DataFrame({"a": pd.array([1, None, 3], dtype="Int64")})
     assert np.isnan(to_array(nullable)[1, 0])

@@ -214,21 +214,21 @@ def test_bucket_layout_groups_by_dtype_and_respects_the_cap():
 def test_allreduce_gradients_averages_in_place_one_message_per_bucket():
     model = mlp()
     backward_once(model)
-    before = {name: p.grad.data.copy() for name, p in model.named_parameters()}
-    arrays = {name: p.grad.data for name, p in model.named_parameters()}
+    before = {name: p.grad.array.copy() for name, p in model.named_parameters()}
+    arrays = {name: p.grad.array for name, p in model.named_parameters()}
     pair = PairComm()
     dist.allreduce_gradients(model, average=True, comm=pair)
     for name, p in model.named_parameters():
-        assert p.grad.data is arrays[name]  # written in place
-        assert p.grad.data.dtype == np.float32
-        np.testing.assert_array_equal(p.grad.data, before[name])  # (g + g) / 2
+        assert p.grad.array is arrays[name]  # written in place
+        assert p.grad.array.dtype == np.float32
+        np.testing.assert_array_equal(p.grad.array, before[name])  # (g + g) / 2
     # the layout check (max and min of 3 numbers, first use only), the "has a gradient" flags,
     # then one float32 bucket for all 67 numbers
     assert pair.calls == [("allreduce", "int64", 3)] * 2 + [("allreduce", "int32", 4),
                                                           ("allreduce", "float32", 4 * 8 + 8 + 8 * 3 + 3)]
     dist.allreduce_gradients(model.parameters(), average=False, comm=PairComm())
     for name, p in model.named_parameters():
-        np.testing.assert_array_equal(p.grad.data, 2 * before[name])
+        np.testing.assert_array_equal(p.grad.array, 2 * before[name])
 
 
 def test_gradient_reducer_with_small_buckets_and_missing_gradients():
@@ -236,7 +236,7 @@ def test_gradient_reducer_with_small_buckets_and_missing_gradients():
     backward_once(model)
     frozen = model[1].bias
     frozen.grad = None  # no gradient on this process (nor, here, on its peer)
-    expected = [p.grad.data.copy() if p.grad is not None else None for p in model.parameters()]
+    expected = [p.grad.array.copy() if p.grad is not None else None for p in model.parameters()]
     pair = PairComm()
     reducer = dist.GradientReducer(bucket_cap_mb=64 / 2**20, comm=pair)  # 64-byte buckets
     reducer.allreduce(model.parameters())
@@ -244,7 +244,7 @@ def test_gradient_reducer_with_small_buckets_and_missing_gradients():
     assert frozen.grad is None
     for p, e in zip(model.parameters(), expected):
         if e is not None:
-            np.testing.assert_array_equal(p.grad.data, e)
+            np.testing.assert_array_equal(p.grad.array, e)
     buckets = len(reducer.layout(list(model.parameters())).buckets)
     assert buckets == 4  # 32 | 8 | 24 | 3 floats of 4 bytes, at most 64 bytes each
     per_call = [c for c in pair.calls if c[1] == "float32"]
@@ -262,13 +262,13 @@ def test_disagreeing_processes_raise_instead_of_hanging():
 def test_average_logs_and_broadcast_with_a_peer():
     assert dist.average_logs({"loss": 0.5, "accuracy": 0.75}, comm=PairComm()) == {"accuracy": 0.75, "loss": 0.5}
     model = mlp()
-    arrays = [p.data for p in model.parameters()]
+    arrays = [p.array for p in model.parameters()]
     pair = PairComm(rank=1)  # a receiving rank: its parameters are overwritten by the root's
     dist.broadcast_parameters(model, root=0, comm=pair)
     assert [c[0] for c in pair.calls] == ["allreduce", "allreduce", "broadcast"]  # check, then one bucket
     for p, array in zip(model.parameters(), arrays):
-        assert p.data is array and p.data.dtype == np.float32  # written in place
-        np.testing.assert_array_equal(p.data, np.full(p.data.shape, 0.5, np.float32))
+        assert p.array is array and p.array.dtype == np.float32  # written in place
+        np.testing.assert_array_equal(p.array, np.full(p.array.shape, 0.5, np.float32))
     with pytest.raises(ValueError, match="root must be a rank between 0 and 1"):
         dist.broadcast_parameters(model, root=2, comm=pair)
 
@@ -276,13 +276,13 @@ def test_average_logs_and_broadcast_with_a_peer():
 def test_single_process_collectives_are_no_ops():
     model = mlp()
     backward_once(model)
-    grads = [p.grad.data.copy() for p in model.parameters()]
+    grads = [p.grad.array.copy() for p in model.parameters()]
     opt = optim.Adam(model.parameters())
     dist.broadcast_parameters(model)
     dist.broadcast_optimizer_state(opt)
     dist.allreduce_gradients(model)
     for p, g in zip(model.parameters(), grads):
-        np.testing.assert_array_equal(p.grad.data, g)
+        np.testing.assert_array_equal(p.grad.array, g)
     assert dist.average_logs({"loss": 2.0}) == {"loss": 2.0}
     with pytest.raises(TypeError, match="item 0 is a ndarray"):
         dist.allreduce_gradients([np.zeros(3)])
@@ -349,7 +349,7 @@ def test_dataloader_follows_a_sampler():
     sampler = dist.DistributedSampler(10, 2, 1, shuffle=False)
     loader = DataLoader(dataset, batch_size=2, sampler=sampler)
     assert len(loader) == 3
-    assert [yb.data.tolist() for _, yb in loader] == [[1, 3], [5, 7], [9]]
+    assert [yb.array.tolist() for _, yb in loader] == [[1, 3], [5, 7], [9]]
     slow = DataLoader(dataset, batch_size=2, sampler=sampler, collate_fn=lambda s: [i for _, i in s])
     assert [list(map(int, b)) for b in slow] == [[1, 3], [5, 7], [9]]
     with pytest.raises(ValueError, match="sampler and shuffle=True exclude each other"):
@@ -363,7 +363,7 @@ def test_distributed_data_parallel_in_one_process_trains_like_the_module():
     x = nt.tensor(np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32))
     y = nt.tensor(np.array([0, 1, 2, 0, 1, 2]))
     plain, wrapped = mlp(3), dist.DistributedDataParallel(mlp(3))
-    np.testing.assert_array_equal(wrapped(x).data, plain(x).data)
+    np.testing.assert_array_equal(wrapped(x).array, plain(x).array)
     assert next(n for n, _ in wrapped.named_parameters()) == "module.0.weight"
     for model in (plain, wrapped):
         opt = optim.SGD(model.parameters(), lr=0.1)
@@ -374,7 +374,7 @@ def test_distributed_data_parallel_in_one_process_trains_like_the_module():
                 wrapped.sync_gradients()
             opt.step()
     for a, b in zip(plain.parameters(), wrapped.module.parameters()):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
     assert "world_size=1" in repr(wrapped)
     with pytest.raises(TypeError, match="wraps a Module"):
         dist.DistributedDataParallel(lambda t: t)

@@ -28,7 +28,7 @@ def test_long_chain_has_no_recursion_limit() -> None:
     for _ in range(10_000):
         y = y * 1.0001
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 1.0001**10_000, rtol=1e-9)
+    np.testing.assert_allclose(x.grad.array, 1.0001**10_000, rtol=1e-9)
 
 
 def test_wide_graph_backpropagates_correctly() -> None:
@@ -37,52 +37,52 @@ def test_wide_graph_backpropagates_correctly() -> None:
     for i in range(1, 8_000):
         total = total + x * float(i)
     total.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [8_000 * 7_999 / 2] * 2)
+    np.testing.assert_allclose(x.grad.array, [8_000 * 7_999 / 2] * 2)
 
 
 def test_gradient_accumulates_over_uses() -> None:
     x = leaf([0.5, -1.5, 3.0])
     (x * x + x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2 * x.data + 1)
+    np.testing.assert_allclose(x.grad.array, 2 * x.array + 1)
 
 
 def test_diamond_runs_the_shared_node_once_with_the_summed_gradient() -> None:
     x = leaf([1.0, 2.0])
     b = x * 2.0
     seen = []
-    b.register_hook(lambda g: seen.append(g.data.copy()))
+    b.register_hook(lambda g: seen.append(g.array.copy()))
     (b * 3.0 + b * 4.0).sum().backward()
     assert len(seen) == 1
     np.testing.assert_allclose(seen[0], [7.0, 7.0])
-    np.testing.assert_allclose(x.grad.data, [14.0, 14.0])
+    np.testing.assert_allclose(x.grad.array, [14.0, 14.0])
 
 
 def test_paths_of_different_lengths_meet_before_the_node_runs() -> None:
     x = leaf([1.0, 2.0])
     a = x.exp()
     calls = []
-    a.register_hook(lambda g: calls.append(g.data.copy()))
+    a.register_hook(lambda g: calls.append(g.array.copy()))
     long = a
     for _ in range(5):
         long = long * 1.5
     (a + long).sum().backward()
     assert len(calls) == 1
     np.testing.assert_allclose(calls[0], 1 + 1.5**5)
-    np.testing.assert_allclose(x.grad.data, (1 + 1.5**5) * np.exp(x.data))
+    np.testing.assert_allclose(x.grad.array, (1 + 1.5**5) * np.exp(x.array))
 
 
 def test_gradients_accumulate_across_backward_calls_into_leaves() -> None:
     x = leaf([1.0, 2.0])
     (x * 3.0).sum().backward()
     (x * x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 3.0 + 2 * x.data)
+    np.testing.assert_allclose(x.grad.array, 3.0 + 2 * x.array)
 
 
 def test_leaves_sharing_one_gradient_do_not_share_its_buffer() -> None:
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (a + b).sum().backward()
-    a.grad.data *= 10  # e.g. in-place gradient clipping on one parameter
-    np.testing.assert_allclose(b.grad.data, [1.0, 1.0])
+    a.grad.array *= 10  # e.g. in-place gradient clipping on one parameter
+    np.testing.assert_allclose(b.grad.array, [1.0, 1.0])
 
 
 def test_broadcast_gradient_is_summed_back_to_the_input_shape() -> None:
@@ -90,21 +90,21 @@ def test_broadcast_gradient_is_summed_back_to_the_input_shape() -> None:
     w = leaf(np.arange(4.0))
     (x * w).sum().backward()
     assert x.grad.shape == (3, 1) and w.grad.shape == (4,)
-    np.testing.assert_allclose(x.grad.data, np.full((3, 1), 6.0))
-    np.testing.assert_allclose(w.grad.data, np.full(4, 3.0))
+    np.testing.assert_allclose(x.grad.array, np.full((3, 1), 6.0))
+    np.testing.assert_allclose(w.grad.array, np.full(4, 3.0))
 
 
 def test_non_scalar_backward_with_an_explicit_gradient() -> None:
     x = leaf([1.0, 2.0, 3.0])
     (x * x).backward(np.array([1.0, 0.0, -1.0]))
-    np.testing.assert_allclose(x.grad.data, [2.0, 0.0, -6.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 0.0, -6.0])
 
 
 def test_backward_gradient_of_another_dtype_is_cast_to_the_output_dtype() -> None:
     x = leaf([1.0, 2.0], np.float32)
     (x * 2.0).backward(Tensor(np.array([1.0, 3.0])))  # float64 gradient, float32 output
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, [2.0, 6.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 6.0])
     x.grad = None
     x.backward(Tensor(np.array([1.0, 1.0])))
     assert x.grad.dtype == np.float32
@@ -115,7 +115,7 @@ def test_leaf_gradient_does_not_alias_the_gradient_passed_in() -> None:
     g = np.array([1.0, 1.0])
     (x + 0.0).backward(g)
     g[:] = 100.0  # The caller reuses its buffer.
-    np.testing.assert_allclose(x.grad.data, [1.0, 1.0])
+    np.testing.assert_allclose(x.grad.array, [1.0, 1.0])
 
 
 # ----- grad mode ----------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_enable_grad_inside_no_grad_records() -> None:
     assert y.requires_grad and y.creator is not None
     assert not z.requires_grad
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [2.0, 2.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 2.0])
 
 
 def test_no_grad_and_set_grad_enabled_as_decorators() -> None:
@@ -234,7 +234,7 @@ def test_retain_graph_allows_a_second_backward_that_accumulates() -> None:
     y = (x * x).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 4 * x.data)
+    np.testing.assert_allclose(x.grad.array, 4 * x.array)
 
 
 # ----- hooks and retain_grad ----------------------------------------------------------------
@@ -243,15 +243,15 @@ def test_retain_graph_allows_a_second_backward_that_accumulates() -> None:
 def test_hook_on_leaf_inspects_replaces_and_is_removed() -> None:
     x = leaf([1.0, 2.0])
     seen = []
-    x.register_hook(lambda g: seen.append(g.data.copy()))
+    x.register_hook(lambda g: seen.append(g.array.copy()))
     handle = x.register_hook(lambda g: g * 10.0)
     (x * 3.0).sum().backward()
     np.testing.assert_allclose(seen[0], [3.0, 3.0])
-    np.testing.assert_allclose(x.grad.data, [30.0, 30.0])
+    np.testing.assert_allclose(x.grad.array, [30.0, 30.0])
     handle.remove()
     x.grad = None
     (x * 3.0).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 3.0])
     assert len(seen) == 2
 
 
@@ -260,7 +260,7 @@ def test_hook_on_non_leaf_replaces_the_gradient_flowing_down() -> None:
     y = x * 2.0
     y.register_hook(lambda g: g * 0.0 + 5.0)
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [10.0, 10.0])
+    np.testing.assert_allclose(x.grad.array, [10.0, 10.0])
 
 
 def test_hook_returning_a_wrong_shape_is_a_clear_error() -> None:
@@ -284,10 +284,10 @@ def test_retain_grad_keeps_and_accumulates_non_leaf_gradients() -> None:
     y.retain_grad()
     s = z.sum()
     s.backward(retain_graph=True)
-    np.testing.assert_allclose(y.grad.data, 2 * y.data)
+    np.testing.assert_allclose(y.grad.array, 2 * y.array)
     assert not y.grad.requires_grad
     s.backward()
-    np.testing.assert_allclose(y.grad.data, 4 * y.data)
+    np.testing.assert_allclose(y.grad.array, 4 * y.array)
 
 
 def test_non_leaf_gradient_is_not_kept_by_default() -> None:
@@ -303,10 +303,10 @@ def test_non_leaf_gradient_is_not_kept_by_default() -> None:
 def test_second_derivative_of_cube() -> None:
     x = leaf([0.5, -1.0, 2.0])
     (g,) = nurinet.grad((x**3).sum(), x, create_graph=True)
-    np.testing.assert_allclose(g.data, 3 * x.data**2)
+    np.testing.assert_allclose(g.array, 3 * x.array**2)
     assert g.requires_grad
     (gg,) = nurinet.grad(g.sum(), x)
-    np.testing.assert_allclose(gg.data, 6 * x.data)
+    np.testing.assert_allclose(gg.array, 6 * x.array)
     assert x.grad is None  # nurinet.grad does not touch .grad
 
 
@@ -314,8 +314,8 @@ def test_second_derivative_of_sin() -> None:
     x = leaf([0.3, 1.2, -2.0])
     (g,) = nurinet.grad(F.sin(x).sum(), x, create_graph=True)
     (gg,) = nurinet.grad(g.sum(), x)
-    np.testing.assert_allclose(g.data, np.cos(x.data))
-    np.testing.assert_allclose(gg.data, -np.sin(x.data))
+    np.testing.assert_allclose(g.array, np.cos(x.array))
+    np.testing.assert_allclose(gg.array, -np.sin(x.array))
 
 
 def test_third_derivative_through_backward_create_graph() -> None:
@@ -333,16 +333,16 @@ def test_grad_with_grad_outputs_is_a_vector_jacobian_product() -> None:
     x = leaf([1.0, 2.0, 3.0])
     v = np.array([0.5, -1.0, 2.0])
     (g,) = nurinet.grad(x * x, x, grad_outputs=Tensor(v))
-    np.testing.assert_allclose(g.data, 2 * x.data * v)
+    np.testing.assert_allclose(g.array, 2 * x.array * v)
 
 
 def test_grad_of_several_inputs_and_non_leaf_inputs() -> None:
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     h = a * b
     ga, gb, gh = nurinet.grad((h * h).sum(), [a, b, h])
-    np.testing.assert_allclose(gh.data, 2 * h.data)
-    np.testing.assert_allclose(ga.data, 2 * h.data * b.data)
-    np.testing.assert_allclose(gb.data, 2 * h.data * a.data)
+    np.testing.assert_allclose(gh.array, 2 * h.array)
+    np.testing.assert_allclose(ga.array, 2 * h.array * b.array)
+    np.testing.assert_allclose(gb.array, 2 * h.array * a.array)
 
 
 def test_grad_allow_unused() -> None:
@@ -350,7 +350,7 @@ def test_grad_allow_unused() -> None:
     with pytest.raises(RuntimeError, match=r"input\(s\) \[1\] were not used.*allow_unused=True"):
         nurinet.grad((x * 2.0).sum(), [x, unused])
     gx, gu = nurinet.grad((x * 2.0).sum(), [x, unused], allow_unused=True)
-    np.testing.assert_allclose(gx.data, [2.0, 2.0])
+    np.testing.assert_allclose(gx.array, [2.0, 2.0])
     assert gu is None
 
 
@@ -367,7 +367,7 @@ def test_newton_method_with_second_derivatives_converges() -> None:
         f = x**4 - x**2 * 2.0
         (df,) = nurinet.grad(f, x, create_graph=True)
         (d2f,) = nurinet.grad(df, x)
-        x = Tensor(x.data - df.data / d2f.data, requires_grad=True)
+        x = Tensor(x.array - df.array / d2f.array, requires_grad=True)
     assert x.dtype == np.float64
     assert abs(x.item() - 1.0) < 1e-12
 
@@ -434,8 +434,8 @@ def test_custom_function_gradient_that_is_not_an_array() -> None:
 def test_custom_function_may_return_a_list_of_gradients() -> None:
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     ListOfGrads()(a, b).sum().backward()
-    np.testing.assert_allclose(a.grad.data, b.data)
-    np.testing.assert_allclose(b.grad.data, a.data)
+    np.testing.assert_allclose(a.grad.array, b.array)
+    np.testing.assert_allclose(b.grad.array, a.array)
 
 
 def test_custom_function_broadcast_shaped_gradient_is_summed_back() -> None:
@@ -445,7 +445,7 @@ def test_custom_function_broadcast_shaped_gradient_is_summed_back() -> None:
 
     x = leaf([1.0, 2.0])
     Tiled()(x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [8.0, 8.0])
+    np.testing.assert_allclose(x.grad.array, [8.0, 8.0])
 
 
 def test_backward_of_non_scalar_without_gradient() -> None:
@@ -485,8 +485,8 @@ def test_requires_grad_cannot_be_switched_off_on_a_computed_tensor() -> None:
 def test_leaf_gradient_of_a_sum_is_a_writable_array() -> None:
     x = leaf(np.ones((2, 3)))
     x.sum().backward()
-    x.grad.data *= 0.5  # A read-only broadcast view would fail here.
-    np.testing.assert_allclose(x.grad.data, np.full((2, 3), 0.5))
+    x.grad.array *= 0.5  # A read-only broadcast view would fail here.
+    np.testing.assert_allclose(x.grad.array, np.full((2, 3), 0.5))
 
 
 def test_zero_dimensional_gradients_are_arrays_that_optimizers_can_update() -> None:
@@ -495,7 +495,7 @@ def test_zero_dimensional_gradients_are_arrays_that_optimizers_can_update() -> N
 
     p = nurinet.tensor(2.0, requires_grad=True)
     (p * p * 3.0 + p * 1.0).backward()
-    assert type(p.grad.data) is np.ndarray and p.grad.item() == pytest.approx(13.0)
+    assert type(p.grad.array) is np.ndarray and p.grad.item() == pytest.approx(13.0)
     w = nurinet.tensor(1.0, requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     values = []
@@ -519,4 +519,4 @@ def test_a_backward_that_reads_its_output_runs_after_the_consumers_have_let_go()
     loss.backward()
     t = np.tanh(27.0 * values)
     expected = 2.0 * np.exp(values) + (1 - np.tanh(t) ** 2) * (1 - t**2) * 27.0
-    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.array, expected, rtol=1e-12)

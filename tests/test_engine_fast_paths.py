@@ -51,7 +51,7 @@ class ArrayGradient(Function):
         return gy
 
     def backward_arrays(self, gy):
-        return self.gradient(gy, self.inputs[0].data)
+        return self.gradient(gy, self.inputs[0].array)
 
 
 class Four(Function):
@@ -65,7 +65,7 @@ class Four(Function):
         return gy * b, gy * a, gy * d, gy * c
 
     def backward_arrays(self, gy):
-        a, b, c, d = (x.data for x in self.inputs)
+        a, b, c, d = (x.array for x in self.inputs)
         return gy * b, gy * a, gy * d, gy * c
 
 
@@ -99,9 +99,9 @@ def test_each_arity_records_generation_needs_and_gradients(count: int) -> None:
 def test_four_inputs_gradients_and_non_tensor_inputs() -> None:
     a, c, d = leaf([1.0, 2.0]), leaf([3.0, 4.0]), leaf([5.0, 6.0])
     Four()(a, np.array([2.0, 2.0]), c, d).sum().backward()
-    np.testing.assert_allclose(a.grad.data, [2.0, 2.0])
-    np.testing.assert_allclose(c.grad.data, d.data)
-    np.testing.assert_allclose(d.grad.data, c.data)
+    np.testing.assert_allclose(a.grad.array, [2.0, 2.0])
+    np.testing.assert_allclose(c.grad.array, d.array)
+    np.testing.assert_allclose(d.grad.array, c.array)
 
 
 def test_generation_is_one_more_than_the_deepest_input() -> None:
@@ -130,9 +130,9 @@ def test_a_scalar_output_becomes_a_zero_d_array() -> None:
 
     x = leaf([1.0, 2.0])
     y = Total()(x)
-    assert type(y.data) is np.ndarray and y.shape == ()
+    assert type(y.array) is np.ndarray and y.shape == ()
     with nurinet.no_grad():
-        assert type(Total()(x).data) is np.ndarray
+        assert type(Total()(x).array) is np.ndarray
 
 
 # ----- the inline loop and its ways out ---------------------------------------------------------
@@ -142,10 +142,10 @@ def test_hook_on_an_inline_node_output_changes_the_gradient() -> None:
     x = leaf([1.0, 2.0])
     y = Scale(2.0)(x)
     seen = []
-    y.register_hook(lambda g: seen.append(g.data.copy()) or g * 10.0)
+    y.register_hook(lambda g: seen.append(g.array.copy()) or g * 10.0)
     Scale(3.0)(y).sum().backward()
     np.testing.assert_allclose(seen[0], [3.0, 3.0])
-    np.testing.assert_allclose(x.grad.data, [60.0, 60.0])
+    np.testing.assert_allclose(x.grad.array, [60.0, 60.0])
 
 
 def test_retain_grad_on_an_inline_node_output() -> None:
@@ -154,8 +154,8 @@ def test_retain_grad_on_an_inline_node_output() -> None:
     y.retain_grad()
     z = Scale(3.0)(y)
     z.sum().backward()
-    np.testing.assert_allclose(y.grad.data, [3.0, 3.0])
-    np.testing.assert_allclose(x.grad.data, [6.0, 6.0])
+    np.testing.assert_allclose(y.grad.array, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.array, [6.0, 6.0])
     assert z.grad is None
 
 
@@ -164,8 +164,8 @@ def test_grad_captures_an_intermediate_of_an_inline_chain() -> None:
     y = Scale(2.0)(x)
     out = Scale(5.0)(Scale(3.0)(y)).sum()
     gy, gx = nurinet.grad(out, [y, x])
-    np.testing.assert_allclose(gy.data, [15.0, 15.0])
-    np.testing.assert_allclose(gx.data, [30.0, 30.0])
+    np.testing.assert_allclose(gy.array, [15.0, 15.0])
+    np.testing.assert_allclose(gx.array, [30.0, 30.0])
     assert x.grad is None
 
 
@@ -175,7 +175,7 @@ def test_inline_and_general_nodes_mix_in_one_pass() -> None:
     assert a.creator is b.creator  # one node, two outputs: the general step
     loss = (Scale(3.0)(a) * b).sum() + F.exp(x).sum()
     loss.backward()
-    np.testing.assert_allclose(x.grad.data, [3.0 * 2.0 * 3.0, 3.0 * 2.0 * 1.0] + np.exp(x.data))
+    np.testing.assert_allclose(x.grad.array, [3.0 * 2.0 * 3.0, 3.0 * 2.0 * 1.0] + np.exp(x.array))
 
 
 def test_inplace_change_after_saving_raises_in_the_inline_loop() -> None:
@@ -192,7 +192,7 @@ def test_inplace_change_of_an_unrelated_tensor_lets_the_pass_run() -> None:
     z = F.tanh(Scale(2.0)(x))
     increment_version(leaf([0.0]))  # the clock moves: each node looks, and finds nothing of its own
     z.sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2.0 * (1.0 - np.tanh(2.0 * x.data) ** 2))
+    np.testing.assert_allclose(x.grad.array, 2.0 * (1.0 - np.tanh(2.0 * x.array) ** 2))
 
 
 def test_second_backward_through_a_freed_inline_node_names_the_op() -> None:
@@ -213,17 +213,17 @@ def test_retain_graph_keeps_inline_nodes_for_a_second_pass() -> None:
     y = Scale(2.0)(Scale(3.0)(x)).sum()
     y.backward(retain_graph=True)
     y.backward()
-    np.testing.assert_allclose(x.grad.data, [12.0, 12.0])
+    np.testing.assert_allclose(x.grad.array, [12.0, 12.0])
 
 
 def test_create_graph_goes_through_backward_not_backward_arrays() -> None:
     x = leaf([1.0, 2.0])
     (gx,) = nurinet.grad((F.tanh(x) * x).sum(), x, create_graph=True)
     gx.sum().backward()
-    t = np.tanh(x.data)
+    t = np.tanh(x.array)
     d1 = 1.0 - t**2
-    expected = 2.0 * d1 + x.data * (-2.0 * t * d1)
-    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
+    expected = 2.0 * d1 + x.array * (-2.0 * t * d1)
+    np.testing.assert_allclose(x.grad.array, expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -243,10 +243,10 @@ def test_what_backward_arrays_returns_is_checked_in_the_inline_loop(gradient, er
 def test_broadcast_and_scalar_gradients_from_backward_arrays_are_fixed_up() -> None:
     x = leaf([1.0, 2.0])
     ArrayGradient(lambda gy, data: np.broadcast_to(gy, (3,) + data.shape))(x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 3.0])
     s = leaf(2.0)
     ArrayGradient(lambda gy, data: np.float64(4.0))(s).backward()
-    assert type(s.grad.data) is np.ndarray and s.grad.item() == 4.0
+    assert type(s.grad.array) is np.ndarray and s.grad.item() == 4.0
 
 
 def test_list_from_backward_arrays_and_none_for_an_input() -> None:
@@ -258,32 +258,32 @@ def test_list_from_backward_arrays_and_none_for_an_input() -> None:
             return gy * self.inputs[1], None
 
         def backward_arrays(self, gy):
-            return [gy * self.inputs[1].data, None]
+            return [gy * self.inputs[1].array, None]
 
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     Pair()(a, b).sum().backward()
-    np.testing.assert_allclose(a.grad.data, [3.0, 4.0])
+    np.testing.assert_allclose(a.grad.array, [3.0, 4.0])
     assert b.grad is None
 
 
 def test_leaves_never_share_a_gradient_buffer() -> None:
     a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
     (Scale(1.0)(a + b)).sum().backward()  # add hands one array to both inputs
-    a.grad.data += 100.0
-    np.testing.assert_allclose(b.grad.data, [1.0, 1.0])
+    a.grad.array += 100.0
+    np.testing.assert_allclose(b.grad.array, [1.0, 1.0])
     root = leaf([1.0, 2.0])
     given = np.array([1.0, 1.0])
     root.backward(given)
-    root.grad.data += 1.0
+    root.grad.array += 1.0
     np.testing.assert_allclose(given, [1.0, 1.0])
 
 
 def test_a_leaf_used_by_several_inline_nodes_accumulates_and_adds_to_grad() -> None:
     x = leaf([1.0, 2.0])
     (Scale(2.0)(x) + Scale(3.0)(x)).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [5.0, 5.0])
+    np.testing.assert_allclose(x.grad.array, [5.0, 5.0])
     Scale(4.0)(x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [9.0, 9.0])
+    np.testing.assert_allclose(x.grad.array, [9.0, 9.0])
 
 
 def test_leaf_gradients_are_writable_arrays_of_the_leaf_dtype() -> None:
@@ -292,8 +292,8 @@ def test_leaf_gradients_are_writable_arrays_of_the_leaf_dtype() -> None:
     F.linear(Tensor(np.ones((4, 2), np.float32)), w, b).sum().backward()
     for p in (w, b):
         assert p.grad.dtype == np.float32 and p.grad.shape == p.shape
-        assert p.grad.data.flags.writeable
-        p.grad.data *= 2.0  # gradient clipping edits in place
+        assert p.grad.array.flags.writeable
+        p.grad.array *= 2.0  # gradient clipping edits in place
 
 
 # ----- linear and mse_loss ------------------------------------------------------------------------
@@ -307,16 +307,16 @@ def test_linear_gradients_for_any_leading_dims(shape) -> None:
     assert y.shape == shape[:-1] + (2,)
     gy = rng.standard_normal(y.shape)
     y.backward(gy)
-    g2, x2 = gy.reshape(-1, 2), x.data.reshape(-1, 3)
-    np.testing.assert_allclose(x.grad.data, (g2 @ w.data).reshape(shape), rtol=1e-12)
-    np.testing.assert_allclose(w.grad.data, g2.T @ x2, rtol=1e-12)
-    np.testing.assert_allclose(b.grad.data, g2.sum(axis=0), rtol=1e-12)
+    g2, x2 = gy.reshape(-1, 2), x.array.reshape(-1, 3)
+    np.testing.assert_allclose(x.grad.array, (g2 @ w.array).reshape(shape), rtol=1e-12)
+    np.testing.assert_allclose(w.grad.array, g2.T @ x2, rtol=1e-12)
+    np.testing.assert_allclose(b.grad.array, g2.sum(axis=0), rtol=1e-12)
 
 
 def test_linear_without_bias_and_with_a_constant_input() -> None:
     x, w = Tensor(np.ones((4, 3))), leaf(np.ones((2, 3)))
     F.linear(x, w).sum().backward()
-    np.testing.assert_allclose(w.grad.data, np.full((2, 3), 4.0))
+    np.testing.assert_allclose(w.grad.array, np.full((2, 3), 4.0))
     assert x.grad is None
 
 
@@ -338,13 +338,13 @@ def test_linear_checks_features_and_dtype_on_every_path() -> None:
 def test_mse_loss_value_and_gradients(reduction: str) -> None:
     a, b = leaf([[1.0, 2.0], [3.0, 5.0]]), leaf([[0.0, 2.0], [1.0, 1.0]])
     loss = F.mse_loss(a, b, reduction=reduction)
-    d = a.data - b.data
+    d = a.array - b.array
     scale = 1.0 / d.size if reduction == "mean" else 1.0
-    assert type(loss.data) is np.ndarray and loss.shape == () and loss.dtype == np.float64
+    assert type(loss.array) is np.ndarray and loss.shape == () and loss.dtype == np.float64
     np.testing.assert_allclose(loss.item(), (d**2).sum() * scale)
     loss.backward()
-    np.testing.assert_allclose(a.grad.data, 2.0 * d * scale)
-    np.testing.assert_allclose(b.grad.data, -2.0 * d * scale)
+    np.testing.assert_allclose(a.grad.array, 2.0 * d * scale)
+    np.testing.assert_allclose(b.grad.array, -2.0 * d * scale)
 
 
 def test_mse_loss_general_path_still_converts_and_checks() -> None:
@@ -374,4 +374,4 @@ def test_xor_step_matches_a_hand_written_backward() -> None:
     expected = [gh.T @ x, gh.sum(0), gz.T @ h, gz.sum(0)]
     for param, want in zip((w1, b1, w2, b2), expected):
         assert param.grad.dtype == np.float32
-        np.testing.assert_allclose(param.grad.data, want, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(param.grad.array, want, rtol=1e-5, atol=1e-7)

@@ -84,14 +84,14 @@ def test_train_ensemble_on_digits() -> None:
     ens = train_ensemble(build, 3, x_train, y_train, seeds=[0, 1, 2],
                          fit_kwargs={"epochs": 8, "batch_size": 32})
     assert len(ens) == 3
-    first = ens.members[0].network[0].weight.data
-    assert not np.allclose(first, ens.members[1].network[0].weight.data)
+    first = ens.members[0].network[0].weight.array
+    assert not np.allclose(first, ens.members[1].network[0].weight.array)
     scores = ens.evaluate(x_test, y_test)
     for member, acc in zip(ens.members, scores["members"], strict=True):
         assert acc == pytest.approx(member.evaluate(x_test, y_test)["accuracy"])
     assert scores["ensemble"] >= min(scores["members"])
     assert scores["ensemble"] > 0.7
     again = train_ensemble(build, 1, x_train, y_train, seeds=[0], fit_kwargs={"epochs": 8, "batch_size": 32})
-    np.testing.assert_allclose(again.members[0].network[0].weight.data, first)  # seeded: reproducible
+    np.testing.assert_allclose(again.members[0].network[0].weight.array, first)  # seeded: reproducible
     text = ens.report(x_test, y_test)
     assert "member 2" in text and "ensemble (average, 3 members)" in text

@@ -68,8 +68,8 @@ def _run(spec: OpSpec, arrays: list[np.ndarray]) -> list[np.ndarray]:
         rng = np.random.default_rng(11)
         upstream = [Tensor(rng.standard_normal(y.shape).astype(y.dtype)) for y in differentiable]
         nurinet.autograd.backward(differentiable, upstream)
-    grads = [x.grad.data.copy() for x in inputs if x.requires_grad and x.grad is not None]
-    return [np.array(y.data, copy=True) for y in outputs] + grads
+    grads = [x.grad.array.copy() for x in inputs if x.requires_grad and x.grad is not None]
+    return [np.array(y.array, copy=True) for y in outputs] + grads
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -176,7 +176,7 @@ def _optimize(make: Any, dtype: type) -> list[np.ndarray]:
         for p in params:
             p.grad = Tensor(np.random.default_rng(step).standard_normal(p.shape).astype(dtype))
         optimizer.step()
-    return [p.data.copy() for p in params]
+    return [p.array.copy() for p in params]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -163,7 +163,7 @@ def test_first_non_finite_names_the_parameter_or_optimizer_state():
     state = next(iter(m.optimizer.state.values()))
     state["exp_avg"][...] = np.nan
     assert first_non_finite(m.network, m.optimizer) == "optimizer state 'exp_avg' of parameter '0.weight'"
-    m.network[1].bias.data[0] = np.inf
+    m.network[1].bias.array[0] = np.inf
     assert first_non_finite(m.network, m.optimizer) == "parameter '1.bias'"
 
 
@@ -179,11 +179,11 @@ def test_refused_best_checkpoint_does_not_raise_the_bar(tmp_path):
     ckpt.set_model(m)
     ckpt.on_train_begin()
     ckpt.on_epoch_end(0, {"loss": 2.0})
-    m.network[0].weight.data[0, 0] = np.nan
+    m.network[0].weight.array[0, 0] = np.nan
     with pytest.warns(RuntimeWarning):
         ckpt.on_epoch_end(1, {"loss": 1.0})
     assert ckpt.best == 2.0 and ckpt.saved == [str(path)]
-    m.network[0].weight.data[0, 0] = 0.0
+    m.network[0].weight.array[0, 0] = 0.0
     ckpt.on_epoch_end(2, {"loss": 1.5})
     assert ckpt.best == 1.5 and len(ckpt.saved) == 2
 

@@ -47,7 +47,7 @@ def mlp(seed: int = 0, **compile_kwargs: object) -> Model:
 
 
 def weights_of(model: Model) -> list[np.ndarray]:
-    return [p.data.copy() for p in model.parameters()]
+    return [p.array.copy() for p in model.parameters()]
 
 
 def assert_same_weights(a: Model, b: Model, tol: float = 1e-10) -> None:
@@ -57,7 +57,7 @@ def assert_same_weights(a: Model, b: Model, tol: float = 1e-10) -> None:
 
 def numpy_cross_entropy(model: Model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per-sample softmax cross-entropy of a Linear model, in NumPy."""
-    w, b = model.network.weight.data, model.network.bias.data
+    w, b = model.network.weight.array, model.network.bias.array
     z = x @ w.T + b
     zmax = z.max(axis=1, keepdims=True)
     lse = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
@@ -90,13 +90,13 @@ class Spy(Model):
         self.train_weights: list[list[float]] = []
 
     def train_step(self, batch):  # type: ignore[no-untyped-def]
-        self.trained.append(batch[0].data[:, 0].tolist())
+        self.trained.append(batch[0].array[:, 0].tolist())
         if len(batch) == 3:
-            self.train_weights.append(batch[2].data.tolist())
+            self.train_weights.append(batch[2].array.tolist())
         return super().train_step(batch)
 
     def test_step(self, batch):  # type: ignore[no-untyped-def]
-        self.tested.append(batch[0].data[:, 0].tolist())
+        self.tested.append(batch[0].array[:, 0].tolist())
         return super().test_step(batch)
 
 
@@ -128,7 +128,7 @@ def test_class_weight_step_is_the_gradient_of_the_weighted_loss() -> None:
     loss = (losses * nt.Tensor(weights)).sum() / len(X)
     loss.backward()
     for p in reference.parameters():
-        p.data -= 0.1 * p.grad.data
+        p.array -= 0.1 * p.grad.array
     assert_same_weights(model, reference, 1e-12)
 
 
@@ -145,7 +145,7 @@ def test_class_weight_with_one_hot_targets_equals_integer_targets() -> None:
 def test_class_weight_of_a_sigmoid_binary_classifier() -> None:
     yb = (Y == 1).astype(np.float64)
     model = linear("binary_cross_entropy_with_logits", out=1)
-    z = X @ model.network.weight.data.T[:, 0] + model.network.bias.data[0]
+    z = X @ model.network.weight.array.T[:, 0] + model.network.bias.array[0]
     per_sample = np.logaddexp(0, z) - yb * z
     history = model.fit(X, yb[:, None], batch_size=len(X), verbose=0, class_weight={0: 1, 1: 3})
     expected = (np.where(yb == 1, 3.0, 1.0) * per_sample).mean()
@@ -473,7 +473,7 @@ def test_ema_puts_the_hand_computed_average_in_the_model_at_the_end() -> None:
     raw = recorder.epochs[-1]  # validation during training used the raw weights, as in Keras
     assert not np.allclose(raw[0], average[0])
     for p, w in zip(model.parameters(), raw):
-        p.data[...] = w
+        p.array[...] = w
     assert model.evaluate(X[:8], Y[:8], batch_size=8)["loss"] == pytest.approx(
         history.history["val_loss"][-1], rel=1e-12)
 

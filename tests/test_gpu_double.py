@@ -99,16 +99,16 @@ def _evaluate(spec: OpSpec, arrays: list[np.ndarray], differentiable: list[int])
 # ----- the double itself -------------------------------------------------------------------------
 def test_the_double_behaves_as_cupy_where_it_matters(gpu: Any) -> None:
     x = nurinet.tensor([[1.0, 2.0], [3.0, 4.0]], device=DEVICE)
-    assert backend.is_cupy_array(x.data) and x.xp is gpu and x.device == "cuda:0"
-    assert gpu.get_array_module(x.data) is gpu and gpu.cuda.runtime.getDeviceCount() >= 1
+    assert backend.is_cupy_array(x.array) and x.xp is gpu and x.device == "cuda:0"
+    assert gpu.get_array_module(x.array) is gpu and gpu.cuda.runtime.getDeviceCount() >= 1
     with pytest.raises(TypeError, match="Implicit conversion to a NumPy array is not allowed"):
-        np.asarray(x.data)
+        np.asarray(x.array)
     with pytest.raises(TypeError):
-        gpu.add(x.data, np.ones(2, np.float32))  # a host operand in a kernel
-    total = x.data.sum()
+        gpu.add(x.array, np.ones(2, np.float32))  # a host operand in a kernel
+    total = x.array.sum()
     assert backend.is_cupy_array(total) and total.shape == ()  # reductions stay on the device
-    np.testing.assert_array_equal(gpu.asnumpy(x.data), [[1, 2], [3, 4]])
-    assert x.to("cpu").device == "cpu" and isinstance(x.cpu().data, np.ndarray)
+    np.testing.assert_array_equal(gpu.asnumpy(x.array), [[1, 2], [3, 4]])
+    assert x.to("cpu").device == "cpu" and isinstance(x.cpu().array, np.ndarray)
 
 
 def test_modules_and_parameters_move_to_the_device() -> None:
@@ -116,7 +116,7 @@ def test_modules_and_parameters_move_to_the_device() -> None:
     assert all(p.device == "cuda:0" for p in layer.parameters())
     assert all(isinstance(v, np.ndarray) for v in layer.state_dict().values())  # state_dict copies to host
     layer.to("cpu")
-    assert all(isinstance(p.data, np.ndarray) for p in layer.parameters())
+    assert all(isinstance(p.array, np.ndarray) for p in layer.parameters())
 
 
 # ----- (1) the op registry -----------------------------------------------------------------------

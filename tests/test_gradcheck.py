@@ -37,7 +37,7 @@ class ConstantSlopeSquare(Square):
 
     def backward(self, gy):
         (x,) = self.inputs
-        return gy * Tensor(2.0 * x.data)
+        return gy * Tensor(2.0 * x.array)
 
 
 class ProductAndSum(Function):
@@ -125,7 +125,7 @@ def test_library_ops_pass_in_composition() -> None:
 
 def test_gradcheck_leaves_inputs_unchanged() -> None:
     x = _x()
-    before = x.data.copy()
+    before = x.array.copy()
     gradcheck(lambda t: Square()(t), [x])
-    np.testing.assert_array_equal(x.data, before)
+    np.testing.assert_array_equal(x.array, before)
     assert x.grad is None

@@ -63,12 +63,12 @@ def test_broadcasting_binary_ops(case) -> None:
     out = op(ta, tb)
     want = reference(a, b)
     assert out.shape == np.shape(want) and out.dtype == np.float64
-    np.testing.assert_allclose(out.data, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.array, want, rtol=1e-12, atol=1e-12)
     out.backward(Tensor(g))
     da, db = closed_form(np.broadcast_to(a, g.shape), np.broadcast_to(b, g.shape), g)
     assert ta.grad.shape == a.shape and tb.grad.shape == b.shape
-    np.testing.assert_allclose(ta.grad.data, sum_to_shape(da, a.shape), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(tb.grad.data, sum_to_shape(db, b.shape), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ta.grad.array, sum_to_shape(da, a.shape), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(tb.grad.array, sum_to_shape(db, b.shape), rtol=1e-10, atol=1e-10)
 
 
 @SETTINGS
@@ -80,7 +80,7 @@ def test_broadcasting_binary_ops_keep_float32(case) -> None:
     tb = Tensor(b.astype(np.float32), requires_grad=True)
     out = op(ta, tb)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out.data, reference(a.astype(np.float32), b.astype(np.float32)),
+    np.testing.assert_allclose(out.array, reference(a.astype(np.float32), b.astype(np.float32)),
                                rtol=1e-6)
     out.sum().backward()
     assert ta.grad.dtype == np.float32 and tb.grad.dtype == np.float32
@@ -124,8 +124,8 @@ def test_reductions_with_random_axis_and_keepdims(case) -> None:
     out = getattr(F, name)(tx, axis=axis, keepdims=keepdims)
     want = _numpy_reduction(name, x, axis, keepdims)
     assert out.shape == np.shape(want)
-    np.testing.assert_allclose(out.data, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.array, want, rtol=1e-12, atol=1e-12)
     out.sum().backward()
     y_kept = _numpy_reduction(name, x, axis, keepdims=True)
-    np.testing.assert_allclose(tx.grad.data, _closed_form_grad(name, x, y_kept),
+    np.testing.assert_allclose(tx.grad.array, _closed_form_grad(name, x, y_kept),
                                rtol=1e-10, atol=1e-10)

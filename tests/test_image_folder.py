@@ -107,7 +107,7 @@ def test_nurinet_array_transforms_and_to_array(root):
 
 
 def test_is_valid_file_picks_the_files(root):
-    (root / "dog" / "c.data").write_bytes(b"")
+    (root / "dog" / "c.array").write_bytes(b"")
     ds = ImageFolder(root, is_valid_file=lambda p: p.endswith(("a.png", "z.png", "x.PNG")), allow_empty=False)
     assert [os.path.basename(p) for p, _ in ds.samples] == ["x.PNG", "z.png", "a.png"]
     assert ds.targets == [0, 1, 2]

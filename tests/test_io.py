@@ -37,7 +37,7 @@ def mlp() -> nn.Module:
 def same_outputs(a: nn.Module, b: nn.Module, x: np.ndarray) -> bool:
     a.eval()
     b.eval()
-    return np.array_equal(a(nt.tensor(x)).data, b(nt.tensor(x)).data)
+    return np.array_equal(a(nt.tensor(x)).array, b(nt.tensor(x)).array)
 
 
 # ----- the safetensors format ---------------------------------------------------------------------
@@ -114,10 +114,10 @@ def test_save_load_round_trip_of_builtin_layers(tmp_path):
 def test_load_does_not_move_the_default_generator(tmp_path):
     save(mlp(), tmp_path / "m.safetensors")
     nt.manual_seed(5)
-    expected = nt.rand(3).data
+    expected = nt.rand(3).array
     nt.manual_seed(5)
     load(tmp_path / "m.safetensors")
-    np.testing.assert_array_equal(nt.rand(3).data, expected)
+    np.testing.assert_array_equal(nt.rand(3).array, expected)
 
 
 def _more_layers() -> list:
@@ -143,7 +143,7 @@ def test_round_trip_of_other_builtin_layers(tmp_path, name, args, kwargs):
         pytest.skip(f"nn.{name} does not exist yet")
     layer = cls(*args, **kwargs)
     for param in layer.parameters():  # make sure the loaded weights are not fresh ones
-        param.data = param.data + np.float32(0.5)
+        param.array = param.array + np.float32(0.5)
     save(layer, tmp_path / "l.safetensors")
     loaded = load(tmp_path / "l.safetensors")
     assert type(loaded) is cls and repr(loaded) == repr(layer)
@@ -365,12 +365,12 @@ def test_loaded_in_a_new_process_predicts_identically(tmp_path):
     script = textwrap.dedent(f"""
         import numpy as np, nurinet as nt
         model = nt.io.load({str(tmp_path / "m.safetensors")!r}).eval()
-        np.save({str(tmp_path / "y.npy")!r}, model(nt.tensor(np.load({str(tmp_path / "x.npy")!r}))).data)
+        np.save({str(tmp_path / "y.npy")!r}, model(nt.tensor(np.load({str(tmp_path / "x.npy")!r}))).array)
     """)
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
     model.eval()
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model(nt.tensor(x)).data)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), model(nt.tensor(x)).array)
 
 
 # ----- every built-in layer ----------------------------------------------------------------------

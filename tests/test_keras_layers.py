@@ -125,25 +125,25 @@ def test_keras_default_initializers():
     dense = layers.Dense(300)
     dense.build((None, 200))
     limit = np.sqrt(6 / (200 + 300))
-    kernel = dense.kernel.data
+    kernel = dense.kernel.array
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
-    assert np.all(dense.bias.data == 0)
+    assert np.all(dense.bias.array == 0)
     conv = layers.Conv2D(8, 3)
     conv.build((None, 5, 5, 4))
     limit = np.sqrt(6 / (9 * 4 + 9 * 8))
-    assert np.abs(conv.kernel.data).max() <= limit and np.all(conv.bias.data == 0)
+    assert np.abs(conv.kernel.array).max() <= limit and np.all(conv.bias.array == 0)
 
 
 def test_dense_equals_linear():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 6)).astype(np.float32)
     dense = layers.Dense(3, activation="tanh")
-    out = dense(x).data  # built on the first call
+    out = dense(x).array  # built on the first call
     linear = nn.Linear(6, 3, activation="tanh")
-    linear.weight.data[...] = dense.kernel.data.T
-    linear.bias.data[...] = rng.standard_normal(3)
-    dense.bias.data[...] = linear.bias.data
-    np.testing.assert_allclose(dense(x).data, linear(x).data, rtol=1e-5, atol=1e-6)
+    linear.weight.array[...] = dense.kernel.array.T
+    linear.bias.array[...] = rng.standard_normal(3)
+    dense.bias.array[...] = linear.bias.array
+    np.testing.assert_allclose(dense(x).array, linear(x).array, rtol=1e-5, atol=1e-6)
     assert out.shape == (4, 3)
 
 
@@ -153,12 +153,12 @@ def test_conv2d_equals_channels_first_conv(strides, padding):
     x = rng.standard_normal((2, 7, 7, 3)).astype(np.float32)  # channels-last
     conv = layers.Conv2D(5, kernel_size=(3, 3), strides=strides, padding=padding, activation="relu")
     conv.build(x.shape)
-    conv.bias.data[...] = rng.standard_normal(5)
+    conv.bias.array[...] = rng.standard_normal(5)
     ref = nn.Conv2d(3, 5, kernel_size=3, stride=strides, padding=1 if padding == "same" else 0)
-    ref.weight.data[...] = conv.kernel.data.transpose(3, 2, 0, 1)
-    ref.bias.data[...] = conv.bias.data
-    expected = np.maximum(ref(x.transpose(0, 3, 1, 2)).data, 0).transpose(0, 2, 3, 1)
-    np.testing.assert_allclose(conv(x).data, expected, rtol=1e-5, atol=1e-5)
+    ref.weight.array[...] = conv.kernel.array.transpose(3, 2, 0, 1)
+    ref.bias.array[...] = conv.bias.array
+    expected = np.maximum(ref(x.transpose(0, 3, 1, 2)).array, 0).transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(conv(x).array, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_padding_same_output_shapes():
@@ -173,29 +173,29 @@ def test_padding_same_output_shapes():
 def test_pooling_and_flatten_are_channels_last():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 6, 6, 3)).astype(np.float32)
-    pooled = layers.MaxPooling2D()(x).data
-    expected = nn.MaxPool2d(2)(x.transpose(0, 3, 1, 2)).data.transpose(0, 2, 3, 1)
+    pooled = layers.MaxPooling2D()(x).array
+    expected = nn.MaxPool2d(2)(x.transpose(0, 3, 1, 2)).array.transpose(0, 2, 3, 1)
     np.testing.assert_allclose(pooled, expected)
-    averaged = layers.AveragePooling2D(pool_size=(3, 3))(x).data
-    expected = nn.AvgPool2d(3)(x.transpose(0, 3, 1, 2)).data.transpose(0, 2, 3, 1)
+    averaged = layers.AveragePooling2D(pool_size=(3, 3))(x).array
+    expected = nn.AvgPool2d(3)(x.transpose(0, 3, 1, 2)).array.transpose(0, 2, 3, 1)
     np.testing.assert_allclose(averaged, expected, rtol=1e-6)
     # "same" average pooling leaves the padding out of the mean: ones stay ones
     ones = np.ones((1, 5, 5, 2), np.float32)
-    np.testing.assert_allclose(layers.AveragePooling2D(2, padding="same")(ones).data, 1.0)
-    np.testing.assert_array_equal(layers.Flatten()(x).data, x.reshape(2, -1))  # (H, W, C) order
+    np.testing.assert_allclose(layers.AveragePooling2D(2, padding="same")(ones).array, 1.0)
+    np.testing.assert_array_equal(layers.Flatten()(x).array, x.reshape(2, -1))  # (H, W, C) order
 
 
 def test_activation_dropout_batchnorm():
     x = np.linspace(-2, 2, 24, dtype=np.float32).reshape(2, 2, 2, 3)
-    np.testing.assert_allclose(layers.Activation("relu")(x).data, np.maximum(x, 0))
+    np.testing.assert_allclose(layers.Activation("relu")(x).array, np.maximum(x, 0))
     drop = layers.Dropout(0.5)
     drop.eval()
-    np.testing.assert_array_equal(drop(x).data, x)
+    np.testing.assert_array_equal(drop(x).array, x)
     bn = layers.BatchNormalization()
-    out = bn(x).data  # training: batch statistics over N, H, W per channel
+    out = bn(x).array  # training: batch statistics over N, H, W per channel
     np.testing.assert_allclose(out.mean(axis=(0, 1, 2)), 0, atol=1e-5)
     assert bn.gamma.shape == (3,) and bn.moving_mean.shape == (3,)
-    assert not np.allclose(bn.moving_mean.data, 0)  # updated with momentum 0.99
+    assert not np.allclose(bn.moving_mean.array, 0)  # updated with momentum 0.99
     bn.eval()
     assert bn(x).shape == x.shape
 
@@ -247,7 +247,7 @@ def test_save_load_round_trip_with_same_padding_and_batchnorm(tmp_path):
     model.save(path)
     reloaded = load_model(path)
     np.testing.assert_allclose(reloaded.predict(x), model.predict(x), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(reloaded.layers[1].moving_mean.data, model.layers[1].moving_mean.data)
+    np.testing.assert_array_equal(reloaded.layers[1].moving_mean.array, model.layers[1].moving_mean.array)
 
 
 def test_to_categorical():

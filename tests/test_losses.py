@@ -37,7 +37,7 @@ def test_regression_losses_match_their_formulas() -> None:
     assert F.mse_loss(t64(X), t64(Y)).item() == pytest.approx((d**2).mean(), rel=1e-14)
     assert F.l1_loss(t64(X), t64(Y), "sum").item() == pytest.approx(np.abs(d).sum(), rel=1e-14)
     huber = np.where(np.abs(d) < 0.5, 0.5 * d**2, 0.5 * (np.abs(d) - 0.25))
-    np.testing.assert_allclose(F.huber_loss(t64(X), t64(Y), "none", 0.5).data, huber, rtol=1e-14)
+    np.testing.assert_allclose(F.huber_loss(t64(X), t64(Y), "none", 0.5).array, huber, rtol=1e-14)
 
 
 def test_smooth_l1_is_huber_over_beta_and_l1_at_zero_beta() -> None:
@@ -79,11 +79,11 @@ def test_fused_cross_entropy_agrees_with_composite_twin(case) -> None:
     x1, x2 = t64(X, grad=True), t64(X, grad=True)
     fused = F.cross_entropy(x1, target, **kwargs)
     slow = cross_entropy_composite(x2, target, **kwargs)
-    np.testing.assert_allclose(fused.data, slow.data, rtol=1e-12)
+    np.testing.assert_allclose(fused.array, slow.array, rtol=1e-12)
     upstream = np.random.default_rng(1).normal(size=fused.shape)
     fused.backward(Tensor(upstream))
     slow.backward(Tensor(upstream))
-    np.testing.assert_allclose(x1.grad.data, x2.grad.data, rtol=1e-11, atol=1e-14)
+    np.testing.assert_allclose(x1.grad.array, x2.grad.array, rtol=1e-11, atol=1e-14)
 
 
 def test_fused_cross_entropy_second_order_agrees_with_composite() -> None:
@@ -95,7 +95,7 @@ def test_fused_cross_entropy_second_order_agrees_with_composite() -> None:
         xt = t64(x, grad=True)
         (g,) = nurinet.grad(fn(xt, target, label_smoothing=0.1), [xt], create_graph=True)
         (hv,) = nurinet.grad((g * v).sum(), [xt])
-        hvps.append(hv.data)
+        hvps.append(hv.array)
     np.testing.assert_allclose(hvps[0], hvps[1], rtol=1e-10, atol=1e-14)
 
 
@@ -104,7 +104,7 @@ def test_cross_entropy_gradient_is_softmax_minus_onehot_over_n() -> None:
     x = t64(X, grad=True)
     F.cross_entropy(x, target).backward()
     p = np.exp(X) / np.exp(X).sum(1, keepdims=True)
-    np.testing.assert_allclose(x.grad.data, (p - np.eye(4)[target]) / 6, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.array, (p - np.eye(4)[target]) / 6, rtol=1e-12)
 
 
 def test_cross_entropy_onehot_targets_equal_class_indices() -> None:
@@ -120,7 +120,7 @@ def test_cross_entropy_onehot_targets_equal_class_indices() -> None:
 def test_cross_entropy_spatial_and_single_sample() -> None:
     x = np.random.default_rng(4).normal(size=(2, 3, 4, 5))
     target = np.random.default_rng(5).integers(0, 3, (2, 4, 5))
-    per_pixel = F.cross_entropy(t64(x), target, reduction="none").data
+    per_pixel = F.cross_entropy(t64(x), target, reduction="none").array
     assert per_pixel.shape == (2, 4, 5)
     flat = F.cross_entropy(t64(np.moveaxis(x, 1, -1).reshape(-1, 3)), target.reshape(-1)).item()
     assert per_pixel.mean() == pytest.approx(flat, rel=1e-13)
@@ -135,7 +135,7 @@ def test_cross_entropy_is_stable_for_huge_logits() -> None:
         loss = F.cross_entropy(x, np.array([0, 0]))
         loss.backward()
     assert loss.item() == pytest.approx(1e4, rel=1e-12)
-    assert np.isfinite(x.grad.data).all()
+    assert np.isfinite(x.grad.array).all()
 
 
 def test_cross_entropy_ignore_index_and_all_ignored() -> None:
@@ -175,7 +175,7 @@ def test_nll_loss_of_log_softmax_is_cross_entropy() -> None:
     nll = F.nll_loss(F.log_softmax(t64(X), axis=1), target, w).item()
     assert nll == pytest.approx(F.cross_entropy(t64(X), target, w).item(), rel=1e-13)
     picked = -(X[np.arange(6), target] * w[target])
-    np.testing.assert_allclose(F.nll_loss(t64(X), target, w, reduction="none").data, picked)
+    np.testing.assert_allclose(F.nll_loss(t64(X), target, w, reduction="none").array, picked)
     assert F.nll_loss(t64(X), target, w).item() == pytest.approx(picked.sum() / w[target].sum())
 
 
@@ -189,8 +189,8 @@ def test_binary_cross_entropy_clamps_log_at_minus_100() -> None:
         warnings.simplefilter("error")
         loss = F.binary_cross_entropy(p, y, reduction="none")
         loss.sum().backward()
-    np.testing.assert_allclose(loss.data, [100.0, 0.0, 100.0, 0.0])
-    assert np.isfinite(p.grad.data).all()
+    np.testing.assert_allclose(loss.array, [100.0, 0.0, 100.0, 0.0])
+    assert np.isfinite(p.grad.array).all()
 
 
 def test_binary_cross_entropy_rejects_non_probabilities() -> None:
@@ -214,14 +214,14 @@ def test_bce_with_logits_matches_bce_of_sigmoid_and_is_stable() -> None:
         warnings.simplefilter("error")
         loss = F.binary_cross_entropy_with_logits(big, t64([1.0, 0.0, 0.0, 1.0]), reduction="none")
         loss.sum().backward()
-    np.testing.assert_allclose(loss.data, [0.0, 0.0, 1000.0, 1000.0])
-    np.testing.assert_allclose(big.grad.data, [0.0, 0.0, 1.0, -1.0])
+    np.testing.assert_allclose(loss.array, [0.0, 0.0, 1000.0, 1000.0])
+    np.testing.assert_allclose(big.grad.array, [0.0, 0.0, 1.0, -1.0])
 
 
 def test_bce_with_logits_pos_weight_scales_the_positive_term() -> None:
     x, y = t64([0.3, -1.2]), t64([1.0, 1.0])
-    plain = F.binary_cross_entropy_with_logits(x, y, reduction="none").data
-    weighted = F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=[3.0]).data
+    plain = F.binary_cross_entropy_with_logits(x, y, reduction="none").array
+    weighted = F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=[3.0]).array
     np.testing.assert_allclose(weighted, 3 * plain)
 
 
@@ -232,13 +232,13 @@ def test_kl_div_reductions_and_zero_targets() -> None:
     logq = F.log_softmax(t64(X), axis=1)
     p = np.exp(Y) / np.exp(Y).sum(1, keepdims=True)
     p[0] = [0.0, 0.5, 0.5, 0.0]
-    pointwise = np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0) - p * logq.data
+    pointwise = np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0) - p * logq.array
     assert F.kl_div(logq, t64(p), "batchmean").item() == pytest.approx(pointwise.sum() / 6)
     assert F.kl_div(logq, t64(p), "mean").item() == pytest.approx(pointwise.mean())
-    lp = t64(logq.data, grad=True)
+    lp = t64(logq.array, grad=True)
     target = t64(p, grad=True)
     F.kl_div(lp, target, "sum").backward()
-    assert np.isfinite(target.grad.data).all()
+    assert np.isfinite(target.grad.array).all()
     assert F.kl_div(logq[1:], t64(np.log(p[1:])), "sum", log_target=True).item() == \
         pytest.approx(pointwise[1:].sum())
 
@@ -246,7 +246,7 @@ def test_kl_div_reductions_and_zero_targets() -> None:
 def test_hinge_losses_follow_keras() -> None:
     s = t64([[0.3, -2.0, 1.5], [-0.4, 0.9, 2.0]])
     y = np.array([[1.0, -1.0, -1.0], [1.0, 1.0, -1.0]])
-    margin = np.maximum(0, 1 - y * s.data)
+    margin = np.maximum(0, 1 - y * s.array)
     assert F.hinge_loss(s, y).item() == pytest.approx(margin.mean())
     assert F.squared_hinge_loss(s, y).item() == pytest.approx((margin**2).mean())
     assert F.hinge_loss(s, (y > 0).astype(int)).item() == pytest.approx(margin.mean())  # 0/1 labels
@@ -259,7 +259,7 @@ def test_cosine_embedding_loss() -> None:
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     y = np.array([1, -1, -1])
     want = np.where(y == 1, 1 - cos, np.maximum(cos - 0.1, 0))
-    got = F.cosine_embedding_loss(t64(a), t64(b), y, 0.1, "none").data
+    got = F.cosine_embedding_loss(t64(a), t64(b), y, 0.1, "none").array
     np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="targets must be 1 or -1"):
         F.cosine_embedding_loss(t64(a), t64(b), np.array([1, 0, 1]))
@@ -269,7 +269,7 @@ def test_cosine_embedding_loss() -> None:
 
 def test_contrastive_loss_convention_label_one_is_similar() -> None:
     d = t64([0.5, 0.5, 2.0])
-    got = F.contrastive_loss(d, np.array([1, 0, 0]), margin=1.0, reduction="none").data
+    got = F.contrastive_loss(d, np.array([1, 0, 0]), margin=1.0, reduction="none").array
     np.testing.assert_allclose(got, [0.25, 0.25, 0.0])
     with pytest.raises(ValueError, match=r"labels must be 1 \(similar\) or 0 \(dissimilar\)"):
         F.contrastive_loss(d, np.array([1, -1, 0]))
@@ -283,7 +283,7 @@ def test_contrastive_layer_takes_embeddings() -> None:
     assert layer(a, b, label).item() == pytest.approx(want)
     assert gradcheck(lambda u: layer(u, b, label), [a])
     dist = np.sqrt(((X - Y + 1e-6) ** 2).sum(1))
-    np.testing.assert_allclose(F.pairwise_distance(a, b).data, dist)
+    np.testing.assert_allclose(F.pairwise_distance(a, b).array, dist)
 
 
 def test_custom_loss_is_a_plain_function() -> None:
@@ -397,7 +397,7 @@ LAYER_CASES = [
 @pytest.mark.parametrize("layer,fn,args", LAYER_CASES, ids=[type(c[0]).__name__ for c in LAYER_CASES])
 def test_loss_layers_match_functions(layer, fn, args) -> None:
     tensors = [t64(a) if a.dtype.kind == "f" else a for a in args]
-    np.testing.assert_allclose(layer(*tensors).data, fn(*tensors).data, rtol=1e-13)
+    np.testing.assert_allclose(layer(*tensors).array, fn(*tensors).array, rtol=1e-13)
     first = Tensor(args[0].astype(np.float32))
     rest = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in args[1:]]
     assert layer(first, *rest).dtype == np.float32

@@ -326,7 +326,7 @@ def test_noop_never_changes_the_parameters(name) -> None:
     assert type(optimizer) is NoOp
     (weight * weight).sum().backward()
     assert optimizer.step(lambda: 7.0) == 7.0 and optimizer.step() is None
-    np.testing.assert_array_equal(weight.data, [1.0, -2.0])
+    np.testing.assert_array_equal(weight.array, [1.0, -2.0])
     assert optimizer.state == {} and optimizer.state_dict()["param_groups"][0]["lr"] == 0.0
 
 

@@ -48,36 +48,36 @@ def _quiet(fn, *args, **kwargs):
 def test_nearest_upsample_nan_reaches_its_four_copies_only() -> None:
     """The issue's case: one NaN pixel made 64 of 64 outputs NaN; PyTorch makes 4."""
     y = nn.Upsample(scale_factor=2, mode="nearest")(nt.tensor(_image(np.nan, (1, 2))))
-    assert np.isnan(y.data).sum() == 4
-    assert np.isnan(y.data[0, 0, 2:4, 4:6]).all()
-    assert np.isfinite(y.data[0, 1]).all()  # the other channel
+    assert np.isnan(y.array).sum() == 4
+    assert np.isnan(y.array[0, 0, 2:4, 4:6]).all()
+    assert np.isfinite(y.array[0, 1]).all()  # the other channel
 
 
 def test_nearest_upsample_inf_stays_inf() -> None:
     """One inf pixel made 60 NaNs; PyTorch makes none, and four infs."""
     y = F.interpolate(nt.tensor(_image(np.inf, (1, 2))), scale_factor=2, mode="nearest")
-    assert np.isnan(y.data).sum() == 0
-    assert np.isinf(y.data).sum() == 4
+    assert np.isnan(y.array).sum() == 0
+    assert np.isinf(y.array).sum() == 4
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 def test_interpolate_nan_stays_in_its_neighbourhood(mode: str) -> None:
     x = np.zeros((1, 1, 8, 8), np.float32)
     x[0, 0, 3, 3] = np.nan
-    y = _quiet(F.interpolate, nt.tensor(x), size=(16, 16), mode=mode).data[0, 0]
+    y = _quiet(F.interpolate, nt.tensor(x), size=(16, 16), mode=mode).array[0, 0]
     rows, cols = np.nonzero(np.isnan(y))
     assert rows.size and rows.min() >= 4 and rows.max() <= 8 and cols.min() >= 4 and cols.max() <= 8
 
 
 def test_adaptive_avg_pool_nan_stays_in_its_bin() -> None:
     x = _image(np.nan, (0, 3), shape=(1, 1, 6, 6))
-    y = nn.AdaptiveAvgPool2d((3, 3))(nt.tensor(x)).data[0, 0]
+    y = nn.AdaptiveAvgPool2d((3, 3))(nt.tensor(x)).array[0, 0]
     assert np.isnan(y).tolist() == [[False, True, False]] + [[False] * 3] * 2
 
 
 def test_global_average_is_one_pass_and_local() -> None:
     x = _image(np.inf, (2, 2), shape=(2, 3, 7, 7))
-    y = F.adaptive_avg_pool2d(nt.tensor(x), 1).data
+    y = F.adaptive_avg_pool2d(nt.tensor(x), 1).array
     assert np.isinf(y[0, 0, 0, 0]) and np.isfinite(np.delete(y.ravel(), 0)).all()
     np.testing.assert_allclose(y[1], x[1].mean(axis=(1, 2), keepdims=True), rtol=1e-6)
 
@@ -99,7 +99,7 @@ RESIZES = [
 def test_interpolate_non_finite_matches_torch(mode: str, kwargs: dict, value: float, position: tuple) -> None:
     torch = _torch()
     x = _image(value, position)
-    ours = _quiet(F.interpolate, nt.tensor(x), mode=mode, **kwargs).data
+    ours = _quiet(F.interpolate, nt.tensor(x), mode=mode, **kwargs).array
     theirs = torch.nn.functional.interpolate(torch.from_numpy(x), mode=mode, **kwargs).numpy()
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
     np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
@@ -113,7 +113,7 @@ def test_interpolate_non_finite_matches_torch(mode: str, kwargs: dict, value: fl
 def test_adaptive_avg_pool_non_finite_matches_torch(size, value: float) -> None:
     torch = _torch()
     x = _image(value, (4, 1), shape=(2, 3, 7, 6))
-    ours = F.adaptive_avg_pool2d(nt.tensor(x), size).data
+    ours = F.adaptive_avg_pool2d(nt.tensor(x), size).array
     theirs = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), size).numpy()
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
     np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
@@ -148,7 +148,7 @@ def test_resampling_gradients_match_torch() -> None:
         g = np.random.default_rng(3).standard_normal(out.shape)
         out.backward(nt.tensor(g))
         theirs_fn(theirs).backward(torch.from_numpy(g))
-        np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(ours.grad.array, theirs.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 # ----- convolution -------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def test_conv2d_inf_input_gives_inf_weight_gradient_not_nan(channels: int, x_gra
     conv = nn.Conv2d(channels, 2, 3, stride=stride, padding=1)
     y = _quiet(conv, inputs)
     _quiet(y.sum().backward)
-    gw = conv.weight.grad.data
+    gw = conv.weight.grad.array
     taps = [1 - stride * r for r in (0, 1) if 1 - stride * r >= 0]  # tap i of output r reads s*r - 1 + i
     reads_the_pixel = np.zeros(gw.shape, bool)
     reads_the_pixel[:, 0, min(taps) : max(taps) + 1, min(taps) : max(taps) + 1] = True
@@ -186,8 +186,8 @@ def test_conv2d_padding_does_not_turn_an_infinite_gradient_into_nan(groups: int)
     g = np.ones(y.shape)
     g[0, 0, 0, 0] = np.inf
     _quiet(y.backward, nt.tensor(g))
-    assert not np.isnan(w.grad.data).any()
-    assert np.isinf(w.grad.data[0, :, 1:, 1:]).all()  # output (0, 0) reads real pixels there only
+    assert not np.isnan(w.grad.array).any()
+    assert np.isinf(w.grad.array[0, :, 1:, 1:]).all()  # output (0, 0) reads real pixels there only
 
 
 @pytest.mark.torch
@@ -209,7 +209,7 @@ def test_conv2d_non_finite_gradients_match_torch(where: str, stride: int, channe
         g[1, 2, 0, 0] = -np.inf
     _quiet(y.backward, nt.tensor(g))
     torch.nn.functional.conv2d(theirs_x, theirs_w, stride=stride, padding=1).backward(torch.from_numpy(g))
-    for ours, theirs in [(ours_w.grad.data, theirs_w.grad.numpy()), (ours_x.grad.data, theirs_x.grad.numpy())]:
+    for ours, theirs in [(ours_w.grad.array, theirs_w.grad.numpy()), (ours_x.grad.array, theirs_x.grad.numpy())]:
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
         np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
 
@@ -224,27 +224,27 @@ def _standardized(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 def test_layer_norm_of_huge_finite_values_is_right_not_zero(scale: float) -> None:
     """(1e20)^2 overflows float32: the variance was inf, rstd 0 and the output all zeros."""
     x = (np.random.default_rng(8).standard_normal((3, 8)) * scale).astype(np.float32)
-    y = nn.LayerNorm(8)(nt.tensor(x)).data
+    y = nn.LayerNorm(8)(nt.tensor(x)).array
     np.testing.assert_allclose(y, _standardized(x, (1,)), rtol=1e-4, atol=1e-5)
 
 
 def test_group_norm_of_huge_finite_values_is_right_not_zero() -> None:
     x = (np.random.default_rng(9).standard_normal((2, 4, 3, 3)) * 1e20).astype(np.float32)
     x[1] /= 1e20  # an ordinary sample beside it keeps its ordinary answer
-    y = nn.GroupNorm(2, 4)(nt.tensor(x)).data
+    y = nn.GroupNorm(2, 4)(nt.tensor(x)).array
     want = _standardized(x.reshape(2, 2, -1), (2,)).reshape(x.shape)
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
 
 
 def test_batch_norm_shares_the_fix() -> None:
     x = (np.random.default_rng(10).standard_normal((6, 3)) * 1e20).astype(np.float32)
-    y = F.batch_norm(nt.tensor(x), None, None, training=True).data
+    y = F.batch_norm(nt.tensor(x), None, None, training=True).array
     np.testing.assert_allclose(y, _standardized(x, (0,)), rtol=1e-4, atol=1e-5)
 
 
 def test_normalization_of_inf_or_nan_gives_nan_as_torch() -> None:
     x = np.array([[1.0, np.inf, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]], np.float32)
-    y = _quiet(F.layer_norm, nt.tensor(x), 4).data
+    y = _quiet(F.layer_norm, nt.tensor(x), 4).array
     assert np.isnan(y[0]).all()
     np.testing.assert_allclose(y[1], _standardized(x[1:], (1,))[0], rtol=1e-5)
 
@@ -256,7 +256,7 @@ def _layer_norm_grads(data: np.ndarray, w: np.ndarray, b: np.ndarray, g: np.ndar
     y = F.layer_norm(x, data.shape[-1], weight, bias, eps=eps)
     fast = nt.grad(y, [x, weight, bias], nt.tensor(g), retain_graph=True)
     slow = nt.grad(y, [x, weight, bias], nt.tensor(g), create_graph=True)
-    return [y.data, *(t.data for t in fast), *(t.data for t in slow)]
+    return [y.array, *(t.array for t in fast), *(t.array for t in slow)]
 
 
 def test_layer_norm_gradients_on_the_scaled_path() -> None:
@@ -283,7 +283,7 @@ def test_layer_norm_second_order_on_the_scaled_path() -> None:
         y = F.layer_norm(x, 4, eps=eps)
         (g,) = nt.grad((y * y * y).sum(), x, create_graph=True)
         (h,) = nt.grad(g.sum(), x)
-        hessians.append(h.data * factor * factor)
+        hessians.append(h.array * factor * factor)
     np.testing.assert_allclose(hessians[1], hessians[0], rtol=1e-6, atol=1e-9)
 
 

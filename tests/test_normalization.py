@@ -37,18 +37,18 @@ def test_fused_matches_composite_first_and_second_order(name: str) -> None:
     x, w, b = _t(*x_shape), _t(*p_shape), _t(*p_shape)
     gy = Tensor(RNG.standard_normal(x_shape))
     y1, y2 = fused(x, w, b), composite(x, w, b)
-    np.testing.assert_allclose(y1.data, y2.data, atol=1e-12)
+    np.testing.assert_allclose(y1.array, y2.array, atol=1e-12)
     g1 = nurinet.grad(y1, [x, w, b], gy, create_graph=True)
     g2 = nurinet.grad(y2, [x, w, b], gy, create_graph=True)
     for a, c in zip(g1, g2):
-        np.testing.assert_allclose(a.data, c.data, atol=1e-10)
+        np.testing.assert_allclose(a.array, c.array, atol=1e-10)
     # Second order: the gradient of <g_x, v> with respect to x, w and b.
     v = Tensor(RNG.standard_normal(x_shape))
     h1 = nurinet.grad((g1[0] * v).sum(), [x, w, b], allow_unused=True)
     h2 = nurinet.grad((g2[0] * v).sum(), [x, w, b], allow_unused=True)
     assert h1[2] is None and h2[2] is None  # g_x does not depend on the bias
     for a, c in zip(h1[:2], h2[:2]):
-        np.testing.assert_allclose(a.data, c.data, atol=1e-9)
+        np.testing.assert_allclose(a.array, c.array, atol=1e-9)
 
 
 def test_gradgradcheck_batch_norm_without_affine() -> None:
@@ -77,13 +77,13 @@ def test_batch_norm_running_statistics_follow_the_momentum_rule() -> None:
         y = bn(Tensor(x))
         m, v, unbiased = _stats(x)
         mean, var = 0.7 * mean + 0.3 * m, 0.7 * var + 0.3 * unbiased
-        np.testing.assert_allclose(y.data, (x - m[:, None]) / np.sqrt(v[:, None] + 1e-5), atol=1e-12)
-    np.testing.assert_allclose(bn.running_mean.data, mean, atol=1e-12)
-    np.testing.assert_allclose(bn.running_var.data, var, atol=1e-12)
-    assert int(bn.num_batches_tracked.data) == 3
+        np.testing.assert_allclose(y.array, (x - m[:, None]) / np.sqrt(v[:, None] + 1e-5), atol=1e-12)
+    np.testing.assert_allclose(bn.running_mean.array, mean, atol=1e-12)
+    np.testing.assert_allclose(bn.running_var.array, var, atol=1e-12)
+    assert int(bn.num_batches_tracked.array) == 3
     bn.eval()
     x = RNG.standard_normal((2, 3, 4))
-    np.testing.assert_allclose(bn(Tensor(x)).data, (x - mean[:, None]) / np.sqrt(var[:, None] + 1e-5),
+    np.testing.assert_allclose(bn(Tensor(x)).array, (x - mean[:, None]) / np.sqrt(var[:, None] + 1e-5),
                                atol=1e-12)
 
 
@@ -92,8 +92,8 @@ def test_batch_norm_cumulative_average_when_momentum_is_none() -> None:
     batches = [RNG.standard_normal((5, 2)) for _ in range(4)]
     for x in batches:
         bn(Tensor(x))
-    np.testing.assert_allclose(bn.running_mean.data, np.mean([x.mean(0) for x in batches], axis=0), atol=1e-12)
-    np.testing.assert_allclose(bn.running_var.data, np.mean([x.var(0, ddof=1) for x in batches], axis=0),
+    np.testing.assert_allclose(bn.running_mean.array, np.mean([x.mean(0) for x in batches], axis=0), atol=1e-12)
+    np.testing.assert_allclose(bn.running_var.array, np.mean([x.var(0, ddof=1) for x in batches], axis=0),
                                atol=1e-12)
 
 
@@ -103,19 +103,19 @@ def test_batch_norm_without_running_stats_uses_batch_statistics_in_eval() -> Non
     x = RNG.standard_normal((3, 2, 2, 2)).astype(np.float32)
     m, v, _ = _stats(x)
     want = (x - m[:, None, None]) / np.sqrt(v[:, None, None] + 1e-5)
-    np.testing.assert_allclose(bn(Tensor(x)).data, want, atol=1e-6)
+    np.testing.assert_allclose(bn(Tensor(x)).array, want, atol=1e-6)
 
 
 def test_eval_batch_norm_gradients_use_running_statistics() -> None:
     bn = nn.BatchNorm1d(3, dtype=np.float64)
-    bn.running_mean.data, bn.running_var.data = np.array([1.0, 2.0, 3.0]), np.array([4.0, 1.0, 0.25])
-    bn.weight.data = np.array([2.0, -1.0, 0.5])
+    bn.running_mean.array, bn.running_var.array = np.array([1.0, 2.0, 3.0]), np.array([4.0, 1.0, 0.25])
+    bn.weight.array = np.array([2.0, -1.0, 0.5])
     bn.eval()
     x = _t(4, 3)
     bn(x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, np.broadcast_to(bn.weight.data / np.sqrt(bn.running_var.data + 1e-5),
+    np.testing.assert_allclose(x.grad.array, np.broadcast_to(bn.weight.array / np.sqrt(bn.running_var.array + 1e-5),
                                                             (4, 3)), atol=1e-12)
-    np.testing.assert_allclose(bn.bias.grad.data, [4.0, 4.0, 4.0])
+    np.testing.assert_allclose(bn.bias.grad.array, [4.0, 4.0, 4.0])
 
 
 def test_layers_pass_the_harness() -> None:
@@ -162,7 +162,7 @@ def test_bad_construction_and_dtypes_raise() -> None:
 
 def test_dropout2d_zeroes_whole_channels_and_scales_the_rest() -> None:
     x = np.ones((8, 16, 3, 3), np.float32)
-    y = nn.Dropout2d(0.25, generator=Generator(0))(Tensor(x)).data
+    y = nn.Dropout2d(0.25, generator=Generator(0))(Tensor(x)).array
     per_channel = y.reshape(8, 16, 9)
     assert np.all(per_channel.min(-1) == per_channel.max(-1))  # one value per channel
     assert set(np.unique(y)) <= {0.0, np.float32(1 / 0.75)}
@@ -174,17 +174,17 @@ def test_dropout2d_gradient_uses_the_same_mask() -> None:
     x = _t(4, 5, 2, 2)
     y = F.dropout2d(x, 0.5, generator=Generator(1))
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, y.data / x.data)
+    np.testing.assert_array_equal(x.grad.array, y.array / x.array)
 
 
 def test_dropout2d_is_off_in_eval_and_seedable() -> None:
     layer = nn.Dropout2d(0.5)
     x = Tensor(RNG.standard_normal((2, 6, 2, 2)).astype(np.float32))
     assert layer.eval()(x) is x
-    a = F.dropout2d(x, 0.5, generator=Generator(3)).data
-    b = F.dropout2d(x, 0.5, generator=Generator(3)).data
+    a = F.dropout2d(x, 0.5, generator=Generator(3)).array
+    b = F.dropout2d(x, 0.5, generator=Generator(3)).array
     np.testing.assert_array_equal(a, b)
-    unbatched = F.dropout2d(x[0], 0.5, generator=Generator(3)).data  # (C, H, W)
+    unbatched = F.dropout2d(x[0], 0.5, generator=Generator(3)).array  # (C, H, W)
     assert unbatched.shape == (6, 2, 2)
     check_layer(nn.Dropout2d(0.5, generator=Generator(0)), (2, 8, 3, 3), (2, 8, 3, 3), 0, train_eval_differ=True)
 

@@ -23,21 +23,21 @@ def _step(torch, ours, theirs, x: np.ndarray, rng: np.random.Generator, dtype) -
     tol = TOL[dtype]
     xo, xt = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yo, yt = ours(xo), theirs(xt)
-    np.testing.assert_allclose(yo.data, yt.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(yo.array, yt.detach().numpy(), rtol=tol, atol=tol)
     gy = rng.standard_normal(x.shape).astype(dtype)
     ours.zero_grad()
     theirs.zero_grad()
     yo.backward(Tensor(gy))
     yt.backward(torch.tensor(gy))
-    np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(xo.grad.array, xt.grad.numpy(), rtol=tol, atol=tol)
     for (name, p), q in zip(ours.named_parameters(), theirs.parameters()):
-        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), rtol=tol, atol=tol, err_msg=name)
+        np.testing.assert_allclose(p.grad.array, q.grad.numpy(), rtol=tol, atol=tol, err_msg=name)
 
 
 def _compare_stats(ours, theirs, dtype) -> None:
     tol = TOL[dtype]
     for name, buffer in theirs.named_buffers():
-        np.testing.assert_allclose(getattr(ours, name).data, buffer.numpy(), rtol=tol, atol=tol, err_msg=name)
+        np.testing.assert_allclose(getattr(ours, name).array, buffer.numpy(), rtol=tol, atol=tol, err_msg=name)
 
 
 BN_CASES = [("BatchNorm1d", (8, 3)), ("BatchNorm1d", (4, 3, 7)), ("BatchNorm2d", (4, 3, 5, 5))]

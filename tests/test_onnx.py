@@ -77,15 +77,15 @@ def trained_batch_norm(layer, shape):
         for _ in range(3):
             layer(nurinet.Tensor((rng.standard_normal((8, *shape)) * 2 + 1).astype(np.float32)))
     if layer.weight is not None:
-        layer.weight.data[...] = rng.uniform(0.5, 1.5, layer.weight.shape).astype(np.float32)
-        layer.bias.data[...] = rng.uniform(-0.5, 0.5, layer.bias.shape).astype(np.float32)
+        layer.weight.array[...] = rng.uniform(0.5, 1.5, layer.weight.shape).astype(np.float32)
+        layer.bias.array[...] = rng.uniform(-0.5, 0.5, layer.bias.shape).astype(np.float32)
     return layer
 
 
 def affine(layer):
     rng = np.random.default_rng(4)
     for p in layer.parameters():
-        p.data[...] = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
+        p.array[...] = rng.uniform(0.5, 1.5, p.shape).astype(np.float32)
     return layer
 
 

@@ -50,7 +50,7 @@ def test_forward_matches_reference(spec: OpSpec) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g.shape == np.shape(w)
-        np.testing.assert_allclose(g.data, w, atol=spec.atol, rtol=1e-7)
+        np.testing.assert_allclose(g.array, w, atol=spec.atol, rtol=1e-7)
 
 
 @pytest.mark.parametrize("spec", OPS, ids=IDS)
@@ -90,7 +90,7 @@ def test_noncontiguous_inputs(spec: OpSpec) -> None:
     want = _outputs(spec.fn(*_inputs(spec, arrays, grad=False)))
     got = _outputs(spec.fn(*[Tensor(a) for a in strided]))
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g.data, w.data, atol=1e-12)
+        np.testing.assert_allclose(g.array, w.array, atol=1e-12)
     assert gradcheck(spec.fn, [Tensor(a, requires_grad=True) for a in strided], eps=spec.eps,
                      mode="fast")
 
@@ -131,7 +131,7 @@ def test_backward_arrays_matches_backward(spec: OpSpec) -> None:
     for f, s in zip(fast, slow):
         assert (f is None) == (s is None)
         if f is not None:
-            np.testing.assert_allclose(f.data, s.data, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(f.array, s.array, rtol=1e-12, atol=1e-12)
 
 
 def _defines_backward_arrays() -> dict[str, type]:
@@ -205,7 +205,7 @@ def test_nan_reaches_only_what_the_reference_reaches(spec: OpSpec) -> None:
                     raise
                 want = _outputs(spec.reference(*[a.copy() for a in poisoned]))
             for k, (g, w) in enumerate(zip(got, want)):
-                extra = ~np.isfinite(g.data) & np.isfinite(np.asarray(w))
+                extra = ~np.isfinite(g.array) & np.isfinite(np.asarray(w))
                 assert not extra.any(), (
                     f"{spec.name}: a NaN at input {i}, position {position} reached {int(extra.sum())} "
                     f"output(s) of output {k} that the reference leaves finite")

@@ -187,7 +187,7 @@ class Problem:
 def run(opt: Optimizer, params: list[Parameter], problem: Problem, steps: range) -> None:
     for k in steps:
         for i, p in enumerate(params):
-            p.grad = Tensor(problem.grad(k, i, p.data))
+            p.grad = Tensor(problem.grad(k, i, p.array))
         opt.step()
 
 
@@ -206,8 +206,8 @@ def test_matches_reference(cls, ref, kwargs) -> None:
     params = problem.params()
     run(cls(params, **kwargs), params, problem, range(STEPS))
     for got, want, start in zip(params, run_reference(ref, kwargs, problem), problem.init):
-        assert not np.allclose(got.data, start)  # the optimizer moved the parameters
-        np.testing.assert_allclose(got.data, want, rtol=1e-6, atol=1e-12)
+        assert not np.allclose(got.array, start)  # the optimizer moved the parameters
+        np.testing.assert_allclose(got.array, want, rtol=1e-6, atol=1e-12)
 
 
 def test_param_groups_with_their_own_hyperparameters() -> None:
@@ -218,8 +218,8 @@ def test_param_groups_with_their_own_hyperparameters() -> None:
     run(opt, [a, b], problem, range(STEPS))
     want_a = run_reference(ref_sgd, {"lr": 0.1}, problem)[0]
     want_b = run_reference(ref_sgd, {"lr": 0.01, "momentum": 0.5}, problem)[1]
-    np.testing.assert_allclose(a.data, want_a, rtol=1e-6)
-    np.testing.assert_allclose(b.data, want_b, rtol=1e-6)
+    np.testing.assert_allclose(a.array, want_a, rtol=1e-6)
+    np.testing.assert_allclose(b.array, want_b, rtol=1e-6)
 
 
 def test_add_param_group_fills_defaults_and_steps_the_new_group() -> None:
@@ -229,7 +229,7 @@ def test_add_param_group_fills_defaults_and_steps_the_new_group() -> None:
     opt.add_param_group({"params": b, "lr": 0.05})
     assert opt.param_groups[1]["betas"] == (0.9, 0.999) and opt.param_groups[1]["lr"] == 0.05
     run(opt, [a, b], problem, range(STEPS))
-    np.testing.assert_allclose(b.data, run_reference(ref_adam, {"lr": 0.05}, problem)[1], rtol=1e-6)
+    np.testing.assert_allclose(b.array, run_reference(ref_adam, {"lr": 0.05}, problem)[1], rtol=1e-6)
     assert set(opt.state) == {(0, 0), (1, 0)}
 
 
@@ -260,13 +260,13 @@ def test_state_dict_round_trip_continues_bit_identically(cls, kwargs) -> None:
             if isinstance(v, np.ndarray):
                 v += 1.0
 
-    resumed = [Parameter(p.data.copy()) for p in first]
+    resumed = [Parameter(p.array.copy()) for p in first]
     fresh = cls(resumed, lr=123.0)  # the saved hyperparameters replace these
     fresh.load_state_dict(saved)
     assert fresh.param_groups[0]["lr"] == kwargs.get("lr", cls([Parameter(np.ones(1))]).defaults["lr"])
     run(fresh, resumed, problem, range(STEPS // 2, STEPS))
     for got, want in zip(resumed, straight):
-        np.testing.assert_array_equal(got.data, want.data)
+        np.testing.assert_array_equal(got.array, want.array)
 
 
 def test_state_dict_is_plain_data_keyed_by_position() -> None:
@@ -290,7 +290,7 @@ def test_load_state_dict_casts_to_the_parameter_dtype() -> None:
     params = problem.params()
     opt = RMSprop(params, momentum=0.9)
     run(opt, params, problem, range(2))
-    params32 = [Parameter(p.data.astype(np.float32)) for p in params]
+    params32 = [Parameter(p.array.astype(np.float32)) for p in params]
     opt32 = RMSprop(params32)
     opt32.load_state_dict(opt.state_dict())
     assert all(v.dtype == np.float32 for s in opt32.state.values() for k, v in s.items()
@@ -307,7 +307,7 @@ def test_load_state_dict_turns_numpy_scalars_into_python_numbers() -> None:
     for values in sd["state"].values():  # as a file format might hand them back
         values["step"] = np.int64(values["step"])
         values["mu_product"] = np.float64(values["mu_product"])
-    fresh = NAdam([Parameter(p.data.astype(np.float32)) for p in params])
+    fresh = NAdam([Parameter(p.array.astype(np.float32)) for p in params])
     fresh.load_state_dict(sd)
     state = fresh.state[(0, 1)]
     assert type(state["step"]) is int and type(state["mu_product"]) is float
@@ -324,7 +324,7 @@ def test_load_state_dict_errors() -> None:
         Adam([{"params": params[:1]}, {"params": params[1:]}]).load_state_dict(sd)
     with pytest.raises(ValueError, match="group 0 of the loaded state dict has 2 parameter"):
         Adam(params[:1]).load_state_dict(sd)
-    swapped = [Parameter(params[1].data.copy()), Parameter(params[0].data.copy())]
+    swapped = [Parameter(params[1].array.copy()), Parameter(params[0].array.copy())]
     with pytest.raises(ValueError, match=r"has shape \(4, 3\), but the parameter has shape \(5,\)"):
         Adam(swapped).load_state_dict(sd)
     with pytest.raises(ValueError, match="position"):
@@ -349,8 +349,8 @@ def test_float32_stays_float32(cls, kwargs) -> None:
     opt = cls(params, **{k: np.float64(v) if isinstance(v, float) else v for k, v in kwargs.items()})
     run(opt, params, problem32, range(5))
     for p, p64 in zip(params, params64):
-        assert p.data.dtype == np.float32
-        np.testing.assert_allclose(p.data, p64.data, rtol=1e-4, atol=1e-5)
+        assert p.array.dtype == np.float32
+        np.testing.assert_allclose(p.array, p64.array, rtol=1e-4, atol=1e-5)
     for values in opt.state.values():
         for v in values.values():
             assert not isinstance(v, np.ndarray) or v.dtype == np.float32
@@ -361,11 +361,11 @@ def test_gradient_is_not_modified_and_none_grads_are_skipped(cls) -> None:
     problem = Problem(8)
     a, b = problem.params()
     opt = cls([a, b], weight_decay=0.1, maximize=True)
-    grad = problem.grad(0, 0, a.data)
+    grad = problem.grad(0, 0, a.array)
     a.grad = Tensor(grad.copy())
     opt.step()
-    np.testing.assert_array_equal(a.grad.data, grad)
-    np.testing.assert_array_equal(b.data, problem.init[1])
+    np.testing.assert_array_equal(a.grad.array, grad)
+    np.testing.assert_array_equal(b.array, problem.init[1])
     assert list(opt.state) == [(0, 0)]
 
 
@@ -377,7 +377,7 @@ def test_zero_grad() -> None:
     assert a.grad is None and b.grad is None
     a.grad = Tensor(np.ones(a.shape))
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(a.grad.data, np.zeros(a.shape))
+    np.testing.assert_array_equal(a.grad.array, np.zeros(a.shape))
     assert b.grad is None
 
 
@@ -514,13 +514,13 @@ def test_gpu_matches_cpu(cls, kwargs) -> None:
     opt_cpu, opt_gpu = cls(cpu, **kwargs), cls(gpu, **kwargs)
     for k in range(5):
         for i, (c, g) in enumerate(zip(cpu, gpu)):
-            c.grad = Tensor(problem.grad(k, i, c.data))
-            g.grad = Tensor(backend.to_device(problem.grad(k, i, backend.to_numpy(g.data)), "cuda"))
+            c.grad = Tensor(problem.grad(k, i, c.array))
+            g.grad = Tensor(backend.to_device(problem.grad(k, i, backend.to_numpy(g.array)), "cuda"))
         opt_cpu.step()
         opt_gpu.step()
     for c, g in zip(cpu, gpu):
-        assert g.device.startswith("cuda") and g.data.dtype == np.float32
-        np.testing.assert_allclose(backend.to_numpy(g.data), c.data, rtol=1e-5, atol=1e-6)
+        assert g.device.startswith("cuda") and g.array.dtype == np.float32
+        np.testing.assert_allclose(backend.to_numpy(g.array), c.array, rtol=1e-5, atol=1e-6)
     restored = cls([Parameter(backend.to_device(p.numpy(), "cuda")) for p in gpu])
     restored.load_state_dict(opt_gpu.state_dict())
     assert all(backend.is_cupy_array(v) for s in restored.state.values() for v in s.values()
@@ -566,6 +566,6 @@ def test_noop_never_changes_anything() -> None:
     opt = NoOp(params)
     run(opt, params, problem, range(3))
     for got, start in zip(params, problem.init):
-        np.testing.assert_array_equal(got.data, start)
+        np.testing.assert_array_equal(got.array, start)
     assert opt.state_dict()["state"] == {}
     assert isinstance(get_optimizer("none", params), NoOp)

@@ -102,7 +102,7 @@ def steps_to_close_the_gap(name: str, optimum: float, budget: int, **kwargs) -> 
     f0 = digits_objective(np.zeros(650))[0]
     for step in range(1, budget + 1):
         opt.step(closure)
-        f = digits_objective(np.concatenate([w.data.ravel(), b.data]))[0]
+        f = digits_objective(np.concatenate([w.array.ravel(), b.array]))[0]
         gap = (f - optimum) / (f0 - optimum)
         if gap <= 1e-3:
             return step, gap
@@ -257,12 +257,12 @@ def test_lbfgs_iterates_equal_pytorchs(torch, line_search_fn, problem, settings)
         ours_loss, theirs_loss = opt.step(closure), topt.step(torch_closure)
         assert ours_loss.item() == pytest.approx(theirs_loss.item(), rel=1e-6, abs=1e-9)
         for p, t in zip(ours, theirs):
-            worst = max(worst, float(np.abs(p.data - t.detach().numpy()).max()))
+            worst = max(worst, float(np.abs(p.array - t.detach().numpy()).max()))
     print(f"max |nurinet - PyTorch| = {worst:.1e}")
     assert worst <= 1e-6, worst
     assert opt.flat_state["func_evals"] == topt.state[theirs[0]]["func_evals"]
     assert opt.flat_state["n_iter"] == topt.state[theirs[0]]["n_iter"]
-    assert not np.allclose(ours[0].data, init[0])
+    assert not np.allclose(ours[0].array, init[0])
 
 
 @pytest.mark.torch
@@ -299,7 +299,7 @@ def test_lbfgs_differences_are_rounding_growth(torch) -> None:
     for _ in range(4):
         opt.step(closure)
     reference, shifted = torch_run(0.0), torch_run(1e-15)
-    ours_gap = max(float(np.abs(p.data - r).max()) for p, r in zip(ours, reference))
+    ours_gap = max(float(np.abs(p.array - r).max()) for p, r in zip(ours, reference))
     self_gap = max(float(np.abs(s - r).max()) for s, r in zip(shifted, reference))
     print(f"nurinet - PyTorch {ours_gap:.1e}; PyTorch - PyTorch(start + 1e-15) {self_gap:.1e}")
     assert ours_gap <= 10 * self_gap + 1e-12
@@ -340,8 +340,8 @@ def test_minimizes_a_quadratic_in_float32_and_float64(factory) -> None:
         for _ in range(30):
             opt.step(closure)
         for p, t in zip(params, target):
-            assert p.data.dtype == dtype
-            np.testing.assert_allclose(p.data, t, atol=tol)
+            assert p.array.dtype == dtype
+            np.testing.assert_allclose(p.array, t, atol=tol)
 
 
 @pytest.mark.parametrize("factory", FACTORIES, ids=FACTORY_IDS)
@@ -372,12 +372,12 @@ def test_state_dict_round_trip_continues_bit_identically(factory) -> None:
     saved = pickle.loads(pickle.dumps(opt.state_dict()))
     assert all(isinstance(v, (np.ndarray, list, int, float, type(None)))
                for v in saved["state"][(0, 0)].values())
-    resumed, fresh, fresh_closure = make([p.data for p in first])
+    resumed, fresh, fresh_closure = make([p.array for p in first])
     fresh.load_state_dict(saved)
     for _ in range(3):
         fresh.step(fresh_closure)
     for got, want in zip(resumed, straight):
-        np.testing.assert_array_equal(got.data, want.data)
+        np.testing.assert_array_equal(got.array, want.array)
 
 
 @pytest.mark.parametrize("cls", BATCH_OPTIMIZERS)
@@ -447,7 +447,7 @@ def test_conjugate_gradient_formulas_minimize_rosenbrock(beta) -> None:
         return loss
 
     opt.step(closure)
-    np.testing.assert_allclose(x.data, [1.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(x.array, [1.0, 1.0], atol=1e-3)
 
 
 def test_conjugate_gradient_restarts_every_n_iterations() -> None:
@@ -472,7 +472,7 @@ def test_conjugate_gradient_restarts_every_n_iterations() -> None:
     for _ in range(5):
         opt.step(closure)
         lgd.step(lgd_closure)
-    np.testing.assert_array_equal(x.data, lgd_x.data)
+    np.testing.assert_array_equal(x.array, lgd_x.array)
 
 
 # ----- the targets on digits logistic regression --------------------------------------------
@@ -488,7 +488,7 @@ def test_lbfgs_reaches_scipys_optimum(optimum) -> None:
     opt = LBFGS([w, b], line_search_fn="strong_wolfe", max_iter=500, tolerance_grad=1e-10,
                 tolerance_change=1e-14)
     opt.step(closure_for(opt, w, b, nt.tensor(x), nt.tensor(y)))
-    assert digits_objective(np.concatenate([w.data.ravel(), b.data]))[0] - optimum < 1e-9
+    assert digits_objective(np.concatenate([w.array.ravel(), b.array]))[0] - optimum < 1e-9
 
 
 # ----- Hessian-free ------------------------------------------------------------------------------------
@@ -505,7 +505,7 @@ def _net_output(params, x):
 
 
 def _flat_jacobian(params, x):
-    jac = AF.jacobian(lambda *p: _net_output(p, x), tuple(nt.tensor(p.data) for p in params))
+    jac = AF.jacobian(lambda *p: _net_output(p, x), tuple(nt.tensor(p.array) for p in params))
     return np.concatenate([j.numpy().reshape(14, -1) for j in jac], axis=1)  # (7*2 outputs, 26 params)
 
 
@@ -531,8 +531,8 @@ def test_hessian_product_is_the_hessian() -> None:
     flat = FlatParams(params, "test")
     _, grads = gradient(flat, F.cross_entropy(_net_output(params, x), y), create_graph=True)
     product = hessian_product(flat, grads)
-    blocks = AF.hessian(lambda *p: F.cross_entropy(_net_output(p, x), y), tuple(nt.tensor(p.data) for p in params))
-    sizes = [p.data.size for p in params]
+    blocks = AF.hessian(lambda *p: F.cross_entropy(_net_output(p, x), y), tuple(nt.tensor(p.array) for p in params))
+    sizes = [p.array.size for p in params]
     full = np.block([[blocks[i][j].numpy().reshape(sizes[i], sizes[j]) for j in range(4)] for i in range(4)])
     v = np.random.default_rng(4).standard_normal(flat.numel)
     np.testing.assert_allclose(product(v), full @ v, rtol=1e-10, atol=1e-12)
@@ -635,7 +635,7 @@ def _model(name, **kwargs):
     nt.manual_seed(0)
     network = nn.Sequential(nn.Linear(64, 16, activation="tanh"), nn.Linear(16, 10))
     for p in network.parameters():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     model = Model(network)
     model.compile(name, "cross_entropy", metrics=["accuracy"], **kwargs)
     return model
@@ -767,4 +767,4 @@ def _three_steps_on(device, factory):
     assert params[0].device.startswith(device)
     saved = opt.state_dict()["state"][(0, 0)]
     assert all(isinstance(v, (np.ndarray, list, int, float)) for v in saved.values() if v is not None)
-    return [nt.backend.to_numpy(p.data) for p in params]
+    return [nt.backend.to_numpy(p.array) for p in params]

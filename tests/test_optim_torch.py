@@ -64,9 +64,9 @@ def test_matches_torch_optim(torch, name, torch_name, kwargs) -> None:
         opt.step()
         topt.step()
     for p, t, a in zip(ours, theirs, init):
-        assert p.data.dtype == np.float64
-        assert not np.allclose(p.data, a)
-        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-6, atol=1e-10)
+        assert p.array.dtype == np.float64
+        assert not np.allclose(p.array, a)
+        np.testing.assert_allclose(p.array, t.detach().numpy(), rtol=1e-6, atol=1e-10)
 
 
 # Optimizers not compared here, by feeding the same gradients, with the reason.

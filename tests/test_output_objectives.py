@@ -65,10 +65,10 @@ def test_softmax_output_gradient_is_the_fused_one() -> None:
     y = np.array([0, 1, 2, 0, 1, 2])
     loss = F.get_loss("MCXENT")(F.softmax(z), y)
     loss.backward()
-    p = np.exp(_log_softmax(z.data))
-    np.testing.assert_allclose(z.grad.data, (p - np.eye(3)[y]) / 6, rtol=1e-10, atol=1e-12)
+    p = np.exp(_log_softmax(z.array))
+    np.testing.assert_allclose(z.grad.array, (p - np.eye(3)[y]) / 6, rtol=1e-10, atol=1e-12)
     assert np.isfinite(loss.item()) and loss.item() == pytest.approx(
-        -_log_softmax(z.data)[np.arange(6), y].mean(), rel=1e-12)
+        -_log_softmax(z.array)[np.arange(6), y].mean(), rel=1e-12)
 
 
 def test_keras_habit_final_softmax_is_not_applied_twice() -> None:

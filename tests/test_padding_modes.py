@@ -17,20 +17,20 @@ MODES = ("zeros", "reflect", "replicate", "circular")
 
 def _copy_weights(ours: nn.Module, theirs: object) -> None:
     with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(ours.weight.data))
-        theirs.bias.copy_(torch.tensor(ours.bias.data))
+        theirs.weight.copy_(torch.tensor(ours.weight.array))
+        theirs.bias.copy_(torch.tensor(ours.bias.array))
 
 
 def _compare_layer(ours: nn.Module, theirs: object, x: np.ndarray) -> None:
     """Same output, and same gradients of the input and the weight, for a random upstream gradient."""
     inp, t_inp = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     y, ty = ours(inp), theirs(t_inp)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
     upstream = np.random.default_rng(1).standard_normal(y.shape)
     gx, gw = nurinet.grad([y], [inp, ours.weight], [Tensor(upstream)])
     t_gx, t_gw = torch.autograd.grad([ty], [t_inp, theirs.weight], [torch.tensor(upstream)])
-    np.testing.assert_allclose(gx.data, t_gx.numpy(), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(gw.data, t_gw.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gx.array, t_gx.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw.array, t_gw.numpy(), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -60,15 +60,15 @@ def test_pad_mode_matches_torch_pad(mode: str, torch_mode: str) -> None:
     x = np.random.default_rng(3).standard_normal((2, 3, 4, 5))
     ours = F.pad_mode(x, ((0, 0), (0, 0), (1, 3), (4, 2)), mode)
     theirs = torch.nn.functional.pad(torch.tensor(x), (4, 2, 1, 3), mode=torch_mode)  # last axis first
-    np.testing.assert_array_equal(ours.data, theirs.numpy())
+    np.testing.assert_array_equal(ours.array, theirs.numpy())
 
 
 def test_pad_mode_small_example() -> None:
     x = np.array([1.0, 2.0, 3.0])
-    assert F.pad_mode(x, (2, 2), "reflect").data.tolist() == [3, 2, 1, 2, 3, 2, 1]
-    assert F.pad_mode(x, (2, 2), "replicate").data.tolist() == [1, 1, 1, 2, 3, 3, 3]
-    assert F.pad_mode(x, (2, 2), "circular").data.tolist() == [2, 3, 1, 2, 3, 1, 2]
-    assert F.pad_mode(x, (1, 0), "zeros").data.tolist() == [0, 1, 2, 3]
+    assert F.pad_mode(x, (2, 2), "reflect").array.tolist() == [3, 2, 1, 2, 3, 2, 1]
+    assert F.pad_mode(x, (2, 2), "replicate").array.tolist() == [1, 1, 1, 2, 3, 3, 3]
+    assert F.pad_mode(x, (2, 2), "circular").array.tolist() == [2, 3, 1, 2, 3, 1, 2]
+    assert F.pad_mode(x, (1, 0), "zeros").array.tolist() == [0, 1, 2, 3]
 
 
 def test_pad_mode_errors() -> None:
@@ -98,4 +98,4 @@ def test_conv_padding_mode_survives_save_and_load(tmp_path) -> None:
     loaded = nurinet.load(tmp_path / "conv.nuri")
     assert loaded.padding_mode == "reflect"
     x = np.random.default_rng(0).standard_normal((1, 1, 5, 5)).astype(np.float32)
-    np.testing.assert_array_equal(loaded(x).data, layer(x).data)
+    np.testing.assert_array_equal(loaded(x).array, layer(x).array)

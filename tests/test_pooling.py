@@ -20,7 +20,7 @@ from tests.nn.harness import check_layer
 def _grad(fn, x: np.ndarray) -> np.ndarray:
     t = Tensor(x, requires_grad=True)
     fn(t).sum().backward()
-    return t.grad.data
+    return t.grad.array
 
 
 def test_max_pool_ties_route_the_gradient_to_the_first_maximum() -> None:
@@ -38,30 +38,30 @@ def test_overlapping_max_pool_accumulates_into_a_shared_maximum() -> None:
     # The Tensor backward (used for higher-order gradients) agrees with the array fast path.
     t = Tensor(x, requires_grad=True)
     (gx,) = nurinet.grad([F.max_pool2d(t, 2, stride=1).sum()], [t], create_graph=True)
-    np.testing.assert_array_equal(gx.data, g)
+    np.testing.assert_array_equal(gx.array, g)
 
 
 def test_max_pool_return_indices() -> None:
     x = np.arange(20.0).reshape(1, 1, 4, 5)[:, :, ::-1].copy()  # rows reversed: maxima top right of windows
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     assert idx.dtype == np.int64 and idx.shape == y.shape == (1, 1, 2, 2)
-    np.testing.assert_array_equal(idx.data[0, 0], [[1, 3], [11, 13]])
-    np.testing.assert_array_equal(y.data.ravel(), x.ravel()[idx.data.ravel()])
+    np.testing.assert_array_equal(idx.array[0, 0], [[1, 3], [11, 13]])
+    np.testing.assert_array_equal(y.array.ravel(), x.ravel()[idx.array.ravel()])
     y1, idx1 = F.max_pool1d(np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]]), 2, return_indices=True)
-    np.testing.assert_array_equal(idx1.data, [[[1, 3]]])
-    np.testing.assert_array_equal(y1.data, [[[3.0, 5.0]]])
+    np.testing.assert_array_equal(idx1.array, [[[1, 3]]])
+    np.testing.assert_array_equal(y1.array, [[[3.0, 5.0]]])
 
 
 def test_adaptive_max_pool_indices_point_at_the_maxima() -> None:
     x = np.random.default_rng(0).permutation(42).reshape(1, 1, 6, 7).astype(np.float64)
     y, idx = F.adaptive_max_pool2d(x, (4, 3), return_indices=True)
-    np.testing.assert_array_equal(y.data.ravel(), x.ravel()[idx.data.ravel()])
+    np.testing.assert_array_equal(y.array.ravel(), x.ravel()[idx.array.ravel()])
 
 
 def test_adaptive_avg_pool_with_divisible_size_is_avg_pool() -> None:
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 8))
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, (3, 4)).data, F.avg_pool2d(x, 2).data, atol=1e-14)
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, (None, 2)).data, F.avg_pool2d(x, (1, 4)).data,
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, (3, 4)).array, F.avg_pool2d(x, 2).array, atol=1e-14)
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, (None, 2)).array, F.avg_pool2d(x, (1, 4)).array,
                                atol=1e-14)
 
 
@@ -69,19 +69,19 @@ def test_global_pooling() -> None:
     x = np.random.default_rng(2).standard_normal((2, 3, 4, 5)).astype(np.float32)
     avg, mx = F.global_avg_pool2d(x), F.global_max_pool2d(x, keepdims=True)
     assert avg.shape == (2, 3) and mx.shape == (2, 3, 1, 1) and avg.dtype == np.float32
-    np.testing.assert_allclose(avg.data, x.mean(axis=(2, 3)), rtol=1e-6)
-    np.testing.assert_array_equal(mx.data[..., 0, 0], x.max(axis=(2, 3)))
+    np.testing.assert_allclose(avg.array, x.mean(axis=(2, 3)), rtol=1e-6)
+    np.testing.assert_array_equal(mx.array[..., 0, 0], x.max(axis=(2, 3)))
 
 
 def test_interpolate_nearest_by_two_repeats_pixels() -> None:
     x = np.arange(6.0).reshape(1, 1, 2, 3)
     y = F.interpolate(x, scale_factor=2)
-    np.testing.assert_array_equal(y.data[0, 0], np.repeat(np.repeat(x[0, 0], 2, 0), 2, 1))
+    np.testing.assert_array_equal(y.array[0, 0], np.repeat(np.repeat(x[0, 0], 2, 0), 2, 1))
 
 
 def test_interpolate_bilinear_align_corners_keeps_corners() -> None:
     x = np.random.default_rng(3).standard_normal((1, 2, 3, 4))
-    y = F.interpolate(x, size=(5, 10), mode="bilinear", align_corners=True).data
+    y = F.interpolate(x, size=(5, 10), mode="bilinear", align_corners=True).array
     np.testing.assert_allclose(y[..., ::2, ::3], x, atol=1e-14)
 
 
@@ -102,7 +102,7 @@ def _both_grads(fn, x: np.ndarray, gy: np.ndarray) -> tuple[np.ndarray, np.ndarr
     t = Tensor(x, requires_grad=True)
     (g,) = nurinet.grad([fn(t)], [t], [Tensor(gy)])
     (g2,) = nurinet.grad([fn(t)], [t], [Tensor(gy)], create_graph=True)
-    return g.data, g2.data
+    return g.array, g2.array
 
 
 @pytest.mark.parametrize("ceil_mode", [False, True])
@@ -110,21 +110,21 @@ def test_max_pool1d_window_in_the_padding_is_minus_inf_with_zero_gradient(ceil_m
     x = np.arange(6.0).reshape(2, 3, 1)
     pool = lambda t: F.max_pool1d(t, 2, stride=2, padding=1, dilation=2, ceil_mode=ceil_mode)
     y, idx = F.max_pool1d(x, 2, stride=2, padding=1, dilation=2, ceil_mode=ceil_mode, return_indices=True)
-    assert y.shape == idx.shape == (2, 3, 1) and np.all(y.data == -np.inf)
-    np.testing.assert_array_equal(idx.data, 1)  # taps at -1 and 1: the search starts at 1, past the end
+    assert y.shape == idx.shape == (2, 3, 1) and np.all(y.array == -np.inf)
+    np.testing.assert_array_equal(idx.array, 1)  # taps at -1 and 1: the search starts at 1, past the end
     for g in _both_grads(pool, x, np.ones((2, 3, 1))):
         np.testing.assert_array_equal(g, np.zeros_like(x))
     layer = nn.MaxPool1d(2, stride=2, padding=1, dilation=2, ceil_mode=ceil_mode)
-    np.testing.assert_array_equal(layer(Tensor(x)).data, y.data)
+    np.testing.assert_array_equal(layer(Tensor(x)).array, y.array)
 
 
 def test_max_pool2d_rows_in_the_padding_give_minus_inf_and_no_gradient() -> None:
     x = np.arange(8.0).reshape(1, 2, 1, 4)  # rows: taps at -1 and 1 of a height-1 input
     pool = lambda t: F.max_pool2d(t, 2, stride=1, padding=1, dilation=(2, 1))
     y, idx = F.max_pool2d(x, 2, stride=1, padding=1, dilation=(2, 1), return_indices=True)
-    assert y.shape == (1, 2, 1, 5) and np.all(y.data == -np.inf)
+    assert y.shape == (1, 2, 1, 5) and np.all(y.array == -np.inf)
     # Row 1 (past the input) times width 4, plus the first column at or after 0 of each window.
-    np.testing.assert_array_equal(idx.data[0, :, 0], [[4, 4, 5, 6, 7]] * 2)
+    np.testing.assert_array_equal(idx.array[0, :, 0], [[4, 4, 5, 6, 7]] * 2)
     gy = np.random.default_rng(0).standard_normal(y.shape)
     for g in _both_grads(pool, x, gy):
         np.testing.assert_array_equal(g, np.zeros_like(x))
@@ -135,8 +135,8 @@ def test_max_pool_minus_inf_inputs_beside_padding_take_the_first_input_element()
     # not the padded slot, so its gradient lands there and not in channel 0's last element.
     x = np.array([[[1.0, 2.0, 3.0], [-np.inf, -np.inf, 2.0]]])
     y, idx = F.max_pool1d(x, 2, stride=2, padding=1, return_indices=True)
-    np.testing.assert_array_equal(y.data, [[[1.0, 3.0], [-np.inf, 2.0]]])
-    np.testing.assert_array_equal(idx.data, [[[0, 2], [0, 2]]])
+    np.testing.assert_array_equal(y.array, [[[1.0, 3.0], [-np.inf, 2.0]]])
+    np.testing.assert_array_equal(idx.array, [[[0, 2], [0, 2]]])
     gy = np.array([[[3.0, 5.0], [7.0, 11.0]]])
     for g in _both_grads(lambda t: F.max_pool1d(t, 2, stride=2, padding=1), x, gy):
         np.testing.assert_array_equal(g, [[[3.0, 0.0, 5.0], [7.0, 0.0, 11.0]]])
@@ -161,7 +161,7 @@ def test_avg_pool_ceil_window_clipped_at_the_right_padding(count_include_pad, wa
     # and one padded zero) or, without the padding, by 1.
     y = F.avg_pool1d(np.array([[[1.0, 2.0, 3.0, 4.0]]]), 3, 2, 1, ceil_mode=True,
                      count_include_pad=count_include_pad)
-    np.testing.assert_allclose(y.data[0, 0], want, rtol=1e-15)
+    np.testing.assert_allclose(y.array[0, 0], want, rtol=1e-15)
 
 
 # Kernel, stride, padding, dilation, ceil_mode of max pooling windows at the edges: all in the padding
@@ -198,8 +198,8 @@ def test_max_pool2d_edge_windows_match_torch(kernel, stride, padding, dilation, 
     args = (kernel, stride, padding, dilation, ceil_mode)
     y, idx = F.max_pool2d(x, *args, return_indices=True)
     ty, t_idx = torch.nn.functional.max_pool2d(torch.tensor(x), *args, return_indices=True)
-    np.testing.assert_array_equal(y.data, ty.numpy())
-    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    np.testing.assert_array_equal(y.array, ty.numpy())
+    np.testing.assert_array_equal(idx.array, t_idx.numpy())
     x[0, 0, 0, 0] = -1.0  # a finite input keeps the explicit-padding reference exact
     gy = rng.standard_normal(y.shape)
     want = _torch_max_pool_grad(torch, x, kernel, stride, padding, dilation, gy)
@@ -215,8 +215,8 @@ def test_max_pool1d_window_in_the_padding_matches_torch(size, ceil_mode) -> None
     args = (2, 2, 1, size + 1, ceil_mode)  # taps at -1 and size: both in the padding
     y, idx = F.max_pool1d(x, *args, return_indices=True)
     ty, t_idx = torch.nn.functional.max_pool1d(torch.tensor(x), *args, return_indices=True)
-    np.testing.assert_array_equal(y.data, ty.numpy())
-    np.testing.assert_array_equal(idx.data, t_idx.numpy())
+    np.testing.assert_array_equal(y.array, ty.numpy())
+    np.testing.assert_array_equal(idx.array, t_idx.numpy())
 
 
 @pytest.mark.torch
@@ -261,7 +261,7 @@ def test_avg_pool_ceil_and_padding_edges_match_torch(kernel, stride, padding, si
         ty = theirs(t, *args)
         gy = rng.standard_normal(tuple(ty.shape))
         ty.backward(torch.tensor(gy))
-        np.testing.assert_allclose(ours(x, *args).data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours(x, *args).array, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
         for g in _both_grads(lambda a, o=ours, w=args: o(a, *w), x, gy):
             np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-12)
 

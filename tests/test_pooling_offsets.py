@@ -32,8 +32,8 @@ def _pool(x: np.ndarray, fn: MaxPool2d, mode: AbstractContextManager) -> tuple[n
     t = Tensor(x, requires_grad=True)
     with mode, np.errstate(invalid="ignore"):
         y = fn(t)
-        y.backward(Tensor(np.arange(y.data.size, dtype=x.dtype).reshape(y.shape) + 1))
-    return y.data, fn.arg, fn.indices, t.grad.data
+        y.backward(Tensor(np.arange(y.array.size, dtype=x.dtype).reshape(y.shape) + 1))
+    return y.array, fn.arg, fn.indices, t.grad.array
 
 
 @pytest.mark.parametrize(("shape", "kernel"), [((3, 2, 8, 8), (2, 2)), ((2, 3, 7, 9), (2, 3))])
@@ -61,15 +61,15 @@ def test_a_fast_backward_reads_the_offsets_of_a_reference_forward() -> None:
     with reference_only():
         slow = fn.backward_arrays(np.ones(y.shape, np.float32))
     np.testing.assert_array_equal(fast, slow)
-    assert slow.sum() == y.data.size
+    assert slow.sum() == y.array.size
 
 
 def test_overlapping_windows_derive_flat_indices_from_the_offsets() -> None:
     x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
     y, idx = F.max_pool2d(x, 3, stride=1, padding=1, return_indices=True)
-    np.testing.assert_array_equal(idx.data[0, 0], [[5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15],
+    np.testing.assert_array_equal(idx.array[0, 0], [[5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15],
                                                    [13, 14, 15, 15]])
-    np.testing.assert_array_equal(y.data.reshape(-1), x.reshape(-1)[idx.data.reshape(-1)])
+    np.testing.assert_array_equal(y.array.reshape(-1), x.reshape(-1)[idx.array.reshape(-1)])
 
 
 def test_windows_of_more_than_256_taps_use_wide_offsets() -> None:
@@ -81,10 +81,10 @@ def test_windows_of_more_than_256_taps_use_wide_offsets() -> None:
     assert fn.arg.dtype == np.int64  # 289 taps: more than a uint8 counts
     windows = x.reshape(2, 3, 2, 17, 1, 17).transpose(0, 1, 2, 4, 3, 5).reshape(2, 3, 2, 1, -1)
     np.testing.assert_array_equal(fn.arg, windows.argmax(axis=-1))
-    np.testing.assert_array_equal(y.data, windows.max(axis=-1))
+    np.testing.assert_array_equal(y.array, windows.max(axis=-1))
     want = np.zeros(x.size, np.float32)
     want[(fn.indices + np.arange(6).reshape(2, 3, 1, 1) * x[0, 0].size).reshape(-1)] = 1
-    np.testing.assert_array_equal(t.grad.data.reshape(-1), want)
+    np.testing.assert_array_equal(t.grad.array.reshape(-1), want)
 
 
 def test_adaptive_max_pool_offsets_index_its_bins() -> None:
@@ -94,4 +94,4 @@ def test_adaptive_max_pool_offsets_index_its_bins() -> None:
     assert fn.arg.dtype == np.int64  # a 400-tap bin
     flat = x.reshape(2, 2, -1)
     np.testing.assert_array_equal(fn.indices[..., 0, 0], flat.argmax(axis=-1))
-    np.testing.assert_array_equal(y.data[..., 0, 0], flat.max(axis=-1))
+    np.testing.assert_array_equal(y.array[..., 0, 0], flat.max(axis=-1))

@@ -34,7 +34,7 @@ def _pair(shape=(3, 4, 5), seed=0):
 
 def _close(ours, theirs, **kwargs):
     options = {"rtol": 1e-6, "atol": 1e-9, **kwargs}
-    np.testing.assert_allclose(np.asarray(ours.data), theirs.detach().numpy(), **options)
+    np.testing.assert_allclose(np.asarray(ours.array), theirs.detach().numpy(), **options)
 
 
 # ----- compared with PyTorch --------------------------------------------------------------------
@@ -299,7 +299,7 @@ def test_dtype_constants_and_tensor_constructors():
     shared = nurinet.from_numpy(array)
     array[0] = 9.0
     assert shared[0].item() == 9.0
-    assert nurinet.as_tensor(array).data is array and nurinet.as_tensor([1.0]).dtype == nurinet.float32
+    assert nurinet.as_tensor(array).array is array and nurinet.as_tensor([1.0]).dtype == nurinet.float32
     assert nurinet.is_tensor(shared) and not nurinet.is_tensor(array)
 
 
@@ -360,7 +360,7 @@ def test_pytorch_module_places():
 def test_clone_view_as_and_contiguous():
     x = nurinet.randn(2, 3, requires_grad=True)
     y = x.clone()
-    assert y.data is not x.data and y.creator is not None
+    assert y.array is not x.array and y.creator is not None
     assert x.view_as(nurinet.zeros(3, 2)).shape == (3, 2)
     assert x.detach().contiguous() is not None
     assert nurinet.zeros(1, 3).expand_as(nurinet.zeros(4, 3)).shape == (4, 3)

@@ -449,7 +449,7 @@ def test_fused_lstm_gives_back_only_its_own_buffers(monkeypatch):
         xg = Tensor(rng.uniform(-1, 1, (4, 2, 4 * H)).astype(np.float32), requires_grad=True)
         out = recurrent_sequence("LSTM", xg, state, w)
         (out[0] ** 2).sum().backward()
-        return out[0].data, xg.grad.data
+        return out[0].array, xg.grad.array
 
     try:
         escaped = run()

@@ -45,7 +45,7 @@ def test_penalty_values_and_gradients(reg, value: float, grad: np.ndarray) -> No
     penalty = reg(w)
     assert penalty.item() == pytest.approx(value, rel=1e-12)
     penalty.backward()
-    np.testing.assert_allclose(w.grad.data, grad, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.array, grad, rtol=1e-12)
 
 
 def test_penalty_keeps_float32() -> None:
@@ -59,12 +59,12 @@ def test_regularization_loss_sums_over_a_model() -> None:
     add_regularizer(net[0], "weight", L2(0.5))
     add_regularizer(net[2], "bias", L1(0.25))
     assert has_regularizers(net)
-    w0, b2 = net[0].weight.data, net[2].bias.data
+    w0, b2 = net[0].weight.array, net[2].bias.array
     total = regularization_loss(net)
     assert total.item() == pytest.approx(0.5 * (w0**2).sum() + 0.25 * np.abs(b2).sum(), rel=1e-6)
     total.backward()
-    np.testing.assert_allclose(net[0].weight.grad.data, w0, rtol=1e-6)
-    np.testing.assert_allclose(net[2].bias.grad.data, 0.25 * np.sign(b2))
+    np.testing.assert_allclose(net[0].weight.grad.array, w0, rtol=1e-6)
+    np.testing.assert_allclose(net[2].bias.grad.array, 0.25 * np.sign(b2))
     assert net[2].weight.grad is None
     assert "_regularizers" not in str(net.state_dict().keys())
     assert has_regularizers(copy.deepcopy(net))
@@ -100,13 +100,13 @@ def test_norm_constraints_leave_zero_units_and_keep_float32() -> None:
 
 def test_apply_constraints_projects_every_attached_parameter() -> None:
     net = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
-    net[0].weight.data[...] = W
-    net[1].bias.data[...] = [-1.0, 2.0]
+    net[0].weight.array[...] = W
+    net[1].bias.array[...] = [-1.0, 2.0]
     add_constraint(net[0], "weight", MaxNorm(1.0))
     add_constraint(net[1], "bias", NonNeg())
     apply_constraints(net)
-    np.testing.assert_allclose(np.linalg.norm(net[0].weight.data, axis=1), [1.0, 1.0], rtol=1e-6)
-    np.testing.assert_array_equal(net[1].bias.data, [0.0, 2.0])
+    np.testing.assert_allclose(np.linalg.norm(net[0].weight.array, axis=1), [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_array_equal(net[1].bias.array, [0.0, 2.0])
 
 
 def make_model(seed: int = 0) -> Model:
@@ -126,7 +126,7 @@ def test_fit_adds_the_penalty_to_the_loss_and_logs_it() -> None:
     add_regularizer(model.network[0], "weight", L2(0.1))
     model.compile(optimizer="sgd", loss="mse", lr=0.0)  # lr 0: the weights stay put
     history = model.fit(x, y, batch_size=64, epochs=1, verbose=0)
-    penalty = 0.1 * (model.network[0].weight.data.astype(np.float64) ** 2).sum()
+    penalty = 0.1 * (model.network[0].weight.array.astype(np.float64) ** 2).sum()
     assert history.history["regularization"][0] == pytest.approx(penalty, rel=1e-5)
     plain = nn.MSELoss()(model(nt.tensor(x)), nt.tensor(y)).item()
     assert history.history["loss"][0] == pytest.approx(plain + penalty, rel=1e-5)
@@ -147,7 +147,7 @@ def test_l2_penalty_shrinks_the_weights_in_training() -> None:
     for model in (free, decayed):
         model.compile(optimizer="sgd", loss="mse", lr=0.01)
         model.fit(x, y, batch_size=16, epochs=5, verbose=0)
-    assert np.abs(decayed.network[0].weight.data).sum() < np.abs(free.network[0].weight.data).sum()
+    assert np.abs(decayed.network[0].weight.array).sum() < np.abs(free.network[0].weight.array).sum()
 
 
 def test_fit_applies_constraints_after_each_step() -> None:
@@ -157,8 +157,8 @@ def test_fit_applies_constraints_after_each_step() -> None:
     add_constraint(model.network[2], "weight", NonNeg())
     model.compile(optimizer="sgd", loss="mse", lr=0.05)
     model.fit(x, y, batch_size=16, epochs=2, verbose=0)
-    assert np.linalg.norm(model.network[0].weight.data, axis=1).max() <= 0.5 + 1e-6
-    assert model.network[2].weight.data.min() >= 0.0
+    assert np.linalg.norm(model.network[0].weight.array, axis=1).max() <= 0.5 + 1e-6
+    assert model.network[2].weight.array.min() >= 0.0
 
 
 def test_attaching_errors() -> None:
@@ -199,5 +199,5 @@ def test_attachments_made_between_fits_are_picked_up() -> None:
     add_constraint(model.network[2], "weight", MaxValue(-1.0))
     history = model.fit(x, y, epochs=1, verbose=0).history
     assert history["regularization"][0] > 0
-    assert model.network[2].weight.data.max() <= -1.0
+    assert model.network[2].weight.array.max() <= -1.0
     assert model.__dict__.get("_attachment_cache") is None  # nothing cached outside fit

@@ -234,11 +234,11 @@ def test_replay_buffer_errors():
 def linear_agent(double_dqn: bool = False, **kwargs) -> DQNAgent:
     """An agent whose Q-network is one Linear(2, 3) layer with known weights (target: other weights)."""
     net = nn.Linear(2, 3)
-    net.weight.data[...] = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
-    net.bias.data[...] = [0.0, 0.5, -1.0]
+    net.weight.array[...] = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    net.bias.array[...] = [0.0, 0.5, -1.0]
     agent = DQNAgent(net, num_actions=3, gamma=0.9, double_dqn=double_dqn, **kwargs)
-    agent.target_network.weight.data[...] = [[2.0, 0.0], [0.0, -1.0], [0.5, 0.5]]
-    agent.target_network.bias.data[...] = [0.0, 0.0, 1.0]
+    agent.target_network.weight.array[...] = [[2.0, 0.0], [0.0, -1.0], [0.5, 0.5]]
+    agent.target_network.bias.array[...] = [0.0, 0.0, 1.0]
     return agent
 
 
@@ -275,7 +275,7 @@ def test_td_targets_match_a_hand_computation(double_dqn):
 @pytest.mark.parametrize("loss", ["huber", "mse"])
 def test_loss_compares_q_of_the_taken_actions_with_the_targets(loss):
     agent = linear_agent(loss=loss)
-    q = FIXED_BATCH.obs @ agent.q_network.weight.data.T + agent.q_network.bias.data
+    q = FIXED_BATCH.obs @ agent.q_network.weight.array.T + agent.q_network.bias.array
     error = q[np.arange(3), FIXED_BATCH.actions] - agent.compute_targets(FIXED_BATCH)
     huber = np.where(np.abs(error) < 1, 0.5 * error**2, np.abs(error) - 0.5)
     expected = huber.mean() if loss == "huber" else (error**2).mean()
@@ -291,30 +291,30 @@ def test_target_network_is_a_copy_that_changes_only_on_update():
     agent = DQNAgent(net, num_actions=2, batch_size=4, learning_starts=4, target_update=3, lr=0.01,
                      generator=nt.Generator(0))
     online, target = net[0].weight, agent.target_network[0].weight
-    assert target is not online and target.data is not online.data
-    np.testing.assert_array_equal(target.data, online.data)
+    assert target is not online and target.array is not online.array
+    np.testing.assert_array_equal(target.array, online.array)
     assert not any(p.requires_grad for p in agent.target_network.parameters())
-    start = target.data.copy()
+    start = target.array.copy()
     rng = np.random.default_rng(0)
     for _ in range(6):
         agent.observe(Transition(rng.normal(size=2), int(rng.integers(2)), 1.0, rng.normal(size=2), False))
     for update in (1, 2):  # two updates: the online network moves, the target does not
         assert agent.train_step() is not None and agent.updates == update
-        np.testing.assert_array_equal(target.data, start)
-    assert not np.array_equal(online.data, start)
+        np.testing.assert_array_equal(target.array, start)
+    assert not np.array_equal(online.array, start)
     agent.train_step()  # the third update copies
     for t, o in zip(agent.target_network.parameters(), net.parameters()):
-        np.testing.assert_array_equal(t.data, o.data)
+        np.testing.assert_array_equal(t.array, o.array)
 
 
 def test_soft_target_update_is_polyak_averaging():
     agent = linear_agent(tau=0.25)
-    before = agent.target_network.weight.data.copy()
+    before = agent.target_network.weight.array.copy()
     agent.update_target()
-    np.testing.assert_allclose(agent.target_network.weight.data,
-                               0.75 * before + 0.25 * agent.q_network.weight.data, rtol=1e-6)
+    np.testing.assert_allclose(agent.target_network.weight.array,
+                               0.75 * before + 0.25 * agent.q_network.weight.array, rtol=1e-6)
     agent.update_target(tau=1.0)
-    np.testing.assert_array_equal(agent.target_network.bias.data, agent.q_network.bias.data)
+    np.testing.assert_array_equal(agent.target_network.bias.array, agent.q_network.bias.array)
 
 
 def test_train_step_waits_for_learning_starts():
@@ -420,7 +420,7 @@ def test_training_is_reproducible():
     a, b = chain_agent(3), chain_agent(3)
     assert a.train(Chain(), steps=300) == b.train(Chain(), steps=300)
     for p, q in zip(a.q_network.parameters(), b.q_network.parameters()):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
     assert a.steps == 300 and a.updates == 201
 
 

@@ -58,7 +58,7 @@ def compiled_model(**compile_args) -> Model:
 
 def outputs(model: nn.Module, x: np.ndarray) -> np.ndarray:
     model.eval()
-    return model(nt.tensor(x)).data
+    return model(nt.tensor(x)).array
 
 
 # ----- PyTorch's habit ----------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_a_state_dict_saves_and_loads_into_load_state_dict(tmp_path) -> None:
 def test_a_state_dict_of_arrays_saves_too(tmp_path) -> None:
     nt.save({"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.int64(3)}, tmp_path / "a.safetensors")
     loaded = nt.load(tmp_path / "a.safetensors")
-    assert loaded["w"].data.tolist() == [[0, 1, 2], [3, 4, 5]] and loaded["n"].data == 3
+    assert loaded["w"].array.tolist() == [[0, 1, 2], [3, 4, 5]] and loaded["n"].array == 3
 
 
 def test_a_nested_dict_saves_and_what_cannot_be_stored_is_named(tmp_path) -> None:
@@ -97,7 +97,7 @@ def test_the_habit_matches_pytorchs(tmp_path) -> None:
     ours, theirs = nt.load(tmp_path / "nurinet.safetensors"), torch.load(tmp_path / "torch.pt")
     assert list(ours) == list(theirs)  # the same keys, in the same order
     # nurinet's file loads into the PyTorch model, which then computes what nurinet computes.
-    reference.load_state_dict({k: torch.from_numpy(np.array(v.data)) for k, v in ours.items()})
+    reference.load_state_dict({k: torch.from_numpy(np.array(v.array)) for k, v in ours.items()})
     x = data()[0]
     expected = reference(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(outputs(model, x), expected, rtol=1e-5, atol=1e-6)

@@ -40,7 +40,7 @@ def mlp(seed: int = 0, **compile_kwargs: object) -> Model:
 
 
 def weights_of(model: Model) -> list[np.ndarray]:
-    return [p.data.copy() for p in model.parameters()]
+    return [p.array.copy() for p in model.parameters()]
 
 
 def assert_same_weights(a: Model, b: Model, tol: float) -> None:

@@ -121,7 +121,7 @@ def test_the_tensors_are_named_by_key_path_for_any_safetensors_reader(tmp_path) 
     tensors = safetensors_numpy.load_file(str(tmp_path / "c.st"))
     assert sorted(tensors) == ["model/bias", "model/weight", "optimizer/state/0,0/momentum_buffer",
                                "optimizer/state/0,1/momentum_buffer"]
-    assert np.array_equal(tensors["model/weight"], model.weight.data)
+    assert np.array_equal(tensors["model/weight"], model.weight.array)
 
 
 # ----- what a structure may hold ------------------------------------------------------------------
@@ -275,14 +275,14 @@ def test_a_state_dict_file_written_before_structures_still_loads(tmp_path) -> No
     (tmp_path / "old.safetensors").write_bytes(old + weight.tobytes() + bias.tobytes())
     loaded = nt.load(tmp_path / "old.safetensors", weights_only=True)
     assert list(loaded) == ["weight", "bias"] and all(isinstance(v, nt.Tensor) for v in loaded.values())
-    assert np.array_equal(loaded["weight"].data, weight) and np.array_equal(loaded["bias"].data, bias)
+    assert np.array_equal(loaded["weight"].array, weight) and np.array_equal(loaded["bias"].array, bias)
     nt.save({"weight": weight, "bias": bias}, tmp_path / "new.safetensors")  # still written the same way
     assert (tmp_path / "new.safetensors").read_bytes() == (tmp_path / "old.safetensors").read_bytes()
 
 
 def test_plain_safetensors_files_and_module_files_still_load(tmp_path) -> None:
     save_file({"x": np.ones(2, np.float32)}, tmp_path / "plain.st", checksum=False)
-    assert np.array_equal(nt.load(tmp_path / "plain.st")["x"].data, np.ones(2))
+    assert np.array_equal(nt.load(tmp_path / "plain.st")["x"].array, np.ones(2))
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     nt.save(model, tmp_path / "model.st")
     assert isinstance(nt.load(tmp_path / "model.st"), nn.Sequential)

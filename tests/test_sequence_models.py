@@ -210,11 +210,11 @@ def test_seq2seq_target_is_causal_and_padding_is_ignored(rng: np.random.Generato
 def test_greedy_decode_stops_at_eos() -> None:
     model = _seq2seq()
     src = np.array([[3, 4, 5], [6, 7, 8]])
-    model.generator_head.bias.data[2] = 100.0  # EOS (2) wins at every step
+    model.generator_head.bias.array[2] = 100.0  # EOS (2) wins at every step
     out = model.greedy_decode(src, 10, bos=1, eos=2)
     np.testing.assert_array_equal(out, [[2], [2]])
-    model.generator_head.bias.data[2] = 0.0
-    model.generator_head.bias.data[5] = 100.0  # never EOS: runs to max_len
+    model.generator_head.bias.array[2] = 0.0
+    model.generator_head.bias.array[5] = 100.0  # never EOS: runs to max_len
     assert model.greedy_decode(src, 7, bos=1, eos=2).shape == (2, 7)
     assert model.training  # the mode is restored
 
@@ -294,7 +294,7 @@ def _first_output(out):
 def test_models_round_trip_through_save_and_load(make, inputs, tmp_path: Path) -> None:
     model = make().eval()
     for p in model.parameters():  # moved away from any initialization a rebuild could reproduce
-        p.data += 0.01 * np.arange(p.numel(), dtype=p.dtype).reshape(p.shape) % 0.07
+        p.array += 0.01 * np.arange(p.numel(), dtype=p.dtype).reshape(p.shape) % 0.07
     expected = _first_output(model(*inputs))
     nt.save(model, tmp_path / "model.safetensors")
     loaded = nt.load(tmp_path / "model.safetensors")

@@ -44,10 +44,10 @@ def test_summary_leaves_the_model_as_it_was():
     model = mlp().train()
     before = {k: v.copy() for k, v in model.state_dict().items()}
     nt.manual_seed(1)
-    expected = nt.rand(2).data
+    expected = nt.rand(2).array
     nt.manual_seed(1)
     summary(model, (64,))
-    np.testing.assert_array_equal(nt.rand(2).data, expected)  # eval mode: dropout drew nothing
+    np.testing.assert_array_equal(nt.rand(2).array, expected)  # eval mode: dropout drew nothing
     assert model.training and all(m.training for m in model.modules())
     assert all("forward" not in m.__dict__ for m in model.modules())
     for key, value in model.state_dict().items():
@@ -60,7 +60,7 @@ def test_float64_model_memory_and_buffers():
     result = summary(model, (3,), batch_size=2)
     n = sum(p.numel() for p in model.parameters())
     assert result.param_bytes == n * 8
-    assert result.buffer_bytes == sum(b.data.nbytes for b in model.buffers())
+    assert result.buffer_bytes == sum(b.array.nbytes for b in model.buffers())
 
 
 def test_custom_model_with_several_outputs_and_int_inputs():

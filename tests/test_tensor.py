@@ -22,8 +22,8 @@ def test_tensor_copies_and_Tensor_shares() -> None:
     a = np.arange(3.0)
     copied, shared = nurinet.tensor(a), Tensor(a)
     a[0] = 100.0
-    assert copied.data[0] == 0.0
-    assert shared.data[0] == 100.0
+    assert copied.array[0] == 0.0
+    assert shared.array[0] == 100.0
 
 
 @pytest.mark.parametrize(
@@ -57,34 +57,34 @@ def test_zeros_ones_full() -> None:
     assert nurinet.zeros((2, 3)).shape == (2, 3)
     assert nurinet.ones([4]).shape == (4,)
     assert nurinet.zeros(2).dtype == np.float32 and nurinet.ones(2).dtype == np.float32
-    np.testing.assert_array_equal(nurinet.ones(2, 2, dtype="float64").data, np.ones((2, 2)))
+    np.testing.assert_array_equal(nurinet.ones(2, 2, dtype="float64").array, np.ones((2, 2)))
     full = nurinet.full((2,), 3.5)
     assert full.dtype == np.float32
-    np.testing.assert_array_equal(full.data, [3.5, 3.5])
+    np.testing.assert_array_equal(full.array, [3.5, 3.5])
     assert nurinet.full(3, 1).shape == (3,)
     assert nurinet.zeros(2, requires_grad=True).requires_grad
 
 
 def test_arange_and_eye() -> None:
     assert nurinet.arange(5).dtype == np.int64
-    np.testing.assert_array_equal(nurinet.arange(5).data, np.arange(5))
+    np.testing.assert_array_equal(nurinet.arange(5).array, np.arange(5))
     steps = nurinet.arange(0, 1, 0.25)
     assert steps.dtype == np.float32
-    np.testing.assert_allclose(steps.data, [0.0, 0.25, 0.5, 0.75])
+    np.testing.assert_allclose(steps.array, [0.0, 0.25, 0.5, 0.75])
     assert nurinet.arange(3.0).dtype == np.float32
     assert nurinet.arange(3, dtype="float64").dtype == np.float64
-    np.testing.assert_array_equal(nurinet.eye(3).data, np.eye(3))
+    np.testing.assert_array_equal(nurinet.eye(3).array, np.eye(3))
     assert nurinet.eye(3, 2).shape == (3, 2) and nurinet.eye(2).dtype == np.float32
 
 
 def test_random_constructors() -> None:
     u = nurinet.rand(1000)
-    assert u.dtype == np.float32 and 0.0 <= u.data.min() and u.data.max() < 1.0
+    assert u.dtype == np.float32 and 0.0 <= u.array.min() and u.array.max() < 1.0
     n = nurinet.randn(2000, dtype="float64")
-    assert n.dtype == np.float64 and abs(n.data.mean()) < 0.1 and abs(n.data.std() - 1) < 0.1
+    assert n.dtype == np.float64 and abs(n.array.mean()) < 0.1 and abs(n.array.std() - 1) < 0.1
     assert nurinet.randn(2, 3).shape == (2, 3)
     r = nurinet.randint(2, 5, (50,))
-    assert r.dtype == np.int64 and r.data.min() >= 2 and r.data.max() < 5
+    assert r.dtype == np.int64 and r.array.min() >= 2 and r.array.max() < 5
     assert nurinet.randint(0, 3, 4).shape == (4,)
 
 
@@ -93,9 +93,9 @@ def test_like_constructors() -> None:
     for made in (nurinet.zeros_like(x), nurinet.ones_like(x), nurinet.full_like(x, 7.0),
                  nurinet.rand_like(x), nurinet.randn_like(x)):
         assert made.shape == (2, 3) and made.dtype == np.float64
-    np.testing.assert_array_equal(nurinet.full_like(x, 7.0).data, np.full((2, 3), 7.0))
-    np.testing.assert_array_equal(nurinet.zeros_like(x).data, 0.0)
-    np.testing.assert_array_equal(nurinet.ones_like(x).data, 1.0)
+    np.testing.assert_array_equal(nurinet.full_like(x, 7.0).array, np.full((2, 3), 7.0))
+    np.testing.assert_array_equal(nurinet.zeros_like(x).array, 0.0)
+    np.testing.assert_array_equal(nurinet.ones_like(x).array, 1.0)
     assert nurinet.ones_like(x, dtype="float32").dtype == np.float32
     assert nurinet.zeros_like(x, requires_grad=True).requires_grad
 
@@ -105,13 +105,13 @@ def test_like_constructors() -> None:
 
 def test_manual_seed_reproduces_draws() -> None:
     nurinet.manual_seed(7)
-    first = (nurinet.randn(5).data, nurinet.rand(3).data, nurinet.randint(0, 100, 4).data)
+    first = (nurinet.randn(5).array, nurinet.rand(3).array, nurinet.randint(0, 100, 4).array)
     nurinet.manual_seed(7)
-    second = (nurinet.randn(5).data, nurinet.rand(3).data, nurinet.randint(0, 100, 4).data)
+    second = (nurinet.randn(5).array, nurinet.rand(3).array, nurinet.randint(0, 100, 4).array)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
     nurinet.manual_seed(8)
-    assert not np.array_equal(nurinet.randn(5).data, first[0])
+    assert not np.array_equal(nurinet.randn(5).array, first[0])
 
 
 def test_manual_seed_rejects_non_integers() -> None:
@@ -124,16 +124,16 @@ def test_generator_is_reproducible_and_independent_of_the_default() -> None:
     a = nurinet.randn(4, generator=g1)
     nurinet.randn(10)  # Draws from the default generator must not disturb g2.
     b = nurinet.randn(4, generator=g2)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.array, b.array)
 
 
 def test_generator_state_round_trip() -> None:
     g = nurinet.Generator(5)
     nurinet.rand(2, generator=g)
     state = json.loads(json.dumps(g.get_state()))  # Plain data, JSON-serializable.
-    first = nurinet.rand(3, generator=g).data
+    first = nurinet.rand(3, generator=g).array
     g.set_state(state)
-    np.testing.assert_array_equal(nurinet.rand(3, generator=g).data, first)
+    np.testing.assert_array_equal(nurinet.rand(3, generator=g).array, first)
 
 
 # ----- operators ---------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_generator_state_round_trip() -> None:
 
 def test_arithmetic_operators_and_reflected_forms() -> None:
     x = nurinet.tensor([1.0, 2.0, 4.0])
-    v = x.data
+    v = x.array
     cases = {
         "add": (x + 1.0, v + 1), "radd": (1.0 + x, 1 + v),
         "sub": (x - 1.0, v - 1), "rsub": (2.0 - x, 2 - v),
@@ -153,7 +153,7 @@ def test_arithmetic_operators_and_reflected_forms() -> None:
     }
     for name, (got, want) in cases.items():
         assert isinstance(got, Tensor), name
-        np.testing.assert_allclose(got.data, want, rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(got.array, want, rtol=1e-6, err_msg=name)
 
 
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow", "matmul"])
@@ -165,7 +165,7 @@ def test_ndarray_op_tensor_gives_a_tensor(op) -> None:
     fn = getattr(operator, op)
     result = fn(a, x)
     assert isinstance(result, Tensor)
-    np.testing.assert_allclose(result.data, fn(a, x.data))
+    np.testing.assert_allclose(result.array, fn(a, x.array))
     assert result.requires_grad
 
 
@@ -183,14 +183,14 @@ def test_numpy_scalars_do_not_promote_float32() -> None:
               nurinet.F.maximum(x, np.float64(1.5)), x < np.float64(1.5)):
         assert y.dtype in (np.float32, np.bool_)
         assert y.dtype != np.float64
-    np.testing.assert_allclose((x + np.float64(1.0)).data, [2.0, 3.0])
+    np.testing.assert_allclose((x + np.float64(1.0)).array, [2.0, 3.0])
 
 
 def test_numpy_scalar_ops_keep_float32_gradients() -> None:
     x = leaf([1.0, 2.0], np.float32)
     (x * np.float64(3.0) + np.float64(1.0)).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.array, [3.0, 3.0])
 
 
 def test_float64_tensor_keeps_float64_with_scalars() -> None:
@@ -206,11 +206,11 @@ def test_integer_tensors_and_floats() -> None:
     assert (i + 1.5).dtype == np.float32
     assert (i * np.float64(0.5)).dtype == np.float32
     assert (i / 2).dtype == np.float32
-    np.testing.assert_allclose((i / 2).data, [0.0, 0.5, 1.0, 1.5])
+    np.testing.assert_allclose((i / 2).array, [0.0, 0.5, 1.0, 1.5])
     assert (i / nurinet.arange(1, 5)).dtype == np.float32
     assert (i**2).dtype == np.int64
     assert (i**0.5).dtype == np.float32
-    np.testing.assert_allclose((2.5**i).data, 2.5 ** np.arange(4), rtol=1e-6)
+    np.testing.assert_allclose((2.5**i).array, 2.5 ** np.arange(4), rtol=1e-6)
     w = nurinet.tensor([0.5, 0.5, 0.5, 0.5])
     assert (i * w).dtype == np.float32  # Not NumPy's float64 for int64 * float32.
 
@@ -225,7 +225,7 @@ def test_gradient_flows_through_a_mixed_dtype_op_in_each_dtype() -> None:
     a, b = leaf([1.0, 2.0], np.float32), leaf([3.0, 4.0])
     (a * b).sum().backward()
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
-    np.testing.assert_allclose(a.grad.data, [3.0, 4.0])
+    np.testing.assert_allclose(a.grad.array, [3.0, 4.0])
 
 
 def test_comparisons_give_bool_tensors_without_graph() -> None:
@@ -240,7 +240,7 @@ def test_comparisons_give_bool_tensors_without_graph() -> None:
     for name, (got, want) in results.items():
         assert isinstance(got, Tensor) and got.dtype == np.bool_, name
         assert not got.requires_grad and got.creator is None, name
-        np.testing.assert_array_equal(got.data, want, err_msg=name)
+        np.testing.assert_array_equal(got.array, want, err_msg=name)
 
 
 def test_any_and_all() -> None:
@@ -256,9 +256,9 @@ def test_getitem_variants() -> None:
     x = Tensor(a)
     for index in (0, -1, (1, 2), slice(1, None), (slice(None), 1), (Ellipsis, None, 0),
                   [0, 2, 0], np.array([True, False, True]), (np.array([0, 2]), np.array([1, 3]))):
-        np.testing.assert_array_equal(x[index].data, a[index])
-    np.testing.assert_array_equal(x[nurinet.tensor([2, 0])].data, a[[2, 0]])
-    np.testing.assert_array_equal(x[x > 6.0].data, a[a > 6.0])
+        np.testing.assert_array_equal(x[index].array, a[index])
+    np.testing.assert_array_equal(x[nurinet.tensor([2, 0])].array, a[[2, 0]])
+    np.testing.assert_array_equal(x[x > 6.0].array, a[a > 6.0])
 
 
 def test_getitem_out_of_range_names_the_shape() -> None:
@@ -269,7 +269,7 @@ def test_getitem_out_of_range_names_the_shape() -> None:
 def test_getitem_gradient_accumulates_repeated_indices() -> None:
     x = leaf([1.0, 2.0, 3.0])
     x[[0, 0, 2, 0]].sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [3.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad.array, [3.0, 0.0, 1.0])
 
 
 def test_setitem_on_a_plain_tensor() -> None:
@@ -277,7 +277,7 @@ def test_setitem_on_a_plain_tensor() -> None:
     x[0, 1] = 5.0
     x[1] = nurinet.tensor([1.0, 2.0, 3.0])
     x[x > 2.5] = -1.0
-    np.testing.assert_array_equal(x.data, [[0, -1, 0], [1, 2, -1]])
+    np.testing.assert_array_equal(x.array, [[0, -1, 0], [1, 2, -1]])
 
 
 def test_setitem_on_a_tensor_that_requires_grad() -> None:
@@ -286,7 +286,7 @@ def test_setitem_on_a_tensor_that_requires_grad() -> None:
         w[0] = 5.0
     with nurinet.no_grad():
         w[0] = 5.0  # Parameter updates happen this way.
-    np.testing.assert_array_equal(w.data, [5.0, 2.0])
+    np.testing.assert_array_equal(w.array, [5.0, 2.0])
     assert w.requires_grad
 
 
@@ -297,7 +297,7 @@ def test_python_conversions() -> None:
     x = nurinet.tensor([[1.0, 2.0], [3.0, 4.0]])
     assert len(x) == 2
     assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
-    assert x.numpy() is x.data and isinstance(x.numpy(), np.ndarray)
+    assert x.numpy() is x.array and isinstance(x.numpy(), np.ndarray)
     assert np.asarray(x).shape == (2, 2)
     s = nurinet.tensor(2.5)
     assert s.item() == 2.5 and isinstance(s.item(), float)
@@ -349,7 +349,7 @@ def test_astype_gradient_is_cast_back() -> None:
     assert y.requires_grad
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, [2.0, 4.0])
+    np.testing.assert_allclose(x.grad.array, [2.0, 4.0])
     assert not x.astype("int64").requires_grad
 
 
@@ -357,7 +357,7 @@ def test_detach_shares_data_outside_the_graph() -> None:
     x = leaf([1.0, 2.0])
     y = x * 2.0
     d = y.detach()
-    assert not d.requires_grad and d.creator is None and d.data is y.data
+    assert not d.requires_grad and d.creator is None and d.array is y.array
 
 
 def test_requires_grad_() -> None:
@@ -373,7 +373,7 @@ def test_requires_grad_() -> None:
 def test_transpose_properties() -> None:
     a = np.arange(24.0).reshape(2, 3, 4)
     x = Tensor(a)
-    np.testing.assert_array_equal(Tensor(a[0]).T.data, a[0].T)
+    np.testing.assert_array_equal(Tensor(a[0]).T.array, a[0].T)
     assert x.T.shape == (4, 3, 2)
     assert x.mT.shape == (2, 4, 3)
     assert x.transpose(1, 0).shape == (3, 2, 4)  # PyTorch's: swap two axes
@@ -391,7 +391,7 @@ def test_reshape_and_view_variants() -> None:
                              ((-1, 3), (4, 3)), ((-1,), (12,)), ((2, -1, 2), (2, 3, 2))]:
         assert x.reshape(*shape_args).shape == want
         assert x.view(*shape_args).shape == want
-    np.testing.assert_array_equal(x.reshape(3, 4).data, a.reshape(3, 4))
+    np.testing.assert_array_equal(x.reshape(3, 4).array, a.reshape(3, 4))
     y = x.reshape(3, 4)
     assert y.flatten().shape == (12,)
     assert y.unsqueeze(0).shape == (1, 3, 4) and y.unsqueeze(-1).shape == (3, 4, 1)
@@ -410,7 +410,7 @@ def test_reshape_errors() -> None:
 def test_reshape_gradient() -> None:
     x = leaf(np.arange(6.0))
     (x.reshape(2, 3) * Tensor(np.arange(6.0).reshape(2, 3))).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, np.arange(6.0))
+    np.testing.assert_array_equal(x.grad.array, np.arange(6.0))
 
 
 def test_setitem_of_a_tensor_needing_grad_is_refused() -> None:

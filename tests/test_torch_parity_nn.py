@@ -129,7 +129,7 @@ def _compare(fn: Callable, torch_fn: Callable, arrays: list[np.ndarray],
     ours = [Tensor(a, requires_grad=i in wanted) for i, a in enumerate(arrays)]
     theirs = [torch.tensor(a, requires_grad=i in wanted) for i, a in enumerate(arrays)]
     y, ty = fn(*ours), torch_fn(*theirs)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=rtol, atol=1e-12)
     upstream = np.random.default_rng(9).normal(size=y.shape)
     targets = [x for x in ours if x.requires_grad]
     grads = nurinet.grad([y], targets, [Tensor(upstream)], allow_unused=True)
@@ -137,7 +137,7 @@ def _compare(fn: Callable, torch_fn: Callable, arrays: list[np.ndarray],
                                  allow_unused=True)
     for i, (g, tg) in enumerate(zip(grads, tgrads)):
         want = np.zeros(targets[i].shape) if tg is None else tg.numpy()
-        got = np.zeros(targets[i].shape) if g is None else g.data
+        got = np.zeros(targets[i].shape) if g is None else g.array
         np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-12, err_msg=f"input {i}")
 
 

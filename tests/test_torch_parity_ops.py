@@ -224,7 +224,7 @@ def test_forward_and_gradients_match_torch(spec: OpSpec) -> None:
     assert len(ys) == len(ts), f"{spec.name}: {len(ys)} output(s) vs torch's {len(ts)}"
     for y, t in zip(ys, ts):
         assert y.dtype == np.float64
-        np.testing.assert_allclose(y.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(y.array, t.detach().numpy(), rtol=1e-10, atol=1e-12)
 
     upstream = [rng.standard_normal(y.shape) for y in ys]
     nurinet.autograd.backward(ys, [Tensor(g) for g in upstream])
@@ -234,5 +234,5 @@ def test_forward_and_gradients_match_torch(spec: OpSpec) -> None:
             continue
         assert x.grad is not None, f"{spec.name}: input {i} got no gradient"
         assert x.grad.shape == x.shape
-        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(x.grad.array, t.grad.numpy(), rtol=1e-10, atol=1e-12,
                                    err_msg=f"{spec.name}: gradient of input {i}")

@@ -94,7 +94,7 @@ def test_fine_tuning_step_sizes_follow_groups() -> None:
     opt = optim.SGD(param_groups_with_lr(model, 0.1, frozen_lr_factor=0.01))
     loss = nt.functional.cross_entropy(model(x), y)
     loss.backward()
-    grads = {n: p.grad.data.copy() for n, p in model.named_parameters()}
+    grads = {n: p.grad.array.copy() for n, p in model.named_parameters()}
     before = model.state_dict()
     opt.step()
     after = model.state_dict()

@@ -115,17 +115,17 @@ def test_transform_loader_augments_each_batch_and_keeps_labels() -> None:
     assert len(wrapped) == 2
     batches = list(wrapped)
     assert isinstance(batches[0][0], Tensor)
-    np.testing.assert_array_equal(batches[0][0].data, IMAGES[:3, :, :, ::-1])
-    np.testing.assert_array_equal(batches[1][1].data, labels[3:])
+    np.testing.assert_array_equal(batches[0][0].array, IMAGES[:3, :, :, ::-1])
+    np.testing.assert_array_equal(batches[1][1].array, labels[3:])
 
 
 def test_transform_dataset_transforms_samples() -> None:
     dataset = TransformDataset(TensorDataset(IMAGES, np.arange(4)), RandomHorizontalFlip(1.0))
     image, label = dataset[2]
-    np.testing.assert_array_equal(image.data, IMAGES[2, :, :, ::-1])
+    np.testing.assert_array_equal(image.array, IMAGES[2, :, :, ::-1])
     assert int(label.item()) == 2 and len(dataset) == 4
     xb, _ = next(iter(DataLoader(dataset, batch_size=4)))
-    np.testing.assert_array_equal(xb.data, IMAGES[..., ::-1])
+    np.testing.assert_array_equal(xb.array, IMAGES[..., ::-1])
 
 
 def test_fit_augments_the_training_batches_only() -> None:

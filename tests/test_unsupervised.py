@@ -22,13 +22,13 @@ def _random_rbm(n_visible: int, n_hidden: int, visible: str = "bernoulli", seed:
     rbm = RBM(n_visible, n_hidden, visible, generator=nt.Generator(seed))
     rng = np.random.default_rng(seed)
     for p in rbm.parameters():
-        p.data[...] = rng.standard_normal(p.shape).astype(np.float32)
+        p.array[...] = rng.standard_normal(p.shape).astype(np.float32)
     return rbm
 
 
 def _energy(rbm: RBM, v: np.ndarray, h: np.ndarray) -> np.ndarray:
     """E(v, h) for every pair of rows, straight from the definition: (len(v), len(h))."""
-    w, b, c = (p.data.astype(np.float64) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
+    w, b, c = (p.array.astype(np.float64) for p in (rbm.weight, rbm.visible_bias, rbm.hidden_bias))
     visible_term = -(v @ b) if rbm.visible == "bernoulli" else 0.5 * ((v - b) ** 2).sum(axis=1)
     return visible_term[:, None] - (h @ c)[None, :] - v @ w.T @ h.T
 

@@ -281,17 +281,17 @@ def test_increment_version_marks_a_raw_write() -> None:
     w = nt.tensor([1.0, 2.0], requires_grad=True)
     x = nt.tensor([3.0, 4.0])
     y = (w * x).sum()
-    x.data[0] = -1.0  # the raw array: not tracked, as PyTorch's .data
+    x.array[0] = -1.0  # the raw array: not tracked, as PyTorch's .array
     increment_version([x])
     with pytest.raises(RuntimeError, match=MODIFIED):
         y.backward()
 
 
 def test_raw_data_writes_are_not_tracked() -> None:
-    """``.data`` is the escape hatch, as in PyTorch: the XOR benchmark's update goes through it."""
+    """``.array`` is the escape hatch, as in PyTorch: the XOR benchmark's update goes through it."""
     w = nt.tensor([1.0, 2.0], requires_grad=True)
     y = (w * w).sum()
-    w.data -= 1.0
+    w.array -= 1.0
     y.backward()
     assert w._version == 0
     assert w.grad.tolist() == [0.0, 2.0]  # computed from the new values: the user's choice

@@ -184,7 +184,7 @@ def predict(model: nt.nn.Module, x: np.ndarray) -> np.ndarray:
     """The model's outputs in eval mode, without a graph, as NumPy."""
     model.eval()
     with nt.no_grad():
-        out = to_numpy(model(nt.tensor(x)).data)
+        out = to_numpy(model(nt.tensor(x)).array)
     model.train()
     return out
 

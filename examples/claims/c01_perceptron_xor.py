@@ -31,8 +31,8 @@ def perceptron_run(gate: str, seed: int, epochs: int) -> dict:
     x, y = nt.data.load_logic_gate(gate)
     model = nn.Perceptron(2, threshold=0.5, lr=0.1)
     rng = np.random.default_rng(seed)
-    model.weight.data[...] = rng.uniform(-1, 1, 2)
-    model.bias.data[...] = rng.uniform(-1, 1)
+    model.weight.array[...] = rng.uniform(-1, 1, 2)
+    model.bias.array[...] = rng.uniform(-1, 1)
     fit = model.fit(x, y, epochs=epochs)
     return {"converged": fit.converged, "epochs": fit.epochs,
             "accuracy": float((model.predict(x) == y).mean()), "final_errors": fit.errors[-1]}

@@ -40,7 +40,7 @@ def collapse(stack: nn.Sequential) -> tuple[np.ndarray, np.ndarray]:
     """One (W, b) with x W^T + b equal to the stack of linear layers (float64)."""
     w, b = np.eye(2), np.zeros(2)
     for layer in stack:
-        lw, lb = layer.weight.data.astype(np.float64), layer.bias.data.astype(np.float64)
+        lw, lb = layer.weight.array.astype(np.float64), layer.bias.array.astype(np.float64)
         w, b = lw @ w, lw @ b + lb
     return w, b
 
@@ -63,8 +63,8 @@ def one_seed(seed: int, n: int, steps: int) -> dict:
     single_out = xte.astype(np.float64) @ w.T + b
     out["collapse_rel_error"] = float(np.abs(stack_out - single_out).max() / np.abs(stack_out).max())
     collapsed = nn.Linear(2, 2, dtype="float64")
-    collapsed.weight.data[...] = w
-    collapsed.bias.data[...] = b
+    collapsed.weight.array[...] = w
+    collapsed.bias.array[...] = b
     out["collapsed_layer_accuracy"] = C.accuracy(collapsed, xte.astype(np.float64), yte)
     return out
 

@@ -44,7 +44,7 @@ def build(kind: str, depth: int, width: int) -> nn.Sequential:
 def gradient_norms(model: nn.Sequential, x: np.ndarray, y: np.ndarray) -> list[float]:
     loss = nt.F.cross_entropy(model(nt.tensor(x)), nt.tensor(y))
     loss.backward()
-    return [float(np.linalg.norm(layer.weight.grad.data)) for layer in list(model)[:-1]]
+    return [float(np.linalg.norm(layer.weight.grad.array)) for layer in list(model)[:-1]]
 
 
 def one_seed(kind: str, seed: int, depth: int, width: int, epochs: int) -> dict:

@@ -57,7 +57,7 @@ def one_run(seed: int, kind: str, lam: float, epochs: int) -> dict:
     penalty, source = penalty_fn(model, kind, lam)
     opt = nt.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     C.train_classifier(model, opt, data["x_train"], data["y_train"], epochs, 64, seed, penalty=penalty)
-    w = np.concatenate([np.abs(m.weight.data).ravel() for m in model if isinstance(m, nn.Linear)])
+    w = np.concatenate([np.abs(m.weight.array).ravel() for m in model if isinstance(m, nn.Linear)])
     return {"test": C.accuracy(model, data["x_test"], data["y_test"]), "zero_fraction": float((w < ZERO).mean()),
             "mean_abs_weight": float(w.mean()), "source": source, "abs_weights": w}
 

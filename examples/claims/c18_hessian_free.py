@@ -94,7 +94,7 @@ class Budget:
         self.steps = 0
 
     def _copy(self) -> list[np.ndarray]:
-        return [p.data.copy() for p in self.model.parameters()]
+        return [p.array.copy() for p in self.model.parameters()]
 
     def left(self) -> bool:
         return time.perf_counter() - self.start < self.seconds
@@ -105,7 +105,7 @@ class Budget:
 
     def restore(self) -> None:
         for p, kept in zip(self.model.parameters(), self.kept):
-            p.data[...] = kept
+            p.array[...] = kept
 
 
 # ----- the three arms ----------------------------------------------------------------------------------
@@ -147,10 +147,10 @@ def pretrained_autoencoder(seed: int, x: np.ndarray) -> nn.Sequential:
     encoder, decoder = linears[:3], linears[3:][::-1]
     with nt.no_grad():
         for rbm, enc, dec in zip(dbn.rbms, encoder, decoder):
-            enc.weight.data[...] = rbm.weight.data
-            enc.bias.data[...] = rbm.hidden_bias.data
-            dec.weight.data[...] = rbm.weight.data.T
-            dec.bias.data[...] = rbm.visible_bias.data
+            enc.weight.array[...] = rbm.weight.array
+            enc.bias.array[...] = rbm.hidden_bias.array
+            dec.weight.array[...] = rbm.weight.array.T
+            dec.bias.array[...] = rbm.visible_bias.array
     return model
 
 

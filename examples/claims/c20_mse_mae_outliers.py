@@ -55,7 +55,7 @@ def fit(x: np.ndarray, y: np.ndarray, loss_name: str, seed: int, steps: int) -> 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(model.weight.data.ravel()[0]), float(model.bias.data.ravel()[0])
+    return float(model.weight.array.ravel()[0]), float(model.bias.array.ravel()[0])
 
 
 def one_seed(seed: int, n: int, steps: int, fraction: float) -> dict:

@@ -70,7 +70,7 @@ def one_run(seed: int, p: float, reg: str, n_train: int, epochs: int, hidden: in
     C.train_classifier(model, ConstrainedStep(opt, model), data["x_train"], data["y_train"], epochs, 32, seed)
     train = C.accuracy(model, data["x_train"], data["y_train"])
     test = C.accuracy(model, data["x_test"], data["y_test"])
-    norms = [float(np.linalg.norm(nt.backend.to_numpy(model[i].weight.data), axis=1).max())
+    norms = [float(np.linalg.norm(nt.backend.to_numpy(model[i].weight.array), axis=1).max())
              for i in range(len(model) - 1) if isinstance(model[i], nn.Linear)]
     return {"train": train, "test": test, "gap": train - test, "max_row_norm": max(norms)}
 

@@ -9,15 +9,12 @@ The model is the tutorial's hand-written RNN (i2h, h2h, h2o Linear layers, ``F.t
 tensor, trained by the tutorial's manual SGD on ``nn.NLLLoss``. ``--nn-rnn`` uses the newer
 tutorial's ``CharRNN`` (``nn.RNN`` over the whole ``(T, 1, n_letters)`` tensor) instead.
 
-Edits beyond torch -> nurinet:
-1. ``p.data.add_(p.grad.data, alpha=-learning_rate)`` became
-   ``p.data -= learning_rate * p.grad.data``: nurinet's ``Parameter.data`` is the NumPy array,
-   which has no ``add_`` (nurinet has no in-place ``_`` methods at all); the NumPy in-place
-   subtraction updates the parameter (and reads the same in PyTorch).
-2. (``--nn-rnn`` only) ``nn.RNN(input_size, hidden_size)`` became
-   ``nn.RNN(input_size, hidden_size, batch_first=False)``: nurinet's recurrent layers default to
-   ``batch_first=True``; without it the tutorial's ``(T, 1, F)`` input is refused with a message
-   naming this fix.
+Edits beyond torch -> nurinet: none for the hand-written RNN (``p.data.add_(p.grad.data,
+alpha=-learning_rate)`` runs as in PyTorch: ``Parameter.data`` is a tensor sharing the parameter's
+array). ``--nn-rnn`` only: ``nn.RNN(input_size, hidden_size)`` became
+``nn.RNN(input_size, hidden_size, batch_first=False)``: nurinet's recurrent layers default to
+``batch_first=True``; without it the tutorial's ``(T, 1, F)`` input is refused with a message
+naming this fix.
 Harness edits (to run offline and to be tested): the 18-language ``data/names`` download is
 replaced by ``examples/data/names`` (about 100 surnames in each of English, German, Italian,
 Japanese); each language's names are split 80/20 with a fixed seed, training samples only the 80%
@@ -121,7 +118,7 @@ class CharRNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
         super(CharRNN, self).__init__()
 
-        self.rnn = nn.RNN(input_size, hidden_size, batch_first=False)  # edit 2
+        self.rnn = nn.RNN(input_size, hidden_size, batch_first=False)  # the one edit (--nn-rnn only)
         self.h2o = nn.Linear(hidden_size, output_size)
         self.softmax = nn.LogSoftmax(dim=1)
 
@@ -212,7 +209,7 @@ def main(argv=None):
 
         # Add parameters' gradients to their values, multiplied by learning rate
         for p in rnn.parameters():
-            p.data -= learning_rate * p.grad.data  # edit 1: p.data.add_(p.grad.data, alpha=-learning_rate)
+            p.data.add_(p.grad.data, alpha=-learning_rate)
 
         return output, loss.item()
 

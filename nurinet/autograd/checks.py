@@ -22,23 +22,23 @@ def check_gradient(fn: Any, index: int, x: Tensor, gx: Any) -> Tensor:
     """Check the Tensor gradient an op returned for its input ``index``; undo broadcasting."""
     if not isinstance(gx, Tensor):
         gx = Tensor._wrap(gx, False) if hasattr(gx, "shape") else _bad_type(fn, index, gx)
-    if gx.data.shape != x.data.shape:
-        _check_broadcast(fn, index, x.data, gx.data)
-        gx = sum_to(gx, x.data.shape)
-    if gx.data.dtype != x.data.dtype:
-        _wrong_dtype(fn, index, x.data, gx.data)
+    if gx.array.shape != x.array.shape:
+        _check_broadcast(fn, index, x.array, gx.array)
+        gx = sum_to(gx, x.array.shape)
+    if gx.array.dtype != x.array.dtype:
+        _wrong_dtype(fn, index, x.array, gx.array)
     return gx
 
 
 def check_gradient_array(fn: Any, index: int, x: Tensor, gx: Any) -> Any:
     """The array form of :func:`check_gradient`: returns an array of ``x``'s shape."""
     if isinstance(gx, Tensor):
-        gx = gx.data
+        gx = gx.array
     elif isinstance(gx, np.generic):  # 0-d array arithmetic gives NumPy scalars: keep arrays.
         gx = np.asarray(gx)
     elif not hasattr(gx, "shape"):
         _bad_type(fn, index, gx)
-    data = x.data
+    data = x.array
     if gx.shape != data.shape:
         _check_broadcast(fn, index, data, gx)
         gx = sum_to_array(gx, data.shape)
@@ -51,10 +51,10 @@ def check_gradient_like(tensor: Tensor, grad: Any, where: str) -> Tensor:
     """Check a gradient returned by a hook: same shape and dtype as its tensor."""
     if not isinstance(grad, Tensor):
         grad = Tensor._wrap(grad, False)
-    if grad.data.shape != tensor.data.shape or grad.data.dtype != tensor.data.dtype:
+    if grad.array.shape != tensor.array.shape or grad.array.dtype != tensor.array.dtype:
         raise GradientError(
-            f"{where} returned a gradient of shape {grad.data.shape} and dtype {grad.data.dtype} "
-            f"for a tensor of shape {tensor.data.shape} and dtype {tensor.data.dtype}"
+            f"{where} returned a gradient of shape {grad.array.shape} and dtype {grad.array.dtype} "
+            f"for a tensor of shape {tensor.array.shape} and dtype {tensor.array.dtype}"
         )
     return grad
 

@@ -78,7 +78,7 @@ class _Pass:
     def run(self, roots: Sequence[Tensor], grad_roots: Sequence[Tensor]) -> Any:
         arrays = self.arrays
         for root, grad in zip(roots, grad_roots):
-            data = grad.data
+            data = grad.array
             # The caller keeps the gradients it passed: a leaf's .grad must not alias them.
             self.owned.add(id(data if data.base is None else data.base))
             self.send(root, data if arrays else grad)
@@ -130,7 +130,7 @@ class _Pass:
                 x = inputs[index]
                 if gx is None or not x._requires_grad:
                     continue
-                data = x.data
+                data = x.array
                 # The common case is an array of the input's shape and dtype.
                 if (type(gx) is not type(data) or gx.shape != data.shape
                         or (gx.dtype is not data.dtype and gx.dtype != data.dtype)):
@@ -214,8 +214,8 @@ class _Pass:
         for index, (x, gx) in enumerate(zip(inputs, result)):
             if gx is None or not x._requires_grad:
                 continue
-            data = x.data
-            value = gx if arrays else gx.data
+            data = x.array
+            value = gx if arrays else gx.array
             # Inline fast check: the common case is an array of the input's shape and dtype.
             if type(value) is not type(data) or value.shape != data.shape or value.dtype != data.dtype:
                 gx = (check_gradient_array if arrays else check_gradient)(fn, index, x, gx)
@@ -236,7 +236,7 @@ class _Pass:
         return Tensor._wrap(grad, False) if self.arrays else grad
 
     def as_value(self, grad: Tensor) -> Any:
-        return grad.data if self.arrays else grad
+        return grad.array if self.arrays else grad
 
     def complete_output_grad(self, fn: Any, index: int, out: Tensor | None, grad: Any) -> Any:
         """Fill a missing output gradient with zeros; run the output's hooks; keep or capture it."""
@@ -281,7 +281,7 @@ class _Pass:
                     self.captured[id(tensor)] = grad
                 continue
             if not self.create_graph:
-                data = grad.data
+                data = grad.array
                 if isinstance(data, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
                     data = np.asarray(data)
                 grad = Tensor._wrap(_unshared(data, self.owned), False)
@@ -311,7 +311,7 @@ def _unshared(array: Any, owned: set[int]) -> Any:
 def _xp_of(fn: Any) -> Any:
     from nurinet.backend import get_array_module
 
-    return get_array_module(fn.inputs[0].data) if fn.inputs else __import__("numpy")
+    return get_array_module(fn.inputs[0].array) if fn.inputs else __import__("numpy")
 
 
 def backward(
@@ -394,7 +394,7 @@ def _root_grad(root: Tensor, grad: Any) -> Tensor:
             "no graph: create the inputs with requires_grad=True, and do not compute it under no_grad"
         )
     if grad is None:
-        data = root.data
+        data = root.array
         if data.size != 1:
             raise RuntimeError(
                 f"backward on a non-scalar tensor of shape {root.shape} needs a gradient: a "

@@ -63,18 +63,18 @@ class Function:
         # Spelled out for up to three inputs: a list built per call to unpack costs more than the op.
         if count == 1:
             a = inputs[0]
-            ys = self.forward(a.data)
+            ys = self.forward(a.array)
             needs: tuple[bool, ...] = (a._requires_grad,)
         elif count == 2:
             a, b = inputs
-            ys = self.forward(a.data, b.data)
+            ys = self.forward(a.array, b.array)
             needs = (a._requires_grad, b._requires_grad)
         elif count == 3:
             a, b, c = inputs
-            ys = self.forward(a.data, b.data, c.data)
+            ys = self.forward(a.array, b.array, c.array)
             needs = (a._requires_grad, b._requires_grad, c._requires_grad)
         else:
-            ys = self.forward(*[x.data for x in inputs])
+            ys = self.forward(*[x.array for x in inputs])
             needs = tuple([x._requires_grad for x in inputs])
         if True in needs and _grad_state.enabled:
             if type(ys) is not np.ndarray:
@@ -112,7 +112,7 @@ class Function:
             return y
         outputs = tuple(_wrap(_as_array(y), True) for y in ys)
         # Kept so a missing output gradient can be filled with zeros of the right kind.
-        self.output_meta = tuple((y.data.shape, y.data.dtype) for y in outputs)
+        self.output_meta = tuple((y.array.shape, y.array.dtype) for y in outputs)
         for index, y in enumerate(outputs):
             y.creator, y.generation, y.output_index = self, generation + 1, index
         self.outputs = tuple(weakref.ref(y) for y in outputs)

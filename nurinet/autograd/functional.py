@@ -176,7 +176,7 @@ def hessian(func: Callable[..., Any], inputs: TensorOrTensors, create_graph: boo
         _check_requires_grad(t_out, "outputs", strict)
         if is_out_tuple or not isinstance(out, Tensor):
             raise RuntimeError("The function given to hessian should return a single Tensor")
-        if out.data.size != 1:
+        if out.array.size != 1:
             raise RuntimeError("The Tensor returned by the function given to hessian should contain a "
                                "single element")
         return out.reshape(())
@@ -280,7 +280,7 @@ def _grad_preprocess(inputs: Sequence[Tensor], create_graph: bool, need_graph: b
         if create_graph and inp.requires_grad:
             result.append(Reshape(inp.shape)(inp))  # a differentiable alias, as PyTorch's view_as
         else:
-            result.append(Tensor._wrap(inp.data, need_graph))
+            result.append(Tensor._wrap(inp.array, need_graph))
     return tuple(result)
 
 
@@ -295,7 +295,7 @@ def _vector_for(v: Any, refs: tuple[Tensor, ...], is_refs_tuple: bool, create_gr
                 none_rule: str) -> tuple[Tensor, ...] | None:
     """``v`` checked against ``refs`` (the outputs for vjp, the inputs for jvp, hvp and vhp)."""
     if v is None:
-        if len(refs) != 1 or refs[0].data.size != 1:
+        if len(refs) != 1 or refs[0].array.size != 1:
             raise RuntimeError(f"The vector v can only be None if the {none_rule}")
         return None
     _, v = _as_tuple(v, "v", fn_name)
@@ -323,7 +323,7 @@ def _scalar_gradient_at(func: Callable[..., Any], inputs: Any, v: Any, create_gr
     _check_requires_grad(outputs, "outputs", strict)
     if is_outputs_tuple:
         raise RuntimeError(f"The function given to {fn_name} should return a single Tensor")
-    if outputs[0].data.size != 1:
+    if outputs[0].array.size != 1:
         raise RuntimeError(f"The Tensor returned by the function given to {fn_name} should contain a "
                            "single element")
     jac = _autograd_grad(outputs, inputs, create_graph=True)
@@ -353,7 +353,7 @@ def _autograd_grad(outputs: Sequence[Tensor | None], inputs: Sequence[Tensor], g
 
 
 def _zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor._wrap(backend.get_array_module(t.data).zeros_like(t.data), requires_grad)
+    return Tensor._wrap(backend.get_array_module(t.array).zeros_like(t.array), requires_grad)
 
 
 STRICT_MESSAGES = {
@@ -423,7 +423,7 @@ def _jacobian_rows(i: int, out: Tensor, inputs: tuple[Tensor, ...], create_graph
 
     rows: list[list[Tensor]] = [[] for _ in inputs]
     flat = out.reshape(-1)
-    for j in range(out.data.size):
+    for j in range(out.array.size):
         found = _autograd_grad((flat[j],), inputs, retain_graph=True, create_graph=create_graph)
         for k, (g, inp) in enumerate(zip(found, inputs)):
             if g is None:
@@ -444,7 +444,7 @@ def _jacobian_forward(func: Callable[..., Any], inputs: Any, create_graph: bool,
     from nurinet.functional.shape import stack
 
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-    if not any(inp.data.size for inp in inputs):  # nothing to differentiate by: run func for the shapes
+    if not any(inp.array.size for inp in inputs):  # nothing to differentiate by: run func for the shapes
         with enable_grad():
             returned = func(*_grad_preprocess(inputs, False, need_graph=True))
         is_outputs_tuple, outputs = _as_tuple(returned, "outputs of the user-provided function", "jacobian")
@@ -455,7 +455,7 @@ def _jacobian_forward(func: Callable[..., Any], inputs: Any, create_graph: bool,
             is_outputs_tuple, outputs, trick = _jvp_trick(func, inputs, strict, "jacobian")
             columns = [[[_postprocess(jv, create_graph)
                          for jv in trick(_unit(inputs, i, k), create_graph, retain_graph=True)]
-                        for k in range(inp.data.size)] for i, inp in enumerate(inputs)]
+                        for k in range(inp.array.size)] for i, inp in enumerate(inputs)]
         outputs = _postprocess(outputs, create_graph)
         # columns[i][k][o] -> columns[i][o][k]
         columns = [[[col[o] for col in per_k] for o in range(len(outputs))] for per_k in columns]
@@ -468,7 +468,7 @@ def _jacobian_forward(func: Callable[..., Any], inputs: Any, create_graph: bool,
 def _unit(inputs: tuple[Tensor, ...], i: int, k: int) -> tuple[Tensor, ...]:
     """The basis vector ``e_k`` of input ``i``: zeros in every input but a 1 at element ``k`` of input ``i``."""
     basis = tuple(_zeros_like(inp) for inp in inputs)
-    basis[i].data.reshape(-1)[k] = 1  # a fresh C-contiguous array: reshape is a view of it
+    basis[i].array.reshape(-1)[k] = 1  # a fresh C-contiguous array: reshape is a view of it
     return basis
 
 
@@ -487,4 +487,4 @@ def _assemble(stack: Any, rows: list[Tensor], shape: tuple[int, ...], inp: Tenso
 
 
 def _empty(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return Tensor._wrap(backend.get_array_module(like.data).zeros(shape, dtype=like.data.dtype), False)
+    return Tensor._wrap(backend.get_array_module(like.array).zeros(shape, dtype=like.array.dtype), False)

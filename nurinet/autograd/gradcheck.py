@@ -55,7 +55,7 @@ def _evaluate(fn: Callable, inputs: list[Tensor]) -> list[np.ndarray]:
 
 def _host(t: Tensor) -> np.ndarray:
     """A float64 NumPy copy of ``t`` (from the GPU too): the checker's arithmetic runs on the host."""
-    return np.array(backend.to_numpy(t.data), dtype=np.float64)
+    return np.array(backend.to_numpy(t.array), dtype=np.float64)
 
 
 def _on_device_of(values: np.ndarray, like: Tensor) -> Any:
@@ -122,12 +122,12 @@ def gradcheck(
 
 def _perturbed(fn: Callable, inputs: list[Tensor], index: int, delta: np.ndarray) -> list[np.ndarray]:
     x = inputs[index]
-    original = x.data
+    original = x.array
     try:
-        x.data = original + _on_device_of(delta, x)
+        x.array = original + _on_device_of(delta, x)
         return _evaluate(fn, inputs)
     finally:
-        x.data = original
+        x.array = original
 
 
 def _full_check(fn: Callable, inputs: list[Tensor], eps: float, atol: float, rtol: float) -> None:

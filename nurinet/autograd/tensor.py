@@ -26,7 +26,7 @@ def _to_array(data: Any, dtype: Any = None, copy: bool = False) -> Any:
     floats and other non-array data become float32, as in PyTorch.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if isinstance(data, np.ndarray) or backend.is_cupy_array(data):
         if dtype is not None and data.dtype != dtype:
             return data.astype(dtype)
@@ -50,6 +50,11 @@ class Tensor:
         dtype: Convert the data to this dtype.
         name: Optional label shown in ``repr`` and error messages.
 
+    ``array`` is the NumPy (or CuPy) array itself, shared, never copied: the name nurinet's own
+    code uses, and Chainer's. ``data`` means what it means in PyTorch: a Tensor sharing this one's
+    array, outside the graph (changes made through it are not tracked by autograd);
+    ``t.data = other`` makes ``t`` hold ``other``'s array.
+
     ``_version`` counts the changes made in place through nurinet's API
     (``t[...] = v``, optimizer steps, ``nn.init``, ``load_state_dict``); a backward
     through an op that ran before such a change raises (see
@@ -63,8 +68,8 @@ class Tensor:
         "_requires_grad",
         "_version",
         "activation_source",
+        "array",
         "creator",
-        "data",
         "generation",
         "grad",
         "name",
@@ -81,7 +86,7 @@ class Tensor:
     def __init__(
         self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
     ) -> None:
-        self.data = _to_array(data, dtype)
+        self.array = _to_array(data, dtype)
         self.grad: Tensor | None = None
         self.creator = None
         self.generation = 0
@@ -97,7 +102,7 @@ class Tensor:
     def _wrap(cls, data: Any, requires_grad: bool) -> Tensor:
         """Fast constructor for op outputs: no conversion, no validation."""
         t = object.__new__(Tensor)
-        t.data = data
+        t.array = data
         t.grad = None
         t.creator = None
         t.generation = 0
@@ -116,10 +121,10 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and self.data.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc":
             raise TypeError(
                 f"only floating-point tensors can require a gradient; this tensor has dtype "
-                f"{self.data.dtype}. Convert it first, e.g. t.astype('float32')"
+                f"{self.array.dtype}. Convert it first, e.g. t.astype('float32')"
             )
         if not value and self.creator is not None:
             raise RuntimeError(
@@ -182,7 +187,22 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, outside the graph."""
-        return Tensor._wrap(self.data, False)
+        return Tensor._wrap(self.array, False)
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this one's array, outside the graph, as PyTorch's ``Tensor.data``.
+
+        ``p.data.add_(g, alpha=-lr)`` or ``p.data[...] = v`` change ``p`` in place without a
+        version bump or a graph record; prefer ``with nurinet.no_grad(): p.add_(...)``. For the raw
+        array use ``p.array`` (shared) or ``p.numpy()``.
+        """
+        return Tensor._wrap(self.array, False)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        """Make this tensor hold ``value``'s array (a Tensor or an array; shape and dtype may change)."""
+        self.array = _to_array(value)
 
     def zero_grad_(self) -> None:
         self.grad = None
@@ -190,52 +210,52 @@ class Tensor:
     # ----- array facts ------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def xp(self) -> Any:
         """The array module of this tensor's data (numpy or cupy)."""
-        return backend.get_array_module(self.data)
+        return backend.get_array_module(self.array)
 
     @property
     def device(self) -> str:
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def numel(self) -> int:
         """The number of elements (NumPy's ``size``; ``x.size()`` is the shape, as in PyTorch)."""
-        return self.data.size
+        return self.array.size
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     # ----- conversion ---------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (copied off the GPU if needed; shared on the CPU)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
                 f"item() needs a tensor with one element, but this one has shape {self.shape}"
             )
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self) -> Any:
-        return backend.to_numpy(self.data).tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """This tensor on a device ("cpu", "cuda") and/or in a dtype, as PyTorch's ``to``; differentiable.
@@ -254,8 +274,14 @@ class Tensor:
         return self.to("cuda")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = backend.to_numpy(self.data)
+        array = backend.to_numpy(self.array)
         return array if dtype is None else array.astype(dtype)
+
+    def __format__(self, format_spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as in PyTorch; others as ``str``."""
+        if self.array.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -264,23 +290,23 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu":
+        if self.array.dtype.kind not in "iu":
             raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
-                f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                f"the truth value of a tensor with {self.array.size} elements is ambiguous; "
                 "use .any() or .all()"
             )
-        return bool(self.data.item())
+        return bool(self.array.item())
 
     def __repr__(self) -> str:
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        body = np.array2string(backend.to_numpy(self.array), separator=", ", prefix="tensor(")
         extras = []
-        if self.data.dtype != DEFAULT_FLOAT and self.data.dtype.kind == "f":
-            extras.append(f"dtype={self.data.dtype}")
+        if self.array.dtype != DEFAULT_FLOAT and self.array.dtype.kind == "f":
+            extras.append(f"dtype={self.array.dtype}")
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
         if self.creator is not None:
@@ -329,7 +355,7 @@ def as_tensor(data: Any, like: Tensor | None = None) -> Tensor:
     if like is not None and isinstance(data, (np.number, np.bool_)):
         data = data.item()  # A NumPy scalar is a number here, not a float64 array.
     if like is not None and isinstance(data, (int, float, bool)):
-        dtype = like.data.dtype
+        dtype = like.array.dtype
         if dtype.kind not in "fc":
             dtype = np.result_type(dtype, data)
             if dtype == np.float64 and isinstance(data, float):

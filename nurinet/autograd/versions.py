@@ -22,8 +22,8 @@ The check is conservative: every input and output counts, including those an
 op's backward does not read (``add``), where PyTorch checks only the tensors an
 op saved. See docs/autograd.md, section 13.
 
-Writing to the raw array (``tensor.data[...] = v``, ``tensor.data -= v``,
-``tensor.data = array``) is not tracked, as in PyTorch, where ``.data`` is the
+Writing to the raw array (``tensor.array[...] = v``, ``tensor.array -= v``,
+``tensor.array = array``) is not tracked, as in PyTorch, where ``.array`` is the
 escape hatch from autograd.
 """
 
@@ -137,7 +137,7 @@ def _raise_for_outputs(fn: Any) -> None:
 
 
 def _error(tensor: Tensor, role: str, expected: int, exact: bool) -> RuntimeError:
-    described = f"[{tensor.data.dtype} tensor of shape {tuple(tensor.shape)}]"
+    described = f"[{tensor.array.dtype} tensor of shape {tuple(tensor.shape)}]"
     bound = "" if exact else " or lower"
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace "

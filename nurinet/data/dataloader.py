@@ -52,7 +52,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _stack([s.data if isinstance(s, Tensor) else s for s in batch])
+        return _stack([s.array if isinstance(s, Tensor) else s for s in batch])
     if isinstance(elem, (np.ndarray, np.generic)) or backend.is_cupy_array(elem):
         xp = backend.get_array_module(elem)
         return _stack([xp.asarray(s) for s in batch])
@@ -109,7 +109,7 @@ def default_convert(data: Any) -> Any:
 
 
 def _slice(tensors: tuple[Tensor, ...], index: np.ndarray) -> tuple[Tensor, ...]:
-    return tuple(Tensor._wrap(t.data[t.xp.asarray(index)], False) for t in tensors)
+    return tuple(Tensor._wrap(t.array[t.xp.asarray(index)], False) for t in tensors)
 
 
 class _MapFetcher:

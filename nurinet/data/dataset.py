@@ -151,7 +151,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays: Any) -> None:
         if not arrays:
             raise ValueError("TensorDataset needs at least one array, e.g. TensorDataset(x, y)")
-        data = [_to_array(a.data if isinstance(a, Tensor) else to_array(a)) for a in arrays]
+        data = [_to_array(a.array if isinstance(a, Tensor) else to_array(a)) for a in arrays]
         for i, a in enumerate(data):
             if a.ndim == 0:
                 raise ValueError(f"TensorDataset: array {i} is 0-d; each array needs the samples along axis 0")
@@ -165,7 +165,7 @@ class TensorDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, ...]:
         index = _check_index(index, len(self), "TensorDataset")
-        return tuple(Tensor._wrap(t.xp.asarray(t.data[index]), False) for t in self.tensors)
+        return tuple(Tensor._wrap(t.xp.asarray(t.array[index]), False) for t in self.tensors)
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
@@ -278,7 +278,7 @@ def _indexable(a: Any) -> Any:
 def _take(a: Any, index: np.ndarray) -> Any:
     """Rows ``index`` of an array or Tensor, keeping its type and device."""
     if isinstance(a, Tensor):
-        return Tensor._wrap(a.data[a.xp.asarray(index)], False)
+        return Tensor._wrap(a.array[a.xp.asarray(index)], False)
     return a[backend.get_array_module(a).asarray(index)]
 
 
@@ -364,7 +364,7 @@ def train_val_test_split(
     # Round half up (Python's round() rounds half to even, which surprises here).
     n_val, n_test = int(np.floor(n * val_fraction + 0.5)), int(np.floor(n * test_fraction + 0.5))
     if stratify:
-        labels = backend.to_numpy(y.data if isinstance(y, Tensor) else np.asarray(y))
+        labels = backend.to_numpy(y.array if isinstance(y, Tensor) else np.asarray(y))
         if labels.ndim != 1:
             raise ValueError(
                 f"train_val_test_split: stratify=True needs 1-d class labels y, got shape {labels.shape}"

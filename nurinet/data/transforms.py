@@ -351,7 +351,7 @@ def _apply(transform: Callable[[np.ndarray], np.ndarray], x: Any) -> Any:
     """Run ``transform`` on the NumPy array behind ``x``; a Tensor stays a Tensor on its device."""
     if not isinstance(x, Tensor):
         return transform(backend.to_numpy(x) if backend.is_cupy_array(x) else x)
-    out = np.ascontiguousarray(transform(backend.to_numpy(x.data)))
+    out = np.ascontiguousarray(transform(backend.to_numpy(x.array)))
     if x.device != "cpu":
         out = backend.to_device(out, x.device)
     return Tensor._wrap(out, False)

@@ -176,10 +176,10 @@ class LayoutCache:
         self._layouts: OrderedDict[tuple, BucketLayout] = OrderedDict()
 
     def get(self, comm: Communicator, tensors: list[Any]) -> BucketLayout:
-        key = tuple((t.data.shape, t.data.dtype.str) for t in tensors)
+        key = tuple((t.array.shape, t.array.dtype.str) for t in tensors)
         layout = self._layouts.get(key)
         if layout is None:
-            layout = BucketLayout([(t.data.shape, t.data.dtype) for t in tensors], self.cap_bytes)
+            layout = BucketLayout([(t.array.shape, t.array.dtype) for t in tensors], self.cap_bytes)
             check_agreement(comm, layout.signature(), f"the shapes and dtypes of {self.what}")
             self._layouts[key] = layout
             if len(self._layouts) > self.keep:
@@ -212,15 +212,15 @@ def broadcast_tensors(tensors: Iterable[Tensor], root: int = 0, comm: Communicat
     layout = cache.get(comm, tensors)
     for bucket in layout.buckets:
         if comm.rank == root:
-            _pack(bucket, [t.data for t in tensors])
+            _pack(bucket, [t.array for t in tensors])
         comm.broadcast_(bucket.buffer, root)
         if comm.rank == root:
             continue
         for index, start, stop, shape in bucket.members:
             tensor = tensors[index]
             values = bucket.buffer[start:stop].reshape(shape)
-            if not _write(tensor.data, values):
-                tensor.data = _same_device(values, tensor.data)
+            if not _write(tensor.array, values):
+                tensor.array = _same_device(values, tensor.array)
 
 
 def broadcast_parameters(module: Any, root: int = 0, comm: Communicator | None = None) -> None:
@@ -364,7 +364,7 @@ class GradientReducer:
         layout = self.layout(params)
         present = np.array([p.grad is not None for p in params], dtype=np.int32)
         comm.allreduce_(present, op="max")
-        grads = [None if p.grad is None else p.grad.data for p in params]
+        grads = [None if p.grad is None else p.grad.array for p in params]
         for bucket in layout.buckets:
             buffer = comm.allreduce_(_pack(bucket, grads), op="sum")
             if average:
@@ -376,9 +376,9 @@ class GradientReducer:
 
 def _set_grad(param: Tensor, values: np.ndarray) -> None:
     grad = param.grad
-    if grad is not None and grad.creator is None and _write(grad.data, values):
+    if grad is not None and grad.creator is None and _write(grad.array, values):
         return
-    param.grad = Tensor._wrap(_same_device(values, param.data), False)
+    param.grad = Tensor._wrap(_same_device(values, param.array), False)
 
 
 _default_reducer: GradientReducer | None = None

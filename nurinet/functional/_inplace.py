@@ -34,13 +34,13 @@ def _check(self: Tensor, name: str, operands: tuple[Any, ...]) -> None:
 
 
 def _raw(value: Any) -> Any:
-    return value.data if isinstance(value, Tensor) else value
+    return value.array if isinstance(value, Tensor) else value
 
 
 def _apply(self: Tensor, name: str, operands: tuple[Any, ...], write: Callable[..., Any]) -> Tensor:
     _check(self, name, operands)
     try:
-        write(self.data, *(_raw(v) for v in operands))
+        write(self.array, *(_raw(v) for v in operands))
     except (TypeError, ValueError) as error:  # NumPy's casting and broadcasting refusals, named
         shapes = ", ".join(str(np.shape(_raw(v))) for v in operands)
         kind = TypeError if isinstance(error, TypeError) else ValueError

@@ -54,7 +54,7 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
             "gradient; build the result with differentiable ops instead (F.where, F.concatenate, "
             "F.stack), or assign value.detach() if no gradient is wanted"
         )
-    self.data[ix._raw_index(index)] = value.data if isinstance(value, Tensor) else value
+    self.array[ix._raw_index(index)] = value.array if isinstance(value, Tensor) else value
     increment_version(self)  # An op that used the old values must not run its backward on these.
 
 
@@ -87,14 +87,14 @@ def _size(self: Tensor, dim: int | None = None) -> Any:
     The element count (NumPy's ``size``) is ``x.numel()``.
     """
     if dim is None:
-        return Size(self.data.shape)
-    return self.data.shape[dim]
+        return Size(self.array.shape)
+    return self.array.shape[dim]
 
 
 def _type(self: Tensor, dtype: Any = None) -> Any:
     """``x.type()``: the dtype's name; ``x.type(dtype)``: ``x`` converted to ``dtype``."""
     if dtype is None:
-        return f"nurinet.{self.data.dtype}"
+        return f"nurinet.{self.array.dtype}"
     return ew.astype(self, as_dtype(dtype))
 
 
@@ -107,7 +107,7 @@ def _truth_reduction(name: str) -> Any:
                keepdims: bool | None = None) -> Tensor:
         axis = pick_axis(axis, dim, name)
         keep = pick_keepdims(keepdims, keepdim, name)
-        return Tensor._wrap(getattr(self.data, name)(axis=axis, keepdims=keep), False)
+        return Tensor._wrap(getattr(self.array, name)(axis=axis, keepdims=keep), False)
 
     return method
 
@@ -128,7 +128,7 @@ def _new_full(self: Tensor, size: Any, fill_value: Any, dtype: Any = None, requi
 
 
 def _new_tensor(self: Tensor, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    array = self.xp.array(data.data if isinstance(data, Tensor) else data,
+    array = self.xp.array(data.array if isinstance(data, Tensor) else data,
                           dtype=self.dtype if dtype is None else as_dtype(dtype))
     return Tensor(array, requires_grad=requires_grad)
 

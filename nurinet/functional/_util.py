@@ -24,7 +24,7 @@ def on_device_of(value: Any, like: Tensor) -> Any:
     would fail on a GPU where the same call works on the CPU. Tensors are never moved (a move
     of a tensor that needs a gradient is ``Tensor.to``'s job).
     """
-    if type(value) is np.ndarray and type(like.data) is not np.ndarray:
+    if type(value) is np.ndarray and type(like.array) is not np.ndarray:
         return like.xp.asarray(value)
     return value
 
@@ -47,11 +47,11 @@ def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a = as_tensor(a)
         weak, b = _is_scalar(b), as_tensor(on_device_of(b, a), a)
         scalar = b
-    if a.data.dtype != b.data.dtype:
+    if a.array.dtype != b.array.dtype:
         from nurinet.functional.elementwise import astype
 
         # A scalar already took the dtype the result should have (see as_tensor).
-        common = scalar.data.dtype if weak else _common_dtype(a.data.dtype, b.data.dtype)
+        common = scalar.array.dtype if weak else _common_dtype(a.array.dtype, b.array.dtype)
         a, b = astype(a, common), astype(b, common)
     return a, b
 

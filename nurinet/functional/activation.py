@@ -119,11 +119,11 @@ class ReLU(Function):
         return xp_of(x).maximum(x, 0) if y is None else y
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return gy * _const((x > 0).astype(x.dtype))
 
     def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         gx = fast_activation.relu_grad(gy, x)
         return gy * (x > 0) if gx is None else gx
 
@@ -138,7 +138,7 @@ class LeakyReLU(Function):
         return xp_of(x).where(x > 0, x, x * self.slope)
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return gy * _const(xp_of(x).where(x > 0, 1.0, self.slope).astype(x.dtype))
 
 
@@ -150,7 +150,7 @@ class PReLU(Function):
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, weight = self.inputs
-        positive = x.data > 0
+        positive = x.array > 0
         gx = gy * ew.where(positive, 1.0, weight) if self.needs_input_grad[0] else None
         gw = ew.where(positive, 0.0, gy * x) if self.needs_input_grad[1] else None
         return gx, gw
@@ -175,7 +175,7 @@ class ELU(Function):
         # For x <= 0, dy/dx = input_scale * (y + scale * alpha).
         y = self.output()
         negative = (y + self.scale * self.alpha) * self.input_scale
-        return gy * ew.where(self.inputs[0].data > 0, self.scale, negative)
+        return gy * ew.where(self.inputs[0].array > 0, self.scale, negative)
 
 
 class GELU(_Pointwise):
@@ -189,7 +189,7 @@ class GELU(_Pointwise):
         return x * self.cdf
 
     def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         return gy * (self.cdf + x * xp_of(x).exp(x * x * -0.5) * INV_SQRT_2PI)
 
     def derivative(self, x: Tensor) -> Tensor:
@@ -243,7 +243,7 @@ class Softplus(_Pointwise):
         return xp_of(x).where(bx > self.threshold, x, softplus_array(bx) / self.beta)
 
     def derivative(self, x: Tensor) -> Tensor:
-        return ew.where(x.data * self.beta > self.threshold, 1.0, sigmoid(x * self.beta))
+        return ew.where(x.array * self.beta > self.threshold, 1.0, sigmoid(x * self.beta))
 
 
 class Softsign(Function):
@@ -264,7 +264,7 @@ class Hardsigmoid(Function):
         return xp_of(x).clip(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = ((x > -3.0) & (x < 3.0)).astype(x.dtype) * (1.0 / 6.0)
         return gy * _const(inside)
 
@@ -405,7 +405,7 @@ def rrelu(
 
     x = as_tensor(x)
     slope = resolve(generator).uniform(lower, upper, x.shape).astype(x.dtype)
-    return LeakyReLU(xp_of(x.data).asarray(slope))(x)
+    return LeakyReLU(xp_of(x.array).asarray(slope))(x)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:

@@ -161,7 +161,7 @@ def _float_scalar(value: Any, other: Any) -> float | None:
     so such a constant needs no array and no graph input of its own.
     """
     is_number = type(value) in (float, int) or isinstance(value, np.number)
-    if is_number and isinstance(other, Tensor) and other.data.dtype.kind == "f":
+    if is_number and isinstance(other, Tensor) and other.array.dtype.kind == "f":
         return float(value)
     return None
 

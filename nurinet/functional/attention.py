@@ -142,7 +142,7 @@ class Attention(Function):
         return (out, self.pd) if self.need_weights else out
 
     def backward_arrays(self, gout: Any, gw: Any = None) -> tuple[Any, Any, Any]:
-        q, k, v = (x.data for x in self.inputs)
+        q, k, v = (x.array for x in self.inputs)
         chain = (q, k, v, self.p, self.pd, self.drop, gout, gw, self.scale, self.needs_input_grad)
         grads = fast_attention.attend_backward_split(_attend_backward, *chain)
         return _attend_backward(*chain) if grads is None else grads
@@ -197,7 +197,7 @@ class SplitHeads(Function):
         return tuple(packed) if self.parts > 1 else packed[0]
 
     def backward_arrays(self, *gs: Any) -> Any:
-        y = self.inputs[0].data
+        y = self.inputs[0].array
         a, b, width = y.shape
         g5 = xp_of(y).empty((a, b, self.parts, self.heads, width // (self.parts * self.heads)), y.dtype)
         axes = (0, 2, 1, 3) if self.batch_first else (2, 0, 1, 3)
@@ -233,7 +233,7 @@ class MergeHeads(Function):
         return (0, 2, 1, 3) if self.batch_first else (1, 2, 0, 3)
 
     def backward_arrays(self, g: Any) -> Any:
-        h, d = self.inputs[0].data.shape[1::2]
+        h, d = self.inputs[0].array.shape[1::2]
         return g.reshape(g.shape[:2] + (h, d)).transpose(self._split_axes())
 
     def backward(self, g: Tensor) -> Tensor:
@@ -277,7 +277,7 @@ def additive_mask(mask: Any, dtype: Any, true_means_masked: bool, where: str, de
         device: The device of the scores: a mask made on the host (NumPy) is moved there,
             as the causal mask and the dropout multipliers are.
     """
-    array = backend.to_device(mask.data if isinstance(mask, Tensor) else mask, device)
+    array = backend.to_device(mask.array if isinstance(mask, Tensor) else mask, device)
     xp = xp_of(array)
     if array.dtype == bool:
         excluded = array if true_means_masked else ~array

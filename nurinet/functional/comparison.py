@@ -18,37 +18,37 @@ def _constant(array: Any) -> Tensor:
 def equal(a: Any, b: Any) -> Tensor:
     """Elementwise ``a == b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data == b.data)
+    return _constant(a.array == b.array)
 
 
 def not_equal(a: Any, b: Any) -> Tensor:
     """Elementwise ``a != b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data != b.data)
+    return _constant(a.array != b.array)
 
 
 def less(a: Any, b: Any) -> Tensor:
     """Elementwise ``a < b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data < b.data)
+    return _constant(a.array < b.array)
 
 
 def less_equal(a: Any, b: Any) -> Tensor:
     """Elementwise ``a <= b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data <= b.data)
+    return _constant(a.array <= b.array)
 
 
 def greater(a: Any, b: Any) -> Tensor:
     """Elementwise ``a > b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data > b.data)
+    return _constant(a.array > b.array)
 
 
 def greater_equal(a: Any, b: Any) -> Tensor:
     """Elementwise ``a >= b`` (bool)."""
     a, b = operands(a, b)
-    return _constant(a.data >= b.data)
+    return _constant(a.array >= b.array)
 
 
 def argmax(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim: int | None = None,
@@ -56,7 +56,7 @@ def argmax(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim
     """Index of the largest value (of the flattened tensor when no axis is given)."""
     x = as_tensor(x)
     axis, keep = pick_axis(axis, dim, "argmax"), pick_keepdims(keepdims, keepdim, "argmax")
-    return _constant(xp_of(x.data).argmax(x.data, axis=axis, keepdims=keep))
+    return _constant(xp_of(x.array).argmax(x.array, axis=axis, keepdims=keep))
 
 
 def argmin(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim: int | None = None,
@@ -64,7 +64,7 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool | None = None, *, dim
     """Index of the smallest value (of the flattened tensor when no axis is given)."""
     x = as_tensor(x)
     axis, keep = pick_axis(axis, dim, "argmin"), pick_keepdims(keepdims, keepdim, "argmin")
-    return _constant(xp_of(x.data).argmin(x.data, axis=axis, keepdims=keep))
+    return _constant(xp_of(x.array).argmin(x.array, axis=axis, keepdims=keep))
 
 
 # PyTorch's short names of the comparisons.
@@ -77,7 +77,7 @@ def one_hot(indices: Any, num_classes: int, dtype: Any = "float32") -> Tensor:
     Raises:
         ValueError: an index is negative or not below ``num_classes``.
     """
-    idx = as_tensor(indices).data
+    idx = as_tensor(indices).array
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):

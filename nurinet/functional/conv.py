@@ -70,7 +70,7 @@ class Conv2d(Function):
         return gx, gw, (rd.sum(gy, axis=(0, 2, 3)) if needs[2] else None)
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        x, w = self.inputs[0].data, self.inputs[1].data
+        x, w = self.inputs[0].array, self.inputs[1].array
         needs = self.needs_input_grad
         grads = fast_conv.conv2d_backward(gy, x, w, self.geom, needs[0], needs[1]) if self.cols is None else None
         gx, gw, gb = self._im2col_backward(gy, x, w) if grads is None else grads

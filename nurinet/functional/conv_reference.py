@@ -75,7 +75,7 @@ def _dilate(x: Tensor, stride: tuple[int, int]) -> Tensor:
         if s == 1:
             continue
         n = x.shape[axis]
-        zeros = Tensor(x.data * 0.0)
+        zeros = Tensor(x.array * 0.0)
         x = F.flatten(F.stack([x] + [zeros] * (s - 1), axis=axis + 1), axis, axis + 1)
         x = F.getitem(x, (_ALL,) * axis + (slice(0, (n - 1) * s + 1),))
     return x

@@ -44,7 +44,7 @@ def check_probability(p: Any, where: str) -> float:
 
 def check_floating(x: Tensor, where: str) -> None:
     """Raises a TypeError unless ``x`` holds floating-point numbers (a mask of ``1 / (1 - p)`` needs them)."""
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise TypeError(f"{where} needs a floating-point tensor, got dtype {x.dtype}")
 
 
@@ -52,7 +52,7 @@ def apply_mask(x: Tensor, keep: Any, p: float) -> Tensor:
     """``x`` with the elements where the boolean array ``keep`` (``x``'s shape, or one that broadcasts to
     it) is False zeroed and the others scaled by ``1 / (1 - p)``, through the ``Dropout`` op."""
     # One pass from the boolean mask to the float one (bool * a scalar of x's dtype keeps that dtype).
-    mask = backend.get_array_module(keep).multiply(keep, x.data.dtype.type(1.0 / (1.0 - p)))
+    mask = backend.get_array_module(keep).multiply(keep, x.array.dtype.type(1.0 / (1.0 - p)))
     if x.device != "cpu":
         mask = backend.to_device(mask, x.device)
     return Dropout(mask)(x)

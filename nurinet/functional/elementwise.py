@@ -92,7 +92,7 @@ class Clip(Function):
         return xp.clip(x, self.low, self.high)
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0].data
+        x = self.inputs[0].array
         inside = xp_of(x).ones(x.shape, dtype=bool)
         if self.low is not None:
             inside &= x >= self.low
@@ -122,8 +122,8 @@ class Minimum(Function):
 
 
 def _select_grads(gy: Tensor, a: Tensor, b: Tensor, larger: bool) -> tuple[Tensor, Tensor]:
-    wins = (a.data > b.data) if larger else (a.data < b.data)
-    share = wins.astype(a.dtype) + 0.5 * (a.data == b.data).astype(a.dtype)
+    wins = (a.array > b.array) if larger else (a.array < b.array)
+    share = wins.astype(a.dtype) + 0.5 * (a.array == b.array).astype(a.dtype)
     share = Tensor._wrap(share.astype(a.dtype), False)
     return gy * share, gy * (1.0 - share)
 
@@ -138,7 +138,7 @@ class Where(Function):
         return xp_of(a).where(self.condition, a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
-        zero = Tensor._wrap(xp_of(gy.data).zeros((), gy.dtype), False)
+        zero = Tensor._wrap(xp_of(gy.array).zeros((), gy.dtype), False)
         cond = self.condition
         return where(cond, gy, zero), where(cond, zero, gy)
 
@@ -246,9 +246,9 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick ``a`` where ``condition`` is true, else ``b`` (broadcasting)."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     a, b = operands(a, b)
-    xp = xp_of(a.data)
+    xp = xp_of(a.array)
     return Where(xp.asarray(cond, dtype=bool))(a, b)
 
 
@@ -271,8 +271,8 @@ def astype(x: Any, dtype: Any) -> Tensor:
     """``x`` converted to ``dtype`` (differentiable between floating dtypes)."""
     x = as_tensor(x)
     dtype = np.dtype(dtype)
-    if x.data.dtype == dtype:
+    if x.array.dtype == dtype:
         return x
     if dtype.kind not in "fc":  # Integer and bool results carry no gradient.
-        return Tensor._wrap(x.data.astype(dtype), False)
+        return Tensor._wrap(x.array.astype(dtype), False)
     return Cast(dtype)(x)

@@ -69,7 +69,7 @@ class EmbeddingScatter(Function):
 
     def backward(self, ggw: Tensor) -> Tensor:
         if self.padding_idx is not None:  # the padding row was zeroed: no gradient flows from it
-            keep = np.ones((self.num_rows, 1), dtype=ggw.data.dtype)
+            keep = np.ones((self.num_rows, 1), dtype=ggw.array.dtype)
             keep[self.padding_idx] = 0
             ggw = ggw * Tensor._wrap(keep, False)
         return Embedding(self.indices)(ggw)
@@ -78,7 +78,7 @@ class EmbeddingScatter(Function):
 def check_indices(indices: Any, num_embeddings: int, where: str = "embedding") -> Any:
     """The indices as an integer array, after checking they are in range (negative ones rejected)."""
     if isinstance(indices, Tensor):
-        indices = indices.data
+        indices = indices.array
     xp = xp_of(indices) if hasattr(indices, "dtype") else np
     indices = xp.asarray(indices)
     if indices.dtype.kind not in "iu":

@@ -13,7 +13,7 @@ from nurinet.functional._util import xp_of
 def _raw_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays."""
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
         return tuple(_raw_index(i) for i in index)
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
@@ -119,7 +119,7 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def take_along_axis(x: Tensor, indices: Any, axis: int) -> Tensor:
     """Pick values along ``axis`` at ``indices`` (same rank as ``x``), as NumPy does."""
-    idx = indices.data if isinstance(indices, Tensor) else xp_of(x.data).asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else xp_of(x.array).asarray(indices)
     if idx.ndim != x.ndim:
         raise ValueError(
             f"take_along_axis: indices have {idx.ndim} dims but the tensor has {x.ndim} "

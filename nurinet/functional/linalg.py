@@ -69,7 +69,7 @@ class Linear(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         inputs, needs = self.inputs, self.needs_input_grad
-        x, weight = inputs[0].data, inputs[1].data
+        x, weight = inputs[0].array, inputs[1].array
         if x.ndim == 2:  # gy is 2-D too: no reshapes, and gx is a plain array rather than a view
             gx = gemm.matmul(gy, weight) if needs[0] else None
             gw = gemm.matmul(gy.T, x) if needs[1] else None
@@ -163,7 +163,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         output: (*, out_features).
     """
     # The common case, checked on the arrays; anything else gets _check_linear's full checks.
-    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.data, weight.data)):
+    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.array, weight.array)):
         _check_linear(x, weight)
     if bias is None:
         return Linear()(x, weight)

@@ -60,7 +60,7 @@ def pair(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
 
 def constant_like(values: Any, like: Tensor) -> Tensor:
     """A constant (no-gradient) tensor of ``values`` in ``like``'s dtype and device."""
-    data = values.data if isinstance(values, Tensor) else values
+    data = values.array if isinstance(values, Tensor) else values
     return Tensor._wrap(like.xp.asarray(data, dtype=like.dtype), False)
 
 
@@ -99,7 +99,7 @@ class MeanSquaredError(Function):
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)^2`` (fused into one op unless reduction="none")."""
     if (reduction == "mean" or reduction == "sum") and isinstance(input, Tensor) and isinstance(target, Tensor):
-        a, b = input.data, target.data
+        a, b = input.array, target.array
         if a.shape == b.shape and a.dtype == b.dtype and a.dtype.kind == "f":  # what pair() would give
             return MeanSquaredError(reduction)(input, target)
     check_reduction(reduction, "mse_loss")
@@ -127,7 +127,7 @@ def huber_loss(
     input, target = pair(input, target, "huber_loss")
     d = input - target
     ad = ew.abs(d)
-    loss = ew.where(ad.data < delta, d * d * 0.5, (ad - 0.5 * delta) * float(delta))
+    loss = ew.where(ad.array < delta, d * d * 0.5, (ad - 0.5 * delta) * float(delta))
     return reduce(loss, reduction)
 
 
@@ -146,13 +146,13 @@ def smooth_l1_loss(
     ad = ew.abs(d)
     if beta == 0:
         return reduce(ad, reduction)
-    loss = ew.where(ad.data < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    loss = ew.where(ad.array < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
     return reduce(loss, reduction)
 
 
 def _xlogx(t: Tensor) -> Tensor:
     """``t * log(t)`` with ``0 log 0 = 0`` and no NaN in the gradient at 0."""
-    positive = t.data > 0
+    positive = t.array > 0
     return t * ew.log(ew.where(positive, t, 1.0))
 
 
@@ -170,9 +170,9 @@ def kl_div(
     """
     check_reduction(reduction, "kl_div", REDUCTIONS + ("batchmean",))
     input, target = pair(input, target, "kl_div")
-    if not log_target and target.numel() and not float(target.data.min()) >= 0.0:
+    if not log_target and target.numel() and not float(target.array.min()) >= 0.0:
         raise ValueError(f"kl_div: the target must hold probabilities (>= 0), found "
-                         f"{float(target.data.min())}; give log-probabilities with log_target=True")
+                         f"{float(target.array.min())}; give log-probabilities with log_target=True")
     if log_target:
         loss = ew.exp(target) * (target - input)
     else:
@@ -185,13 +185,13 @@ def kl_div(
 
 def _signed_labels(target: Tensor, like: Tensor, op: str) -> Tensor:
     """Binary labels as -1/+1 constants (0/1 labels are mapped to -1/+1, as Keras does)."""
-    values = set(target.xp.unique(target.data).tolist())
+    values = set(target.xp.unique(target.array).tolist())
     if values <= {0, 1}:
-        return constant_like(target.data * 2 - 1, like)
+        return constant_like(target.array * 2 - 1, like)
     if not values <= {-1, 1}:
         bad = sorted(values - {-1, 1})
         raise ValueError(f"{op}: targets must be -1 or 1 (or 0 and 1), found {bad}")
-    return constant_like(target.data, like)
+    return constant_like(target.array, like)
 
 
 def hinge_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -236,13 +236,13 @@ def cosine_embedding_loss(
             f"cosine_embedding_loss: inputs of shape {x1.shape} need a target of shape "
             f"{x1.shape[:-1]}, got {target.shape} (inputs are (N, D) or (D,))"
         )
-    if not set(target.xp.unique(target.data).tolist()) <= {-1, 1}:
+    if not set(target.xp.unique(target.array).tolist()) <= {-1, 1}:
         raise ValueError("cosine_embedding_loss: targets must be 1 or -1")
     eps = 1e-12  # As PyTorch: keeps the cosine finite for zero vectors.
     dot = rd.sum(x1 * x2, axis=-1)
     norms = ew.sqrt((rd.sum(x1 * x1, axis=-1) + eps) * (rd.sum(x2 * x2, axis=-1) + eps))
     cos = dot / norms
-    loss = ew.where(target.data == 1, 1.0 - cos, relu(cos - float(margin)))
+    loss = ew.where(target.array == 1, 1.0 - cos, relu(cos - float(margin)))
     return reduce(loss, reduction)
 
 
@@ -280,7 +280,7 @@ def contrastive_loss(
     """
     check_reduction(reduction, "contrastive_loss")
     d, y = pair(distance, label, "contrastive_loss")
-    if not set(y.xp.unique(y.data).tolist()) <= {0, 1}:
+    if not set(y.xp.unique(y.array).tolist()) <= {0, 1}:
         raise ValueError("contrastive_loss: labels must be 1 (similar) or 0 (dissimilar)")
     gap = relu(float(margin) - d)
     return reduce(y * d * d + (1.0 - y) * gap * gap, reduction)

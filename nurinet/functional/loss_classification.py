@@ -47,7 +47,7 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> An
         ValueError: its shape does not fit the input's, or an index is out of range.
     """
     axis = _class_axis(input, op)
-    t = as_tensor(target).data
+    t = as_tensor(target).array
     expected = input.shape[:axis] + input.shape[axis + 1 :]
     if t.dtype.kind not in "iu":
         raise TypeError(
@@ -76,7 +76,7 @@ def _class_weights(weight: Any, input: Tensor, op: str) -> Any:
     if weight is None:
         return None
     classes = input.shape[_class_axis(input, op)]
-    w = constant_like(weight, input).data
+    w = constant_like(weight, input).array
     if w.shape != (classes,):
         raise ValueError(f"{op}: weight must have shape ({classes},) (one per class), got {w.shape}")
     return w
@@ -170,11 +170,11 @@ class SoftmaxCrossEntropy(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        xp = xp_of(x.data)
-        a, c = self._per_sample(x.data)
+        xp = xp_of(x.array)
+        a, c = self._per_sample(x.array)
         classes = x.shape[self.axis]
         onehot = xp.arange(classes).reshape((-1,) + (1,) * (x.ndim - self.axis - 1)) == self.index
-        b = onehot * c + (self._uniform(x.data) if self.smoothing else 0.0)
+        b = onehot * c + (self._uniform(x.array) if self.smoothing else 0.0)
         p = softmax(x, axis=self.axis)  # An op, so that the gradient has a gradient.
         return self._expanded(gy) * (p * Tensor._wrap(a, False) - Tensor._wrap(b, False))
 
@@ -226,8 +226,8 @@ class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
 
 def _plain_class_targets(input: Tensor, target: Tensor, ignore_index: int) -> Any:
     """The targets as an array when :class:`PlainSoftmaxCrossEntropy` applies to them, else None."""
-    t, classes = target.data, input.shape[-1]
-    if type(t) is not np.ndarray or type(input.data) is not np.ndarray or input.ndim != 2:
+    t, classes = target.array, input.shape[-1]
+    if type(t) is not np.ndarray or type(input.array) is not np.ndarray or input.ndim != 2:
         return None
     if t.dtype.kind not in "iu" or t.shape != input.shape[:1] or not t.size or 0 <= ignore_index < classes:
         return None
@@ -356,7 +356,7 @@ def _check_probabilities(p: Tensor, op: str, what: str = "input") -> None:
     """Refuse values outside [0, 1] or NaN, as PyTorch's ``binary_cross_entropy`` does."""
     if not p.numel():
         return
-    low, high = float(p.data.min()), float(p.data.max())
+    low, high = float(p.array.min()), float(p.array.max())
     if not (low >= 0.0 and high <= 1.0):  # also catches NaN, whose comparisons are False
         fix = "; for logits use binary_cross_entropy_with_logits" if what == "input" else \
             "; binary targets are 0 or 1 (or probabilities between)"
@@ -408,7 +408,7 @@ def binary_cross_entropy(
     input, target = pair(input, target, "binary_cross_entropy")
     _check_probabilities(input, "binary_cross_entropy")
     _check_probabilities(target, "binary_cross_entropy", "target")
-    w = None if weight is None else constant_like(weight, input).data
+    w = None if weight is None else constant_like(weight, input).array
     return reduce(BinaryCrossEntropy(w)(input, target), reduction)
 
 
@@ -448,7 +448,7 @@ class BCEWithLogits(Function):
         return gx, gt
 
     def backward_arrays(self, gy: Any) -> tuple[Any, Any]:
-        x, y = self.inputs[0].data, self.inputs[1].data
+        x, y = self.inputs[0].array, self.inputs[1].array
         xp, e, pw = xp_of(x), self.e, self.pos_weight
         if self.weight is not None:
             gy = gy * self.weight
@@ -482,6 +482,6 @@ def binary_cross_entropy_with_logits(
     """
     check_reduction(reduction, "binary_cross_entropy_with_logits")
     input, target = pair(input, target, "binary_cross_entropy_with_logits")
-    w = None if weight is None else constant_like(weight, input).data
-    pw = None if pos_weight is None else constant_like(pos_weight, input).data
+    w = None if weight is None else constant_like(weight, input).array
+    pw = None if pos_weight is None else constant_like(pos_weight, input).array
     return reduce(BCEWithLogits(w, pw)(input, target), reduction)

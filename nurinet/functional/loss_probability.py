@@ -68,7 +68,7 @@ def class_targets(input: Tensor, target: Any, axis: int, op: str) -> Tensor:
 
 
 def _whole_indices(t: Tensor, op: str) -> Tensor:
-    data = t.data
+    data = t.array
     if data.dtype.kind == "f":
         if data.size and not bool((data == t.xp.floor(data)).all()):
             raise TypeError(f"{op}: class-index targets must be whole numbers, got {data.dtype} values "
@@ -129,7 +129,7 @@ def _probability_cross_entropy(logp: Tensor, t: Tensor, axis: int, reduction: st
     if t.shape != logp.shape:
         t = one_hot(t, classes, dtype=logp.dtype)
         if axis != logp.ndim - 1:
-            t = Tensor._wrap(logp.xp.moveaxis(t.data, -1, axis), False)
+            t = Tensor._wrap(logp.xp.moveaxis(t.array, -1, axis), False)
     if label_smoothing:
         t = t * (1.0 - label_smoothing) + label_smoothing / classes
     return reduce(-rd.sum(t * logp, axis=axis), reduction)
@@ -194,10 +194,10 @@ def negative_log_likelihood(input: Tensor, target: Any, reduction: str = "mean")
     if source_logits(input, ("softmax", "log_softmax"), _class_axis(input, -1, "negative_log_likelihood")) \
             is not None:  # computed from the logits: the same value, stable, and no check needed
         return _categorical(input, target, False, -1, reduction, 0.0, "negative_log_likelihood")
-    if input.numel() and float(input.data.max()) > 0.0:
+    if input.numel() and float(input.array.max()) > 0.0:
         raise ValueError(
             "negative_log_likelihood: the input must be log-probabilities (from log_softmax, all "
-            f"<= 0) or the output of a softmax; found values up to {float(input.data.max()):.4g}. "
+            f"<= 0) or the output of a softmax; found values up to {float(input.array.max()):.4g}. "
             "For logits use cross_entropy; for a softmax output computed another way, use "
             "categorical_crossentropy")
     check_reduction(reduction, "negative_log_likelihood")

@@ -62,7 +62,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
     x, t = _prepared(input, target, reduction, "poisson_nll_loss")
     loss = ew.exp(x) - t * x if log_input else x - t * ew.log(x + eps)
     if full:
-        big = t.data > 1
+        big = t.array > 1
         safe = ew.where(big, t, 1.0)
         stirling = safe * ew.log(safe) - safe + ew.log(safe * (2.0 * math.pi)) * 0.5
         loss = loss + ew.where(big, stirling, 0.0)

@@ -100,12 +100,12 @@ class Normalize(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         if self.native:  # forward ran in the native kernel, and kept what its backward reads
-            weight = self.inputs[1].data if self.affine else None
+            weight = self.inputs[1].array if self.affine else None
             grads = fast_normalization.layer_norm_backward(gy, self.xhat, self.rstd, weight, self.needs_input_grad)
             if grads is not None:
                 return grads if self.affine else grads[0]
         xhat, axes = self.xhat, self.axes
-        g = gy * self.inputs[1].data if self.affine else gy
+        g = gy * self.inputs[1].array if self.affine else gy
         gx = None
         if self.needs_input_grad[0]:
             gx = (g - g.mean(axis=axes, keepdims=True)
@@ -125,7 +125,7 @@ class Normalize(Function):
         if self.scale is not None:  # forward scaled x to keep the squares finite: so does this
             inverse_scale = Tensor._wrap(1.0 / self.scale, False)
             with np.errstate(over="ignore", under="ignore"):
-                eps = Tensor._wrap(x.data.dtype.type(self.eps) / (self.scale * self.scale), False)
+                eps = Tensor._wrap(x.array.dtype.type(self.eps) / (self.scale * self.scale), False)
             x = x * inverse_scale
         centered = x - rd.mean(x, axis=axes, keepdims=True)
         rstd = (rd.mean(centered * centered, axis=axes, keepdims=True) + eps) ** -0.5
@@ -165,11 +165,11 @@ def _normalize(x: Tensor, axes: tuple[int, ...], weight: Tensor | None, bias: Te
         fn = Normalize(axes, float(eps), False)
         return fn(x), fn
     if weight is None or bias is None:  # one of the two: the fused op always takes both
-        xp, shape = xp_of(x.data), (weight if weight is not None else bias).shape
+        xp, shape = xp_of(x.array), (weight if weight is not None else bias).shape
         if weight is None:
-            weight = Tensor._wrap(xp.ones(shape, dtype=x.data.dtype), False)
+            weight = Tensor._wrap(xp.ones(shape, dtype=x.array.dtype), False)
         else:
-            bias = Tensor._wrap(xp.zeros(shape, dtype=x.data.dtype), False)
+            bias = Tensor._wrap(xp.zeros(shape, dtype=x.array.dtype), False)
     fn = Normalize(axes, float(eps), True)
     return fn(x, weight, bias), fn
 
@@ -262,11 +262,11 @@ def batch_norm(
 def _batch_norm_eval(x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None,
                      eps: float, shape: tuple[int, ...]) -> Tensor:
     """``(x - mean) * rsqrt(var + eps) * weight + bias``, folded into one scale and one shift."""
-    xp, dtype = xp_of(x.data), x.data.dtype
+    xp, dtype = xp_of(x.array), x.array.dtype
     mean, var = as_tensor(on_device_of(mean, x)), as_tensor(on_device_of(var, x))  # NumPy statistics
-    rstd = 1.0 / xp.sqrt(var.data.astype(dtype) + dtype.type(eps))
+    rstd = 1.0 / xp.sqrt(var.array.astype(dtype) + dtype.type(eps))
     scale = Tensor._wrap(rstd.reshape(shape), False)
-    shift = Tensor._wrap((-mean.data.astype(dtype) * rstd).reshape(shape), False)
+    shift = Tensor._wrap((-mean.array.astype(dtype) * rstd).reshape(shape), False)
     if weight is not None:
         scale, shift = scale * weight, shift * weight
     if bias is not None:
@@ -284,16 +284,16 @@ def _update_running(fn: Normalize, running_mean: Tensor, running_var: Tensor, mo
                     count: int, num_batches_tracked: Tensor | None) -> None:
     """Blend the batch statistics into the running buffers, in place (as PyTorch)."""
     if num_batches_tracked is not None:
-        num_batches_tracked.data = num_batches_tracked.data + 1
+        num_batches_tracked.array = num_batches_tracked.array + 1
     if momentum is None:  # a cumulative moving average
-        steps = 1 if num_batches_tracked is None else int(num_batches_tracked.data)
+        steps = 1 if num_batches_tracked is None else int(num_batches_tracked.array)
         momentum = 1.0 / steps
-    dtype = running_mean.data.dtype
+    dtype = running_mean.array.dtype
     mean = fn.mean.reshape(-1).astype(dtype)
     unbiased = fn.var.reshape(-1).astype(dtype) * (count / (count - 1))
     with no_grad():
-        running_mean.data = running_mean.data * (1.0 - momentum) + mean * momentum
-        running_var.data = running_var.data * (1.0 - momentum) + unbiased * momentum
+        running_mean.array = running_mean.array * (1.0 - momentum) + mean * momentum
+        running_var.array = running_var.array * (1.0 - momentum) + unbiased * momentum
 
 
 # ----- layer norm and group norm -----------------------------------------------------------

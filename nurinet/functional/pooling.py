@@ -458,7 +458,7 @@ def max_pool1d(x: Any, kernel_size: int, stride: Any = None, padding: int = 0, d
     fn = MaxPool2d((1, *k), (1, *s), (0, *p), (1, *d), bool(ceil_mode))
     out = _max_pool(unsqueeze(x, 2), fn, "max_pool1d", return_indices)
     if return_indices:
-        return squeeze(out[0], 2), Tensor(out[1].data[:, :, 0])
+        return squeeze(out[0], 2), Tensor(out[1].array[:, :, 0])
     return squeeze(out, 2)
 
 

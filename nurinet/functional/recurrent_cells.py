@@ -85,7 +85,7 @@ class RNNCellFunction(Function):
         m, y = self.mask, self.y
         g = gy if m is None else gy * m
         d = g * (1.0 - y * y) if self.nonlinearity == "tanh" else g * (y > 0)
-        h, w = self.inputs[1].data, self.inputs[2].data
+        h, w = self.inputs[1].array, self.inputs[2].array
         needs = self.needs_input_grad
         gh = gemm.matmul(d, w) if needs[1] else None
         if gh is not None and m is not None:
@@ -104,7 +104,7 @@ class RNNCellFunction(Function):
             y = pre.tanh()
             d = g * (1.0 - y * y)
         else:
-            d = g * as_constant((pre.data > 0).astype(pre.dtype))
+            d = g * as_constant((pre.array > 0).astype(pre.dtype))
         gh = matmul(d, w) if m is None else matmul(d, w) + gy * (1.0 - m)
         grads = [d, gh, matmul(d.T, h)]
         if b is not None:
@@ -141,7 +141,7 @@ class LSTMCellFunction(Function):
 
     def backward_arrays(self, gh: Any, gc: Any) -> tuple[Any, ...]:
         xp, m = xp_of(gh), self.mask
-        h, c, w = self.inputs[1].data, self.inputs[2].data, self.inputs[3].data
+        h, c, w = self.inputs[1].array, self.inputs[2].array, self.inputs[3].array
         gh_in, gc_in = (gh, gc.copy()) if m is None else (gh * m, gc * m)  # gc_in becomes the c gradient
         d = xp.empty_like(self.acts) if self.out_d is None else self.out_d
         needs = self.needs_input_grad
@@ -208,7 +208,7 @@ class GRUCellFunction(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         xp, m = xp_of(gy), self.mask
-        h, w = self.inputs[1].data, self.inputs[2].data
+        h, w = self.inputs[1].array, self.inputs[2].array
         hidden = h.shape[-1]
         r, z, n = self.rz[:, :hidden], self.rz[:, hidden:], self.n
         g = gy if m is None else gy * m

@@ -98,7 +98,7 @@ class LSTMKernels:
         d = xp.empty(self.gates.shape, dtype=g_out.dtype)  # the gate gradients of all steps: they leave the op
         dh = xp.zeros_like(g_out[0]) if gh is None else gh.copy()
         dc = xp.zeros_like(g_out[0]) if gc is None else gc.copy()
-        w, has_bias = inputs[3].data, len(inputs) > 4
+        w, has_bias = inputs[3].array, len(inputs) > 4
         bias_grad = None
         if self.native is not None:
             bias_grad = recurrent_native.run_backward(self.native, (self.gates, self.cs, self.tcs), g_out, (d, dh, dc),

@@ -93,10 +93,10 @@ class _Extreme(_Reduction):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        y = self.output().data
+        y = self.output().array
         if not self.keepdims:
             y = y.reshape(keepdims_shape(x.shape, self.axis))
-        hit = (x.data == y).astype(x.dtype)
+        hit = (x.array == y).astype(x.dtype)
         hit /= hit.sum(axis=self.axis, keepdims=True)
         return _expand(gy, x.shape, self.axis) * Tensor._wrap(hit, False)
 
@@ -137,12 +137,12 @@ class Prod(_Reduction):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        if (x.data != 0).all():
+        if (x.array != 0).all():
             y = _expand(self.output(), x.shape, self.axis)
             return _expand(gy, x.shape, self.axis) * y / x
         # With zeros, y / x is 0/0: use the product of the other elements
         # (first order only; a second derivative through zeros is not recorded).
-        others = Tensor._wrap(_product_of_others(x.data, self.axis), False)
+        others = Tensor._wrap(_product_of_others(x.array, self.axis), False)
         return _expand(gy, x.shape, self.axis) * others
 
 
@@ -209,7 +209,7 @@ def var(x: Tensor, axis: Any = None, keepdims: bool | None = None, ddof: int = 0
     axis, keep = pick_axis(axis, dim, "var"), pick_keepdims(keepdims, keepdim, "var")
     ax = normalize_axis(axis, x.ndim)
     centered = x - mean(x, ax, keepdims=True)
-    count = x.data.size if ax is None else _prod(x.shape[i] for i in ax)
+    count = x.array.size if ax is None else _prod(x.shape[i] for i in ax)
     if count - ddof <= 0:
         raise ValueError(f"var: {count} element(s) along the axis is too few for ddof={ddof}")
     return sum(centered * centered, ax, keep) * (1.0 / (count - ddof))

@@ -165,7 +165,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
         target = np.empty(x.shape, dtype=bool).reshape(shape).shape
     except ValueError:
         raise ValueError(
-            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.data.size} elements) into {shape}"
+            f"reshape: cannot reshape a tensor of shape {x.shape} ({x.array.size} elements) into {shape}"
         ) from None
     return Reshape(target)(x)
 

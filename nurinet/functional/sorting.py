@@ -42,7 +42,7 @@ def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = Fals
     """The indices that sort ``x`` along ``dim`` (ascending unless ``descending``; always stable)."""
     x = as_tensor(x)
     ax = _one_axis(x, pick_axis(axis, None if dim == -1 else dim, "argsort", default=-1))
-    data = x.data if x.ndim else x.data.reshape(1)
+    data = x.array if x.ndim else x.array.reshape(1)
     return Tensor._wrap(_argsort_array(data, ax, descending).reshape(x.shape), False)
 
 
@@ -61,7 +61,7 @@ def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = Tru
     ax = _one_axis(x, dim)
     if not 0 <= k <= (x.shape[ax] if x.ndim else 1):
         raise ValueError(f"topk: k={k} is out of range for dimension {ax} of shape {x.shape}")
-    order = _argsort_array(x.data if x.ndim else x.data.reshape(1), ax, descending=largest)
+    order = _argsort_array(x.array if x.ndim else x.array.reshape(1), ax, descending=largest)
     index = [slice(None)] * max(x.ndim, 1)
     index[ax] = slice(0, k)
     picked = order[tuple(index)]
@@ -81,7 +81,7 @@ def extreme_with_indices(x: Any, dim: int, keepdim: bool, which: str) -> Any:
 
     x = as_tensor(x)
     ax = _one_axis(x, dim)
-    data = x.data if x.ndim else x.data.reshape(1)
+    data = x.array if x.ndim else x.array.reshape(1)
     pick = xp_of(data).argmax if which == "max" else xp_of(data).argmin
     index = pick(data, axis=ax, keepdims=True)
     values = _gather(x, Tensor._wrap(index.reshape(index.shape if x.ndim else ()), False), ax)

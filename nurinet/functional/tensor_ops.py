@@ -30,14 +30,14 @@ def clone(x: Any) -> Tensor:
 
 def contiguous(x: Tensor) -> Tensor:
     """``x`` itself when its data is C-contiguous, else a contiguous differentiable copy."""
-    return x if x.data.flags.c_contiguous else clone(x)
+    return x if x.array.flags.c_contiguous else clone(x)
 
 
 def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is true (``mask`` broadcasts), as ``Tensor.masked_fill``."""
     from nurinet.functional.elementwise import where
 
-    cond = mask.data if isinstance(mask, Tensor) else mask
+    cond = mask.array if isinstance(mask, Tensor) else mask
     if xp_of(cond).asarray(cond).dtype != bool:
         raise TypeError(f"masked_fill: the mask must be boolean, got dtype {xp_of(cond).asarray(cond).dtype}")
     if isinstance(value, Tensor) and value.ndim == 0 and not value.requires_grad:
@@ -54,7 +54,7 @@ def diag(x: Any, diagonal: int = 0) -> Tensor:
     from nurinet.functional.shape import pad
 
     x = as_tensor(x)
-    xp = xp_of(x.data)
+    xp = xp_of(x.array)
     if x.ndim == 1:
         n = x.shape[0]
         square = xp.eye(n, dtype=x.dtype) * x  # row i, column j: v[j] where i == j

@@ -58,7 +58,7 @@ def _pack(value: Any, tensors: dict[str, np.ndarray], key: str) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if isinstance(value, (np.ndarray, np.generic)) or backend.is_cupy_array(value):
         tensors[key] = np.array(backend.to_numpy(value), copy=True)
         return {"__tensor__": key, "scalar": isinstance(value, np.generic)}
@@ -288,12 +288,12 @@ def first_non_finite(model: Module, optimizer: Any = None) -> str | None:
     """
     names = {}
     for name, param in model.named_parameters():
-        if not all_finite(param.data):
+        if not all_finite(param.array):
             return f"parameter {name!r}"
         names[id(param)] = name
     for (group, index), values in getattr(optimizer, "state", {}).items():
         for key, value in values.items():
-            if not all_finite(value.data if isinstance(value, Tensor) else value):
+            if not all_finite(value.array if isinstance(value, Tensor) else value):
                 param = optimizer.param_groups[group]["params"][index]
                 owner = names.get(id(param), f"{index} of group {group}")
                 return f"optimizer state {key!r} of parameter {owner!r}"

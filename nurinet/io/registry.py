@@ -335,8 +335,8 @@ def _lookup(module: Module, name: str) -> Any:
 
 def _first_float_dtype(module: Module) -> Any:
     for param in module.parameters():
-        if param.data.dtype.kind == "f":
-            return param.data.dtype
+        if param.array.dtype.kind == "f":
+            return param.array.dtype
     return _MISSING
 
 
@@ -384,7 +384,7 @@ def encode_value(value: Any, where: str) -> Any:
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         return {"__dtype__": np.dtype(value).name}
     if isinstance(value, (Tensor, np.ndarray)) or backend.is_cupy_array(value):
-        array = backend.to_numpy(value.data if isinstance(value, Tensor) else value)
+        array = backend.to_numpy(value.array if isinstance(value, Tensor) else value)
         return {"__array__": np.asarray(array).tolist(), "dtype": array.dtype.name}
     from nurinet.nn.regularizers import Regularizer, serialize_regularizer
 

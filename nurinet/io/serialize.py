@@ -114,7 +114,7 @@ def _is_state_dict(obj: Any) -> bool:
 
 def _is_array(value: Any) -> bool:
     if isinstance(value, (Tensor, np.ndarray, np.generic)) or backend.is_cupy_array(value):
-        data = value.data if isinstance(value, Tensor) else value
+        data = value.array if isinstance(value, Tensor) else value
         return storable_dtype(data.dtype)  # otherwise the structure's error names the entry
     return False
 
@@ -249,5 +249,5 @@ def load_exact(model: Module, tensors: dict[str, np.ndarray], path: str) -> None
         raise ValueError(f"the weights in {path!r} do not fit the model: {error}") from error
     for key, tensor in model._state_tensors().items():
         saved = tensors[key]
-        if tensor.data.dtype != saved.dtype and tensor.device == "cpu":
-            tensor.data = saved.copy()
+        if tensor.array.dtype != saved.dtype and tensor.device == "cpu":
+            tensor.array = saved.copy()

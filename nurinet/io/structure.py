@@ -119,7 +119,7 @@ class _Encoder:
         return {"keys": keys, "values": values}
 
     def array(self, value: Any, path: Path) -> dict[str, Any]:
-        data = value.data if isinstance(value, Tensor) else value
+        data = value.array if isinstance(value, Tensor) else value
         array = backend.to_numpy(data) if backend.is_cupy_array(data) else np.asarray(data)
         if not storable_dtype(array.dtype):
             raise TypeError(f"nurinet.save cannot store {where(path)}: its dtype {array.dtype} has "

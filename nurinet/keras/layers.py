@@ -83,7 +83,7 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
 
 def _initialize(param: Tensor, initializer: Any, owner: str) -> None:
     if callable(initializer):
-        param.data[...] = np.asarray(initializer(tuple(param.shape)), dtype=param.data.dtype)
+        param.array[...] = np.asarray(initializer(tuple(param.shape)), dtype=param.array.dtype)
         return
     key = str(initializer).lower().replace("_", "").replace(" ", "")
     fan_in, fan_out = _fans(tuple(param.shape))
@@ -94,7 +94,7 @@ def _initialize(param: Tensor, initializer: Any, owner: str) -> None:
     if key in ("zeros", "zero"):
         init.zeros_(param)
     elif key in ("ones", "one"):
-        param.data[...] = 1
+        param.array[...] = 1
     elif key in uniform:
         limit = math.sqrt(uniform[key])
         init.uniform_(param, -limit, limit)
@@ -175,7 +175,7 @@ class Layer(Module):
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights as NumPy arrays, in Keras's order and layout."""
-        return [np.array(p.data) for p in self._weight_tensors()]
+        return [np.array(p.array) for p in self._weight_tensors()]
 
     def set_weights(self, weights: list[Any]) -> None:
         """Copy Keras-layout arrays (``keras_layer.get_weights()``) into the weights."""
@@ -188,7 +188,7 @@ class Layer(Module):
             if value.shape != tuple(tensor.shape):
                 raise ValueError(f"{type(self).__name__}.set_weights: shape {value.shape} does not fit "
                                  f"weight of shape {tuple(tensor.shape)}")
-            tensor.data[...] = value.astype(tensor.data.dtype)
+            tensor.array[...] = value.astype(tensor.array.dtype)
 
     def _weight_tensors(self) -> list[Tensor]:
         return [t for t in (*self._parameters.values(), *self._buffers.values()) if t is not None]
@@ -398,8 +398,8 @@ class AveragePooling2D(_Pooling2D):
         if not any(p for pair in pads for p in pair):
             return P.avg_pool2d(x, self.pool_size, self.strides)
         width = [(0, 0), (0, 0), *pads]
-        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.data.dtype)
-        counts = P.avg_pool2d(as_tensor(np.pad(ones, width)), self.pool_size, self.strides).data
+        ones = np.ones((1, 1, *x.shape[2:]), dtype=x.array.dtype)
+        counts = P.avg_pool2d(as_tensor(np.pad(ones, width)), self.pool_size, self.strides).array
         return P.avg_pool2d(F.pad(x, width), self.pool_size, self.strides) / as_tensor(counts)
 
 

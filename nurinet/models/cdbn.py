@@ -89,7 +89,7 @@ class CDBN(_KeepsArguments):
         rates = [float(lr)] * len(self.rbms) if isinstance(lr, (int, float)) else [float(r) for r in lr]
         if len(rates) != len(self.rbms):
             raise ValueError(f"CDBN.pretrain: lr gives {len(rates)} learning rates for {len(self.rbms)} layers")
-        data, histories = as_tensor(x).data, []
+        data, histories = as_tensor(x).array, []
         for rbm, rate in zip(self.rbms, rates):
             histories.append(rbm.fit(data, epochs=epochs, batch_size=batch_size, lr=rate, k=k, momentum=momentum,
                                      verbose=verbose))
@@ -97,7 +97,7 @@ class CDBN(_KeepsArguments):
         return histories
 
     def _layer_outputs(self, x: Any) -> list[Any]:
-        outputs, data = [], as_tensor(x).data
+        outputs, data = [], as_tensor(x).array
         for rbm in self.rbms:
             data = rbm.pooled_probs(rbm._visible_array(data))
             outputs.append(data)
@@ -134,8 +134,8 @@ class CDBN(_KeepsArguments):
             conv = nn.Conv2d(rbm.in_channels, rbm.filters, rbm.kernel_size, dtype=rbm.weight.dtype)
             conv = conv.to(rbm.weight.device)
             with no_grad():
-                conv.weight.data[...] = rbm.weight.data
-                conv.bias.data[...] = rbm.hidden_bias.data
+                conv.weight.array[...] = rbm.weight.array
+                conv.bias.array[...] = rbm.hidden_bias.array
             layers += [conv, ProbabilisticMaxPool2d(rbm.pool_size)]
         first = self.rbms[0]
         probe = np.zeros((1, first.in_channels, *image_size), first.weight.dtype)

@@ -147,7 +147,7 @@ class ConvRBM(_KeepsArguments):
 
     # ----- shapes --------------------------------------------------------------------------------
     def _visible_array(self, v: Any) -> Any:
-        array = backend.to_device(as_tensor(v).data, self.weight.device)
+        array = backend.to_device(as_tensor(v).array, self.weight.device)
         name = f"ConvRBM({self.in_channels}, {self.filters}, kernel_size={self.kernel_size})"
         if array.ndim != 4 or array.shape[1] != self.in_channels:
             raise ValueError(f"{name}: expected visible images of shape (N, {self.in_channels}, H, W), "
@@ -163,7 +163,7 @@ class ConvRBM(_KeepsArguments):
     def hidden_input(self, v: Any) -> Any:
         """The pre-activations ``I^k = W^k * v + b_k``, ``(N, K, H - r + 1, W - r + 1)``."""
         with no_grad():
-            return F.conv2d(v, self.weight.data, self.hidden_bias.data).data
+            return F.conv2d(v, self.weight.array, self.hidden_bias.array).array
 
     def hidden_probs(self, v: Any) -> Any:
         """``P(h^k_ij = 1 | v)`` of every detection unit, under probabilistic max-pooling."""
@@ -178,8 +178,8 @@ class ConvRBM(_KeepsArguments):
     def visible_mean(self, h: Any) -> Any:
         """``E[v | h]``: ``sigmoid(sum_k W^k (*) h^k + a)`` for Bernoulli units, the pre-activation otherwise."""
         with no_grad():
-            pre = F.conv_transpose2d(h, self.weight.data).data
-        pre = pre + self.visible_bias.data[:, None, None]
+            pre = F.conv_transpose2d(h, self.weight.array).array
+        pre = pre + self.visible_bias.array[:, None, None]
         return sigmoid_array(pre) if self.visible == "bernoulli" else pre
 
     def sample_hidden(self, v: Any) -> tuple[Any, Any]:
@@ -210,7 +210,7 @@ class ConvRBM(_KeepsArguments):
         xp = backend.get_array_module(v)
         with no_grad():
             out = F.conv2d(xp.ascontiguousarray(v.transpose(1, 0, 2, 3)),
-                           xp.ascontiguousarray(h.transpose(1, 0, 2, 3))).data
+                           xp.ascontiguousarray(h.transpose(1, 0, 2, 3))).array
         return out.transpose(1, 0, 2, 3)
 
     def contrastive_divergence(self, v: Any, k: int = 1, persistent: bool = False) -> float:
@@ -267,7 +267,7 @@ class ConvRBM(_KeepsArguments):
         data = self._visible_array(v)
         pre = self.hidden_input(data).astype(np.float64)
         data = data.astype(np.float64)
-        a = self.visible_bias.data.astype(np.float64)[:, None, None]
+        a = self.visible_bias.array.astype(np.float64)[:, None, None]
         hidden_term = log_block_sums(pre, self.pool_size).sum(axis=(1, 2, 3))
         if self.visible == "bernoulli":
             visible_term = -(data * a).sum(axis=(1, 2, 3))

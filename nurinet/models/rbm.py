@@ -122,7 +122,7 @@ class RBM(_KeepsArguments):
 
     # ----- conditionals and sampling (on arrays) -------------------------------------------------
     def _visible_array(self, v: Any) -> np.ndarray:
-        array = backend.to_device(as_tensor(v).data, self.weight.device)  # the data meets the weights
+        array = backend.to_device(as_tensor(v).array, self.weight.device)  # the data meets the weights
         if array.ndim != 2 or array.shape[1] != self.n_visible:
             raise ValueError(f"RBM({self.n_visible}, {self.n_hidden}): expected visible data of shape "
                              f"(N, {self.n_visible}), got {array.shape}")
@@ -130,11 +130,11 @@ class RBM(_KeepsArguments):
 
     def hidden_probs(self, v: np.ndarray) -> np.ndarray:
         """``p(h = 1 | v)`` for each row of ``v``."""
-        return sigmoid_array(v @ self.weight.data.T + self.hidden_bias.data)
+        return sigmoid_array(v @ self.weight.array.T + self.hidden_bias.array)
 
     def visible_mean(self, h: np.ndarray) -> np.ndarray:
         """``E[v | h]``: ``p(v = 1 | h)`` for Bernoulli units, the Gaussian's mean otherwise."""
-        pre = h @ self.weight.data + self.visible_bias.data
+        pre = h @ self.weight.array + self.visible_bias.array
         return sigmoid_array(pre) if self.visible == "bernoulli" else pre
 
     def sample_hidden(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +225,7 @@ class RBM(_KeepsArguments):
     def free_energy(self, v: Any) -> Tensor:
         """``F(v) = -log sum_h exp(-E(v, h))``, so that ``p(v) = exp(-F(v)) / Z``; one value per row."""
         data = self._visible_array(v).astype(np.float64)
-        w, b, c = (p.data.astype(np.float64) for p in (self.weight, self.visible_bias, self.hidden_bias))
+        w, b, c = (p.array.astype(np.float64) for p in (self.weight, self.visible_bias, self.hidden_bias))
         hidden_term = softplus_array(data @ w.T + c).sum(axis=1)
         if self.visible == "bernoulli":
             return as_tensor(-data @ b - hidden_term)
@@ -239,7 +239,7 @@ class RBM(_KeepsArguments):
         if self.n_hidden > _EXACT_LIMIT:
             raise ValueError(f"RBM.log_partition: {self.n_hidden} hidden units means 2**{self.n_hidden} states; "
                              f"exact enumeration is limited to {_EXACT_LIMIT}")
-        w, b, c = (p.data.astype(np.float64) for p in (self.weight, self.visible_bias, self.hidden_bias))
+        w, b, c = (p.array.astype(np.float64) for p in (self.weight, self.visible_bias, self.hidden_bias))
         states = np.array(list(itertools.product((0.0, 1.0), repeat=self.n_hidden)))
         states = self.weight.xp.asarray(states)  # on the weights' device
         # sum_v exp(-E(v, h)) factorizes over visible units: exp(c.h) * prod_i (1 + exp(b_i + h.W_:i)).
@@ -306,8 +306,8 @@ class DBN(_KeepsArguments):
         for rbm in self.rbms:
             linear = nn.Linear(rbm.n_visible, rbm.n_hidden).to(rbm.weight.device)
             with no_grad():
-                linear.weight.data[...] = rbm.weight.data
-                linear.bias.data[...] = rbm.hidden_bias.data
+                linear.weight.array[...] = rbm.weight.array
+                linear.bias.array[...] = rbm.hidden_bias.array
             layers += [linear, nn.Sigmoid()]
         layers.append(nn.Linear(self.sizes[-1], num_classes, generator=generator).to(self.rbms[-1].weight.device))
         return nn.Sequential(*layers)

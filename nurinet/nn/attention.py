@@ -236,5 +236,5 @@ def check_divisible_heads(width: int, heads: int, owner: str, width_name: str, h
 
 
 def _expand(mask: Any) -> Any:
-    array = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    array = mask.array if isinstance(mask, Tensor) else np.asarray(mask)
     return array[None]

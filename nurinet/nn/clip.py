@@ -40,7 +40,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     norm_type = float(norm_type)
     if not norm_type > 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive or inf, got {norm_type}")
-    grads = [p.grad.data for p in _with_grads(parameters, "clip_grad_norm_")]
+    grads = [p.grad.array for p in _with_grads(parameters, "clip_grad_norm_")]
     if not grads:
         return 0.0
     if math.isinf(norm_type):
@@ -63,8 +63,8 @@ def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grads(parameters, "clip_grad_value_"):
-        xp = backend.get_array_module(p.grad.data)
-        xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+        xp = backend.get_array_module(p.grad.array)
+        xp.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]

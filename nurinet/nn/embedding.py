@@ -54,7 +54,7 @@ class Embedding(Module):
         """weight ~ N(0, 1); the padding row set to zero."""
         init.normal_(self.weight, 0.0, 1.0, generator)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight.array[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None) -> Embedding:
@@ -63,7 +63,7 @@ class Embedding(Module):
         if values.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {values.shape}")
         layer = cls(values.shape[0], values.shape[1], padding_idx, dtype=values.dtype)
-        layer.weight.data[...] = values
+        layer.weight.array[...] = values
         layer.weight.requires_grad = not freeze
         return layer
 
@@ -128,10 +128,10 @@ class SinusoidalPositionalEncoding(_PositionalBase):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self._check(x, None)  # the table is a buffer, not a parameter: it follows a float input's dtype
-        pe = self.pe.data[: x.shape[-2]]
-        if pe.dtype != x.data.dtype:
-            pe = pe.astype(x.data.dtype)
-        return x + Tensor._wrap(backend.get_array_module(x.data).asarray(pe), False)
+        pe = self.pe.array[: x.shape[-2]]
+        if pe.dtype != x.array.dtype:
+            pe = pe.astype(x.array.dtype)
+        return x + Tensor._wrap(backend.get_array_module(x.array).asarray(pe), False)
 
 
 class LearnedPositionalEncoding(_PositionalBase):

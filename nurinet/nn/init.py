@@ -1,6 +1,6 @@
 """Weight initialization: fill a tensor in place with values from a written-out distribution.
 
-Every function changes ``tensor.data`` in place (no graph is recorded; the
+Every function changes ``tensor.array`` in place (no graph is recorded; the
 tensor's version counter goes up, so a graph that used the old values refuses
 to back-propagate), returns the tensor, and draws from ``generator`` (a
 :class:`nurinet.Generator`) or from the default generator that
@@ -62,7 +62,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def _check_tensor(tensor: Any, where: str) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{where} fills a nurinet Tensor or Parameter in place, got {type(tensor).__name__}")
-    if tensor.data.dtype.kind != "f":
+    if tensor.array.dtype.kind != "f":
         raise TypeError(f"{where} needs a floating-point tensor, got dtype {tensor.dtype}")
     return tensor
 
@@ -93,10 +93,10 @@ def _fan(tensor: Tensor, mode: str) -> int:
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
-    """Write ``values`` into ``tensor.data`` in place, in the tensor's dtype and on its device."""
+    """Write ``values`` into ``tensor.array`` in place, in the tensor's dtype and on its device."""
     if tensor.device != "cpu":
         values = backend.to_device(np.asarray(values, dtype=tensor.dtype), tensor.device)
-    tensor.data[...] = values
+    tensor.array[...] = values
     increment_version(tensor)
     return tensor
 

@@ -30,7 +30,7 @@ class _WeightedLoss(_Loss):
 
     def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.register_buffer("weight", None if weight is None else Tensor(as_tensor(weight).data))
+        self.register_buffer("weight", None if weight is None else Tensor(as_tensor(weight).array))
 
 
 class MSELoss(_Loss):
@@ -123,7 +123,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
 
     def __init__(self, weight: Any = None, reduction: str = "mean", pos_weight: Any = None) -> None:
         super().__init__(weight, reduction)
-        pos = None if pos_weight is None else Tensor(as_tensor(pos_weight).data)
+        pos = None if pos_weight is None else Tensor(as_tensor(pos_weight).array)
         self.register_buffer("pos_weight", pos)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

@@ -421,12 +421,12 @@ class Module:
         """Replace the array of every parameter, gradient and buffer by ``convert(array)``, in place."""
         for module in self.modules():
             for tensor in [*module._parameters.values(), *module._buffers.values()]:
-                if tensor is None or (floating_only and tensor.data.dtype.kind != "f"):
+                if tensor is None or (floating_only and tensor.array.dtype.kind != "f"):
                     continue
-                tensor.data = convert(tensor.data)
+                tensor.array = convert(tensor.array)
                 increment_version(tensor)  # a graph built on the old array must not back-propagate
                 if tensor.grad is not None:
-                    tensor.grad.data = convert(tensor.grad.data)
+                    tensor.grad.array = convert(tensor.grad.array)
         return self
 
     def to(self, device: str) -> Module:
@@ -480,7 +480,7 @@ class Module:
         Keys follow attribute paths (``"0.weight"``, ``"encoder.fc.bias"``);
         non-persistent buffers are left out.
         """
-        return {key: np.array(backend.to_numpy(t.data), copy=True)
+        return {key: np.array(backend.to_numpy(t.array), copy=True)
                 for key, t in self._state_tensors().items()}
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
@@ -515,8 +515,8 @@ class Module:
                                            unexpected if strict else [], mismatched))
         for key, value in values.items():
             tensor = own[key]
-            array = value.astype(tensor.data.dtype, copy=True)
-            tensor.data = backend.to_device(array, tensor.device) if tensor.device != "cpu" else array
+            array = value.astype(tensor.array.dtype, copy=True)
+            tensor.array = backend.to_device(array, tensor.device) if tensor.device != "cpu" else array
             increment_version(tensor)  # A graph built on the old values must not back-propagate.
         return IncompatibleKeys(missing, unexpected)
 
@@ -548,7 +548,7 @@ def module_device(module: Module) -> str:
 
 def _as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     return backend.to_numpy(value) if backend.is_cupy_array(value) else np.asarray(value)
 
 

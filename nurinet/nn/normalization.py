@@ -44,9 +44,9 @@ class _BatchNorm(Module):
     def reset_running_stats(self) -> None:
         """Running mean 0, running variance 1, no batches counted."""
         if self.track_running_stats:
-            self.running_mean.data = np.zeros_like(self.running_mean.data)
-            self.running_var.data = np.ones_like(self.running_var.data)
-            self.num_batches_tracked.data = np.zeros((), np.int64)
+            self.running_mean.array = np.zeros_like(self.running_mean.array)
+            self.running_var.array = np.ones_like(self.running_var.array)
+            self.num_batches_tracked.array = np.zeros((), np.int64)
 
     def forward(self, x: Tensor) -> Tensor:
         x = as_tensor(x)

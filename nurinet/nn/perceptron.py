@@ -93,7 +93,7 @@ class Perceptron(Module):
         self.converged = False
 
     def _inputs(self, x: Any) -> np.ndarray:
-        array = backend.to_numpy(x.data) if isinstance(x, Tensor) else np.asarray(x)
+        array = backend.to_numpy(x.array) if isinstance(x, Tensor) else np.asarray(x)
         if array.ndim != 2 or array.shape[1] != self.in_features:
             raise ValueError(
                 f"{self!r} expects inputs of shape (N, {self.in_features}), got shape {array.shape}"
@@ -101,7 +101,7 @@ class Perceptron(Module):
         return array.astype(self.weight.dtype)
 
     def _fire(self, x: np.ndarray) -> np.ndarray:
-        return (x @ self.weight.data + self.bias.data > self.threshold).astype(np.int64)
+        return (x @ self.weight.array + self.bias.array > self.threshold).astype(np.int64)
 
     def predict(self, x: Any) -> np.ndarray:
         """The 0/1 outputs for the rows of ``x``, as an int64 NumPy array."""
@@ -125,7 +125,7 @@ class Perceptron(Module):
             Whether it converged, the epochs run and the mistakes per epoch.
         """
         inputs = self._inputs(x)
-        targets = backend.to_numpy(y.data) if isinstance(y, Tensor) else np.asarray(y)
+        targets = backend.to_numpy(y.array) if isinstance(y, Tensor) else np.asarray(y)
         if targets.shape != (len(inputs),) or not np.isin(targets, (0, 1)).all():
             raise ValueError(f"Perceptron.fit: y must hold one 0 or 1 per sample, shape ({len(inputs)},); "
                              f"got shape {targets.shape} with values {np.unique(targets)[:5]}")
@@ -148,8 +148,8 @@ class Perceptron(Module):
             error = int(yi) - int(self._fire(xi[None])[0])
             if error:
                 mistakes += 1
-                self.weight.data += self.weight.dtype.type(self.lr * error) * xi
-                self.bias.data += self.bias.dtype.type(self.lr * error)
+                self.weight.array += self.weight.dtype.type(self.lr * error) * xi
+                self.bias.array += self.bias.dtype.type(self.lr * error)
         return mistakes
 
     def extra_repr(self) -> str:

@@ -54,7 +54,7 @@ def _forget_bias_to_one(module: Module, hidden_size: int) -> None:
         if param is not None and name.startswith("bias_"):
             init.zeros_(param)
             if name.startswith("bias_ih"):
-                param.data[hidden_size:2 * hidden_size] = 1.0
+                param.array[hidden_size:2 * hidden_size] = 1.0
 
 
 def _check_forget_bias(unit_forget_bias: Any, bias: bool, name: str) -> bool:
@@ -101,7 +101,7 @@ class _CellBase(Module):
         fixed = []
         for s, what in zip(states, ("h_0", "c_0") if isinstance(hx, tuple) else ("hx",)):
             if s is None:
-                zeros = backend.get_array_module(x.data).zeros((x.shape[0], self.hidden_size), x.data.dtype)
+                zeros = backend.get_array_module(x.array).zeros((x.shape[0], self.hidden_size), x.array.dtype)
                 fixed.append(Tensor._wrap(zeros, False))
                 continue
             s = as_tensor(s)
@@ -222,7 +222,7 @@ def _lengths_from_mask(mask: Any, steps: int, batch: int, batch_first: bool, bat
         ValueError: the mask has the wrong shape, holds values other than 0/1, has a row with no
             real step, or is not a prefix (a real step after a padded one).
     """
-    values = backend.to_numpy(mask.data if isinstance(mask, Tensor) else mask)
+    values = backend.to_numpy(mask.array if isinstance(mask, Tensor) else mask)
     if not batched:
         want, layout = (steps,), "(T,) for an unbatched input"
     elif batch_first:
@@ -420,7 +420,7 @@ class _RNNBase(Module):
     def _unstack_state(self, state: Any, seq: Tensor, batched: bool, count: int, what: str) -> list[Tensor]:
         shape = (count, seq.shape[1], self.hidden_size)
         if state is None:
-            zeros = Tensor._wrap(backend.get_array_module(seq.data).zeros(shape[1:], seq.data.dtype), False)
+            zeros = Tensor._wrap(backend.get_array_module(seq.array).zeros(shape[1:], seq.array.dtype), False)
             return [zeros] * count
         state = as_tensor(state)
         want = shape if batched else (count, self.hidden_size)
@@ -445,7 +445,7 @@ class _RNNBase(Module):
                              f"from {lengths.min()} to {lengths.max()}")
         if (lengths == steps).all():
             return None
-        full = (np.arange(steps)[:, None, None] < lengths[None, :, None]).astype(seq.data.dtype)
+        full = (np.arange(steps)[:, None, None] < lengths[None, :, None]).astype(seq.array.dtype)
         if seq.device != "cpu":
             full = backend.to_device(full, seq.device)
         return [full[t] for t in range(steps)]

@@ -396,7 +396,7 @@ def apply_constraints(model: Module | list[tuple[Tensor, Constraint]]) -> None:
     """
     pairs = _attached(model, "_constraints") if isinstance(model, Module) else model
     for param, constraint in pairs:
-        constraint(param.data)
+        constraint(param.array)
         increment_version(param)  # projected in place, as an optimizer step
 
 

@@ -228,7 +228,7 @@ class TransformerDecoderLayer(_Layer):
 
 
 def _shape_of(mask: Any) -> tuple[int, ...]:
-    return tuple((mask.data if isinstance(mask, Tensor) else np.asarray(mask)).shape)
+    return tuple((mask.array if isinstance(mask, Tensor) else np.asarray(mask)).shape)
 
 
 class TransformerEncoder(Module):

@@ -46,23 +46,23 @@ class Op:
 
     def in_shape(self, index: int = 0) -> tuple[int, ...]:
         """The example shape of input ``index``."""
-        return tuple(self.fn.inputs[index].data.shape)
+        return tuple(self.fn.inputs[index].array.shape)
 
     def out_shape(self, index: int = 0) -> tuple[int, ...]:
         """The example shape of output ``index``."""
-        return tuple(self.fn.output(index).data.shape)
+        return tuple(self.fn.output(index).array.shape)
 
     def batch_dims(self, index: int = 0) -> list[int]:
         """The dims of output ``index`` whose size follows the batch (empty without a twin)."""
         if self.twin is None:
             return []
-        other = tuple(self.twin.output(index).data.shape)
+        other = tuple(self.twin.output(index).array.shape)
         return [i for i, (a, b) in enumerate(zip(self.out_shape(index), other)) if a != b]
 
     @property
     def dtype(self) -> np.dtype:
         """The dtype of the first input."""
-        return self.fn.inputs[0].data.dtype
+        return self.fn.inputs[0].array.dtype
 
 
 Emitter = Callable[[Any, Op], Any]
@@ -258,7 +258,7 @@ def _concatenate(ctx: Any, op: Op) -> str:
 @register_op_emitter(shape.Split)
 def _split(ctx: Any, op: Op) -> list[str]:
     axis = int(op.fn.axis) % len(op.in_shape())
-    sizes = [op.fn.output(i).data.shape[axis] for i in range(len(op.fn.outputs))]
+    sizes = [op.fn.output(i).array.shape[axis] for i in range(len(op.fn.outputs))]
     names = ctx.node("Split", [op.inputs[0], ctx.constant(sizes, np.int64, "split")], outputs=len(sizes),
                      axis=axis)
     return names if isinstance(names, list) else [names]

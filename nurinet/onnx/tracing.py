@@ -94,8 +94,8 @@ def _is_input(value: Any, trace: Trace) -> bool:
         return True
     if isinstance(value, Tensor) and (value.creator is not None or isinstance(value, Parameter)):
         return False
-    data = value.data if isinstance(value, Tensor) else np.asarray(value)
-    example = trace.input.data
+    data = value.array if isinstance(value, Tensor) else np.asarray(value)
+    example = trace.input.array
     return data is example or (data.shape == example.shape and data.dtype == example.dtype
                                and np.array_equal(data, example))
 
@@ -150,13 +150,13 @@ def emit_graph(ctx: Any, trace: Trace, twin: Trace | None, input_name: str, valu
         else:
             position += 1
             _emit_op(ctx, item.creator, other.creator if other is not None else None, names, position)
-    return [value_of(names[id(leaf)], leaf.data) for leaf in leaves(trace.output)]
+    return [value_of(names[id(leaf)], leaf.array) for leaf in leaves(trace.output)]
 
 
 def _constant(ctx: Any, item: Any, other: Any) -> str:
-    data = item.data if isinstance(item, Tensor) else np.asarray(item)
+    data = item.array if isinstance(item, Tensor) else np.asarray(item)
     if other is not None:
-        other_data = other.data if isinstance(other, Tensor) else np.asarray(other)
+        other_data = other.array if isinstance(other, Tensor) else np.asarray(other)
         if other_data.shape != data.shape:
             raise NotImplementedError(f"a constant of shape {data.shape} changes with the batch size (an array "
                                       "computed from the input outside nurinet ops, such as a mask): it would be "
@@ -167,7 +167,7 @@ def _constant(ctx: Any, item: Any, other: Any) -> str:
 
 def _emit_call(ctx: Any, call: Call, names: dict[int, str], value_of: Any) -> None:
     x = call.input
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    data = x.array if isinstance(x, Tensor) else np.asarray(x)
     result = ctx.module(call.module, value_of(names[id(x)], data), call.name)
     for leaf, value in zip(leaves(call.output), leaves(result)):
         names[id(leaf)] = value.name
@@ -194,5 +194,5 @@ def output_dims(trace: Trace, twin: Trace) -> list[dict[int, str]]:
     """For each output, the dims that follow the batch, named ``"batch"``."""
     dims = []
     for a, b in zip(leaves(trace.output), leaves(twin.output)):
-        dims.append({i: "batch" for i, (m, n) in enumerate(zip(a.data.shape, b.data.shape)) if m != n})
+        dims.append({i: "batch" for i, (m, n) in enumerate(zip(a.array.shape, b.array.shape)) if m != n})
     return dims

@@ -45,15 +45,15 @@ def hessian_product(flat: FlatParams, grads: Sequence[Tensor | None]) -> Product
         if total is None:  # the gradient does not depend on the parameters: H = 0
             return flat.xp.zeros_like(v)
         hv = grad(total, flat.params, retain_graph=True, allow_unused=True)
-        return flat.flatten([None if h is None else h.data for h in hv])
+        return flat.flatten([None if h is None else h.array for h in hv])
 
     return product
 
 
 def gauss_newton_product(flat: FlatParams, loss: Tensor, output: Tensor) -> Product:
     """``v -> J^T H_L J v`` for ``loss`` computed from ``output`` (both with their graphs)."""
-    xp = backend.get_array_module(output.data)
-    dummy = Tensor(xp.zeros_like(output.data), requires_grad=True)
+    xp = backend.get_array_module(output.array)
+    dummy = Tensor(xp.zeros_like(output.array), requires_grad=True)
     jt_dummy = grad(output, flat.params, grad_outputs=dummy, create_graph=True, allow_unused=True)
     (dl_dz,) = grad(loss, output, create_graph=True)
     if not dl_dz.requires_grad:  # a loss linear in the output: H_L = 0, so is every product

@@ -35,17 +35,17 @@ class FlatParams:
 
     def __init__(self, params: Sequence[Tensor], owner: str) -> None:
         self.params = list(params)
-        first = self.params[0].data
+        first = self.params[0].array
         for i, p in enumerate(self.params):
-            if p.data.dtype != first.dtype or backend.device_of(p.data) != backend.device_of(first):
+            if p.array.dtype != first.dtype or backend.device_of(p.array) != backend.device_of(first):
                 raise ValueError(
                     f"{owner} works on one flat vector: every parameter must have one dtype on one "
                     f"device, but parameter 0 is {first.dtype} on {backend.device_of(first)} and "
-                    f"parameter {i} is {p.data.dtype} on {backend.device_of(p.data)}"
+                    f"parameter {i} is {p.array.dtype} on {backend.device_of(p.array)}"
                 )
         self.xp = backend.get_array_module(first)
         self.dtype = first.dtype
-        self.numel = sum(int(p.data.size) for p in self.params)
+        self.numel = sum(int(p.array.size) for p in self.params)
 
     # ----- reading --------------------------------------------------------------------
     def gather_grad(self) -> Any:
@@ -55,8 +55,8 @@ class FlatParams:
     def flatten(self, arrays: Sequence[Any]) -> Any:
         """One flat vector from arrays or Tensors shaped as the parameters (gradients from
         ``nurinet.grad`` or ``.grad``; zeros for None)."""
-        parts = [self.xp.zeros(p.data.size, dtype=self.dtype) if a is None
-                 else (a.data if isinstance(a, Tensor) else a).reshape(-1)
+        parts = [self.xp.zeros(p.array.size, dtype=self.dtype) if a is None
+                 else (a.array if isinstance(a, Tensor) else a).reshape(-1)
                  for p, a in zip(self.params, arrays)]
         return self.xp.concatenate(parts)
 
@@ -64,31 +64,31 @@ class FlatParams:
         """Views of ``flat`` shaped as the parameters."""
         views, offset = [], 0
         for p in self.params:
-            size = int(p.data.size)
-            views.append(flat[offset:offset + size].reshape(p.data.shape))
+            size = int(p.array.size)
+            views.append(flat[offset:offset + size].reshape(p.array.shape))
             offset += size
         return views
 
     def values(self) -> Any:
         """The parameter values as one new flat vector."""
-        return self.xp.concatenate([p.data.reshape(-1) for p in self.params])
+        return self.xp.concatenate([p.array.reshape(-1) for p in self.params])
 
     def clone(self) -> list[Any]:
         """Copies of the parameter values (to come back to after a trial step)."""
-        return [p.data.copy() for p in self.params]
+        return [p.array.copy() for p in self.params]
 
     # ----- writing ----------------------------------------------------------------------
     def add_(self, t: float, d: Any) -> None:
         """``x += t * d`` in place (``d`` flat), raising each parameter's version."""
         for p, step in zip(self.params, self.unflatten(d)):
-            if not blas.axpy(t, step, p.data):  # one pass, no temporary, where the BLAS can
-                p.data += t * step
+            if not blas.axpy(t, step, p.array):  # one pass, no temporary, where the BLAS can
+                p.array += t * step
         increment_version(self.params)
 
     def restore_(self, values: Sequence[Any]) -> None:
         """Put back values saved by :meth:`clone`."""
         for p, value in zip(self.params, values):
-            p.data[...] = value
+            p.array[...] = value
         increment_version(self.params)
 
 

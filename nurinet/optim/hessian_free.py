@@ -202,7 +202,7 @@ class HessianFree(_BatchOptimizer):
         loss, output = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, None)
         if any(p.grad is not None for p in self._params):
             raise TypeError(f"the closure called backward(): {CLOSURE_CONTRACT}")
-        if not isinstance(loss, Tensor) or loss.data.size != 1:
+        if not isinstance(loss, Tensor) or loss.array.size != 1:
             raise TypeError(f"the closure returned {type(loss).__name__}, not a scalar loss Tensor: "
                             f"{CLOSURE_CONTRACT}")
         if not loss.requires_grad:

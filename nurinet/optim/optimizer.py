@@ -9,7 +9,7 @@ optimizer built over the same parameters in the same order.
 
 A subclass supplies ``_validate(group)`` (check its hyperparameters) and
 ``_update(p, g, state, group)`` (update one parameter array ``p`` in place from
-its gradient array ``g``). Updates work on the raw ``.data`` arrays, so nothing
+its gradient array ``g``). Updates work on the raw ``.array`` arrays, so nothing
 is recorded in the graph, and use in-place array ops (``out=``, ``*=``) with
 scratch buffers reused from step to step, so a step allocates almost nothing
 and float32 parameters stay float32. ``step`` raises each updated parameter's
@@ -126,10 +126,10 @@ class Optimizer:
                     f"{type(self).__name__} cannot optimize {where}: it is not a leaf tensor "
                     f"(it was computed by op '{p.creator.name}'); optimize the tensor it came from"
                 )
-            if p.data.dtype.kind != "f":
+            if p.array.dtype.kind != "f":
                 raise TypeError(
                     f"{type(self).__name__} can only optimize floating-point tensors, but {where} "
-                    f"has dtype {p.data.dtype}"
+                    f"has dtype {p.array.dtype}"
                 )
             if id(p) in seen:
                 raise ValueError(
@@ -154,9 +154,9 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad.creator is not None:  # a graph gradient (create_graph=True): detach it
-                    p.grad = Tensor._wrap(backend.get_array_module(p.data).zeros_like(p.data), False)
+                    p.grad = Tensor._wrap(backend.get_array_module(p.array).zeros_like(p.array), False)
                 else:
-                    p.grad.data.fill(0)
+                    p.grad.array.fill(0)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; parameters whose ``grad`` is None are skipped.
@@ -178,16 +178,16 @@ class Optimizer:
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if g.shape != p.data.shape:
+                g = p.grad.array
+                if g.shape != p.array.shape:
                     raise ValueError(
                         f"{type(self).__name__}: parameter {pi} of group {gi} has shape "
-                        f"{p.data.shape} but its gradient has shape {g.shape}"
+                        f"{p.array.shape} but its gradient has shape {g.shape}"
                     )
                 state = self.state.get((gi, pi))
                 if state is None:
                     state = self.state[(gi, pi)] = {}
-                self._update(p.data, g, state, group)
+                self._update(p.array, g, state, group)
                 updated.append(p)
         if updated:  # a graph that used the old values can no longer back-propagate (the GAN mistake)
             increment_version(updated)
@@ -317,7 +317,7 @@ class Optimizer:
         new_state = {}
         for position, values in state_dict["state"].items():
             gi, pi = self._position(position)
-            p = self.param_groups[gi]["params"][pi].data
+            p = self.param_groups[gi]["params"][pi].array
             new_state[(gi, pi)] = {
                 name: self._import(value, p, f"state {name!r} of parameter {pi} of group {gi}")
                 for name, value in values.items()

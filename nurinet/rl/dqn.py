@@ -170,7 +170,7 @@ class DQNAgent:
         if out.ndim != 2 or out.shape[1] != self.num_actions:
             raise ValueError(f"DQNAgent: q_network returned shape {out.shape}; expected (batch, "
                              f"{self.num_actions}), one Q-value per action")
-        return out.data
+        return out.array
 
     def act(self, obs: Any, greedy: bool = False) -> int:
         """The action for one observation: epsilon-greedy, or the argmax of Q when ``greedy``."""
@@ -193,8 +193,8 @@ class DQNAgent:
         """The TD targets of a batch (see :func:`td_targets`), from the target (and online) networks."""
         with no_grad():
             next_obs = Tensor(batch.next_obs)
-            next_q_target = self.target_network(next_obs).data
-            next_q_online = self.q_network(next_obs).data if self.double_dqn else None
+            next_q_target = self.target_network(next_obs).array
+            next_q_online = self.q_network(next_obs).array if self.double_dqn else None
         return td_targets(batch.rewards, batch.terminated, self.gamma, next_q_target, next_q_online)
 
     def loss_on(self, batch: Batch) -> Tensor:
@@ -226,12 +226,12 @@ class DQNAgent:
         tau = self.tau if tau is None else float(tau)
         online = dict(self.q_network.named_parameters()) | dict(self.q_network.named_buffers())
         for name, target in [*self.target_network.named_parameters(), *self.target_network.named_buffers()]:
-            source = online[name].data
-            if tau == 1.0 or target.data.dtype.kind not in "fc":  # hard copy (and integer counters)
-                target.data[...] = source
+            source = online[name].array
+            if tau == 1.0 or target.array.dtype.kind not in "fc":  # hard copy (and integer counters)
+                target.array[...] = source
             else:
-                target.data *= 1.0 - tau
-                target.data += tau * source
+                target.array *= 1.0 - tau
+                target.array += tau * source
 
     # ----- the loop ------------------------------------------------------------------------------------
     def train(self, env: Any, episodes: int | None = None, steps: int | None = None, seed: int | None = None,

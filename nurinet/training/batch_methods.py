@@ -108,7 +108,7 @@ def _closure(model: Any, x: Tensor, y: Tensor, first: dict[str, Any]) -> Callabl
 def _curvature_closure(model: Any, optimizer: Any, x: Tensor, y: Tensor) -> Callable[[], Any] | None:
     """A closure on a random sub-batch of ``curvature_batch_size`` samples, or None for the whole batch."""
     size = optimizer.param_groups[0].get("curvature_batch_size")
-    n = len(x.data)
+    n = len(x.array)
     if size is None or size >= n:
         return None
     index = resolve(None).choice(n, size=size, replace=False)

@@ -50,7 +50,7 @@ class ExponentialMovingAverage(Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._params = [p for p in self.model.parameters() if p.requires_grad]
-        self.shadows = [p.data.copy() for p in self._params]
+        self.shadows = [p.array.copy() for p in self._params]
         self.updates = 0
         self._seen = self._iterations()
 
@@ -65,7 +65,7 @@ class ExponentialMovingAverage(Callback):
         if not self.updates:
             return
         for p, shadow in zip(self._params, self.shadows):
-            p.data[...] = shadow
+            p.array[...] = shadow
         increment_version(self._params)
 
     def _iterations(self) -> int:
@@ -88,5 +88,5 @@ class ExponentialMovingAverage(Callback):
         m = 0.0 if self.updates == 0 else self.decay
         for p, shadow in zip(self._params, self.shadows):
             shadow *= m
-            shadow += (1.0 - m) * p.data
+            shadow += (1.0 - m) * p.array
         self.updates += 1

@@ -113,7 +113,7 @@ def validation_parts(data: Any) -> tuple[Any, Any, Any]:
 
 def sample_count(a: Any) -> int:
     """The number of samples of an array or Tensor (its first dim)."""
-    return len(a.data if isinstance(a, Tensor) else a)
+    return len(a.array if isinstance(a, Tensor) else a)
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float) -> tuple[Any, Any, Any, tuple]:

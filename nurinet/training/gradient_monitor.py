@@ -72,7 +72,7 @@ class GradientMonitor(Callback):
         def forward_and_record(x: Any) -> Any:
             out = forward(x)
             if self._before is not None:  # only on the measured training batches
-                dead = (out.data <= 0).all(axis=0) if out.data.ndim > 1 else out.data <= 0
+                dead = (out.array <= 0).all(axis=0) if out.array.ndim > 1 else out.array <= 0
                 self._add("dead_relu", name, float(dead.mean()))
             return out
         return forward_and_record
@@ -94,7 +94,7 @@ class GradientMonitor(Callback):
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if batch % self.every == 0:
-            self._before = {name: p.data.copy() for name, p in self.model.named_parameters()}
+            self._before = {name: p.array.copy() for name, p in self.model.named_parameters()}
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self._before is None:
@@ -103,8 +103,8 @@ class GradientMonitor(Callback):
             if p.grad is None or name not in self._before:
                 continue
             before = self._before[name]
-            self._add("grad_norm", name, _norm(p.grad.data))
-            self._add("update_ratio", name, _norm(p.data - before) / max(_norm(before), 1e-12))
+            self._add("grad_norm", name, _norm(p.grad.array))
+            self._add("update_ratio", name, _norm(p.array - before) / max(_norm(before), 1e-12))
         self._before = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

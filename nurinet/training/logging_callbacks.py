@@ -114,10 +114,10 @@ def _copy_state(model: Any, into: dict[str, Any] | None) -> dict[str, Any]:
     """A copy of the model's parameters and persistent buffers, reusing the arrays of ``into``."""
     state = model._state_tensors()
     if into is None or into.keys() != state.keys() or any(
-            into[k].shape != t.data.shape or into[k].dtype != t.data.dtype for k, t in state.items()):
-        return {key: tensor.data.copy() for key, tensor in state.items()}
+            into[k].shape != t.array.shape or into[k].dtype != t.array.dtype for k, t in state.items()):
+        return {key: tensor.array.copy() for key, tensor in state.items()}
     for key, tensor in state.items():
-        into[key][...] = tensor.data
+        into[key][...] = tensor.array
     return into
 
 
@@ -158,9 +158,9 @@ class TensorBoard(Callback):
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             writer = self._writers["train"]
             for name, param in self.model.named_parameters():
-                writer.add_histogram(name, to_numpy(param.data), epoch)
+                writer.add_histogram(name, to_numpy(param.array), epoch)
                 if param.grad is not None:
-                    writer.add_histogram(f"{name}/gradient", to_numpy(param.grad.data), epoch)
+                    writer.add_histogram(f"{name}/gradient", to_numpy(param.grad.array), epoch)
         for writer in self._writers.values():
             writer.flush()
 

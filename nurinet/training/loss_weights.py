@@ -100,7 +100,7 @@ def class_sample_weights(class_weight: dict[int, float], prediction: Any, target
             probabilities, 3 or more dimensions), a target class or a key of ``class_weight`` is
             out of the output's range of classes.
     """
-    labels = _class_labels(to_numpy(target.data if isinstance(target, Tensor) else target))
+    labels = _class_labels(to_numpy(target.array if isinstance(target, Tensor) else target))
     shape = getattr(prediction, "shape", ())
     n_classes = shape[-1] if len(shape) >= 2 and shape[-1] > 1 else 2
     if len(shape) > 2:
@@ -154,7 +154,7 @@ def check_sample_weight(sample_weight: Any, n: int, who: str = "fit: sample_weig
     """
     if sample_weight is None:
         return None
-    data = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+    data = sample_weight.array if isinstance(sample_weight, Tensor) else sample_weight
     array = np.asarray(to_numpy(data) if not isinstance(data, (list, tuple)) else data)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{who} must hold numbers, got dtype {array.dtype}")
@@ -192,13 +192,13 @@ def weighted_loss(loss_fn: Any, prediction: Any, target: Any, sample_weight: Any
     """
     call, reduction = _unreduced(loss_fn, "sample_weight")
     values = call(prediction, target)
-    weights = to_numpy(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+    weights = to_numpy(sample_weight.array if isinstance(sample_weight, Tensor) else sample_weight)
     n = len(weights)
     if values.ndim == 0 or values.shape[0] != n:
         raise ValueError(f"fit: the loss with reduction='none' gave values of shape {tuple(values.shape)}, "
                          f"not one row per sample of the batch ({n}); it cannot be weighted per sample")
-    xp = get_array_module(values.data)
-    shaped = np.asarray(weights, dtype=values.data.dtype).reshape((n,) + (1,) * (values.ndim - 1))
+    xp = get_array_module(values.array)
+    shaped = np.asarray(weights, dtype=values.array.dtype).reshape((n,) + (1,) * (values.ndim - 1))
     weighted = values * Tensor(xp.asarray(shaped))
     return weighted.mean() if reduction == "mean" else weighted.sum()
 

@@ -21,7 +21,7 @@ from nurinet.names import NameTable
 
 
 def _array(x: Any) -> np.ndarray:
-    return to_numpy(x.data if isinstance(x, Tensor) else x)
+    return to_numpy(x.array if isinstance(x, Tensor) else x)
 
 
 class Metric:

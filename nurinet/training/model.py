@@ -305,7 +305,7 @@ class Model(Module):
             proba = probabilities(prediction, spec) if spec.is_probabilistic else None
             for metric in self.compiled_metrics:
                 metric.observe_output(spec)
-                metric.update_state(_metric_input(metric, prediction, spec, proba), y.data)
+                metric.update_state(_metric_input(metric, prediction, spec, proba), y.array)
         return self._logs()
 
     def _logs(self, prefix: str = "") -> dict[str, float]:
@@ -509,7 +509,7 @@ class Model(Module):
         if logits:
             return self._predict_arrays(x, batch_size, callbacks,
                                         lambda out: _numpy(_logits_of(self, out)))
-        return self._predict_arrays(x, batch_size, callbacks, lambda out: to_numpy(out.data))
+        return self._predict_arrays(x, batch_size, callbacks, lambda out: to_numpy(out.array))
 
     def predict_proba(self, x: Any, batch_size: int = 32) -> np.ndarray:
         """Class probabilities for ``x``: the softmax/sigmoid output, or the probabilities of
@@ -596,7 +596,7 @@ def _on_device(batch: Any, device: str) -> Any:
 
 
 def _numpy(array: Any) -> np.ndarray:
-    return to_numpy(array.data if isinstance(array, Tensor) else array)
+    return to_numpy(array.array if isinstance(array, Tensor) else array)
 
 
 def _logits_of(model: Model, output: Tensor) -> Any:
@@ -608,7 +608,7 @@ def _metric_input(metric: Metric, prediction: Tensor, spec: OutputSpec, proba: A
     probabilities of a classifier's output, else the output itself."""
     if getattr(metric, "from_logits", False):
         return logits(prediction, spec)
-    return proba if proba is not None else prediction.data
+    return proba if proba is not None else prediction.array
 
 
 def _verbosity(verbose: Any) -> int:

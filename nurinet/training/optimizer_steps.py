@@ -151,7 +151,7 @@ class OptimizerSteps:
         for group in model.optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    p.grad.data *= scale
+                    p.grad.array *= scale
         self.step(model)
 
     def step(self, model: Any) -> None:

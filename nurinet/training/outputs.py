@@ -89,7 +89,7 @@ def probabilities(output: Any, spec: OutputSpec) -> np.ndarray | Any:
     Raises:
         PlainValuesError: the output holds plain values (a ValueError).
     """
-    data = output.data if isinstance(output, Tensor) else output
+    data = output.array if isinstance(output, Tensor) else output
     if spec.kind == PROBABILITIES:
         return data
     if spec.kind == LOG_PROBABILITIES:
@@ -111,9 +111,9 @@ def logits(output: Any, spec: OutputSpec) -> Any:
     """
     source = activation_source(output)
     if source is not None:
-        return source.logits.data
+        return source.logits.array
     if spec.kind in (LOGITS, VALUES):
-        return output.data if isinstance(output, Tensor) else output
+        return output.array if isinstance(output, Tensor) else output
     raise ValueError(f"the model's output holds {spec.kind} computed without a recorded softmax or "
                      "sigmoid, so its logits are not known; use predict_proba or predict")
 

@@ -14,7 +14,7 @@ Usage::
 3. a ``state_dict`` round trip: the values are copies, and a fresh layer (a deep
    copy whose parameters and buffers are overwritten with noise, or one made by
    ``make_fresh``) loaded with the state gives identical outputs in eval mode;
-4. one hand-written SGD step (``p.data -= lr * p.grad.data``) on the loss
+4. one hand-written SGD step (``p.array -= lr * p.grad.array``) on the loss
    ``mean((y - target)^2)`` lowers it, after checking every trainable parameter got a
    gradient of its shape and dtype (``lr`` is halved until the loss drops: the
    check is about the direction of the gradient, not the size of the step);
@@ -201,7 +201,7 @@ def _perturbed_copy(layer: Module, rng: np.random.Generator) -> Module:
     for tensor in [*fresh.parameters(), *fresh.buffers()]:
         if tensor.dtype.kind == "f":
             noise = rng.standard_normal(tensor.shape).astype(tensor.dtype)
-            tensor.data = tensor.data + backend.to_device(noise, tensor.device)
+            tensor.array = tensor.array + backend.to_device(noise, tensor.device)
     return fresh
 
 
@@ -246,11 +246,11 @@ def _check_sgd_step(layer: Module, args: list[Tensor], train_eval_differ: bool,
         if p.requires_grad:
             assert p.grad is not None, f"{name}: parameter {pname} got no gradient"
             assert p.grad.shape == p.shape and p.grad.dtype == p.dtype, f"{name}: bad gradient for {pname}"
-    start = [p.data.copy() for p in params]
+    start = [p.array.copy() for p in params]
     lr = 0.1
     for _ in range(30):
         for p, p0 in zip(params, start):
-            p.data = p0 - lr * p.grad.data
+            p.array = p0 - lr * p.grad.array
         with nurinet.no_grad():
             if float(_loss(layer, args, targets).item()) < float(loss.item()):
                 break
@@ -258,5 +258,5 @@ def _check_sgd_step(layer: Module, args: list[Tensor], train_eval_differ: bool,
     else:
         raise AssertionError(f"{name}: no SGD step along -grad lowered the loss; the gradient is wrong")
     for p, p0 in zip(params, start):
-        p.data = p0
+        p.array = p0
     layer.zero_grad()

@@ -55,7 +55,7 @@ def test_harness_catches_a_wrong_gradient() -> None:
 def test_linear_computes_x_wt_plus_b() -> None:
     layer = nn.Linear(3, 2)
     x = np.arange(12, dtype=np.float32).reshape(4, 3)
-    np.testing.assert_allclose(layer(Tensor(x)).data, x @ layer.weight.data.T + layer.bias.data, rtol=1e-6)
+    np.testing.assert_allclose(layer(Tensor(x)).array, x @ layer.weight.array.T + layer.bias.array, rtol=1e-6)
     assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
     assert layer.weight.dtype == np.float32
     assert nn.Linear(3, 2, bias=False).bias is None
@@ -65,7 +65,7 @@ def test_linear_computes_x_wt_plus_b() -> None:
 def test_linear_activation_callable_and_module() -> None:
     layer = nn.Linear(3, 2, activation=F.tanh)
     x = nurinet.randn(4, 3)
-    np.testing.assert_allclose(layer(x).data, np.tanh(F.linear(x, layer.weight, layer.bias).data), rtol=1e-6)
+    np.testing.assert_allclose(layer(x).array, np.tanh(F.linear(x, layer.weight, layer.bias).array), rtol=1e-6)
     assert repr(layer).endswith("activation=tanh)")
     inner = nn.Linear(2, 2)
     wrapped = nn.Linear(3, 2, activation=inner)  # a Module activation is a registered child
@@ -77,7 +77,7 @@ def test_linear_activation_callable_and_module() -> None:
 def test_linear_activation_by_name() -> None:
     layer = nn.Linear(3, 2, activation="tanh")  # resolved by nurinet.nn.activation.get_activation
     x = nurinet.randn(4, 3)
-    np.testing.assert_allclose(layer(x).data, np.tanh(F.linear(x, layer.weight, layer.bias).data), rtol=1e-6)
+    np.testing.assert_allclose(layer(x).array, np.tanh(F.linear(x, layer.weight, layer.bias).array), rtol=1e-6)
     with pytest.raises((ValueError, KeyError), match="no_such_activation"):
         nn.Linear(3, 2, activation="no_such_activation")
 
@@ -100,10 +100,10 @@ def test_linear_errors_name_the_layer_and_shapes() -> None:
 def test_linear_generator_makes_init_reproducible() -> None:
     a = nn.Linear(5, 4, generator=nurinet.Generator(1))
     b = nn.Linear(5, 4, generator=nurinet.Generator(1))
-    np.testing.assert_array_equal(a.weight.data, b.weight.data)
-    np.testing.assert_array_equal(a.bias.data, b.bias.data)
+    np.testing.assert_array_equal(a.weight.array, b.weight.array)
+    np.testing.assert_array_equal(a.bias.array, b.bias.array)
     bound = 1 / math.sqrt(5)
-    assert np.abs(a.weight.data).max() <= bound and np.abs(a.bias.data).max() <= bound
+    assert np.abs(a.weight.array).max() <= bound and np.abs(a.bias.array).max() <= bound
 
 
 @pytest.mark.torch
@@ -117,17 +117,17 @@ def test_linear_matches_pytorch() -> None:
     (y**2).sum().backward()
     ty = theirs(torch.from_numpy(x))
     (ty**2).sum().backward()
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), atol=1e-10)
-    np.testing.assert_allclose(ours.bias.grad.data, theirs.bias.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.array, theirs.weight.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(ours.bias.grad.array, theirs.bias.grad.numpy(), atol=1e-10)
 
 
 # ----- Maxout, Identity, Flatten -----------------------------------------------------------------
 def test_maxout_is_the_max_of_its_pieces() -> None:
     layer = nn.Maxout(3, 2, pieces=4)
     x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
-    pieces = (x @ layer.weight.data.T + layer.bias.data).reshape(5, 2, 4)
-    np.testing.assert_allclose(layer(Tensor(x)).data, pieces.max(axis=-1), rtol=1e-6)
+    pieces = (x @ layer.weight.array.T + layer.bias.array).reshape(5, 2, 4)
+    np.testing.assert_allclose(layer(Tensor(x)).array, pieces.max(axis=-1), rtol=1e-6)
     assert repr(layer) == "Maxout(in_features=3, out_features=2, pieces=4)"
     with pytest.raises(ValueError, match="pieces must be a positive integer"):
         nn.Maxout(3, 2, pieces=0)
@@ -139,10 +139,10 @@ def test_maxout_gradient_reaches_only_the_winning_piece() -> None:
     layer = nn.Maxout(2, 1, pieces=3, dtype=np.float64)
     x = Tensor(np.array([[0.3, -1.2]]))
     layer(x).sum().backward()
-    winner = int(np.argmax(x.data @ layer.weight.data.T + layer.bias.data))
+    winner = int(np.argmax(x.array @ layer.weight.array.T + layer.bias.array))
     expected = np.zeros((3, 2))
-    expected[winner] = x.data[0]
-    np.testing.assert_array_equal(layer.weight.grad.data, expected)
+    expected[winner] = x.array[0]
+    np.testing.assert_array_equal(layer.weight.grad.array, expected)
 
 
 def test_identity_and_flatten() -> None:
@@ -159,7 +159,7 @@ def test_identity_and_flatten() -> None:
 # ----- Dropout -----------------------------------------------------------------------------------
 def test_dropout_statistics_and_scaling() -> None:
     p, n = 0.3, 200_000
-    y = nn.Dropout(p, generator=nurinet.Generator(0))(nurinet.ones(n)).data
+    y = nn.Dropout(p, generator=nurinet.Generator(0))(nurinet.ones(n)).array
     kept = y != 0
     assert abs(1 - kept.mean() - p) < 5 * math.sqrt(p * (1 - p) / n)
     np.testing.assert_allclose(y[kept], 1 / (1 - p), rtol=1e-6)
@@ -171,7 +171,7 @@ def test_dropout_eval_is_identity_and_train_is_not() -> None:
     x = nurinet.randn(10, 10)
     assert layer.eval()(x) is x
     layer.train()
-    assert not np.array_equal(layer(x).data, x.data)
+    assert not np.array_equal(layer(x).array, x.array)
     assert dropout(x, 0.0) is x and dropout(x, 0.5, training=False) is x
 
 
@@ -179,19 +179,19 @@ def test_dropout_backward_multiplies_by_the_mask() -> None:
     x = nurinet.randn(6, 7, requires_grad=True)
     y = dropout(x, 0.4, generator=nurinet.Generator(3))
     y.backward(nurinet.ones_like(y))
-    mask = y.data / x.data
-    np.testing.assert_allclose(x.grad.data, mask, rtol=1e-5)
+    mask = y.array / x.array
+    np.testing.assert_allclose(x.grad.array, mask, rtol=1e-5)
     assert np.all(np.isclose(mask, 0.0) | np.isclose(mask, 1 / 0.6, rtol=1e-5))
     assert np.isclose(mask, 0.0).any() and not np.isclose(mask, 0.0).all()
 
 
 def test_dropout_generator_reproducible() -> None:
     x = nurinet.ones(50)
-    a = nn.Dropout(0.5, generator=nurinet.Generator(4))(x).data
-    b = nn.Dropout(0.5, generator=nurinet.Generator(4))(x).data
+    a = nn.Dropout(0.5, generator=nurinet.Generator(4))(x).array
+    b = nn.Dropout(0.5, generator=nurinet.Generator(4))(x).array
     np.testing.assert_array_equal(a, b)
     layer = nn.Dropout(0.5, generator=nurinet.Generator(4))
-    assert not np.array_equal(layer(x).data, layer(x).data)  # the stream moves on
+    assert not np.array_equal(layer(x).array, layer(x).array)  # the stream moves on
 
 
 @pytest.mark.parametrize("p", [1.0, -0.1, 1.5, "0.5", True])
@@ -234,7 +234,7 @@ def test_perceptron_never_learns_xor() -> None:
 def test_perceptron_rule_is_rosenblatts() -> None:
     unit = nn.Perceptron(2, threshold=0.5, lr=0.25)
     unit.fit(np.array([[1.0, 0.0]]), [1], epochs=1)  # 0 > 0.5 is false: wrong, so w += lr * x
-    np.testing.assert_array_equal(unit.weight.data, [0.25, 0.0])
+    np.testing.assert_array_equal(unit.weight.array, [0.25, 0.0])
     assert unit.bias.item() == 0.25
     assert not unit.weight.requires_grad
     assert list(unit.state_dict()) == ["weight", "bias"]
@@ -270,9 +270,9 @@ def _train_xor_mlp(seed: int, hidden: int = 4, steps: int = 300, lr: float = 3.0
             p.grad = None
         loss.backward()
         for p in params:
-            p.data -= lr * p.grad.data
+            p.array -= lr * p.grad.array
     prob = 1.0 / (1.0 + F.exp(-second(F.tanh(first(x)))))
-    return float(((prob.data > 0.5) == (y.data > 0.5)).mean())
+    return float(((prob.array > 0.5) == (y.array > 0.5)).mean())
 
 
 def test_mlp_learns_xor_for_most_seeds() -> None:
@@ -284,7 +284,7 @@ def test_stacked_linear_layers_without_activation_stay_linear() -> None:
     # Two Linear layers compose to one affine map: no non-linearity, no XOR.
     model = nn.Sequential(nn.Linear(2, 8), nn.Linear(8, 1))
     x = Tensor(INPUTS)
-    y = model(x).data.ravel()
+    y = model(x).array.ravel()
     assert math.isclose(y[0] + y[3], y[1] + y[2], abs_tol=1e-5)  # affine: f(00)+f(11) = f(01)+f(10)
 
 

@@ -155,7 +155,7 @@ def test_apply_visits_children_first() -> None:
             nn.init.constant_(m.weight, 0.5)
 
     model.apply(init_weights)
-    assert np.all(model[1][0].weight.data == 0.5)
+    assert np.all(model[1][0].weight.array == 0.5)
 
 
 def test_deep_nesting_is_traversed_without_recursion() -> None:
@@ -177,7 +177,7 @@ def test_state_dict_keys_and_copies() -> None:
     assert "cache" not in state  # non-persistent
     assert all(isinstance(v, np.ndarray) for v in state.values())
     state["scale"][:] = 7.0
-    assert np.all(model.scale.data == 1.0)
+    assert np.all(model.scale.array == 1.0)
 
 
 def test_load_state_dict_round_trip_keeps_parameter_objects() -> None:
@@ -187,7 +187,7 @@ def test_load_state_dict_round_trip_keeps_parameter_objects() -> None:
     result = target.load_state_dict(source.state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
     assert target.hidden.weight is weight
-    np.testing.assert_array_equal(target(x).data, source(x).data)
+    np.testing.assert_array_equal(target(x).array, source(x).array)
 
 
 def test_load_state_dict_casts_to_the_tensor_dtype() -> None:
