@@ -53,7 +53,7 @@ def get_array_module(x: Any) -> ModuleType:
     """Return ``cupy`` for a CuPy array (or a Tensor holding one), else ``numpy``."""
     if type(x) is np.ndarray:  # The common case, decided without any attribute lookup.
         return np
-    data = getattr(x, "data", x)
+    data = getattr(x, "array", x)
     if is_cupy_array(data):
         return _load_cupy()  # type: ignore[return-value]
     return np

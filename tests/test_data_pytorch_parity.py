@@ -102,7 +102,7 @@ def _first_items(samples):
 
 
 def _values(batches):
-    return [np.asarray(getattr(b, "data", b)).tolist() for b in batches]
+    return [np.asarray(getattr(b, "array", b)).tolist() for b in batches]
 
 
 def _torch():

@@ -109,6 +109,8 @@ def test_the_double_behaves_as_cupy_where_it_matters(gpu: Any) -> None:
     assert backend.is_cupy_array(total) and total.shape == ()  # reductions stay on the device
     np.testing.assert_array_equal(gpu.asnumpy(x.array), [[1, 2], [3, 4]])
     assert x.to("cpu").device == "cpu" and isinstance(x.cpu().array, np.ndarray)
+    assert backend.get_array_module(x) is gpu and backend.get_array_module(x.data) is gpu  # a Tensor
+    assert x.data.device == "cuda:0" and x.data.array is x.array
 
 
 def test_modules_and_parameters_move_to_the_device() -> None:

@@ -54,7 +54,7 @@ def assert_same(saved, loaded, where: str = "obj") -> None:
         for i, (a, b) in enumerate(zip(saved, loaded)):
             assert_same(a, b, f"{where}[{i}]")
     elif isinstance(saved, (nt.Tensor, np.ndarray, np.generic)):
-        a, b = (getattr(v, "data", v) for v in (saved, loaded))
+        a, b = (getattr(v, "array", v) for v in (saved, loaded))
         if isinstance(saved, nt.Tensor):
             assert loaded.requires_grad == saved.requires_grad, where
         assert np.asarray(b).dtype == np.asarray(a).dtype and np.array_equal(a, b, equal_nan=True), where

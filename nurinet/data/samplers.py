@@ -190,7 +190,7 @@ class WeightedRandomSampler(Sampler):
 
 def _check_weights(weights: Any) -> np.ndarray:
     """``weights`` as a float64 array, or a ValueError saying what is wrong with them."""
-    data = getattr(weights, "data", weights)  # a Tensor's array
+    data = getattr(weights, "array", weights)  # a Tensor's array
     w = np.asarray(data.get() if hasattr(data, "get") else data, dtype=np.float64)
     if w.ndim != 1 or w.size == 0:
         raise ValueError(f"WeightedRandomSampler: weights must be a non-empty 1-d sequence, got shape {w.shape}")

@@ -68,7 +68,7 @@ def storable_dtype(dtype: Any) -> bool:
 
 
 def _to_numpy(value: Any, name: str) -> np.ndarray:
-    data = getattr(value, "data", value) if not isinstance(value, np.ndarray) else value
+    data = getattr(value, "array", value) if not isinstance(value, np.ndarray) else value
     array = backend.to_numpy(data) if backend.is_cupy_array(data) else np.asarray(data)
     if array.dtype not in _CODES:
         raise TypeError(f"cannot save tensor {name!r}: dtype {array.dtype} is not supported by "
