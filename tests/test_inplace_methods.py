@@ -67,3 +67,62 @@ def test_the_same_as_pytorch_where_installed() -> None:
     ours.add_(nt.tensor(b), alpha=-0.3).mul_(1.5).clamp_(-0.5, 0.7)
     theirs.add_(torch.tensor(b), alpha=-0.3).mul_(1.5).clamp_(-0.5, 0.7)
     np.testing.assert_allclose(ours.array, theirs.numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ----- augmented assignment: x += y, as in PyTorch -------------------------------------------------
+def test_augmented_assignment_updates_parameters_in_place_under_no_grad():
+    params = [nt.tensor([1.0, 2.0], requires_grad=True), nt.tensor([3.0], requires_grad=True)]
+    for p in params:
+        p.grad = nt.ones_like(p)
+    versions = [p._version for p in params]
+    with nt.no_grad():
+        for p in params:  # the loop variable is rebound only if += is out of place
+            p -= 0.5 * p.grad
+            p *= 2.0
+            p /= 4.0
+            p += 1.0
+    np.testing.assert_allclose(params[0].numpy(), [1.25, 1.75])
+    np.testing.assert_allclose(params[1].numpy(), [2.25])
+    assert all(p.requires_grad and p.creator is None for p in params)
+    assert [p._version for p in params] == [v + 4 for v in versions]
+
+
+def test_augmented_assignment_on_a_leaf_that_requires_grad_is_refused():
+    p = nt.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"x -= \.\.\. on a leaf tensor that requires a gradient.*no_grad"):
+        p -= 1.0
+
+
+def test_augmented_assignment_in_a_recorded_graph_is_out_of_place_with_gradients():
+    x = nt.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    alias = y
+    y += x  # nurinet's choice: a new node (gradient 3), the alias keeps the old values
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    np.testing.assert_allclose(alias.numpy(), [2.0, 4.0])
+    total = nt.zeros(2)
+    total += x  # an operand requires a gradient: recorded, out of place
+    assert total.requires_grad and total.creator is not None
+
+
+def test_augmented_assignment_outside_the_graph_changes_every_alias_and_keeps_dtype():
+    t = nt.tensor([1, 2])
+    alias = t
+    t += 1
+    assert alias is t and t.tolist() == [2, 3]
+    with pytest.raises(TypeError, match="must keep the tensor's shape and dtype"):
+        t += 1.5
+
+
+def test_augmented_assignment_matches_pytorch_sgd_loop(torch):
+    rng = np.random.default_rng(1)
+    w0, x = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    ours, theirs = nt.tensor(w0.copy(), requires_grad=True), torch.tensor(w0.copy(), requires_grad=True)
+    for _ in range(3):
+        for p, lib in ((ours, nt), (theirs, torch)):
+            p.grad = None
+            (lib.tensor(x) @ p).tanh().sum().backward()
+            with lib.no_grad():
+                p -= 0.1 * p.grad
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-5, atol=1e-6)
