@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -62,6 +63,23 @@ def config(args: argparse.Namespace, leave_out: Iterable[str] = ("out",)) -> dic
     return {k: v for k, v in vars(args).items() if k not in skip}
 
 
+def runtime() -> dict[str, Any]:
+    """How nurinet ran, for the JSON result: whether the C kernels were on (the default wherever a C
+    compiler builds them; ``NURINET_NATIVE=0`` turns them off), the matrix-product provider (``auto``
+    picks MKL when it is installed) and the ``NURINET_*`` environment variables set. The fast and the
+    reference paths agree up to float rounding, so a run that feeds its outputs back (an RL agent, a
+    long training) can follow a different trajectory on each: a stored result names its path here."""
+    from nurinet import _native, gemm
+
+    reason = _native.reason()
+    return {
+        "native_kernels": "on" if not reason else f"off: {reason}",
+        "matmul_provider": gemm.provider(),
+        "environment": {name: value for name, value in sorted(os.environ.items()) if name.startswith("NURINET_")},
+        "numpy": np.__version__,
+    }
+
+
 def result_name(stem: str, quick: bool) -> str:
     """``stem.json``, or ``stem_quick.json`` for a smoke test."""
     return f"{stem}{'_quick' if quick else ''}.json"
@@ -81,7 +99,10 @@ def write_json(result: dict[str, Any], path: Path) -> Path:
 
 
 def write_result(result: dict[str, Any], out: str | None, name: str) -> Path:
-    """Writes ``result`` as JSON to ``out``, or to ``examples/results/name``; returns the path."""
+    """Writes ``result`` as JSON to ``out``, or to ``examples/results/name``, with :func:`runtime`'s record
+    under ``"runtime"`` (unless ``result`` has one); returns the path."""
+    if "runtime" not in result:
+        result = {**result, "runtime": runtime()}
     return write_json(result, result_path(out, name))
 
 

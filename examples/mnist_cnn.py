@@ -157,6 +157,7 @@ def main() -> None:
                    "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "quick": args.quick,
                    "augment": args.augment, "split": common.MNIST_SPLIT},
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "processor": platform.machine()},
+        "runtime": common.runtime(),
     }
 
     def record(name: str) -> Any:

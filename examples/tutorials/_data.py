@@ -5,8 +5,8 @@ Here the default is nurinet's bundled 8x8 digits (1,797 images, UCI "Optical Rec
 Handwritten Digits"), upsampled to MNIST's 28x28 frame so that the tutorials' layer sizes
 (28*28 inputs, fc1 9216) stay as written: each pixel is repeated 3x3 (24x24) and the image is
 padded with 2 zero pixels on each side (MNIST centres a 20x20 digit in 28x28 the same way), with
-the pixels scaled from 0..16 to [0, 1]. A fixed permutation (seed 0) keeps 80% (1,437) to train and
-20% (360) to test.
+the pixels scaled from 0..16 to [0, 1]. A fixed permutation (seed 0) keeps 80% (1,438) to train and
+20% (359) to test.
 
 ``--mnist DIR`` reads MNIST's 10,000-image test set (``t10k-*-idx*-ubyte.gz``, the only MNIST files
 kept for development) from DIR instead and splits it with seed 0 into 8,000 images to train and

@@ -2,7 +2,8 @@
 
 Run:  python examples/tutorials/pytorch_mnist_cnn.py [--epochs N] [--mnist DIR] [--torch]
 
-``--torch`` runs the same script with PyTorch (``import torch as nurinet``) for comparison.
+``--torch`` runs the same script with PyTorch (``import torch as nurinet``) for comparison;
+``compare_mnist_cnn.py`` runs it both ways and records both test curves (docs/porting.md).
 
 Edits beyond torch -> nurinet: none in the example's code.
 Harness edits (to run offline and to be tested): ``datasets.MNIST(..., transform=Compose([ToTensor(),
