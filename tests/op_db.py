@@ -557,7 +557,8 @@ OPS += [
            uniform((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,), low=-1, high=1),
            lambda xg, h, c, w, b: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, b, m),
                                                xg, [h, c], SEQ_MASKS, True), (RecurrentSequence,)),
-    # Unmasked LSTM sequences run the fused whole-sequence kernels (_LSTMKernels): both directions.
+    # Unmasked LSTM sequences run the fused whole-sequence kernels (recurrent_lstm_sequence.LSTMKernels and
+    # the native ones of nurinet._runtime.fast.lstm): both directions.
     OpSpec("lstm_sequence_fused", lambda xg, h, c, w, b: recurrent_sequence("LSTM", xg, (h, c), w, b),
            uniform((3, 2, 8), (2, 2), (2, 2), (8, 2), (8,), low=-1, high=1),
            lambda xg, h, c, w, b: _np_sequence(lambda x, h, c, m: _np_lstm_step(x, h, c, w, b, m),

@@ -129,16 +129,16 @@ def test_native_lstm_equals_numpy_lstm(batch, kwargs, with_state, threads):
 
 @needs_native
 def test_native_lstm_is_used_for_float32_only():
-    from nurinet.functional.recurrent_native import native_lstm
+    from nurinet._runtime.fast.lstm import native_kernels
 
     x32, x64 = np.zeros((2, 3, 8), np.float32), np.zeros((2, 3, 8), np.float64)
     state32, w32 = np.zeros((3, 2), np.float32), np.zeros((8, 2), np.float32)
-    assert native_lstm(x32, state32, state32, w32, None) is not None
-    assert native_lstm(x64, state32, state32, w32, None) is None
-    assert native_lstm(x32, state32, state32, w32.astype(np.float64), None) is None
+    assert native_kernels(x32, state32, state32, w32, None) is not None
+    assert native_kernels(x64, state32, state32, w32, None) is None
+    assert native_kernels(x32, state32, state32, w32.astype(np.float64), None) is None
     old = _native.set_enabled(False)
     try:
-        assert native_lstm(x32, state32, state32, w32, None) is None
+        assert native_kernels(x32, state32, state32, w32, None) is None
     finally:
         _native.set_enabled(old)
 

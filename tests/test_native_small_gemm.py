@@ -10,8 +10,8 @@ import nurinet
 from nurinet import gemm, nn, parallel
 from nurinet._runtime import libraries, settings
 from nurinet._runtime import native as _native
+from nurinet._runtime.fast import lstm as fast_lstm
 from nurinet._runtime.parallel import single_blas_thread
-from nurinet.functional import recurrent_native
 from tests.test_native import _lstm_run
 
 needs_native = pytest.mark.skipif(not _native.available() or _native.sgemm() is None,
@@ -93,10 +93,10 @@ def test_packed_gemm_rule():
     try:
         with single_blas_thread() as single:
             wanted = int(single and gemm.provider() != "mkl")
-            assert recurrent_native.packed_gemm(128) == wanted
-            assert recurrent_native.packed_gemm(recurrent_native.PACKED_MIN_HIDDEN - 1) == 0
+            assert fast_lstm.packed_gemm(128) == wanted
+            assert fast_lstm.packed_gemm(fast_lstm.PACKED_MIN_HIDDEN - 1) == 0
             settings.LSTM_PACKED_GEMM_MAX_HIDDEN = 0
-            assert recurrent_native.packed_gemm(128) == 0
+            assert fast_lstm.packed_gemm(128) == 0
     finally:
         settings.LSTM_PACKED_GEMM_MAX_HIDDEN = old
 
@@ -110,14 +110,14 @@ def test_packed_gemm_rule():
 ])
 def test_lstm_with_packed_gemm_equals_sgemm_and_numpy(batch, hidden, kwargs, threads, monkeypatch):
     """The LSTM kernels with the packed GEMM (at every hidden size here) against the sgemm path and NumPy."""
-    monkeypatch.setattr(recurrent_native, "PACKED_MIN_HIDDEN", 1)
+    monkeypatch.setattr(fast_lstm, "PACKED_MIN_HIDDEN", 1)
     monkeypatch.setattr(settings, "LSTM_MIN_ROWS_PER_THREAD", 1)
     monkeypatch.setattr(settings, "LSTM_SINGLE_THREAD_STEP_MACS", 1 << 40)  # one BLAS thread unsplit too
     rng = np.random.default_rng(hidden)
     x = rng.standard_normal((batch, 6, 5)).astype(np.float32)
     chosen = []
-    rule = recurrent_native.packed_gemm
-    monkeypatch.setattr(recurrent_native, "packed_gemm", lambda h: chosen.append(rule(h)) or chosen[-1])
+    rule = fast_lstm.packed_gemm
+    monkeypatch.setattr(fast_lstm, "packed_gemm", lambda h: chosen.append(rule(h)) or chosen[-1])
     before = parallel.get_elementwise_threads()
     parallel.set_elementwise_threads(threads)
     results = {}

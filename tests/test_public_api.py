@@ -41,7 +41,8 @@ def test_functional_dropout_is_the_function():
 # ``import nurinet`` loads the core and io, never the application layer (training, models,
 # configurations, ...): the core never imports it, and io imports it only by name, when a file
 # names one of its classes.
-APPLICATION_PACKAGES = ("training", "models", "rl", "distributed", "onnx", "sklearn", "config", "plots")
+APPLICATION_PACKAGES = ("training", "models", "rl", "distributed", "onnx", "sklearn", "config", "plots", "keras",
+                        "integrations")
 
 
 def test_import_nurinet_loads_no_application_package():

@@ -47,7 +47,8 @@ Size floors (a fast path runs from this size on) and ceilings:
   what the threads share).
 * ``CONV_DIRECT_MAX_TAPS``: input taps (channels x kernel area) up to which a convolution runs the
   native direct kernel instead of im2col + GEMM.
-* ``BUFFER_MIN_BYTES``: bytes from which the convolutions keep a freed buffer for the next step.
+* ``BUFFER_MIN_BYTES``: bytes from which a freed work array is kept in the one buffer pool
+  (:mod:`nurinet._runtime.buffers`: the convolutions' and the fused LSTM's) for the next step.
 * ``MAX_DEFAULT_THREADS``: the most elementwise threads chosen without a setting.
 * ``OPENBLAS_SPIN_LOG2``: log2 of the processor cycles NumPy's idle OpenBLAS threads spin before
   they sleep, set when nurinet is imported (:mod:`nurinet._runtime.spin`); 0 leaves OpenBLAS's own.

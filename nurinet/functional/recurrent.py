@@ -9,7 +9,7 @@
 * :mod:`~nurinet.functional.recurrent_sequence`: a whole recurrence as one node
   (:class:`RecurrentSequence`); an unmasked LSTM runs
   :mod:`~nurinet.functional.recurrent_lstm_sequence` (whole-sequence buffers), which calls the C
-  kernels through :mod:`~nurinet.functional.recurrent_native` where they run.
+  kernels through :mod:`nurinet._runtime.fast.lstm` where they run.
 * :mod:`~nurinet.functional.recurrent_steps`: :class:`StepSplit` and :class:`StepStack`, a
   ``(T, ...)`` tensor cut into its steps and put back together, one node each.
 

@@ -2,7 +2,7 @@
 
 :class:`LSTMKernels` runs one layer and direction of an LSTM over full-length sequences for
 :class:`~nurinet.functional.recurrent_sequence.RecurrentSequence`: the native kernels where they run
-(:mod:`nurinet.functional.recurrent_native`), else per step the array equations of
+(:mod:`nurinet._runtime.fast.lstm`), else per step the array equations of
 :mod:`nurinet.functional.recurrent_lstm` (NumPy or CuPy) into slices of its buffers.
 
 Buffers and their owners (:mod:`nurinet._runtime.buffers`): the gate activations, the cell states and
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from nurinet._runtime import buffers, gemm
+from nurinet._runtime.fast import lstm as fast_lstm
 from nurinet.functional import recurrent_lstm as lstm
-from nurinet.functional import recurrent_native
 from nurinet.functional._util import xp_of
 
 
@@ -60,10 +60,8 @@ class LSTMKernels:
         self.tcs = buffers.take(xp, (steps, batch, hidden), xg.dtype)  # tanh of every new cell state
         order, prev, new = self._indices(steps)
         self.hs[order[0] + prev], self.cs[order[0] + prev] = h0, c0
-        self.native = recurrent_native.native_lstm(xg, h0, c0, w, b)
-        if self.native is not None:
-            recurrent_native.run_forward(self.native, xg, w, b, (self.gates, self.hs, self.cs, self.tcs), self.reverse)
-        else:
+        self.native = fast_lstm.recurrence(xg, h0, c0, w, b, (self.gates, self.hs, self.cs, self.tcs), self.reverse)
+        if self.native is None:
             self._numpy_forward(xp, xg, w, b)
         outputs = self.hs[new : steps + new]  # a view: the states are kept once, for output and backward
         last = order[-1] + new
@@ -78,7 +76,7 @@ class LSTMKernels:
             self.gates += b * row
         w_scaled = xp.empty(w.shape[::-1], dtype=w.dtype)  # (H, 4H) in C order: a ufunc's own output
         xp.multiply(w.T, row, out=w_scaled)  # would keep w.T's Fortran order, slower in the GEMM
-        with recurrent_native.step_blas_threads(batch, hidden), np.errstate(over="ignore"):
+        with fast_lstm.step_blas_threads(batch, hidden), np.errstate(over="ignore"):
             self._forward_steps(xp, w_scaled)
 
     def _forward_steps(self, xp: Any, w_scaled: Any) -> None:
@@ -101,10 +99,10 @@ class LSTMKernels:
         w, has_bias = inputs[3].array, len(inputs) > 4
         bias_grad = None
         if self.native is not None:
-            bias_grad = recurrent_native.run_backward(self.native, (self.gates, self.cs, self.tcs), g_out, (d, dh, dc),
+            bias_grad = fast_lstm.recurrence_backward(self.native, (self.gates, self.cs, self.tcs), g_out, (d, dh, dc),
                                                       w, (needs[1], needs[2]), has_bias and needs[4], self.reverse)
         else:
-            with recurrent_native.step_blas_threads(batch, hidden):
+            with fast_lstm.step_blas_threads(batch, hidden):
                 self._backward_steps(xp, g_out, d, dh, dc, w, needs)
         grads = [d, dh if needs[1] else None, dc if needs[2] else None]
         flat = d.reshape(-1, 4 * hidden)

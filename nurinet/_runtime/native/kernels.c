@@ -1,6 +1,6 @@
 /* nurinet's optional native kernels: fused float32 loops that NumPy can only run as many passes.
  *
- * Compiled on first use by nurinet/_native/__init__.py with the system C compiler and loaded
+ * Compiled on first use by nurinet/_runtime/native/__init__.py with the system C compiler and loaded
  * with ctypes (no Python C API: the calls release the GIL). Every kernel has a NumPy twin that
  * runs when this library is not available; the tests compare the two.
  *
@@ -502,7 +502,7 @@ void maxpool2d_blocks_backward(int64_t planes, int64_t h, int64_t w, int64_t kh,
 
 /* ---- convolution ---- */
 
-/* col2im of the wide stride-1 layout (nurinet/functional/_im2col.py): out (nb, c, plane) is zeroed,
+/* col2im of the wide stride-1 layout (nurinet/_runtime/fast/conv_wide.py): out (nb, c, plane) is zeroed,
  * then each tap k of cols (c, taps, nb, length) is added at offset starts[k] of its plane. One
  * plane at a time, so the plane stays in cache while its taps are added. */
 void col2im_wide(int64_t c, int64_t taps, int64_t nb, int64_t length, int64_t plane, const int64_t *starts,
@@ -523,7 +523,7 @@ void col2im_wide(int64_t c, int64_t taps, int64_t nb, int64_t length, int64_t pl
 /* Direct stride-1 convolution for layers with few input taps (c * kh * kw small, such as a first
  * layer on 1- or 3-channel images), where a matrix product with an inner dimension of 9 or 27 runs
  * far below the BLAS's speed and the column matrix is mostly copying. On the wide grid (see
- * _im2col.py): output position t of a plane (t < length) reads input position t + starts[k] at
+ * _runtime/fast/conv_wide.py): output position t of a plane (t < length) reads input position t + starts[k] at
  * tap k, so each (output channel, input channel, tap) is one long multiply-add over the plane.
  *   xpad (nb, c, plane): the padded input; w (o, c * taps); b (o) or NULL; y (nb, o, ho, wo). */
 void conv2d_direct_forward(int64_t nb, int64_t c, int64_t o, int64_t plane, int64_t wp, int64_t ho, int64_t wo,
@@ -612,7 +612,7 @@ void relu_backward(int64_t n, const float *restrict gy, const float *restrict x,
 }
 
 /* The wide product y2 (o, nb * length) of a chunk to its outputs y (nb, o, ho, wo), adding the bias
- * b (o, or NULL): row r of output (n, oc) is y2[oc, n * length + r * wp ...] (see _im2col.py). */
+ * b (o, or NULL): row r of output (n, oc) is y2[oc, n * length + r * wp ...] (see _runtime/fast/conv_wide.py). */
 void wide_to_nchw(int64_t nb, int64_t o, int64_t ho, int64_t wo, int64_t wp, int64_t length, const float *y2,
                   const float *b, float *y) {
     for (int64_t n = 0; n < nb; n++) {
