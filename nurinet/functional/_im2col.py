@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nurinet._runtime import buffers, gemm
+from nurinet._runtime import buffers, conv_arrays
 from nurinet.functional._util import xp_of
 
 # Big work arrays (column matrices, GEMM outputs) come from the runtime's one buffer pool, whose
 # rule is explicit ownership (see nurinet._runtime.buffers).
+# The padding, the grouped products and the weight gradient are shared with the fast routines.
+pad_array = conv_arrays.pad_array
+conv2d_weight_grad = conv_arrays.weight_grad
 scratch = buffers.take
 recycle = buffers.give_back
 
@@ -40,19 +43,6 @@ class Geometry:
         )
 
 
-def pad_array(x: Any, padding: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> Any:
-    """``x`` (N, C, H, W) padded on its last two axes (a copy only when there is padding)."""
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
-        return x
-    xp = xp_of(x)
-    n, c, h, w = x.shape
-    if value == 0.0:
-        out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-    else:
-        out = xp.full((n, c, h + pt + pb, w + pl + pr), value, dtype=x.dtype)
-    out[:, :, pt : pt + h, pl : pl + w] = x
-    return out
 
 
 def im2col(x: Any, khw: tuple[int, int], geom: Geometry) -> tuple[Any, tuple[int, int]]:
@@ -99,18 +89,6 @@ def col2im(cols: Any, x_shape: tuple[int, ...], khw: tuple[int, int], geom: Geom
     return out
 
 
-def _grouped(a: Any, b: Any, groups: int, pooled: bool = False) -> Any:
-    """``a @ b`` split into ``groups`` diagonal blocks: a is (G*m, k), b is (G*k, n) -> (G*m, n).
-
-    With ``pooled`` the product goes to a :func:`scratch` buffer (the caller recycles it).
-    """
-    if groups == 1:
-        if pooled:
-            xp = xp_of(b)
-            return gemm.matmul(a, b, out=scratch(xp, (a.shape[0], b.shape[1]), xp.result_type(a, b)))
-        return gemm.matmul(a, b)
-    m, k, n = a.shape[0] // groups, a.shape[1], b.shape[1]
-    return gemm.matmul(a.reshape(groups, m, k), b.reshape(groups, k, n)).reshape(groups * m, n)
 
 
 def rows(y: Any) -> Any:
@@ -123,7 +101,7 @@ def conv2d_forward(x: Any, w: Any, b: Any, geom: Geometry) -> tuple[Any, Any]:
     xp = xp_of(x)
     o, n = w.shape[0], x.shape[0]
     cols, (ho, wo) = im2col(x, w.shape[2:], geom)
-    y2 = _grouped(w.reshape(o, -1), cols, geom.groups, pooled=True)
+    y2 = conv_arrays.grouped_products(w.reshape(o, -1), cols, geom.groups, pooled=True)
     # (O, N*Ho*Wo) -> NCHW in one pass, adding the bias on the way.
     y = xp.empty((n, o, ho, wo), dtype=y2.dtype)
     src = y2.reshape(o, n, ho * wo).transpose(1, 0, 2)
@@ -145,21 +123,12 @@ def conv2d_input_grad(g2: Any, w: Any, x_shape: tuple[int, ...], geom: Geometry)
         wt = w.reshape(o, -1).T
     else:  # per group, the transposed (O/G, C/G*kh*kw) block, stacked: (C*kh*kw, O/G)
         wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).reshape(-1, o // groups)
-    gcols = _grouped(wt, g2, groups, pooled=True)
+    gcols = conv_arrays.grouped_products(wt, g2, groups, pooled=True)
     gx = col2im(gcols, x_shape, w.shape[2:], geom)
     recycle(gcols)
     return gx
 
 
-def conv2d_weight_grad(g2: Any, cols: Any, w_shape: tuple[int, ...], groups: int) -> Any:
-    """The gradient of conv2d with respect to its weight, from ``rows(gy)`` and the input's columns."""
-    # cols @ g2.T, transposed, rather than g2 @ cols.T: OpenBLAS is an order of magnitude slower on
-    # the latter (few rows, few columns, a very long inner dimension) for the same product.
-    if groups == 1:
-        return gemm.matmul(cols, g2.T).T.reshape(w_shape)
-    o, k = w_shape[0], cols.shape[0] // groups
-    gw = gemm.matmul(cols.reshape(groups, k, -1), g2.reshape(groups, o // groups, -1).transpose(0, 2, 1))
-    return gw.transpose(0, 2, 1).reshape(w_shape)
 
 
 def exact_weight_grad(gw: Any, x: Any, gy: Any, geom: Geometry) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nurinet._runtime import buffers, native, parallel, settings
+from nurinet._runtime import buffers, conv_arrays, native, parallel, settings
 from nurinet._runtime.fast import conv_wide
 from nurinet._runtime.fast.conv_wide import Wide
 
@@ -88,7 +88,7 @@ def _applies(x: Any, w: Any, geom: ConvGeometry) -> bool:
 
 
 def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> Any:
-    xflat = conv_wide.pad(x, geom.padding).reshape(x.shape[0], lay.c, lay.hp * lay.wp)
+    xflat = conv_arrays.pad_array(x, geom.padding).reshape(x.shape[0], lay.c, lay.hp * lay.wp)
     o, n = w.shape[0], x.shape[0]
     wm = w.reshape(o, -1)
     y = np.empty((n, o, lay.ho, lay.wo), dtype=np.result_type(x, w))
@@ -96,7 +96,7 @@ def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> An
     def work(chunks: list[tuple[int, int]]) -> None:
         for n0, n1 in chunks:
             cols = lay.cols(xflat[n0:n1])
-            y2 = conv_wide.products(wm, cols, geom.groups)
+            y2 = conv_arrays.grouped_products(wm, cols, geom.groups)
             conv_wide.outputs_into(y2, b, y[n0:n1], lay)
             buffers.give_back(cols)
             buffers.give_back(y2)
@@ -108,7 +108,7 @@ def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> An
 def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, needs_x: bool,
                      needs_w: bool) -> tuple[Any, Any, Any]:
     o, n, groups = w.shape[0], x.shape[0], geom.groups
-    xflat = conv_wide.pad(x, geom.padding).reshape(n, lay.c, lay.hp * lay.wp) if needs_w else None
+    xflat = conv_arrays.pad_array(x, geom.padding).reshape(n, lay.c, lay.hp * lay.wp) if needs_w else None
     gxpad = np.empty((n, lay.c, lay.hp, lay.wp), dtype=gy.dtype) if needs_x else None
     if groups == 1:
         wt = w.reshape(o, -1).T
@@ -122,11 +122,11 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
             g2 = conv_wide.grad_rows(np.ascontiguousarray(gy[n0:n1]), lay, gb)
             if needs_w:
                 cols = lay.cols(xflat[n0:n1])
-                part = conv_wide.weight_grad(g2, cols, w.shape, groups)
+                part = conv_arrays.weight_grad(g2, cols, w.shape, groups)
                 gw = part if gw is None else np.add(gw, part, out=gw)
                 buffers.give_back(cols)
             if needs_x:
-                gcols = conv_wide.products(wt, g2, groups)
+                gcols = conv_arrays.grouped_products(wt, g2, groups)
                 conv_wide.col2im_into(gcols, gxpad[n0:n1].reshape(n1 - n0, lay.c, -1), offsets, length)
                 buffers.give_back(gcols)
             buffers.give_back(g2)
@@ -182,7 +182,7 @@ def _direct_lib(x: Any, w: Any, geom: ConvGeometry) -> Any:
 def _direct_forward(lib: Any, x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> Any:
     n, o = x.shape[0], w.shape[0]
     plane, taps = lay.hp * lay.wp, w.shape[2] * w.shape[3]
-    xflat = np.ascontiguousarray(conv_wide.pad(x, geom.padding))
+    xflat = np.ascontiguousarray(conv_arrays.pad_array(x, geom.padding))
     y = np.empty((n, o, lay.ho, lay.wo), dtype=np.float32)
     starts = np.asarray(lay.offsets(), dtype=np.int64)
     bias = None if b is None else np.ascontiguousarray(b, dtype=np.float32)
@@ -202,7 +202,7 @@ def _direct_weight_grad(lib: Any, gy: Any, x: Any, w: Any, geom: ConvGeometry, l
     """The weight and bias gradients of :func:`_direct_forward` (the input's is not computed)."""
     n, o = x.shape[0], w.shape[0]
     plane, taps = lay.hp * lay.wp, w.shape[2] * w.shape[3]
-    xflat = np.ascontiguousarray(conv_wide.pad(x, geom.padding))
+    xflat = np.ascontiguousarray(conv_arrays.pad_array(x, geom.padding))
     gy = np.ascontiguousarray(gy, dtype=np.float32)
     starts = np.asarray(lay.offsets(), dtype=np.int64)
 

@@ -11,8 +11,8 @@ L2/L3 cache (``settings.CONV_CHUNK_BYTES``) keeps the column matrices out of mai
 nothing is kept between forward and backward: the weight gradient rebuilds each chunk's columns (a
 copy from cache is cheaper than keeping 40 MB alive and reading it back from memory).
 
-NumPy arrays only. The padding and the products are those of :mod:`nurinet.functional._im2col`
-(which the runtime may not import), on NumPy arrays.
+NumPy arrays only. The padding, the grouped products and the weight gradient are the reference's own
+(:mod:`nurinet._runtime.conv_arrays`, shared with :mod:`nurinet.functional._im2col`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import buffers, gemm, native, settings
+from nurinet._runtime import buffers, native, settings
 
-__all__ = ["Wide", "col2im_into", "grad_rows", "layout", "outputs_into", "pad", "products", "weight_grad"]
+__all__ = ["Wide", "col2im_into", "grad_rows", "layout", "outputs_into"]
 
 
 @dataclass(frozen=True)
@@ -85,35 +85,10 @@ def layout(x_shape: tuple[int, ...], khw: tuple[int, int], padding: tuple[tuple[
     return Wide(x_shape[1], tuple(khw), dilation, hp, wp, ho, wo)
 
 
-def pad(x: Any, padding: tuple[tuple[int, int], tuple[int, int]]) -> Any:
-    """``x`` (N, C, H, W) padded with zeros on its last two axes (a copy only when there is padding)."""
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
-        return x
-    n, c, h, w = x.shape
-    out = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-    out[:, :, pt : pt + h, pl : pl + w] = x
-    return out
 
 
-def products(a: Any, b: Any, groups: int) -> Any:
-    """``a @ b`` split into ``groups`` diagonal blocks (a: (G*m, k), b: (G*k, n) -> (G*m, n)), one group's
-    product into a buffer of :mod:`nurinet._runtime.buffers` (the caller gives it back)."""
-    if groups == 1:
-        return gemm.matmul(a, b, out=buffers.take(np, (a.shape[0], b.shape[1]), np.result_type(a, b)))
-    m, k, n = a.shape[0] // groups, a.shape[1], b.shape[1]
-    return gemm.matmul(a.reshape(groups, m, k), b.reshape(groups, k, n)).reshape(groups * m, n)
 
 
-def weight_grad(g2: Any, cols: Any, w_shape: tuple[int, ...], groups: int) -> Any:
-    """The weight gradient from the output gradient's rows ``g2`` and the input's columns ``cols``."""
-    # cols @ g2.T, transposed, rather than g2 @ cols.T: OpenBLAS is an order of magnitude slower on
-    # the latter (few rows, few columns, a very long inner dimension) for the same product.
-    if groups == 1:
-        return gemm.matmul(cols, g2.T).T.reshape(w_shape)
-    o, k = w_shape[0], cols.shape[0] // groups
-    gw = gemm.matmul(cols.reshape(groups, k, -1), g2.reshape(groups, o // groups, -1).transpose(0, 2, 1))
-    return gw.transpose(0, 2, 1).reshape(w_shape)
 
 
 def outputs_into(y2: Any, b: Any, y: Any, lay: Wide) -> None:
