@@ -27,6 +27,7 @@ import nurinet.functional as F
 from nurinet.autograd.grad_mode import no_grad
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional import pooling as P
+from nurinet.keras.symbolic import Input, SymbolicCall
 from nurinet.nn import init
 from nurinet.nn.module import Module
 from nurinet.nn.regularizers import (
@@ -37,8 +38,25 @@ from nurinet.nn.regularizers import (
     record_activity,
 )
 
-__all__ = ["Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "Dropout",
-           "Flatten", "Layer", "MaxPooling2D"]
+__all__ = [
+    "Activation",
+    "Add",
+    "Average",
+    "AveragePooling2D",
+    "BatchNormalization",
+    "Concatenate",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Input",
+    "Layer",
+    "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+]
 
 
 # ----- helpers ----------------------------------------------------------------------------------
@@ -123,20 +141,25 @@ def _activation(activation: Any) -> Any:
 
 
 # ----- the base class ---------------------------------------------------------------------------
-class Layer(Module):
+class Layer(SymbolicCall, Module):
     """A Keras-style layer: ``build(input_shape)`` makes the weights on the first call,
-    ``call(x)`` computes the output.
+    ``call(x)`` computes the output. Called on a ``keras.Input`` (a KerasTensor) it records a
+    node of a functional model instead (``nurinet/keras/symbolic.py``).
 
     Args:
         input_shape: The shape of one sample (no batch dim); builds the layer now (Keras 2's
             argument, and how a saved layer is rebuilt).
+        name: Keras's layer name: a functional ``keras.Model`` registers the layer under it
+            (``state_dict`` keys, ``get_layer``, per-output losses); None: Keras's default,
+            the class name in snake_case (``dense``, ``dense_1``...).
     """
 
     _rank: int | None = None  # the input rank the layer takes, batch included (None: any)
     _layout = ""
 
-    def __init__(self, input_shape: Any = None) -> None:
+    def __init__(self, input_shape: Any = None, name: str | None = None) -> None:
         super().__init__()
+        self.name = name
         self.built = False
         self.built_input_shape: tuple[int, ...] | None = None
         if input_shape is not None:
@@ -151,12 +174,21 @@ class Layer(Module):
     def call(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, x: Any) -> Tensor:
+    def forward(self, x: Any, training: bool | None = None) -> Tensor:
+        """``call(x)``, building the layer first; ``training`` (Keras's argument, as a subclassed
+        model's ``call`` passes it on) overrides the module's mode for this call."""
         x = as_tensor(x)
         if not self.built:
             self.build(tuple(x.shape))
         self._check_rank(tuple(x.shape))
-        return self.call(x)
+        if training is None or bool(training) == self.training:
+            return self.call(x)
+        was_training = self.training
+        self.train(bool(training))
+        try:
+            return self.call(x)
+        finally:
+            self.train(was_training)
 
     def _check_rank(self, shape: tuple[Any, ...]) -> None:
         if self._rank is not None and len(shape) != self._rank:
@@ -171,6 +203,8 @@ class Layer(Module):
         config = self._config()
         if self.built_input_shape is not None:
             config["input_shape"] = self.built_input_shape
+        if getattr(self, "name", None):
+            config["name"] = self.name
         return config
 
     def get_weights(self) -> list[np.ndarray]:
@@ -243,14 +277,14 @@ class Dense(_WeightedLayer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, activity_regularizer: Any = None,
-                 input_shape: Any = None) -> None:
+                 input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.units = int(units)
         if self.units < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self._weight_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                              activity_regularizer)
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def build(self, input_shape: tuple[Any, ...]) -> None:
         if len(input_shape) < 2:
@@ -289,7 +323,7 @@ class Conv2D(_WeightedLayer):
                  data_format: Any = "channels_last", dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
                  bias_initializer: Any = "zeros", kernel_regularizer: Any = None,
-                 activity_regularizer: Any = None, input_shape: Any = None) -> None:
+                 activity_regularizer: Any = None, input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.filters = int(filters)
         if self.filters < 1:
@@ -302,7 +336,7 @@ class Conv2D(_WeightedLayer):
         self._layout = "(N, H, W, C)" if self.data_format == "channels_last" else "(N, C, H, W)"
         self._weight_options(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
                              activity_regularizer)
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def _channels(self, shape: tuple[Any, ...]) -> int:
         return int(shape[-1] if self.data_format == "channels_last" else shape[1])
@@ -347,7 +381,8 @@ class _Pooling2D(Layer):
     _rank = 4
 
     def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
-                 data_format: Any = "channels_last", input_shape: Any = None) -> None:
+                 data_format: Any = "channels_last", input_shape: Any = None,
+                 name: str | None = None) -> None:
         Module.__init__(self)
         name = type(self).__name__
         self.pool_size = _pair(pool_size, "pool_size", name)
@@ -355,7 +390,7 @@ class _Pooling2D(Layer):
         self.padding = _padding(padding, name)
         self.data_format = _data_format(data_format, name)
         self._layout = "(N, H, W, C)" if self.data_format == "channels_last" else "(N, C, H, W)"
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def call(self, x: Tensor) -> Tensor:
         if self.data_format == "channels_last":
@@ -408,10 +443,10 @@ class Flatten(Layer):
     """Keras's ``Flatten``: ``(N, d1, d2, ...) -> (N, d1 * d2 * ...)`` in the input's own order
     (channels-last images flatten as (H, W, C), as in Keras)."""
 
-    def __init__(self, data_format: Any = None, input_shape: Any = None) -> None:
+    def __init__(self, data_format: Any = None, input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.data_format = _data_format(data_format, "Flatten")
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def call(self, x: Tensor) -> Tensor:
         if x.ndim < 2:
@@ -427,12 +462,12 @@ class Flatten(Layer):
 class Dropout(Layer):
     """Keras's ``Dropout(rate)``: inverted dropout while training, the identity otherwise."""
 
-    def __init__(self, rate: float, input_shape: Any = None) -> None:
+    def __init__(self, rate: float, input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.rate = float(rate)
         if not 0.0 <= self.rate < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}")
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def call(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.rate, self.training) if self.rate else x
@@ -447,11 +482,11 @@ class Dropout(Layer):
 class Activation(Layer):
     """Keras's ``Activation(name)``, the name looked up in nurinet's activation table."""
 
-    def __init__(self, activation: Any, input_shape: Any = None) -> None:
+    def __init__(self, activation: Any, input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.activation = activation
         self._fn = _activation(activation)
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def call(self, x: Tensor) -> Tensor:
         return x if self._fn is None else self._fn(x)
@@ -472,13 +507,13 @@ class BatchNormalization(Layer):
     """
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True,
-                 scale: bool = True, input_shape: Any = None) -> None:
+                 scale: bool = True, input_shape: Any = None, name: str | None = None) -> None:
         Module.__init__(self)
         self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.gamma: Parameter | None = None
         self.beta: Parameter | None = None
-        Layer.__init__(self, input_shape)
+        Layer.__init__(self, input_shape, name)
 
     def build(self, input_shape: tuple[Any, ...]) -> None:
         if len(input_shape) < 2:
@@ -520,3 +555,16 @@ def build_on(layers: list[Module], sample_shape: tuple[int, ...]) -> None:
                 x = layer(x)
             finally:
                 layer.train(was)
+
+
+# The merge layers live in their own file, which subclasses Layer from this one: imported last,
+# once Layer exists, so that keras.layers.Add is there as in Keras.
+from nurinet.keras.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+)

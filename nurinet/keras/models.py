@@ -18,38 +18,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from nurinet import nn
+from nurinet.keras import optimizers
+from nurinet.keras.functional import Model
 from nurinet.keras.layers import build_on
-from nurinet.training.model import Model
+from nurinet.keras.losses import compile_arguments
+from nurinet.keras.symbolic import Input, KerasTensor, SymbolicCall
+from nurinet.training.model import Model as TrainingModel
 from nurinet.training.saving import load_model
 
-__all__ = ["Input", "KerasInput", "Sequential", "load_model"]  # load_model: keras.models.load_model
+# Model and load_model: keras.models.Model, keras.models.load_model
+__all__ = ["Input", "KerasInput", "KerasTensor", "Model", "Sequential", "load_model"]
 
 
-class KerasInput:
-    """What :func:`Input` returns: the shape of the model's input (``shape`` has the batch dim, None)."""
-
-    def __init__(self, shape: Sequence[int], dtype: Any = "float32", batch_size: int | None = None) -> None:
-        if isinstance(shape, (int, np.integer)):
-            shape = (int(shape),)
-        self.sample_shape = tuple(int(s) for s in shape)
-        self.shape = (batch_size, *self.sample_shape)
-        self.dtype = np.dtype(dtype)
-
-    def __repr__(self) -> str:
-        return f"Input(shape={self.sample_shape})"
+KerasInput = KerasTensor  # what Input returns (the name of earlier versions)
 
 
-def Input(shape: Sequence[int], dtype: Any = "float32", batch_size: int | None = None,
-          name: str | None = None) -> KerasInput:
-    """Keras's ``keras.Input(shape=...)``: the shape of one sample (channels-last images
-    ``(H, W, C)``). Put it first in a :class:`Sequential` to build the model at once."""
-    return KerasInput(shape, dtype, batch_size)
-
-
-class Sequential(Model):
+class Sequential(SymbolicCall, TrainingModel):
     """Keras's ``Sequential``: a stack of layers, as a :class:`nurinet.training.Model`.
 
     Args:
@@ -75,7 +60,10 @@ class Sequential(Model):
 
     def add(self, layer: Any) -> None:
         """Append a layer (or, first, an ``Input``); built at once when the input shape is known."""
-        if isinstance(layer, KerasInput):
+        if isinstance(layer, KerasTensor):
+            if layer.node is not None:
+                raise TypeError("Sequential takes keras.Input(shape=...) first, not the output of a layer "
+                                "(use keras.Model(inputs, outputs) for a graph of layers)")
             if len(self.network):
                 raise ValueError("Sequential: an Input must come first, before any layer")
             self.input_shape_ = layer.sample_shape
@@ -116,8 +104,15 @@ class Sequential(Model):
             super().compile(*args, **kwargs)
 
     # ----- Model with Keras's defaults -------------------------------------------------------
-    def compile(self, *args: Any, **kwargs: Any) -> None:
-        """``Model.compile``; before the model is built it waits for the first batch of ``fit``."""
+    def compile(self, optimizer: Any = "adam", loss: Any = None, *args: Any, **kwargs: Any) -> None:
+        """``Model.compile`` (a ``keras.losses`` object gives its name and ``from_logits``); before the
+        model is built it waits for the first batch of ``fit``; an optimizer name means Keras's
+        optimizer with Keras's defaults (``"rmsprop"``: learning rate 1e-3)."""
+        optimizer = optimizers.by_keras_name(optimizer)
+        loss, from_logits = compile_arguments(loss, kwargs.pop("from_logits", None))
+        args = (optimizer, loss, *args)
+        if from_logits is not None:
+            kwargs["from_logits"] = from_logits
         if self.built:
             super().compile(*args, **kwargs)
         else:
