@@ -96,7 +96,7 @@ def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> An
     def work(chunks: list[tuple[int, int]]) -> None:
         for n0, n1 in chunks:
             cols = lay.cols(xflat[n0:n1])
-            y2 = conv_arrays.grouped_products(wm, cols, geom.groups)
+            y2 = conv_arrays.grouped_products(wm, cols, geom.groups, pooled=True)
             conv_wide.outputs_into(y2, b, y[n0:n1], lay)
             buffers.give_back(cols)
             buffers.give_back(y2)
@@ -126,7 +126,7 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
                 gw = part if gw is None else np.add(gw, part, out=gw)
                 buffers.give_back(cols)
             if needs_x:
-                gcols = conv_arrays.grouped_products(wt, g2, groups)
+                gcols = conv_arrays.grouped_products(wt, g2, groups, pooled=True)
                 conv_wide.col2im_into(gcols, gxpad[n0:n1].reshape(n1 - n0, lay.c, -1), offsets, length)
                 buffers.give_back(gcols)
             buffers.give_back(g2)
