@@ -64,6 +64,22 @@ def _param_grads(d: Any, h: Any, needs: tuple[bool, ...], n_inputs: int, base: i
     return out
 
 
+def _tensor_backward_inputs(fn: Function, gy: Tensor) -> tuple[Any, ...]:
+    """A step op's inputs for its Tensor backward: ``xg, h, w, b`` (None without a bias), the mask as a
+    constant (or None) and the gradient that reaches the step's own output (``gy`` masked)."""
+    xg, h, w = fn.inputs[:3]
+    b = fn.inputs[3] if len(fn.inputs) > 3 else None
+    m = None if fn.mask is None else as_constant(fn.mask)
+    return xg, h, w, b, m, (gy if m is None else gy * m)
+
+
+def _tensor_param_grads(d: Tensor, h: Tensor, b: Tensor | None) -> list[Tensor]:
+    """The hidden weight's gradient ``d^T h`` and, with a bias, the bias's ``sum(d)``, as Tensors."""
+    from nurinet.functional.linalg import matmul
+
+    return [matmul(d.T, h)] if b is None else [matmul(d.T, h), d.sum(axis=0)]
+
+
 # ----- RNN ----------------------------------------------------------------------------------
 class RNNCellFunction(Function):
     """One Elman RNN step ``h' = act(xg + h W^T + b)`` (inputs xg, h, w_hh[, b_hh]).
@@ -95,10 +111,7 @@ class RNNCellFunction(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         from nurinet.functional.linalg import matmul
 
-        xg, h, w = self.inputs[:3]
-        b = self.inputs[3] if len(self.inputs) > 3 else None
-        m = None if self.mask is None else as_constant(self.mask)
-        g = gy if m is None else gy * m
+        xg, h, w, b, m, g = _tensor_backward_inputs(self, gy)
         pre = _hidden_gates_t(xg, h, w, b)
         if self.nonlinearity == "tanh":
             y = pre.tanh()
@@ -106,10 +119,7 @@ class RNNCellFunction(Function):
         else:
             d = g * as_constant((pre.array > 0).astype(pre.dtype))
         gh = matmul(d, w) if m is None else matmul(d, w) + gy * (1.0 - m)
-        grads = [d, gh, matmul(d.T, h)]
-        if b is not None:
-            grads.append(d.sum(axis=0))
-        return tuple(grads)
+        return (d, gh, *_tensor_param_grads(d, h, b))
 
 
 # ----- LSTM ---------------------------------------------------------------------------------
@@ -234,10 +244,7 @@ class GRUCellFunction(Function):
         from nurinet.functional.linalg import linear, matmul
         from nurinet.functional.shape import concatenate, split
 
-        xg, h, w = self.inputs[:3]
-        b = self.inputs[3] if len(self.inputs) > 3 else None
-        m = None if self.mask is None else as_constant(self.mask)
-        g = gy if m is None else gy * m
+        xg, h, w, b, m, g = _tensor_backward_inputs(self, gy)
         xr, xz, xn = split(xg, 3, axis=1)
         hr, hz, hn = split(linear(h, w, b), 3, axis=1)
         r, z = sigmoid(xr + hr), sigmoid(xz + hz)
@@ -249,10 +256,7 @@ class GRUCellFunction(Function):
         gh = matmul(dhg, w) + g * z
         if m is not None:
             gh = gh + gy * (1.0 - m)
-        grads = [dxg, gh, matmul(dhg.T, h)]
-        if b is not None:
-            grads.append(dhg.sum(axis=0))
-        return tuple(grads)
+        return (dxg, gh, *_tensor_param_grads(dhg, h, b))
 
 
 def make_step(mode: str, mask: Any) -> Function:
