@@ -357,3 +357,11 @@ def test_optimizer_names_mean_keras_optimizers_with_keras_defaults(name, lr):
         model.compile(optimizer=name, loss="mse")
         model.fit(np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32), epochs=1, verbose=0)
         assert model.optimizer.param_groups[0]["lr"] == pytest.approx(lr)
+
+
+@pytest.mark.parametrize("layer", [layers.Add(), layers.Concatenate(), layers.Multiply(), layers.Maximum()])
+def test_merge_layers_refuse_mixed_dtypes(layer):
+    a = nurinet.tensor(np.ones((2, 3), np.float32))
+    b = nurinet.tensor(np.ones((2, 3), np.float64))
+    with pytest.raises(TypeError, match=rf"{type(layer).__name__} needs inputs of one dtype.*float32.*float64"):
+        layer([a, b])

@@ -40,6 +40,7 @@ class _Merge(Layer):
 
     def forward(self, inputs: Any, training: bool | None = None) -> Tensor:
         tensors = self._tensors(inputs)
+        self._check_dtypes(tensors)
         self._check_shapes([tuple(t.shape) for t in tensors])
         self.built = True
         return self._merge(tensors)
@@ -50,6 +51,12 @@ class _Merge(Layer):
             raise ValueError(f"{type(self).__name__} is called on a list of at least {self._min_inputs} "
                              f"tensors, got {count}")
         return [as_tensor(x) for x in inputs]
+
+    def _check_dtypes(self, tensors: list[Tensor]) -> None:
+        dtypes = [str(t.dtype) for t in tensors]
+        if len(set(dtypes)) > 1:
+            raise TypeError(f"{type(self).__name__} needs inputs of one dtype, got {dtypes}: cast them first, "
+                            f"e.g. x.to(nurinet.float32)")
 
     def _check_shapes(self, shapes: list[tuple[int, ...]]) -> None:
         try:
