@@ -74,12 +74,10 @@ class DigitCNN(nn.Module):
 
 
 def split(seed: int, train_fraction: float = 0.7) -> tuple[np.ndarray, ...]:
-    """Images in [0, 1] as (N, 1, 8, 8): ``x_train, y_train, x_test, y_test``."""
-    x, y = nt.data.load_digits(flatten=False, normalize=True)
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    order = nt.Generator(seed).np.permutation(len(x))
-    cut = int(train_fraction * len(x))
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+    """``common.digits_split``'s images as (N, 1, 8, 8): ``x_train, y_train, x_test, y_test``."""
+    data = common.digits_split(seed, train_fraction)
+    return (data["x_train"].reshape(-1, 1, 8, 8), data["y_train"], data["x_test"].reshape(-1, 1, 8, 8),
+            data["y_test"])
 
 
 def train(model: DigitCNN, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, batch_size: int,
