@@ -116,11 +116,17 @@ def digits_split(seed: int, train_fraction: float = 0.7) -> dict[str, np.ndarray
     return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
 
 
-def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
-    """``x`` projected on the first ``components`` principal axes of ``x_train`` (a linear baseline)."""
+def pca_basis(x_train: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, axes)``: the mean of ``x_train`` and its first ``components`` principal axes (rows)."""
     mean = x_train.mean(axis=0)
     _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    return (x - mean) @ vt[:components].T
+    return mean, vt[:components]
+
+
+def pca_codes(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
+    """``x`` projected on the first ``components`` principal axes of ``x_train`` (a linear baseline)."""
+    mean, axes = pca_basis(x_train, components)
+    return (x - mean) @ axes.T
 
 
 def stop_at_mean(agent: Any, window: int, target: float, seconds: float, every: int,

@@ -63,9 +63,7 @@ def reconstruction_errors(model: Model, x: np.ndarray) -> np.ndarray:
 
 def pca_errors(x_train: np.ndarray, x: np.ndarray, components: int) -> np.ndarray:
     """The same score from PCA with ``components`` components fitted on ``x_train``."""
-    mean = x_train.mean(axis=0)
-    _, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
-    basis = vt[:components]
+    mean, basis = common.pca_basis(x_train, components)
     centered = x - mean
     return ((centered - centered @ basis.T @ basis) ** 2).mean(axis=1)
 
