@@ -1,11 +1,18 @@
 """Shared test fixtures."""
 
+import os
+import subprocess
+import sys
 import types
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nurinet
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -16,6 +23,20 @@ def rng() -> np.random.Generator:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     nurinet.manual_seed(0)
+
+
+@pytest.fixture
+def fresh_python() -> Callable[[str], subprocess.CompletedProcess]:
+    """Runs ``python -c code`` in a new interpreter from the repository root, with this checkout first
+    on ``PYTHONPATH`` (so that it imports the checkout's nurinet), and returns the finished process
+    (stdout and stderr as text; its exit status is the test's to check). For what an import loads."""
+
+    def run(code: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                              timeout=120, check=False)
+
+    return run
 
 
 @pytest.fixture

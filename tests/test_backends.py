@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 import nurinet
@@ -74,11 +69,7 @@ def test_cuda_is_built_means_cupy_is_installed():
     assert nurinet.backends.cuda.is_built() == (backend._load_cupy() is not None)
 
 
-def test_importing_nurinet_backends_imports_no_cupy():
-    code = "import sys, nurinet\nnurinet.backends.cudnn.benchmark = True\nprint('cupy' in sys.modules)\n"
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=120, check=False)
+def test_importing_nurinet_backends_imports_no_cupy(fresh_python):
+    done = fresh_python("import sys, nurinet\nnurinet.backends.cudnn.benchmark = True\nprint('cupy' in sys.modules)\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -4,7 +4,6 @@ Pillow loading, float32 (C, H, W) images in [0, 1], transforms and errors that n
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -141,12 +140,8 @@ def test_errors_name_the_root_or_the_file(tmp_path):
         ds[0]
 
 
-def test_importing_nurinet_data_does_not_import_pil():
-    code = "import sys, nurinet.data\nnurinet.data.ImageFolder\nprint('PIL' in sys.modules)\n"
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=120, check=False)
+def test_importing_nurinet_data_does_not_import_pil(fresh_python):
+    done = fresh_python("import sys, nurinet.data\nnurinet.data.ImageFolder\nprint('PIL' in sys.modules)\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
