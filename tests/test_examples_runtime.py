@@ -37,15 +37,3 @@ def test_write_result_records_the_reference_path(tmp_path):
 def test_write_result_keeps_a_runtime_entry_of_its_own(tmp_path):
     path = common.write_result({"runtime": "given"}, str(tmp_path / "r.json"), "unused.json")
     assert json.loads(path.read_text())["runtime"] == "given"
-
-
-def test_mnist_cnn_comparison_parses_the_tutorials_test_line():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_compare_mnist_cnn", common.ROOT / "examples" / "tutorials" / "compare_mnist_cnn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    line = "\nTest set: Average loss: 0.0299, Accuracy: 355/359 (99%)\n"
-    assert module.TEST_LINE.findall(line) == [("0.0299", "355", "359")]
-    assert module.TEST_LINE.findall("Test set: Average loss: nan, Accuracy: 1/2") == [("nan", "1", "2")]

@@ -1,7 +1,8 @@
 """The four ported tutorials of examples/tutorials (issue 21): PyTorch's quickstart,
 pytorch/examples' MNIST CNN, the character-level RNN name classifier, and Keras's simple MNIST
 convnet. Each runs its ``main`` on the bundled digits (never ../shared) with a tiny budget, trains
-(the loss falls) and round-trips its save/load step."""
+(the loss falls) and round-trips its save/load step. Also the parser of ``compare_mnist_cnn.py``, which
+runs the MNIST CNN tutorial under both libraries."""
 
 from __future__ import annotations
 
@@ -83,3 +84,10 @@ def test_keras_convnet_trains_saves_and_reloads(tmp_path, capsys):
     assert result["reloaded_score"] == pytest.approx(result["score"])
     out = capsys.readouterr().out
     assert "Test accuracy:" in out and "Total params: 34,826" in out
+
+
+def test_mnist_cnn_comparison_parses_the_tutorials_test_line():
+    module = _tutorial("compare_mnist_cnn")
+    line = "\nTest set: Average loss: 0.0299, Accuracy: 355/359 (99%)\n"
+    assert module.TEST_LINE.findall(line) == [("0.0299", "355", "359")]
+    assert module.TEST_LINE.findall("Test set: Average loss: nan, Accuracy: 1/2") == [("nan", "1", "2")]
