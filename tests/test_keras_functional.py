@@ -70,6 +70,14 @@ def test_shapes_are_inferred():
     assert keras.Input(shape=(3,), batch_size=4).shape == (4, 3)
 
 
+def test_pooling_layers_take_keras_default_names():
+    inputs = keras.Input(shape=(4, 4, 1))
+    pooled = layers.AveragePooling2D(name="avg")(layers.MaxPooling2D()(inputs))
+    model = keras.Model(inputs, layers.Flatten()(pooled))
+    assert layers.MaxPooling2D().name is None
+    assert [name for name, _ in model.named_children()] == ["max_pooling2d", "avg", "flatten"]
+
+
 def test_replay_equals_the_layers_applied_by_hand():
     nurinet.manual_seed(1)
     inputs = keras.Input(shape=(6,))

@@ -384,11 +384,11 @@ class _Pooling2D(Layer):
                  data_format: Any = "channels_last", input_shape: Any = None,
                  name: str | None = None) -> None:
         Module.__init__(self)
-        name = type(self).__name__
-        self.pool_size = _pair(pool_size, "pool_size", name)
-        self.strides = self.pool_size if strides is None else _pair(strides, "strides", name)
-        self.padding = _padding(padding, name)
-        self.data_format = _data_format(data_format, name)
+        owner = type(self).__name__
+        self.pool_size = _pair(pool_size, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides", owner)
+        self.padding = _padding(padding, owner)
+        self.data_format = _data_format(data_format, owner)
         self._layout = "(N, H, W, C)" if self.data_format == "channels_last" else "(N, C, H, W)"
         Layer.__init__(self, input_shape, name)
 
