@@ -13,7 +13,7 @@ from typing import Any
 
 from nurinet.keras.output_settings import per_output
 from nurinet.training.metrics import Metric, get_metric
-from nurinet.training.outputs import Objective, describe_output, logits, probabilities
+from nurinet.training.outputs import Objective, describe_output, update_metrics
 
 __all__ = ["OutputMetrics"]
 
@@ -51,14 +51,7 @@ class OutputMetrics:
             if not self.metrics[i]:
                 continue
             spec = describe_output(prediction, self.infos[i], self.from_logits[i])
-            proba = probabilities(prediction, spec) if spec.is_probabilistic else None
-            for metric in self.metrics[i]:
-                metric.observe_output(spec)
-                if getattr(metric, "from_logits", False):
-                    value = logits(prediction, spec)
-                else:
-                    value = proba if proba is not None else prediction.array
-                metric.update_state(value, target.array)
+            update_metrics(self.metrics[i], prediction, spec, target.array)
 
     def logs(self, prefix: str = "") -> dict[str, float]:
         return {f"{prefix}{name}_{metric.name}": metric.result()

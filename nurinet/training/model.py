@@ -61,6 +61,7 @@ from nurinet.training.outputs import (
     describe_output,
     logits,
     probabilities,
+    update_metrics,
 )
 
 
@@ -301,11 +302,7 @@ class Model(Module):
         if getattr(self, "_last_penalty", None) is not None:
             self.regularization_tracker.update_state(self._last_penalty, len(y))
         if self.compiled_metrics:
-            spec = self.output_spec(prediction)
-            proba = probabilities(prediction, spec) if spec.is_probabilistic else None
-            for metric in self.compiled_metrics:
-                metric.observe_output(spec)
-                metric.update_state(_metric_input(metric, prediction, spec, proba), y.array)
+            update_metrics(self.compiled_metrics, prediction, self.output_spec(prediction), y.array)
         return self._logs()
 
     def _logs(self, prefix: str = "") -> dict[str, float]:
@@ -601,14 +598,6 @@ def _numpy(array: Any) -> np.ndarray:
 
 def _logits_of(model: Model, output: Tensor) -> Any:
     return logits(output, model.output_spec(output))
-
-
-def _metric_input(metric: Metric, prediction: Tensor, spec: OutputSpec, proba: Any) -> Any:
-    """What a metric is given: logits for a metric made with ``from_logits=True``, else the
-    probabilities of a classifier's output, else the output itself."""
-    if getattr(metric, "from_logits", False):
-        return logits(prediction, spec)
-    return proba if proba is not None else prediction.array
 
 
 def _verbosity(verbose: Any) -> int:

@@ -118,6 +118,20 @@ def logits(output: Any, spec: OutputSpec) -> Any:
                      "sigmoid, so its logits are not known; use predict_proba or predict")
 
 
+def update_metrics(metrics: Any, prediction: Any, spec: OutputSpec, target: Any) -> None:
+    """Update each metric with one output and its target. A metric is given logits when it was
+    made with ``from_logits=True``, else the probabilities of a classifier's output, else the
+    output itself."""
+    proba = probabilities(prediction, spec) if spec.is_probabilistic else None
+    for metric in metrics:
+        metric.observe_output(spec)
+        if getattr(metric, "from_logits", False):
+            value = logits(prediction, spec)
+        else:
+            value = proba if proba is not None else prediction.array
+        metric.update_state(value, target)
+
+
 def classes(proba: Any, spec: OutputSpec, threshold: Any = 0.5) -> np.ndarray:
     """Predicted classes from probabilities: argmax for a softmax output; for a sigmoid output
     ``p > threshold`` per label (``threshold`` a number or one per label), as ``(N,)`` for one
