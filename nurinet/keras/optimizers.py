@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from nurinet import optim
+from nurinet.names import name_key
 
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Nadam", "Optimizer", "RMSprop", "by_keras_name", "get"]
 
@@ -121,21 +122,26 @@ class Adagrad(Optimizer):
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "nadam": Nadam, "adagrad": Adagrad}
 
 
+def _keras_class(identifier: Any) -> type[Optimizer] | None:
+    """The Keras optimizer class a name stands for (case, ``_`` and ``-`` ignored, as nurinet's
+    names are), or None."""
+    return _BY_NAME.get(name_key(identifier)) if isinstance(identifier, str) else None
+
+
 def get(identifier: Any) -> Any:
     """Keras's ``keras.optimizers.get``: a Keras optimizer from its name (with Keras's defaults),
     or the object itself."""
-    if isinstance(identifier, str):
-        key = identifier.lower().replace("_", "")
-        if key not in _BY_NAME:
-            raise ValueError(f"keras.optimizers.get: unknown optimizer {identifier!r}; known: {sorted(_BY_NAME)}")
-        return _BY_NAME[key]()
-    return identifier
+    if not isinstance(identifier, str):
+        return identifier
+    cls = _keras_class(identifier)
+    if cls is None:
+        raise ValueError(f"keras.optimizers.get: unknown optimizer {identifier!r}; known: {sorted(_BY_NAME)}")
+    return cls()
 
 
 def by_keras_name(identifier: Any) -> Any:
     """What ``compile(optimizer=...)`` of a Keras model gets: a Keras name (``"rmsprop"``) means Keras's
     optimizer with Keras's defaults (learning rate 1e-3, not PyTorch's 1e-2); any other value (an
     object, or a name only nurinet knows) is passed on unchanged."""
-    if isinstance(identifier, str) and identifier.lower().replace("_", "") in _BY_NAME:
-        return get(identifier)
-    return identifier
+    cls = _keras_class(identifier)
+    return identifier if cls is None else cls()
