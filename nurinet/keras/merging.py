@@ -17,7 +17,6 @@ import numpy as np
 import nurinet.functional as F
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.keras.layers import Layer
-from nurinet.nn.module import Module
 
 __all__ = ["Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract"]
 
@@ -33,10 +32,7 @@ class _Merge(Layer):
     _min_inputs = 2
 
     def __init__(self, name: str | None = None, **kwargs: Any) -> None:
-        Module.__init__(self)
-        self.name = name
-        self.built = False
-        self.built_input_shape = None  # no weights: nothing to rebuild from a saved shape
+        Layer.__init__(self, name=name)  # no input_shape: no weights, nothing to rebuild from a saved shape
 
     def forward(self, inputs: Any, training: bool | None = None) -> Tensor:
         tensors = self._tensors(inputs)
