@@ -316,10 +316,16 @@ def compile_extra(model: Module, include_optimizer: bool = True,
     return {} if record is None else {COMPILE_KEY: json.dumps(record, separators=(",", ":"))}
 
 
-_STRUCTURE_FILE = (
-    "{path!r} holds a saved structure (e.g. a dict of state_dicts, written by nurinet.save), not one "
-    "model's weights: load it with nurinet.load(path) and pass its entry to model.load_state_dict(...)"
-)
+def _weights_file_kind(path: str) -> str | None:
+    """The file's ``nurinet.format`` (``"model"``, ``"checkpoint"``, ``"state_dict"``, or None for a
+    plain safetensors file); a saved structure, which holds no one model's weights, is refused."""
+    header, _ = read_checked_header(path)
+    kind = (header.get("__metadata__") or {}).get("nurinet.format")
+    if kind == "structure":
+        raise ValueError(f"{path!r} holds a saved structure (e.g. a dict of state_dicts, written by "
+                         "nurinet.save), not one model's weights: load it with nurinet.load(path) and pass "
+                         "its entry to model.load_state_dict(...)")
+    return kind
 
 
 def load_model(path: str | os.PathLike, *, compile: bool = True,
@@ -361,10 +367,7 @@ def load_model(path: str | os.PathLike, *, compile: bool = True,
     layer_classes = [v for v in (custom_objects or {}).values() if isinstance(v, type) and issubclass(v, Module)]
     if layer_classes:
         classes = [*((classes,) if isinstance(classes, type) else tuple(classes or ())), *layer_classes]
-    header, _ = read_checked_header(path)
-    kind = (header.get("__metadata__") or {}).get("nurinet.format")
-    if kind == "structure":
-        raise ValueError(_STRUCTURE_FILE.format(path=path))
+    kind = _weights_file_kind(path)
     if kind not in ("checkpoint", "model"):
         raise ValueError(f"{path!r} holds weights only (a state_dict), no architecture: build the "
                          "model, then call model.load_weights(path)")
@@ -425,10 +428,7 @@ def load_weights(model: Module, path: str | os.PathLike, strict: bool = True) ->
         ValueError: the keys or shapes do not match (all mismatches listed).
     """
     path = os.fspath(path)
-    header, _ = read_checked_header(path)
-    kind = (header.get("__metadata__") or {}).get("nurinet.format")
-    if kind == "structure":
-        raise ValueError(_STRUCTURE_FILE.format(path=path))
+    kind = _weights_file_kind(path)
     if kind in ("checkpoint", "model") and strict:
         load(path, model=model)  # a checkpoint's or model file's weights, strictly
         return IncompatibleKeys([], [])
