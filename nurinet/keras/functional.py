@@ -92,7 +92,7 @@ class Model(SymbolicCall, TrainingModel):
         """The layers, each once, in calling order (Keras lists its InputLayers too; these do not)."""
         if self._graph is not None:
             return self._graph.layers
-        return [m for m in self.children()]
+        return list(self.children())
 
     @property
     def inputs(self) -> list[KerasTensor]:
@@ -104,8 +104,7 @@ class Model(SymbolicCall, TrainingModel):
 
     @property
     def input_shape(self) -> Any:
-        shapes = map_structure(lambda t: t.shape, self._require_graph("input_shape").inputs)
-        return shapes
+        return map_structure(lambda t: t.shape, self._require_graph("input_shape").inputs)
 
     @property
     def output_shape(self) -> Any:

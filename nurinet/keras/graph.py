@@ -121,7 +121,7 @@ def _nodes_between(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> lis
         if tensor.node is None:
             raise ValueError(
                 f"keras.Model: graph disconnected: the outputs depend on {tensor!r}, a keras.Input that is "
-                f"not among the model's inputs {[t for t in inputs]}; list it in inputs=[...], or build the "
+                f"not among the model's inputs {inputs}; list it in inputs=[...], or build the "
                 "outputs from the given inputs")
         if id(tensor.node) not in needed:
             needed[id(tensor.node)] = tensor.node
