@@ -2,7 +2,8 @@
 
 :mod:`nurinet.functional._im2col` (the im2col reference, NumPy or CuPy) and
 :mod:`nurinet._runtime.fast.conv` (the wide-row and direct paths, NumPy) both pad the input, run the
-grouped products and form the weight gradient the same way; the one copy lives here, below both.
+grouped products (with the weight transposed for the input gradient) and form the weight gradient
+the same way; the one copy lives here, below both.
 """
 
 from __future__ import annotations
@@ -39,6 +40,17 @@ def grouped_products(a: Any, b: Any, groups: int, pooled: bool = False) -> Any:
         return gemm.matmul(a, b)
     m, k, n = a.shape[0] // groups, a.shape[1], b.shape[1]
     return gemm.matmul(a.reshape(groups, m, k), b.reshape(groups, k, n)).reshape(groups * m, n)
+
+
+def transposed_weight(w: Any, groups: int) -> Any:
+    """The weight as the ``(C * kh * kw, O / groups)`` left operand of the input gradient's grouped products.
+
+    Per group the transposed ``(O/G, C/G * kh * kw)`` block, stacked along the rows.
+    """
+    o = w.shape[0]
+    if groups == 1:
+        return w.reshape(o, -1).T
+    return w.reshape(groups, o // groups, -1).transpose(0, 2, 1).reshape(-1, o // groups)
 
 
 def weight_grad(g2: Any, cols: Any, w_shape: tuple[int, ...], groups: int) -> Any:

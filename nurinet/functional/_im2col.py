@@ -18,12 +18,10 @@ from nurinet._runtime import buffers, conv_arrays
 from nurinet.functional._util import xp_of
 
 # Big work arrays (column matrices, GEMM outputs) come from the runtime's one buffer pool, whose
-# rule is explicit ownership (see nurinet._runtime.buffers).
+# rule is explicit ownership: buffers.take, and buffers.give_back by the owner of the last reference.
 # The padding, the grouped products and the weight gradient are shared with the fast routines.
 pad_array = conv_arrays.pad_array
 conv2d_weight_grad = conv_arrays.weight_grad
-scratch = buffers.take
-recycle = buffers.give_back
 
 
 @dataclass(frozen=True)
@@ -43,8 +41,6 @@ class Geometry:
         )
 
 
-
-
 def im2col(x: Any, khw: tuple[int, int], geom: Geometry) -> tuple[Any, tuple[int, int]]:
     """The column matrix ``(C * kh * kw, N * Ho * Wo)`` of ``x`` and the output size ``(Ho, Wo)``."""
     xp = xp_of(x)
@@ -59,7 +55,7 @@ def im2col(x: Any, khw: tuple[int, int], geom: Geometry) -> tuple[Any, tuple[int
         xpad, (c, kh, kw, n, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw)
     )
     # One copy into a C-ordered (C * kh * kw, N * Ho * Wo) buffer, through a free 6-D view of it.
-    cols = scratch(xp, (c * kh * kw, n * ho * wo), x.dtype)
+    cols = buffers.take(xp, (c * kh * kw, n * ho * wo), x.dtype)
     cols.reshape(c, kh, kw, n, ho, wo)[...] = view
     return cols, (ho, wo)
 
@@ -89,8 +85,6 @@ def col2im(cols: Any, x_shape: tuple[int, ...], khw: tuple[int, int], geom: Geom
     return out
 
 
-
-
 def rows(y: Any) -> Any:
     """(N, O, H, W) -> (O, N * H * W), the row layout of the GEMMs (one transposing copy)."""
     return y.transpose(1, 0, 2, 3).reshape(y.shape[1], -1)
@@ -109,7 +103,7 @@ def conv2d_forward(x: Any, w: Any, b: Any, geom: Geometry) -> tuple[Any, Any]:
         y.reshape(n, o, ho * wo)[...] = src
     else:
         xp.add(src, b.reshape(1, o, 1), out=y.reshape(n, o, ho * wo))
-    recycle(y2)
+    buffers.give_back(y2)
     return y, cols
 
 
@@ -118,17 +112,11 @@ def conv2d_input_grad(g2: Any, w: Any, x_shape: tuple[int, ...], geom: Geometry)
 
     This is also the forward of the transposed convolution of ``gy``.
     """
-    o, groups = w.shape[0], geom.groups
-    if groups == 1:
-        wt = w.reshape(o, -1).T
-    else:  # per group, the transposed (O/G, C/G*kh*kw) block, stacked: (C*kh*kw, O/G)
-        wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).reshape(-1, o // groups)
-    gcols = conv_arrays.grouped_products(wt, g2, groups, pooled=True)
+    wt = conv_arrays.transposed_weight(w, geom.groups)
+    gcols = conv_arrays.grouped_products(wt, g2, geom.groups, pooled=True)
     gx = col2im(gcols, x_shape, w.shape[2:], geom)
-    recycle(gcols)
+    buffers.give_back(gcols)
     return gx
-
-
 
 
 def exact_weight_grad(gw: Any, x: Any, gy: Any, geom: Geometry) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from nurinet._runtime import buffers
 from nurinet._runtime.fast import conv as fast_conv
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
@@ -35,7 +36,6 @@ from nurinet.functional._im2col import (
     conv2d_weight_grad,
     exact_weight_grad,
     im2col,
-    recycle,
     rows,
 )
 from nurinet.functional._util import check_operand_dtype
@@ -92,7 +92,7 @@ class Conv2d(Function):
     def release(self) -> None:
         # The graph is done with: the column matrix (only ever referenced here) goes back to the
         # buffer pool, so the next step's forward reuses it instead of faulting in fresh pages.
-        recycle(getattr(self, "cols", None))
+        buffers.give_back(getattr(self, "cols", None))
         self.cols = None
         super().release()
 
@@ -129,7 +129,7 @@ class Conv2dWeightGrad(Function):
     def forward(self, x: Any, gy: Any) -> Any:
         cols, _ = im2col(x, self.w_shape[2:], self.geom)
         gw = conv2d_weight_grad(rows(gy), cols, self.w_shape, self.geom.groups)
-        recycle(cols)
+        buffers.give_back(cols)
         return exact_weight_grad(gw, x, gy, self.geom)
 
     def backward(self, ggw: Tensor) -> tuple[Tensor | None, Tensor | None]:

@@ -110,10 +110,7 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
     o, n, groups = w.shape[0], x.shape[0], geom.groups
     xflat = conv_arrays.pad_array(x, geom.padding).reshape(n, lay.c, lay.hp * lay.wp) if needs_w else None
     gxpad = np.empty((n, lay.c, lay.hp, lay.wp), dtype=gy.dtype) if needs_x else None
-    if groups == 1:
-        wt = w.reshape(o, -1).T
-    else:
-        wt = w.reshape(groups, o // groups, -1).transpose(0, 2, 1).reshape(-1, o // groups)
+    wt = conv_arrays.transposed_weight(w, groups)
     offsets, length = lay.offsets(), lay.length
 
     def work(chunks: list[tuple[int, int]]) -> tuple[Any, Any]:

@@ -85,12 +85,6 @@ def layout(x_shape: tuple[int, ...], khw: tuple[int, int], padding: tuple[tuple[
     return Wide(x_shape[1], tuple(khw), dilation, hp, wp, ho, wo)
 
 
-
-
-
-
-
-
 def outputs_into(y2: Any, b: Any, y: Any, lay: Wide) -> None:
     """The wide product ``y2`` (O, nb * L) of a chunk into its outputs ``y`` (nb, O, ho, wo), plus the bias."""
     nb, o = y.shape[:2]
