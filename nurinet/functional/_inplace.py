@@ -9,6 +9,7 @@ result must keep the tensor's shape and dtype.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -93,8 +94,9 @@ def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
     return _apply(self, "clamp_", (), lambda a: xp_of(a).clip(a, min, max, out=a))
 
 
-def _augmented(symbol: str, in_place: Callable[[Tensor, Any], Tensor]) -> Callable[[Tensor, Any], Tensor]:
-    """``x {symbol}= y`` as in PyTorch: in place where no gradient is recorded.
+def _augmented(symbol: str, out_of_place: Callable[[Any, Any], Any],
+               in_place: Callable[[Tensor, Any], Tensor]) -> Callable[[Tensor, Any], Tensor]:
+    """``x {symbol}= y`` as in PyTorch: in place where no gradient is recorded, else ``out_of_place``.
 
     Under ``no_grad`` or on tensors outside the graph it is ``in_place`` (the tensor and every name
     bound to it change, so ``for p in params: p -= lr * p.grad`` updates the parameters). A leaf that
@@ -102,9 +104,6 @@ def _augmented(symbol: str, in_place: Callable[[Tensor, Any], Tensor]) -> Callab
     operand that requires a gradient), nurinet builds the new tensor out of place and rebinds the name:
     it does not record in-place changes, so other names bound to the old tensor keep its values.
     """
-    out_of_place = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-                    "/": lambda a, b: a / b}[symbol]
-
     def augmented(self: Tensor, other: Any) -> Tensor:
         if is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             if self.requires_grad and self.creator is None:
@@ -115,11 +114,12 @@ def _augmented(symbol: str, in_place: Callable[[Tensor, Any], Tensor]) -> Callab
             return out_of_place(self, other)
         return in_place(self, other)
 
-    augmented.__name__ = "__i" + {"+": "add", "-": "sub", "*": "mul", "/": "truediv"}[symbol] + "__"
+    augmented.__name__ = f"__i{out_of_place.__name__}__"  # operator.add -> __iadd__
     return augmented
 
 
 METHODS = {"add_": add_, "sub_": sub_, "mul_": mul_, "div_": div_, "zero_": zero_, "fill_": fill_,
            "copy_": copy_, "clamp_": clamp_, "clip_": clamp_,
-           "__iadd__": _augmented("+", add_), "__isub__": _augmented("-", sub_),
-           "__imul__": _augmented("*", mul_), "__itruediv__": _augmented("/", div_)}
+           "__iadd__": _augmented("+", operator.add, add_), "__isub__": _augmented("-", operator.sub, sub_),
+           "__imul__": _augmented("*", operator.mul, mul_),
+           "__itruediv__": _augmented("/", operator.truediv, div_)}
