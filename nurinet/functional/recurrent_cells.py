@@ -181,10 +181,7 @@ class LSTMCellFunction(Function):
         gh_prev, gc_prev = matmul(d, w), dc * f
         if m is not None:
             gh_prev, gc_prev = gh_prev + gh * (1.0 - m), gc_prev + gc * (1.0 - m)
-        grads = [d, gh_prev, gc_prev, matmul(d.T, h)]
-        if b is not None:
-            grads.append(d.sum(axis=0))
-        return tuple(grads)
+        return (d, gh_prev, gc_prev, *_tensor_param_grads(d, h, b))
 
 
 # ----- GRU ----------------------------------------------------------------------------------
