@@ -69,7 +69,8 @@ class RecurrentSequence(Function):
         wrapped = tuple(Tensor._wrap(p, False) for p in params)
         needs = (True,) * (1 + k) + (False,) * len(params)  # parameter gradients: one GEMM at the end
         for t in self._order(steps):
-            fn, mask = make_step(self.mode, self._mask(t)), self._mask(t)
+            mask = self._mask(t)
+            fn = make_step(self.mode, mask)
             fn.inputs = (None, *[Tensor._wrap(s, False) for s in state], *wrapped)
             fn.needs_input_grad = needs
             self.h_prev[t] = state[0]
