@@ -23,8 +23,8 @@ op's backward does not read (``add``), where PyTorch checks only the tensors an
 op saved. See docs/autograd.md, section 13.
 
 Writing to the raw array (``tensor.array[...] = v``, ``tensor.array -= v``,
-``tensor.array = array``) is not tracked, as in PyTorch, where ``.array`` is the
-escape hatch from autograd.
+``tensor.array = array``) or through ``tensor.data`` is not tracked, as in
+PyTorch, where ``.data`` is the escape hatch from autograd.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def layer_norm_backward(gy: Any, xhat: Any, rstd: Any, weight: Any,
     gw = np.zeros(n, np.float32) if affine and needs[1] else None
     gb = np.zeros(n, np.float32) if affine and needs[2] else None
     lib.layer_norm_backward(gy.size // n, n, gy.ctypes.data, xhat.ctypes.data, rstd.ctypes.data,
-                            None if weight is None else weight.ctypes.data, _address(gx), _address(gw),
+                            _address(weight), _address(gx), _address(gw),
                             _address(gb), np.empty(n, np.float32).ctypes.data)
     if affine:  # the parameters' own shapes, which broadcast against x along its last axis
         gw, gb = (None if g is None else g.reshape(weight.shape) for g in (gw, gb))
