@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -93,15 +90,13 @@ def test_constructors_reject_unknown_devices() -> None:
         nurinet.ones(2, device="tpu")
 
 
-def test_importing_nurinet_stays_light() -> None:
+def test_importing_nurinet_stays_light(fresh_python) -> None:
     heavy = ["cupy", "torch", "matplotlib", "onnx", "mpi4py", "PIL", "scipy", "hypothesis"]
     code = (
         "import sys, nurinet\n"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120, check=False)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"import nurinet imported: {done.stdout.strip()}"
 

@@ -4,7 +4,6 @@ reference CNNs, with a batch size other than the example's (the batch dim is dyn
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -461,12 +460,10 @@ def test_file_is_written_atomically(ort, tmp_path, monkeypatch):
     assert path.read_bytes() != b"previous model"
 
 
-def test_importing_the_interop_modules_imports_neither_onnx_nor_sklearn():
+def test_importing_the_interop_modules_imports_neither_onnx_nor_sklearn(fresh_python):
     code = ("import sys, nurinet.onnx, nurinet.sklearn\n"
             "print(','.join(m for m in ('onnx', 'onnxruntime', 'sklearn') if m in sys.modules))\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=120, check=False)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
 

@@ -3,11 +3,7 @@ submodule; and ``import nurinet`` loads no application package."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import types
-from pathlib import Path
 
 import pytest
 
@@ -45,14 +41,11 @@ APPLICATION_PACKAGES = ("training", "models", "rl", "distributed", "onnx", "skle
                         "integrations")
 
 
-def test_import_nurinet_loads_no_application_package():
+def test_import_nurinet_loads_no_application_package(fresh_python):
     code = (
         "import sys, nurinet\n"
         f"print(','.join(p for p in {APPLICATION_PACKAGES!r} if 'nurinet.' + p in sys.modules))\n"
     )
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=120, check=False)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"import nurinet loaded nurinet.{{{done.stdout.strip()}}}"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -177,11 +175,9 @@ def test_gymnasium_adapter_rejects_continuous_actions():
         GymnasiumEnv(Pendulum())
 
 
-def test_importing_nurinet_rl_does_not_import_gymnasium():
+def test_importing_nurinet_rl_does_not_import_gymnasium(fresh_python):
     code = "import sys, nurinet, nurinet.rl\nprint('gymnasium' in sys.modules)\n"
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=120, check=False)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
 
