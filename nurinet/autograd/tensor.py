@@ -197,7 +197,7 @@ class Tensor:
         version bump or a graph record; prefer ``with nurinet.no_grad(): p.add_(...)``. For the raw
         array use ``p.array`` (shared) or ``p.numpy()``.
         """
-        return Tensor._wrap(self.array, False)
+        return self.detach()
 
     @data.setter
     def data(self, value: Any) -> None:
