@@ -66,7 +66,7 @@ def config(args: argparse.Namespace, leave_out: Iterable[str] = ("out",)) -> dic
 def runtime() -> dict[str, Any]:
     """How nurinet ran, for the JSON result: whether the C kernels were on (the default wherever a C
     compiler builds them; ``NURINET_NATIVE=0`` turns them off), the matrix-product provider (``auto``
-    picks MKL when it is installed) and the ``NURINET_*`` environment variables set. The fast and the
+    picks MKL when it is installed, else nurinet's own GEMM on CPUs with AVX-512) and the ``NURINET_*`` environment variables set. The fast and the
     reference paths agree up to float rounding, so a run that feeds its outputs back (an RL agent, a
     long training) can follow a different trajectory on each: a stored result names its path here."""
     from nurinet import _native, gemm

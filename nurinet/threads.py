@@ -79,9 +79,9 @@ def _warn_unavailable() -> None:
 
 
 def get_num_threads() -> int | None:
-    """The number of threads the BLAS that runs nurinet's products uses (MKL's when it is
-    :mod:`nurinet.gemm`'s provider, else NumPy's), or None when it cannot be read (with a warning)."""
-    if gemm.provider() == "mkl":
+    """The number of threads that run nurinet's products (MKL's or nurinet's own GEMM's when it is
+    :mod:`nurinet.gemm`'s provider, else NumPy's BLAS's), or None when it cannot be read (with a warning)."""
+    if gemm.provider() in ("mkl", "native"):
         return gemm.get_num_threads()
     kind = backend()
     if kind == "threadpoolctl":
@@ -93,9 +93,10 @@ def get_num_threads() -> int | None:
 
 
 def set_num_threads(n: int) -> None:
-    """Let the BLAS that runs nurinet's products use ``n`` threads from now on (warns and does nothing
-    when it cannot): MKL when it is :mod:`nurinet.gemm`'s provider (NumPy's OpenBLAS then stays on one
-    thread), else NumPy's BLAS.
+    """Let the products use ``n`` threads from now on (warns and does nothing when it cannot): MKL when
+    it is :mod:`nurinet.gemm`'s provider (NumPy's OpenBLAS then stays on one thread); nurinet's own GEMM
+    and NumPy's BLAS (which still runs float64 and the other products) when the own GEMM is; else
+    NumPy's BLAS.
 
     Args:
         n: A positive number of threads.
@@ -108,6 +109,8 @@ def set_num_threads(n: int) -> None:
     if gemm.provider() == "mkl":  # MKL runs the products; NumPy's OpenBLAS stays on one thread
         gemm.set_num_threads(n)
         return
+    if gemm.provider() == "native":
+        gemm.set_num_threads(n)
     kind = backend()
     if kind == "threadpoolctl":
         for controller in _threadpoolctl_blas() or []:

@@ -10,8 +10,8 @@ import pytest
 
 import nurinet
 from nurinet import Tensor, nn, parallel
+from nurinet._runtime import compiled, settings
 from nurinet._runtime import native as _native
-from nurinet._runtime import settings
 from tests.nn.harness import check_layer
 
 needs_native = pytest.mark.skipif(not _native.available() or _native.sgemm() is None,
@@ -159,12 +159,12 @@ def test_native_lstm_propagates_nan():
 def fresh_loader(monkeypatch, tmp_path):
     """The loader with no library loaded yet, building into an empty cache folder."""
     monkeypatch.setenv("NURINET_CACHE_DIR", str(tmp_path))
-    saved, enabled = dict(_native._state), _native.set_enabled(True)
-    _native._state.pop("library", None)
-    _native._state.pop("reason", None)
+    saved, enabled = dict(compiled._state), _native.set_enabled(True)
+    compiled._state.pop("library", None)
+    compiled._state.pop("reason", None)
     yield tmp_path
-    _native._state.clear()
-    _native._state.update(saved)
+    compiled._state.clear()
+    compiled._state.update(saved)
     _native.set_enabled(enabled)
 
 
@@ -196,7 +196,7 @@ def test_build_is_cached_and_whole(fresh_loader):
     built = list(fresh_loader.iterdir())
     assert len(built) == 1 and built[0].name.startswith("kernels-") and built[0].suffix == ".so"
     stamp = os.stat(built[0]).st_mtime_ns
-    _native._state.pop("library")
+    compiled._state.pop("library")
     assert _native.library() is not None  # loaded again from the cache, not rebuilt
     assert os.stat(built[0]).st_mtime_ns == stamp and list(fresh_loader.iterdir()) == built
 

@@ -6,7 +6,8 @@ and ``.importlinter`` check it):
 * :mod:`.settings` -- every size floor and switch, read once from the environment; :mod:`.probe` --
   counts which fast paths ran (tests only);
 * :mod:`.libraries` -- finding OpenBLAS and MKL with :mod:`ctypes` (no other nurinet import);
-* :mod:`.gemm` -- the matrix-product provider (NumPy's BLAS or MKL); :mod:`.spin` -- shortening the
+  :mod:`.compiled` -- building, caching and loading the C library (``native/*.c``);
+* :mod:`.gemm` -- the matrix-product provider (nurinet's own GEMM, NumPy's BLAS or MKL); :mod:`.spin` -- shortening the
   idle spin of NumPy's OpenBLAS threads;
 * :mod:`.blas` -- one-pass ``axpby``/``axpy``; :mod:`.parallel` -- the elementwise thread pool;
   :mod:`.native` -- the C kernels and their loader; :mod:`.allocator` -- glibc's ``mallopt``;

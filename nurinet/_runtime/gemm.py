@@ -1,17 +1,23 @@
-"""Matrix products (GEMM) through one provider: NumPy's own BLAS, or Intel MKL when it is installed.
+"""Matrix products (GEMM) through one provider: nurinet's own GEMM, NumPy's own BLAS, or Intel MKL.
 
 Every matrix product in nurinet's hot paths (``Linear``, ``matmul``, the convolutions' GEMMs, the
-recurrences, attention) goes through :func:`matmul`. It runs the product in one of two providers:
+recurrences, attention) goes through :func:`matmul`. It runs the product in one of three providers:
 
+* ``"native"``: nurinet's own single-precision GEMM (``native/gemm.c``, built by
+  :mod:`nurinet._runtime.compiled`), on CPUs with AVX-512, where it runs the float32 products of
+  training faster than NumPy's OpenBLAS (``docs/performance.md``); float64 and the rest go to NumPy;
 * ``"numpy"``: NumPy's ``@``, that is the BLAS NumPy was built with (OpenBLAS in the wheels on PyPI);
 * ``"mkl"``: Intel MKL's ``cblas_?gemm`` through :mod:`ctypes`, from the ``mkl`` package
   (``pip install 'nurinet[mkl]'``), faster than OpenBLAS on some CPUs (``docs/performance.md``).
 
-``NURINET_BLAS`` picks one at import (``auto``, the default: MKL when it can be loaded, else NumPy;
-``numpy``; ``mkl``), :func:`set_provider` at run time, and :func:`provider` says which is in use.
-MKL takes float32 and float64 NumPy arrays whose matrices are C-contiguous or transposed views of
-C-contiguous arrays; anything else (CuPy, integer or mixed dtypes, other strides, broadcast batch
-dims, tiny products) runs NumPy's ``@``. Both give the same result up to rounding.
+``NURINET_BLAS`` picks one at import (``auto``, the default: MKL when it can be loaded, else the
+native GEMM when it can be built for this CPU, else NumPy; ``native``; ``numpy``; ``mkl``),
+:func:`set_provider` at run time, and :func:`provider` says which is in use. MKL and the native GEMM
+take NumPy arrays whose matrices are C-contiguous or transposed views of C-contiguous arrays (MKL:
+float32 and float64, stacks of matrices too; native: float32 matrices); anything else (CuPy, integer
+or mixed dtypes, other strides, broadcast batch dims, tiny products) runs NumPy's ``@``. All give the
+same result up to rounding. The native GEMM sums each element in the same order whatever its thread
+count, so its results do not depend on the number of threads.
 
 Two BLAS libraries each with its own thread pool must not spin against each other: MKL's idle
 threads wait ``KMP_BLOCKTIME`` (set to a short wait before MKL loads, unless the environment sets
@@ -22,30 +28,32 @@ it) and NumPy's OpenBLAS gets no work from nurinet while MKL is in use. :func:`s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import libraries, probe, settings
+from nurinet._runtime import compiled, libraries, probe, settings
 from nurinet.backend import get_array_module
 
-__all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "provider", "set_num_threads", "set_provider",
-           "sgemm_function", "single_thread"]
+__all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "native_available", "provider",
+           "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
 
-PROVIDERS = ("auto", "numpy", "mkl")
+PROVIDERS = ("auto", "numpy", "mkl", "native")
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _state: dict[str, Any] = {"requested": settings.BLAS_PROVIDER}
 
 
 def set_provider(name: str) -> str:
-    """Run matrix products in ``name`` (``"auto"``, ``"numpy"`` or ``"mkl"``) from now on; returns the old choice.
+    """Run matrix products in ``name`` (``"auto"``, ``"numpy"``, ``"mkl"`` or ``"native"``) from now on;
+    returns the old choice.
 
     Raises:
         ValueError: If ``name`` is not a provider.
-        RuntimeError: If ``"mkl"`` is asked for and MKL cannot be loaded (the message says why).
+        RuntimeError: If ``"mkl"`` or ``"native"`` is asked for and cannot be used (the message says why).
     """
     name = str(name).strip().lower()
     if name not in PROVIDERS:
@@ -53,6 +61,8 @@ def set_provider(name: str) -> str:
     if name == "mkl" and _mkl() is None:
         raise RuntimeError(f"gemm.set_provider: MKL cannot be used: {_state['mkl_reason']}. "
                            "Install it with pip install 'nurinet[mkl]'")
+    if name == "native" and _native() is None:
+        raise RuntimeError(f"gemm.set_provider: nurinet's own GEMM cannot be used: {_state['native_reason']}")
     old, _state["requested"] = _state["requested"], name
     _state.pop("active", None)
     return old
@@ -68,17 +78,19 @@ def provider() -> str:
 
 
 def _share_cores(active: str) -> None:
-    """With MKL in use, NumPy's OpenBLAS gets one thread (its previous count comes back without MKL).
+    """With MKL or the native GEMM in use, NumPy's OpenBLAS gets one thread (its previous count comes
+    back with NumPy as the provider).
 
-    nurinet's products then all run in MKL, and what still runs in OpenBLAS (``axpby`` in the SGD
-    update, a user's own ``np.dot``) would otherwise wake OpenBLAS's threads, which spin after each
-    call (about 0.1 s) on the cores MKL's threads need, doubling the MLP's step (docs/performance.md).
+    nurinet's products then run in the other provider's threads, and what still runs in OpenBLAS
+    (``axpby`` in the SGD update, float64 products, a user's own ``np.dot``) would otherwise wake
+    OpenBLAS's threads, which spin after each call on the cores the provider's threads need
+    (docs/performance.md).
     """
     found = libraries.openblas_threads()
     if found is None:
         return
     setter, getter = found
-    if active == "mkl" and "openblas_threads" not in _state:
+    if active != "numpy" and "openblas_threads" not in _state:
         _state["openblas_threads"] = int(getter())
         setter(1)
     elif active == "numpy" and "openblas_threads" in _state:
@@ -90,39 +102,64 @@ def mkl_available() -> bool:
     return _mkl() is not None
 
 
+def native_available() -> bool:
+    """Whether nurinet's own GEMM can run here (builds the native library on the first call)."""
+    return _native() is not None
+
+
 def _resolve() -> str:
     requested = _state["requested"]
     if requested not in PROVIDERS:
         raise ValueError(f"NURINET_BLAS={requested!r} is not a provider; choose one of {PROVIDERS}")
     if requested == "numpy":
         return "numpy"
-    if _mkl() is not None:
+    if requested in ("auto", "mkl") and _mkl() is not None:
         return "mkl"
     if requested == "mkl":
         raise RuntimeError(f"NURINET_BLAS=mkl, but MKL cannot be used: {_state['mkl_reason']}. "
                            "Install it with pip install 'nurinet[mkl]', or unset NURINET_BLAS")
+    if _native() is not None:
+        return "native"
+    if requested == "native":
+        raise RuntimeError(f"NURINET_BLAS=native, but nurinet's own GEMM cannot be used: "
+                           f"{_state['native_reason']}; unset NURINET_BLAS")
     return "numpy"
 
 
-def matmul(a: Any, b: Any, out: Any = None) -> Any:
-    """``a @ b`` (NumPy's rules) in the provider in use; written into ``out`` when it is given.
+def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
+    """``a @ b`` (NumPy's rules) in the provider in use, plus ``bias`` when it is given; written into
+    ``out`` when it is given.
 
     Args:
         a: An array of at least 2 dims.
         b: An array of at least 2 dims.
         out: Optional C-contiguous array of the result's shape and dtype.
+        bias: Optional array added to the product (a linear layer's bias, broadcast over the rows);
+            the native GEMM adds a float32 row vector as it stores the product, saving a pass.
 
     Returns:
         The product (``out`` when given).
     """
     # The size test first: the tiny products of a small network pay for this check on every call.
-    if a.size * b.shape[-1] >= settings.GEMM_MIN_MACS and (_state.get("active") or provider()) == "mkl":
-        done = _mkl_matmul(a, b, out)
-        if done is not None:
-            return done
+    if a.size * b.shape[-1] >= settings.GEMM_MIN_MACS:
+        active = _state.get("active") or provider()
+        if active == "native":
+            done = _native_matmul(a, b, out, bias)
+            if done is not None:
+                return done
+        elif active == "mkl":
+            done = _mkl_matmul(a, b, out)
+            if done is not None:
+                return _add_bias(done, bias)
     if out is None:
-        return a @ b
-    return get_array_module(a).matmul(a, b, out=out)  # CuPy arrays go to cupy.matmul
+        return _add_bias(a @ b, bias)
+    return _add_bias(get_array_module(a).matmul(a, b, out=out), bias)  # CuPy arrays go to cupy.matmul
+
+
+def _add_bias(y: Any, bias: Any) -> Any:
+    if bias is not None:
+        y += bias
+    return y
 
 
 def column_sums(a: Any) -> Any:
@@ -154,23 +191,55 @@ def sgemm_function() -> tuple[int, int] | None:
 
 
 def set_num_threads(n: int) -> None:
-    """Let MKL use ``n`` threads (nothing when MKL is not loaded)."""
+    """Let the native GEMM, and MKL when it is loaded, use ``n`` threads."""
+    _state["native_threads"] = int(n)
     lib = _state.get("mkl")
     if lib:
         lib["set_threads"](int(n))
 
 
 def get_num_threads() -> int | None:
-    """MKL's thread count, or None when MKL is not loaded."""
+    """The thread count of the provider in use: MKL's or the native GEMM's; None for NumPy's BLAS
+    (:mod:`nurinet.threads` reads that one)."""
+    active = provider()
+    if active == "native":
+        return _native_threads()
     lib = _state.get("mkl")
-    return int(lib["get_threads"]()) if lib else None
+    return int(lib["get_threads"]()) if lib and active == "mkl" else None
+
+
+def _native_threads() -> int:
+    """The native GEMM's thread count: set by :func:`set_num_threads`, else ``OPENBLAS_NUM_THREADS`` or
+    ``OMP_NUM_THREADS`` as a user limiting NumPy's BLAS expects, else the CPUs this process may use."""
+    count = _state.get("native_threads")
+    if count is None:
+        count = _state["native_threads"] = _threads_from_environment()
+    return count
+
+
+def _threads_from_environment() -> int:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        raw = os.environ.get(name, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            return int(raw)
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 @contextmanager
 def single_thread() -> Iterator[None]:
-    """MKL on one thread inside the block (for products already split over threads); a no-op without MKL."""
+    """The provider's products on one thread inside the block (for products already split over
+    threads); NumPy's own BLAS is left as it is (see :func:`nurinet.threads.single_blas_thread`)."""
+    active = provider()
     lib = _state.get("mkl")
-    if not lib or provider() != "mkl":
+    if active == "native":
+        before, _state["native_threads"] = _native_threads(), 1
+        try:
+            yield
+        finally:
+            _state["native_threads"] = before
+        return
+    if not lib or active != "mkl":
         yield
         return
     before = int(lib["get_threads"]())
@@ -179,6 +248,50 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         lib["set_threads"](before)
+
+
+def _native_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
+    """The product (plus ``bias``) through nurinet's own GEMM, or None when these arrays must go to NumPy."""
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype != _F32 or b.dtype != _F32 or not settings.NATIVE):
+        return None
+    (m, k), n = a.shape, b.shape[1]
+    macs = m * n * k
+    if macs < settings.NATIVE_GEMM_MIN_MACS or b.shape[0] != k:
+        return None
+    layout_a, layout_b = _layout(a), _layout(b)
+    if layout_a is None or layout_b is None:
+        return None
+    if out is None:
+        out = np.empty((m, n), _F32)
+    elif (type(out) is not np.ndarray or out.shape != (m, n) or out.dtype != _F32 or not out.flags.c_contiguous
+          or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+        return None
+    fused = (bias is not None and type(bias) is np.ndarray and bias.dtype == _F32 and bias.shape == (n,)
+             and bias.flags.c_contiguous)
+    threads = _native_threads() if macs >= settings.NATIVE_GEMM_THREAD_MIN_MACS else 1
+    probe.hit("native.gemm")
+    _state["native"](m, n, k, layout_a[0] == _TRANS, a.ctypes.data, layout_a[1], layout_b[0] == _TRANS,
+                     b.ctypes.data, layout_b[1], bias.ctypes.data if fused else None, out.ctypes.data, n, threads)
+    return out if fused else _add_bias(out, bias)
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _native() -> Any:
+    """The native GEMM's entry point (loads the library once), or None with the reason in
+    ``_state['native_reason']``."""
+    if "native" not in _state:
+        lib = compiled.raw_library()
+        if lib is None:
+            _state["native"], _state["native_reason"] = None, compiled.reason() or "the native library is off"
+        elif not lib.nn_gemm_supported():
+            _state["native"], _state["native_reason"] = None, "this CPU or compiler has no AVX-512 (x86-64 Linux)"
+        else:
+            lib.nn_gemm_set_spin(1 << settings.NATIVE_GEMM_SPIN_LOG2)
+            _state["native"], _state["native_reason"] = lib.nn_sgemm, ""
+    return _state["native"]
 
 
 def _mkl_matmul(a: Any, b: Any, out: Any) -> Any:

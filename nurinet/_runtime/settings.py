@@ -26,12 +26,16 @@ Switches:
 Size floors (a fast path runs from this size on) and ceilings:
 
 * ``GEMM_MIN_MACS``: multiply-adds from which a product goes to MKL rather than NumPy's ``@``.
+* ``NATIVE_GEMM_MIN_MACS``: multiply-adds from which a float32 product goes to nurinet's own GEMM
+  (``native/gemm.c``) rather than NumPy's ``@``, when that GEMM is the provider; below it the ctypes
+  call costs more than it saves. ``NATIVE_GEMM_THREAD_MIN_MACS``: from which it runs on several threads.
 * ``COLUMN_SUMS_MIN_ELEMENTS``: elements from which a 2-D array's column sums (a linear layer's bias
   gradient) are a BLAS matrix-vector product rather than NumPy's reduction.
 * ``BLAS_MIN_ELEMENTS``: elements from which ``axpby``/``axpy`` replace NumPy's passes.
 * ``PARALLEL_MIN_ELEMENTS``: elements from which elementwise work is split over threads.
 * ``NATIVE_RELU_MIN_ELEMENTS``: elements from which ReLU (forward and backward) runs in C.
 * ``NATIVE_ADAM_MIN_ELEMENTS``: elements of a parameter from which Adam's update runs in C.
+* ``NATIVE_SGD_MIN_ELEMENTS``: elements of a parameter from which SGD's momentum update runs in C.
 * ``NATIVE_NORM_MIN_ELEMENTS``: elements from which a normalization over the last axis (layer norm)
   runs in C, forward and backward.
 * ``NATIVE_SOFTMAX_MIN_ELEMENTS``: elements of the attention scores from which their row softmax
@@ -52,6 +56,8 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``MAX_DEFAULT_THREADS``: the most elementwise threads chosen without a setting.
 * ``OPENBLAS_SPIN_LOG2``: log2 of the processor cycles NumPy's idle OpenBLAS threads spin before
   they sleep, set when nurinet is imported (:mod:`nurinet._runtime.spin`); 0 leaves OpenBLAS's own.
+* ``NATIVE_GEMM_SPIN_LOG2``: log2 of the time-stamp-counter ticks the native GEMM's idle worker
+  threads spin before they sleep (set when the GEMM is first used).
 * ``MKL_BLOCKTIME_MS``: how long MKL's idle threads spin (``KMP_BLOCKTIME``, unless it is set).
 * ``KEPT_MMAP_THRESHOLD``, ``KEPT_TRIM_THRESHOLD``: glibc's ``mallopt`` values that
   :func:`nurinet.allocator.keep_freed_memory` sets.
@@ -110,11 +116,14 @@ ELEMENTWISE_THREADS: int | None = env_threads()
 
 # Size floors and ceilings (see the module docstring; figures in docs/performance.md).
 GEMM_MIN_MACS: int = _env_int("GEMM_MIN_MACS", 1 << 15)
+NATIVE_GEMM_MIN_MACS: int = _env_int("NATIVE_GEMM_MIN_MACS", 1 << 17)
+NATIVE_GEMM_THREAD_MIN_MACS: int = _env_int("NATIVE_GEMM_THREAD_MIN_MACS", 1 << 18)
 BLAS_MIN_ELEMENTS: int = _env_int("BLAS_MIN_ELEMENTS", 1 << 14)
 COLUMN_SUMS_MIN_ELEMENTS: int = _env_int("COLUMN_SUMS_MIN_ELEMENTS", 1 << 10)
 PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
 NATIVE_RELU_MIN_ELEMENTS: int = _env_int("NATIVE_RELU_MIN_ELEMENTS", 1 << 14)
 NATIVE_ADAM_MIN_ELEMENTS: int = _env_int("NATIVE_ADAM_MIN_ELEMENTS", 1 << 12)
+NATIVE_SGD_MIN_ELEMENTS: int = _env_int("NATIVE_SGD_MIN_ELEMENTS", 1 << 12)
 NATIVE_NORM_MIN_ELEMENTS: int = _env_int("NATIVE_NORM_MIN_ELEMENTS", 1 << 12)
 NATIVE_SOFTMAX_MIN_ELEMENTS: int = _env_int("NATIVE_SOFTMAX_MIN_ELEMENTS", 1 << 11)
 LSTM_MIN_ROWS_PER_THREAD: int = _env_int("LSTM_MIN_ROWS_PER_THREAD", 8)
@@ -126,16 +135,19 @@ BUFFER_MIN_BYTES: int = _env_int("BUFFER_MIN_BYTES", 1 << 20)
 MAX_DEFAULT_THREADS: int = _env_int("MAX_DEFAULT_THREADS", 2)
 MKL_BLOCKTIME_MS: str = str(_env_int("MKL_BLOCKTIME_MS", 1))
 OPENBLAS_SPIN_LOG2: int = _env_int("OPENBLAS_SPIN_LOG2", 20)
+NATIVE_GEMM_SPIN_LOG2: int = _env_int("NATIVE_GEMM_SPIN_LOG2", 20)
 KEPT_MMAP_THRESHOLD: int = _env_int("KEPT_MMAP_THRESHOLD", 32 << 20)  # glibc's largest on 64-bit systems
 KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
-FLOORS = ("GEMM_MIN_MACS", "BLAS_MIN_ELEMENTS", "COLUMN_SUMS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
-          "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS", "NATIVE_SOFTMAX_MIN_ELEMENTS",
+FLOORS = ("GEMM_MIN_MACS", "NATIVE_GEMM_MIN_MACS", "NATIVE_GEMM_THREAD_MIN_MACS", "BLAS_MIN_ELEMENTS",
+          "COLUMN_SUMS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
+          "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_SGD_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS",
+          "NATIVE_SOFTMAX_MIN_ELEMENTS",
           "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
           "LSTM_SINGLE_THREAD_STEP_MACS", "LSTM_PACKED_GEMM_MAX_HIDDEN", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
-          "KEPT_TRIM_THRESHOLD")
+          "KEPT_TRIM_THRESHOLD", "NATIVE_GEMM_SPIN_LOG2")
 
 
 def snapshot() -> dict[str, Any]:

@@ -42,13 +42,8 @@ class Linear(Function):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         if x.ndim == 2:
-            y = gemm.matmul(x, weight.T)
-            if bias is not None:
-                y += bias
-            return y
-        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T)
-        if bias is not None:
-            y += bias
+            return gemm.matmul(x, weight.T, bias=bias)
+        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias=bias)
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from nurinet import backend
 from nurinet._runtime import blas
+from nurinet._runtime.fast import optim as fast_optim
 from nurinet.optim.optimizer import Optimizer, ParamsT
 
 
@@ -65,6 +66,9 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = grad.copy()
+            elif fast_optim.sgd_momentum_update(p, grad, buf, lr, momentum, float(group["dampening"]),
+                                                group["nesterov"]):
+                return  # buf and p updated in one pass by the native kernel
             else:
                 dampening = float(group["dampening"])
                 if not blas.axpby(1.0 - dampening, grad, momentum, buf):  # one pass where the BLAS can

@@ -1,4 +1,4 @@
-"""The Adam update in the native kernel and, for a large parameter, on threads over flat slices."""
+"""The Adam and SGD-momentum updates in native kernels and, for a large parameter, on threads over flat slices."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from nurinet._runtime import native, parallel, settings
 
-__all__ = ["adam_update"]
+__all__ = ["adam_update", "sgd_momentum_update"]
 
 
 def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float], p: Any, grad: Any,
@@ -63,4 +63,22 @@ def _native_adam(coefficients: Sequence[float], p: Any, grad: Any, exp_avg: Any,
     top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
     lib.adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
                     *coefficients)
+    return True
+
+
+def sgd_momentum_update(p: Any, grad: Any, buf: Any, lr: float, momentum: float, dampening: float,
+                        nesterov: bool) -> bool:
+    """One SGD-with-momentum step of ``p`` and its momentum buffer in place, in the native kernel;
+    returns whether it ran (False: the caller runs its own code). See ``sgd_momentum_update`` in
+    ``native/kernels.c`` for the arithmetic.
+
+    On one thread: the update reads and writes memory at a few flops per element, and split over
+    threads it ran slower (docs/performance.md).
+    """
+    lib = native.for_arrays(p, grad, buf, min_size=settings.NATIVE_SGD_MIN_ELEMENTS)
+    if (lib is None or grad.size != p.size or buf.size != p.size or not p.flags.writeable
+            or np.may_share_memory(p, grad) or np.may_share_memory(buf, grad) or np.may_share_memory(p, buf)):
+        return False
+    lib.sgd_momentum_update(p.size, p.ctypes.data, grad.ctypes.data, buf.ctypes.data, float(lr), float(momentum),
+                            float(dampening), int(bool(nesterov)))
     return True

@@ -1,21 +1,15 @@
-"""Optional native kernels: fused float32 loops compiled on first use, with NumPy twins as fallback.
+"""Optional native kernels: fused float32 loops in C, with NumPy twins as fallback.
 
 Some hot loops are a chain of small element-wise steps that NumPy can only run as one pass over
 memory each, with a Python round trip between them: the LSTM recurrence is a dozen ufuncs and a
-matrix product per time step. ``kernels.c`` holds such loops as plain C (no Python C API). The
-first time a kernel is asked for, this module compiles that file with the system C compiler
-(``$CC`` or ``cc``) for this machine's CPU, keeps the shared library in a cache folder, and loads
-it with :mod:`ctypes`, which releases the GIL during each call.
+matrix product per time step. ``kernels.c`` holds such loops as plain C (no Python C API).
+:mod:`nurinet._runtime.compiled` builds it on first use with the system C compiler and loads it with
+:mod:`ctypes`, which releases the GIL during each call; :func:`library`, :func:`available`,
+:func:`reason` and :func:`set_enabled` are its, re-exported here.
 
 Nothing here is required. Without a compiler, on an unsupported platform, with ``NURINET_NATIVE=0``
 in the environment (``settings.NATIVE``), or after :func:`set_enabled` (False), :func:`library`
 returns None and every caller runs its NumPy code, which computes the same thing (the tests compare the two).
-
-The cache folder is ``$NURINET_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/nurinet`` or
-``~/.cache/nurinet``. A library's file name carries a hash of the source, the compiler's version,
-the flags and the CPU, so an edited source, another compiler or another machine sharing the folder
-gets its own build; it is written under a temporary name and renamed into place, so a concurrent or
-interrupted build never leaves a half-written library behind.
 
 Matrix products inside the kernels go to MKL when it is nurinet's matrix-product provider
 (:mod:`nurinet.gemm`), else to the OpenBLAS that NumPy bundles (:func:`sgemm`), found under the names
@@ -27,89 +21,18 @@ products in a GEMM of their own instead, which packs the constant weight once pe
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import gemm, libraries, probe, settings
+from nurinet._runtime import gemm, libraries
+from nurinet._runtime.compiled import available, cache_dir, library, reason, set_enabled
 
-__all__ = ["available", "for_arrays", "library", "reason", "set_enabled", "sgemm"]
+__all__ = ["available", "cache_dir", "for_arrays", "library", "reason", "set_enabled", "sgemm"]
 
-SOURCE = Path(__file__).with_name("kernels.c")
-# No -ffast-math: it would let the compiler assume there are no NaNs, and a NaN must come out as NaN.
-BASE_FLAGS = ("-O3", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared")
-# Tried first: code for this CPU (x86: 512-bit vectors where it has them, faster on AVX-512 machines;
-# docs/performance.md); then the portable build, should the compiler refuse those flags.
-FLAG_SETS = (
-    ("-march=native", "-mprefer-vector-width=512") if platform.machine().lower() in ("x86_64", "amd64")
-    else ("-march=native",),
-    (),
-)
-_P, _I64, _INT, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
-# Argument types of every exported kernel (see kernels.c for what each one computes).
-_SIGNATURES = {
-    "nn_exp": [_I64, _P, _P],
-    "nn_sigmoid": [_I64, _P, _P],
-    "nn_tanh": [_I64, _P, _P],
-    "lstm_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _INT, _P, _INT, _INT],
-    "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT, _INT],
-    "small_sgemm": [_I64, _I64, _I64, _P, _I64, _P, _I64, _F, _P, _I64],
-    "adam_update": [_I64, _P, _P, _P, _P, _P, _F, _F, _F, _F, _F],
-    "maxpool2d_blocks_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
-    "maxpool2d_blocks_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
-    "col2im_wide": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
-    "conv2d_direct_forward": [_I64] * 8 + [_P] * 6,
-    "conv2d_direct_weight_grad": [_I64] * 8 + [_P] * 6,
-    "wide_to_nchw": [_I64] * 6 + [_P] * 3,
-    "nchw_to_wide": [_I64] * 6 + [_P] * 3,
-    "relu_forward": [_I64, _P, _P],
-    "relu_backward": [_I64, _P, _P, _P],
-    "layer_norm_forward": [_I64, _I64, _P, _P, _P, _F, _P, _P, _P, _P, _P],
-    "layer_norm_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
-    "softmax_rows_forward": [_I64, _I64, _P, _P],
-    "softmax_rows_backward": [_I64, _I64, _P, _P],
-}
-# OpenBLAS's cblas_sgemm under the names NumPy's wheels use, with whether it takes 64-bit integers.
 _SGEMM_NAMES = (("scipy_cblas_sgemm64_", 1), ("scipy_cblas_sgemm", 0))
 
 _state: dict[str, Any] = {}
-
-
-def set_enabled(enabled: bool) -> bool:
-    """Use the native kernels when they can be built (True) or always NumPy; returns the old value."""
-    old, settings.NATIVE = settings.NATIVE, bool(enabled)
-    return old
-
-
-def available() -> bool:
-    """Whether the native kernels are enabled and built (building them now if needed)."""
-    return library() is not None
-
-
-def reason() -> str:
-    """Why :func:`library` returns None (empty when it does not)."""
-    if not settings.NATIVE:
-        return "disabled (NURINET_NATIVE=0 or set_enabled(False))"
-    library()
-    return _state.get("reason", "")
-
-
-def library() -> Any:
-    """The loaded kernel library (a :class:`ctypes.CDLL`), or None when it cannot or may not be used."""
-    if not settings.NATIVE:
-        return None
-    if "library" not in _state:
-        _state["library"] = _load()
-    if probe.counts is not None and _state["library"] is not None:  # tests only: count each kernel used
-        return probe.Counted(_state["library"], "native.")
-    return _state["library"]
 
 
 def for_arrays(*arrays: Any, min_size: int = 0, contiguous: bool = True) -> Any:
@@ -141,74 +64,6 @@ def sgemm() -> tuple[int, int] | None:
     if "sgemm" not in _state:
         _state["sgemm"] = _find_sgemm()
     return _state["sgemm"]
-
-
-def _load() -> Any:
-    try:
-        path = _build()
-        lib = ctypes.CDLL(str(path))
-        for name, argtypes in _SIGNATURES.items():
-            func = getattr(lib, name)
-            func.argtypes, func.restype = argtypes, None
-        return lib
-    except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as error:
-        _state["reason"] = f"native kernels unavailable: {error}"
-        return None
-
-
-def _compiler() -> str:
-    compiler = os.environ.get("CC") or "cc"
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C compiler ({compiler!r} is not on PATH; set CC to use another)")
-    return compiler
-
-
-def _machine_id(compiler: str) -> str:
-    """What a build depends on besides the source: compiler version, flags, platform and CPU."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as info:  # Linux: the model and the instruction-set flags
-            cpu = "".join(line for line in info if line.startswith(("model name", "flags")))[:4096]
-    except OSError:
-        cpu = platform.processor()
-    flags = " | ".join(" ".join(BASE_FLAGS + extra) for extra in FLAG_SETS)
-    return f"{version}\n{flags}\n{platform.platform()}\n{platform.machine()}\n{cpu}"
-
-
-def cache_dir() -> Path:
-    """The folder that holds the compiled libraries."""
-    base = os.environ.get("NURINET_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "nurinet"
-
-
-def _build() -> Path:
-    """The path of a library built from ``SOURCE`` for this machine, compiling it if needed."""
-    compiler = _compiler()
-    digest = hashlib.sha256(SOURCE.read_bytes() + _machine_id(compiler).encode()).hexdigest()[:16]
-    folder = cache_dir()
-    target = folder / f"kernels-{digest}.so"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=folder)
-    os.close(handle)
-    try:
-        for extra in FLAG_SETS:
-            done = subprocess.run([compiler, *BASE_FLAGS, *extra, "-o", temp, str(SOURCE)], capture_output=True,
-                                  text=True, timeout=120, check=False)
-            if done.returncode == 0:
-                break
-        else:
-            raise RuntimeError(f"{compiler} failed on {SOURCE.name}: {done.stderr.strip()[:500]}")
-        os.replace(temp, target)  # atomic: another process sees no library or a whole one
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
 
 
 def _find_sgemm() -> tuple[int, int] | None:

@@ -402,6 +402,27 @@ void adam_update(int64_t n, float *restrict p, const float *restrict g, float *r
     }
 }
 
+/* One step of SGD with momentum in one pass (PyTorch's rule, after the first step, which makes
+ * buf = g): buf = momentum * buf + (1 - dampening) * g; p -= lr * (nesterov ? g + momentum * buf : buf).
+ * Two BLAS calls (axpby, axpy) read buf twice and p, g once each; this reads each array once. */
+void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
+                         float momentum, float dampening, int nesterov) {
+    float w = 1.0f - dampening;
+    if (nesterov) {
+        for (int64_t i = 0; i < n; i++) {
+            float bi = momentum * buf[i] + w * g[i];
+            buf[i] = bi;
+            p[i] -= lr * (g[i] + momentum * bi);
+        }
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        float bi = momentum * buf[i] + w * g[i];
+        buf[i] = bi;
+        p[i] -= lr * bi;
+    }
+}
+
 /* ---- pooling ---- */
 
 /* One output row of disjoint kh x kw windows whose top-left corners are base + oj * kw (rows w

@@ -1,0 +1,373 @@
+/* nurinet's own single-precision matrix product (SGEMM) for CPUs with AVX-512.
+ *
+ * Why it exists: NumPy's wheels bring OpenBLAS, whose SGEMM runs at about three quarters of the
+ * speed of MKL's on the AVX-512 machines we measured (docs/performance.md, "The matrix products"),
+ * and MKL is too big to be a required dependency. This file is the textbook blocked GEMM (Goto's
+ * and BLIS's loop nest) with a register tile chosen for those machines:
+ *
+ *   for each column block of NC (per thread):        packed B block in L2
+ *     for each depth slice of KC:    pack B[slice, block] into slivers of NR columns
+ *       for each MR rows of A:       the rows' KC values stay in L1 while...
+ *         for each sliver:           ...the MR x NR tile of C is computed in 24 vector registers
+ *
+ * A is not packed: the tile broadcasts its values straight from A (row-major or transposed), which
+ * saves a pass over A that the moderate row counts of training (64 to a few thousand) cannot
+ * amortise. B is packed, zero-padded to whole slivers (a plain copy when it is stored row-major,
+ * 16 x 16 register transposes when it is stored transposed); the last sliver's store is masked.
+ *
+ * Threads: the C of one product is cut into disjoint parts, by column slivers when there are
+ * enough of them, else by row tiles; each part packs the B it needs itself, so the threads never
+ * wait on each other until the end. Each element of C is summed in the same order whatever the
+ * number of threads, so the result does not depend on it. The pool is one job at a time: a second
+ * caller (another Python thread) runs its product on its own thread.
+ *
+ * Only C = op(A) op(B) (+ a bias row; alpha 1, beta 0): C is written, never read first. On builds without
+ * AVX-512, nn_gemm_supported() returns 0 and nurinet keeps NumPy's product. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nn_gemm_supported(void);
+void nn_gemm_set_spin(int64_t ticks);
+void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
+              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads);
+
+#if defined(__AVX512F__) && defined(__linux__)
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <x86intrin.h>
+
+#define G_MR 12   /* rows of the register tile: 12 x 2 accumulators + 2 of B + 1 broadcast of 32 */
+#define G_NR 32   /* columns of the register tile: two 16-float vectors */
+#define G_KC 256  /* depth of one pass: the tile's rows of A (12 KiB) stay in L1 */
+#define G_NC 1024 /* columns packed at once: a 1 MiB block of B stays in L2 */
+#define G_MAX_THREADS 64
+#ifndef G_PARTS_PER_THREAD
+#define G_PARTS_PER_THREAD 2
+#endif
+/* How long an idle worker spins before it sleeps, in TSC ticks (nn_gemm_set_spin; nurinet sets
+ * settings.NATIVE_GEMM_SPIN_LOG2): long enough to span the gap between two products of a training
+ * step, short enough not to take a core from other threads for long (docs/performance.md). */
+static atomic_uint_fast64_t spin_ticks = 1ULL << 20;
+
+typedef struct {
+    int64_t m, n, k, lda, ldb, ldc;
+    int trans_a, trans_b;
+    const float *a, *b, *bias; /* bias: NULL, or n floats added to every row of C */
+    float *c;
+    int parts, by_columns; /* the C is cut into `parts` blocks of column slivers or of row tiles */
+} job_t;
+
+int nn_gemm_supported(void) { return 1; }
+
+void nn_gemm_set_spin(int64_t ticks) { atomic_store(&spin_ticks, ticks < 0 ? 0 : (uint64_t)ticks); }
+
+static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
+
+/* ---- the register tile ---- */
+
+/* c[0:mr, 0:cols] (+)= op(A)[0:mr, 0:kc] @ packed sliver (kc x NR). With a_t (A transposed), element
+ * (i, p) of op(A) is a[p * lda + i], else a[i * lda + p]. `mr` and `a_t` are constants in every
+ * caller (see tile_any), so the compiler unrolls the rows and keeps the accumulators in registers. */
+static inline __attribute__((always_inline)) void tile(const int mr, const int a_t, int64_t kc, const float *a,
+                                                       int64_t lda, const float *bp, float *c, int64_t ldc,
+                                                       int64_t cols, int accumulate, const float *bias) {
+    __m512 acc[G_MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp + p * G_NR), b1 = _mm512_load_ps(bp + p * G_NR + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < mr; i++) {
+            __m512 ai = _mm512_set1_ps(a_t ? a[p * lda + i] : a[i * lda + p]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (bias && !accumulate) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < mr; i++) {
+        float *row = c + i * ldc;
+        if (bias && !accumulate) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], bias0);
+            acc[i][1] = _mm512_add_ps(acc[i][1], bias1);
+        } else if (accumulate) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, row));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, acc[i][0]);
+        _mm512_mask_storeu_ps(row + 16, m1, acc[i][1]);
+    }
+}
+
+#define TILE_CASE(R)                                                   \
+    case R:                                                            \
+        if (a_t)                                                       \
+            tile(R, 1, kc, a, lda, bp, c, ldc, cols, accumulate, bias); \
+        else                                                           \
+            tile(R, 0, kc, a, lda, bp, c, ldc, cols, accumulate, bias); \
+        break;
+
+/* The tile for mr rows (1 to MR): one unrolled copy per row count, so edge rows run at full speed. */
+static void tile_any(int mr, int a_t, int64_t kc, const float *a, int64_t lda, const float *bp, float *c,
+                     int64_t ldc, int64_t cols, int accumulate, const float *bias) {
+    switch (mr) {
+        TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
+        TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
+        default: break;
+    }
+}
+
+/* ---- packing B ---- */
+
+/* B stored row-major (k x n): each sliver row is a copy of NR floats, zero-padded past column n1. */
+static void pack_rows_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j0, int64_t j1, float *bp) {
+    for (int64_t s = j0; s < j1; s += G_NR) {
+        int64_t w = min64(G_NR, j1 - s);
+        __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
+        __mmask16 m1 = w >= 32 ? 0xFFFF : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1);
+        float *dst = bp + (s - j0) * kc;
+        for (int64_t p = 0; p < kc; p++) {
+            const float *src = b + p * ldb + s;
+            _mm512_store_ps(dst + p * G_NR, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(dst + p * G_NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+    }
+}
+
+/* r[j] (16 floats each) becomes its transpose: afterwards r[q] holds element q of every input row. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) { /* pairs of rows interleaved within each 128-bit lane */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* then fours: lane L of u[4g+q] = rows 4g..4g+3 at column 4L+q */
+        r[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; q++) { /* finally a 4 x 4 transpose of the 128-bit lanes */
+        __m512 v0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x44), v1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xEE);
+        __m512 v2 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x44), v3 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xEE);
+        t[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        t[4 + q] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        t[8 + q] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        t[12 + q] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* B stored transposed (n x k, op(B)[p][j] = b[j * ldb + p]): 16 x 16 blocks are loaded along k,
+ * transposed in registers and stored as sliver rows; missing columns and depths load as zeros. */
+static void pack_columns_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j0, int64_t j1, float *bp) {
+    __m512 r[16];
+    for (int64_t s = j0; s < j1; s += G_NR) {
+        float *dst = bp + (s - j0) * kc;
+        for (int half = 0; half < 2; half++) {
+            int64_t first = s + 16 * half, rows = j1 - first; /* source rows (output columns) present */
+            for (int64_t p0 = 0; p0 < kc; p0 += 16) {
+                int64_t depth = min64(16, kc - p0);
+                __mmask16 mk = depth >= 16 ? 0xFFFF : (__mmask16)((1u << depth) - 1);
+                for (int j = 0; j < 16; j++)
+                    r[j] = j < rows ? _mm512_maskz_loadu_ps(mk, b + (first + j) * ldb + p0) : _mm512_setzero_ps();
+                transpose16(r);
+                for (int64_t q = 0; q < depth; q++) _mm512_store_ps(dst + (p0 + q) * G_NR + 16 * half, r[q]);
+            }
+        }
+    }
+}
+
+/* ---- one thread's block of C ---- */
+
+/* c[m0:m1, n0:n1] = op(A)[m0:m1, :] @ op(B)[:, n0:n1], packing B into bp (KC x NC floats, 64-byte aligned). */
+static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *bp) {
+    if (job->k == 0) {
+        for (int64_t i = m0; i < m1; i++) {
+            float *row = job->c + i * job->ldc;
+            for (int64_t j = n0; j < n1; j++) row[j] = job->bias ? job->bias[j] : 0.0f;
+        }
+        return;
+    }
+    for (int64_t jc = n0; jc < n1; jc += G_NC) {
+        int64_t jend = min64(n1, jc + G_NC);
+        for (int64_t p0 = 0; p0 < job->k; p0 += G_KC) {
+            int64_t kc = min64(G_KC, job->k - p0);
+            if (job->trans_b)
+                pack_columns_of_b(job->b + p0, job->ldb, kc, jc, jend, bp);
+            else
+                pack_rows_of_b(job->b + p0 * job->ldb, job->ldb, kc, jc, jend, bp);
+            for (int64_t i0 = m0; i0 < m1; i0 += G_MR) {
+                const float *a = job->trans_a ? job->a + p0 * job->lda + i0 : job->a + i0 * job->lda + p0;
+                int mr = (int)min64(G_MR, m1 - i0);
+                for (int64_t s = jc; s < jend; s += G_NR)
+                    tile_any(mr, job->trans_a, kc, a, job->lda, bp + (s - jc) * kc, job->c + i0 * job->ldc + s,
+                             job->ldc, min64(G_NR, jend - s), p0 > 0, job->bias ? job->bias + s : NULL);
+            }
+        }
+    }
+}
+
+/* Part `part` of the job: an even share of the column slivers or of the row tiles. */
+static void run_part(const job_t *job, int part) {
+    int64_t units = job->by_columns ? (job->n + G_NR - 1) / G_NR : (job->m + G_MR - 1) / G_MR;
+    int64_t u0 = units * part / job->parts, u1 = units * (part + 1) / job->parts;
+    if (u0 >= u1) return;
+    int64_t m0 = 0, m1 = job->m, n0 = 0, n1 = job->n;
+    if (job->by_columns)
+        n0 = u0 * G_NR, n1 = min64(job->n, u1 * G_NR);
+    else
+        m0 = u0 * G_MR, m1 = min64(job->m, u1 * G_MR);
+    float *bp = NULL;
+    size_t bytes = (size_t)G_KC * (size_t)min64(G_NC, (n1 - n0 + G_NR - 1) / G_NR * G_NR) * sizeof(float);
+    if (posix_memalign((void **)&bp, 64, bytes) != 0) {
+        /* No memory for the packed block: leave C as NaN so the failure cannot pass for a result. */
+        for (int64_t i = m0; i < m1; i++)
+            for (int64_t j = n0; j < n1; j++) job->c[i * job->ldc + j] = __builtin_nanf("");
+        return;
+    }
+    block(job, m0, m1, n0, n1, bp);
+    free(bp);
+}
+
+/* ---- the thread pool ----
+ * A job is cut into more parts than there are threads, and whoever is free claims the next part
+ * through one 64-bit ticket: the job's number in the high half, the next unclaimed part in the low
+ * half. The caller claims parts too and waits only for parts a worker has claimed, so a worker still
+ * asleep when the job is posted costs nothing: the caller runs the parts itself. A claim is a
+ * compare-and-swap that also checks the job's number, so a worker that wakes late never touches a
+ * finished job (a job stays alive while any part of it is unfinished). */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_flag busy;            /* held by the caller that owns the pool for its product */
+    atomic_uint_fast64_t ticket; /* job number << 32 | next unclaimed part */
+    atomic_int done;             /* parts of the current job finished */
+    atomic_int parts;            /* parts of the current job */
+    const job_t *job;
+    int workers, sleepers;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ATOMIC_FLAG_INIT, 0, 0, 0, NULL, 0, 0};
+
+/* Claim and run parts of job `number` until none is left. */
+static void work_on(uint64_t number) {
+    for (;;) {
+        uint64_t ticket = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+        int part = (int)(uint32_t)ticket;
+        if (ticket >> 32 != number || part >= atomic_load_explicit(&pool.parts, memory_order_acquire)) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &ticket, ticket + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        run_part(pool.job, part);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+    }
+}
+
+static void *worker_main(void *arg) {
+    uint64_t seen = (uint64_t)(uintptr_t)arg; /* the job number when this worker was started */
+    for (;;) {
+        uint64_t start = __rdtsc();
+        while (atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32 == seen) {
+            if (__rdtsc() - start < atomic_load_explicit(&spin_ticks, memory_order_relaxed)) {
+                _mm_pause();
+                continue;
+            }
+            pthread_mutex_lock(&pool.lock);
+            pool.sleepers++;
+            while (atomic_load(&pool.ticket) >> 32 == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            pool.sleepers--;
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = atomic_load(&pool.ticket) >> 32;
+        work_on(seen);
+    }
+    return NULL;
+}
+
+/* A forked child has none of the parent's threads: start the pool afresh there. */
+static void pool_after_fork(void) {
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    atomic_flag_clear(&pool.busy);
+    pool.workers = pool.sleepers = 0;
+}
+
+/* Start workers up to `wanted`; returns how many there are. */
+static int ensure_workers(int wanted) {
+    static int fork_handler;
+    if (!fork_handler) fork_handler = pthread_atfork(NULL, NULL, pool_after_fork) == 0;
+    while (pool.workers < wanted && pool.workers < G_MAX_THREADS - 1) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        void *number = (void *)(uintptr_t)(atomic_load(&pool.ticket) >> 32);
+        int failed = pthread_create(&thread, &attr, worker_main, number);
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        pool.workers++;
+    }
+    return pool.workers;
+}
+
+/* Run the job's parts on the caller and up to threads - 1 workers; all on the caller when the pool
+ * is taken by another caller (another Python thread) or no worker can be started. */
+static void run_job(const job_t *job, int threads) {
+    if (threads > 1 && job->parts > 1 && !atomic_flag_test_and_set(&pool.busy)) {
+        if (ensure_workers(threads - 1) > 0) {
+            uint64_t number = (atomic_load(&pool.ticket) >> 32) + 1;
+            pool.job = job;
+            atomic_store(&pool.parts, job->parts);
+            atomic_store(&pool.done, 0);
+            pthread_mutex_lock(&pool.lock);
+            atomic_store_explicit(&pool.ticket, number << 32, memory_order_release);
+            if (pool.sleepers) pthread_cond_broadcast(&pool.wake);
+            pthread_mutex_unlock(&pool.lock);
+            work_on(number);
+            while (atomic_load_explicit(&pool.done, memory_order_acquire) < job->parts) _mm_pause();
+            atomic_flag_clear(&pool.busy);
+            return;
+        }
+        atomic_flag_clear(&pool.busy);
+    }
+    for (int part = 0; part < job->parts; part++) run_part(job, part);
+}
+
+/* c (m x n, row-major, leading dimension ldc) = op(a) @ op(b) (+ bias), op(x) = x or its transpose.
+ * a is m x k (k x m stored when trans_a), b is k x n (n x k stored when trans_b), both row-major with
+ * leading dimensions lda and ldb; bias is NULL or n floats added to every row (a linear layer's bias,
+ * added as the first depth pass is stored). Up to `threads` threads share the work. */
+void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
+              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
+    if (m <= 0 || n <= 0) return;
+    job_t job = {m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, c, 1, 1};
+    int64_t slivers = (n + G_NR - 1) / G_NR, tiles = (m + G_MR - 1) / G_MR;
+    threads = threads < 1 ? 1 : threads > G_MAX_THREADS ? G_MAX_THREADS : threads;
+    /* Cutting columns makes every part read all of A; cutting rows makes every part pack all of B.
+     * Columns where A is the smaller (m < n) and there are two slivers per thread, else rows. Parts
+     * of two slivers or tiles at least, up to G_PARTS_PER_THREAD per thread, so that a late worker
+     * still finds some left. */
+    job.by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
+    int64_t units = job.by_columns ? slivers : tiles;
+    job.parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
+    run_job(&job, threads);
+}
+
+#else /* no AVX-512: NumPy's BLAS keeps the products */
+
+int nn_gemm_supported(void) { return 0; }
+
+void nn_gemm_set_spin(int64_t ticks) { (void)ticks; }
+
+void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
+              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
+    (void)m, (void)n, (void)k, (void)trans_a, (void)a, (void)lda, (void)trans_b, (void)b, (void)ldb, (void)bias,
+        (void)c, (void)ldc, (void)threads;
+}
+
+#endif

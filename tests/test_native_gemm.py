@@ -1,0 +1,201 @@
+"""nurinet's own GEMM (``native/gemm.c``) against float64 NumPy: every layout, edge shapes, threads,
+NaN, the fall-backs to NumPy, concurrent callers and a fork.
+
+The op registry reaches it too (tests/test_fast_paths.py, provider ``"native"``); these checks cover
+what small registry samples cannot: tiles cut at every edge, several depth passes, the thread split
+and the pool.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+
+from nurinet._runtime import gemm, probe, settings
+
+pytestmark = pytest.mark.skipif(not gemm.native_available(), reason="nurinet's own GEMM needs AVX-512 and a C compiler")
+
+
+@pytest.fixture
+def native_gemm():
+    """The native provider at every size, restored afterwards."""
+    old = gemm.set_provider("native")
+    saved = settings.snapshot()
+    settings.GEMM_MIN_MACS = settings.NATIVE_GEMM_MIN_MACS = settings.NATIVE_GEMM_THREAD_MIN_MACS = 1
+    threads = gemm._native_threads()
+    yield
+    gemm.set_num_threads(threads)
+    settings.restore(saved)
+    gemm.set_provider(old)
+
+
+def _operands(rng, m, n, k, trans_a, trans_b):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    return (a.T if trans_a else a), (b.T if trans_b else b)
+
+
+def _reference(a, b):
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+@pytest.mark.parametrize("trans_a,trans_b", list(itertools.product([False, True], repeat=2)))
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_every_layout_and_edge_matches_float64(native_gemm, trans_a, trans_b, threads):
+    """Rows around the 12-row tile, columns around the 32-column sliver, depths around the 256 pass."""
+    gemm.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    for m, n, k in itertools.product([1, 11, 12, 13, 64, 130], [1, 15, 16, 17, 32, 33, 100], [1, 16, 17, 256, 300]):
+        a, b = _operands(rng, m, n, k, trans_a, trans_b)
+        with probe.counting() as counts:
+            got = gemm.matmul(a, b)
+        assert counts["native.gemm"] == 1
+        assert got.dtype == np.float32 and got.shape == (m, n) and got.flags.c_contiguous
+        np.testing.assert_allclose(got, _reference(a, b), rtol=1e-4, atol=1e-4 * np.sqrt(k), err_msg=f"{m}x{n}x{k}")
+
+
+def test_large_products_are_bitwise_the_same_on_any_thread_count(native_gemm):
+    rng = np.random.default_rng(1)
+    for m, n, k in [(128, 512, 784), (2048, 128, 384), (70, 1100, 300), (513, 2100, 40)]:
+        a, b = _operands(rng, m, n, k, False, True)
+        results = []
+        for threads in (1, 2, 4):
+            gemm.set_num_threads(threads)
+            results.append(gemm.matmul(a, b))
+        for other in results[1:]:
+            np.testing.assert_array_equal(other, results[0])
+        np.testing.assert_allclose(results[0], _reference(a, b), rtol=1e-4, atol=1e-3)
+
+
+def test_output_is_written_not_read_and_nan_spreads_as_in_blas(native_gemm):
+    rng = np.random.default_rng(2)
+    a, b = _operands(rng, 40, 70, 300, False, False)
+    out = np.full((40, 70), np.nan, np.float32)  # what was in `out` must not leak into the result
+    assert gemm.matmul(a, b, out=out) is out
+    assert np.isfinite(out).all()
+    a[5, 299] = np.nan  # in the second depth pass
+    b[0, 69] = np.inf
+    got = gemm.matmul(a, b)
+    assert np.isnan(got[5]).all()
+    rest = np.delete(got, 5, axis=0)
+    assert np.isinf(rest[:, 69]).all() or np.isnan(rest[:, 69]).any()
+    assert np.isfinite(np.delete(rest, 69, axis=1)).all()
+
+
+def test_zero_depth_gives_zeros(native_gemm):
+    out = np.full((5, 40), np.nan, np.float32)
+    gemm.matmul(np.ones((5, 0), np.float32), np.ones((0, 40), np.float32), out=out)
+    np.testing.assert_array_equal(out, 0.0)
+
+
+def test_what_it_cannot_take_goes_to_numpy(native_gemm):
+    rng = np.random.default_rng(3)
+    x32 = rng.standard_normal((30, 40)).astype(np.float32)
+    cases = {
+        "float64": (x32.astype(np.float64), x32.T.astype(np.float64)),
+        "mixed dtypes": (x32, x32.T.astype(np.float64)),
+        "strided": (x32[:, ::2], x32[:20, :30]),
+        "batched": (np.stack([x32, x32]), np.stack([x32.T, x32.T])),
+    }
+    for name, (a, b) in cases.items():
+        with probe.counting() as counts:
+            got = gemm.matmul(a, b)
+        assert "native.gemm" not in counts, name
+        np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-5, err_msg=name)
+    out = np.empty((30, 30), np.float32)
+    with probe.counting() as counts:  # an `out` that overlaps an operand: NumPy copies as needed
+        square = np.ascontiguousarray(x32[:, :30])
+        got = gemm.matmul(square, square, out=square)
+    assert "native.gemm" not in counts and got is square
+    del out
+
+
+def test_small_products_stay_with_numpy_by_default():
+    old = gemm.set_provider("native")
+    try:
+        a = np.ones((4, 8), np.float32)
+        with probe.counting() as counts:
+            gemm.matmul(a, a.T)
+        assert "native.gemm" not in counts  # below settings.NATIVE_GEMM_MIN_MACS the ctypes call costs more
+    finally:
+        gemm.set_provider(old)
+
+
+def test_concurrent_callers_share_the_pool_safely(native_gemm):
+    gemm.set_num_threads(2)
+    rng = np.random.default_rng(4)
+    pairs = [_operands(rng, 96, 300, 200, False, bool(i % 2)) for i in range(4)]
+    want = [_reference(a, b) for a, b in pairs]
+    errors = []
+
+    def work(i):
+        for _ in range(20):
+            got = gemm.matmul(*pairs[i])
+            if not np.allclose(got, want[i], rtol=1e-4, atol=1e-3):
+                errors.append(i)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors
+
+
+def _product_in_child(queue):
+    a = np.arange(64 * 300, dtype=np.float32).reshape(64, 300) / 1e4
+    queue.put(float(np.abs(gemm.matmul(a, a.T) - _reference(a, a.T)).max()))
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_a_forked_child_runs_products_with_a_fresh_pool(native_gemm):
+    gemm.set_num_threads(2)
+    a = np.ones((64, 300), np.float32)
+    gemm.matmul(a, a.T)  # the parent's pool has started its worker
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_product_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0, "the child hung or died: its pool must not wait for the parent's threads"
+    assert queue.get(timeout=5) < 1e-2
+
+
+def test_set_provider_names_the_reason_when_it_cannot(monkeypatch):
+    monkeypatch.setitem(gemm._state, "native", None)
+    monkeypatch.setitem(gemm._state, "native_reason", "this CPU or compiler has no AVX-512 (x86-64 Linux)")
+    with pytest.raises(RuntimeError, match="AVX-512"):
+        gemm.set_provider("native")
+
+
+def test_thread_count_follows_the_blas_environment(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert gemm._threads_from_environment() == 1
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert gemm._threads_from_environment() == 3
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_a_bias_row_is_added_as_the_product_is_stored(native_gemm, trans_b):
+    rng = np.random.default_rng(5)
+    for m, n, k in [(7, 33, 5), (130, 100, 300), (64, 512, 784)]:
+        a, b = _operands(rng, m, n, k, False, trans_b)
+        bias = rng.standard_normal(n).astype(np.float32)
+        np.testing.assert_allclose(gemm.matmul(a, b, bias=bias), _reference(a, b) + bias, rtol=1e-4,
+                                   atol=1e-4 * np.sqrt(k))
+    out = np.full((3, 40), np.nan, np.float32)
+    bias = np.arange(40, dtype=np.float32)
+    gemm.matmul(np.ones((3, 0), np.float32), np.ones((0, 40), np.float32), out=out, bias=bias)
+    np.testing.assert_array_equal(out, np.broadcast_to(bias, (3, 40)))
+
+
+def test_a_bias_the_kernel_cannot_take_is_added_after(native_gemm):
+    rng = np.random.default_rng(6)
+    a, b = _operands(rng, 20, 30, 40, False, False)
+    for bias in (rng.standard_normal(30), rng.standard_normal((1, 30)).astype(np.float32)):  # float64; 2-D
+        np.testing.assert_allclose(gemm.matmul(a, b, bias=bias), _reference(a, b) + bias, rtol=1e-4, atol=1e-4)
