@@ -213,6 +213,32 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
     }
 }
 
+/* Each thread's packed-B block, kept between products and grown as needed (at most KC x NC floats,
+ * 1 MiB): a fresh allocation per product scattered the heap, and the CNN's peak resident set grew
+ * by about 10 MiB (docs/performance.md). Freed when its thread ends. */
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
+static __thread float *buffer;
+static __thread size_t buffer_bytes;
+
+static void make_buffer_key(void) { pthread_key_create(&buffer_key, free); }
+
+static float *packing_buffer(size_t bytes) {
+    if (buffer_bytes >= bytes) return buffer;
+    pthread_once(&buffer_key_once, make_buffer_key);
+    free(buffer);
+    buffer = NULL, buffer_bytes = 0;
+    size_t want = (size_t)G_KC * G_NC * sizeof(float) < bytes ? bytes : (size_t)G_KC * G_NC * sizeof(float);
+    if (posix_memalign((void **)&buffer, 64, want) != 0) {
+        buffer = NULL;
+        pthread_setspecific(buffer_key, NULL);
+        return NULL;
+    }
+    buffer_bytes = want;
+    pthread_setspecific(buffer_key, buffer);
+    return buffer;
+}
+
 /* Part `part` of the job: an even share of the column slivers or of the row tiles. */
 static void run_part(const job_t *job, int part) {
     int64_t units = job->by_columns ? (job->n + G_NR - 1) / G_NR : (job->m + G_MR - 1) / G_MR;
@@ -223,16 +249,15 @@ static void run_part(const job_t *job, int part) {
         n0 = u0 * G_NR, n1 = min64(job->n, u1 * G_NR);
     else
         m0 = u0 * G_MR, m1 = min64(job->m, u1 * G_MR);
-    float *bp = NULL;
     size_t bytes = (size_t)G_KC * (size_t)min64(G_NC, (n1 - n0 + G_NR - 1) / G_NR * G_NR) * sizeof(float);
-    if (posix_memalign((void **)&bp, 64, bytes) != 0) {
+    float *bp = packing_buffer(bytes);
+    if (!bp) {
         /* No memory for the packed block: leave C as NaN so the failure cannot pass for a result. */
         for (int64_t i = m0; i < m1; i++)
             for (int64_t j = n0; j < n1; j++) job->c[i * job->ldc + j] = __builtin_nanf("");
         return;
     }
     block(job, m0, m1, n0, n1, bp);
-    free(bp);
 }
 
 /* ---- the thread pool ----
