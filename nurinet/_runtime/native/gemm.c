@@ -185,8 +185,17 @@ static void pack_columns_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j
 
 /* ---- one thread's block of C ---- */
 
-/* c[m0:m1, n0:n1] = op(A)[m0:m1, :] @ op(B)[:, n0:n1], packing B into bp (KC x NC floats, 64-byte aligned). */
-static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *bp) {
+/* A stored transposed (k x m): the tile's mr values of each depth p are contiguous but a whole row
+ * of A apart from the next depth's, so a pass touches kc cache lines of A besides the B sliver and
+ * overflows L1. Copied here into kc rows of MR floats (one 12 KiB block). */
+static void pack_columns_of_a(const float *a, int64_t lda, int64_t kc, int mr, float *ap) {
+    __mmask16 mask = (__mmask16)((1u << mr) - 1);
+    for (int64_t p = 0; p < kc; p++) _mm512_mask_storeu_ps(ap + p * G_MR, mask, _mm512_maskz_loadu_ps(mask, a + p * lda));
+}
+
+/* c[m0:m1, n0:n1] = op(A)[m0:m1, :] @ op(B)[:, n0:n1], packing B into bp (KC x NC floats, 64-byte
+ * aligned) and, when A is stored transposed, the tile's rows of A into ap (KC x MR floats). */
+static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *bp, float *ap) {
     if (job->k == 0) {
         for (int64_t i = m0; i < m1; i++) {
             float *row = job->c + i * job->ldc;
@@ -203,18 +212,23 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
             else
                 pack_rows_of_b(job->b + p0 * job->ldb, job->ldb, kc, jc, jend, bp);
             for (int64_t i0 = m0; i0 < m1; i0 += G_MR) {
-                const float *a = job->trans_a ? job->a + p0 * job->lda + i0 : job->a + i0 * job->lda + p0;
                 int mr = (int)min64(G_MR, m1 - i0);
+                const float *a = job->a + i0 * job->lda + p0;
+                int64_t lda = job->lda;
+                if (job->trans_a) { /* its rows' values lie a row of A apart: gather them into L1 first */
+                    pack_columns_of_a(job->a + p0 * job->lda + i0, job->lda, kc, mr, ap);
+                    a = ap, lda = G_MR;
+                }
                 for (int64_t s = jc; s < jend; s += G_NR)
-                    tile_any(mr, job->trans_a, kc, a, job->lda, bp + (s - jc) * kc, job->c + i0 * job->ldc + s,
+                    tile_any(mr, job->trans_a, kc, a, lda, bp + (s - jc) * kc, job->c + i0 * job->ldc + s,
                              job->ldc, min64(G_NR, jend - s), p0 > 0, job->bias ? job->bias + s : NULL);
             }
         }
     }
 }
 
-/* Each thread's packed-B block, kept between products and grown as needed (at most KC x NC floats,
- * 1 MiB): a fresh allocation per product scattered the heap, and the CNN's peak resident set grew
+/* Each thread's packed blocks, kept between products and grown as needed (at most KC x (NC + MR)
+ * floats, about 1 MiB): a fresh allocation per product scattered the heap, and the CNN's peak resident set grew
  * by about 10 MiB (docs/performance.md). Freed when its thread ends. */
 static pthread_key_t buffer_key;
 static pthread_once_t buffer_key_once = PTHREAD_ONCE_INIT;
@@ -228,7 +242,8 @@ static float *packing_buffer(size_t bytes) {
     pthread_once(&buffer_key_once, make_buffer_key);
     free(buffer);
     buffer = NULL, buffer_bytes = 0;
-    size_t want = (size_t)G_KC * G_NC * sizeof(float) < bytes ? bytes : (size_t)G_KC * G_NC * sizeof(float);
+    size_t most = (size_t)G_KC * (G_NC + G_MR) * sizeof(float);
+    size_t want = most < bytes ? bytes : most;
     if (posix_memalign((void **)&buffer, 64, want) != 0) {
         buffer = NULL;
         pthread_setspecific(buffer_key, NULL);
@@ -249,15 +264,15 @@ static void run_part(const job_t *job, int part) {
         n0 = u0 * G_NR, n1 = min64(job->n, u1 * G_NR);
     else
         m0 = u0 * G_MR, m1 = min64(job->m, u1 * G_MR);
-    size_t bytes = (size_t)G_KC * (size_t)min64(G_NC, (n1 - n0 + G_NR - 1) / G_NR * G_NR) * sizeof(float);
-    float *bp = packing_buffer(bytes);
+    size_t b_floats = (size_t)G_KC * (size_t)min64(G_NC, (n1 - n0 + G_NR - 1) / G_NR * G_NR);
+    float *bp = packing_buffer((b_floats + G_KC * G_MR) * sizeof(float));
     if (!bp) {
         /* No memory for the packed block: leave C as NaN so the failure cannot pass for a result. */
         for (int64_t i = m0; i < m1; i++)
             for (int64_t j = n0; j < n1; j++) job->c[i * job->ldc + j] = __builtin_nanf("");
         return;
     }
-    block(job, m0, m1, n0, n1, bp);
+    block(job, m0, m1, n0, n1, bp, bp + b_floats);
 }
 
 /* ---- the thread pool ----
