@@ -122,7 +122,7 @@ def _callers_of_the_pool(tree: ast.AST) -> set[str]:
 
 def _every_fast_path() -> set[str]:
     # nurinet's own GEMM is counted as "native.gemm" by nurinet._runtime.gemm, not by the library wrapper.
-    kernels = set(compiled._SIGNATURES) - {"nn_sgemm", "nn_gemm_set_spin"}
+    kernels = set(compiled._SIGNATURES) - {"nn_sgemm", "nn_gemm_set_spin", "nn_gemm_park"}
     paths = {f"native.{name}" for name in kernels} | _split_call_sites()
     if gemm.native_available():
         paths.add("native.gemm")

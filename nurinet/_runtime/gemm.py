@@ -38,8 +38,8 @@ import numpy as np
 from nurinet._runtime import compiled, libraries, probe, settings
 from nurinet.backend import get_array_module
 
-__all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "native_available", "provider",
-           "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
+__all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "native_available", "park_workers",
+           "provider", "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
 
 PROVIDERS = ("auto", "numpy", "mkl", "native")
 
@@ -208,6 +208,14 @@ def get_num_threads() -> int | None:
     return int(lib["get_threads"]()) if lib and active == "mkl" else None
 
 
+def park_workers() -> None:
+    """Let the native GEMM's idle workers sleep now rather than spin: called before nurinet hands work
+    to its own elementwise threads, which need the cores (:mod:`nurinet._runtime.parallel`)."""
+    park = _state.get("park")
+    if park is not None:
+        park()
+
+
 def _native_threads() -> int:
     """The native GEMM's thread count: set by :func:`set_num_threads`, else ``OPENBLAS_NUM_THREADS`` or
     ``OMP_NUM_THREADS`` as a user limiting NumPy's BLAS expects, else the CPUs this process may use."""
@@ -290,7 +298,7 @@ def _native() -> Any:
             _state["native"], _state["native_reason"] = None, "this CPU or compiler has no AVX-512 (x86-64 Linux)"
         else:
             lib.nn_gemm_set_spin(1 << settings.NATIVE_GEMM_SPIN_LOG2)
-            _state["native"], _state["native_reason"] = lib.nn_sgemm, ""
+            _state["native"], _state["native_reason"], _state["park"] = lib.nn_sgemm, "", lib.nn_gemm_park
     return _state["native"]
 
 

@@ -154,6 +154,7 @@ def run(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
         return [task() for task in tasks]
     if probe.counts is not None:  # tests only: which threaded split ran
         probe.hit("split." + probe.caller(__name__))
+    gemm.park_workers()  # the GEMM's idle workers would spin on the cores these tasks need
     futures = [_pool(max(1, _threads() - 1)).submit(task) for task in tasks[1:]]
     try:
         first = tasks[0]()

@@ -29,6 +29,7 @@
 
 int nn_gemm_supported(void);
 void nn_gemm_set_spin(int64_t ticks);
+void nn_gemm_park(void);
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads);
 
@@ -50,6 +51,9 @@ void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int6
  * settings.NATIVE_GEMM_SPIN_LOG2): long enough to span the gap between two products of a training
  * step, short enough not to take a core from other threads for long (docs/performance.md). */
 static atomic_uint_fast64_t spin_ticks = 1ULL << 20;
+/* Set by nn_gemm_park (nurinet calls it before it hands elementwise work to its own Python threads,
+ * which need the cores): idle workers stop spinning and sleep now. Cleared by the next product. */
+static atomic_int parked;
 
 typedef struct {
     int64_t m, n, k, lda, ldb, ldc;
@@ -62,6 +66,8 @@ typedef struct {
 int nn_gemm_supported(void) { return 1; }
 
 void nn_gemm_set_spin(int64_t ticks) { atomic_store(&spin_ticks, ticks < 0 ? 0 : (uint64_t)ticks); }
+
+void nn_gemm_park(void) { atomic_store_explicit(&parked, 1, memory_order_relaxed); }
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
@@ -313,7 +319,8 @@ static void *worker_main(void *arg) {
     for (;;) {
         uint64_t start = __rdtsc();
         while (atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32 == seen) {
-            if (__rdtsc() - start < atomic_load_explicit(&spin_ticks, memory_order_relaxed)) {
+            if (__rdtsc() - start < atomic_load_explicit(&spin_ticks, memory_order_relaxed)
+                && !atomic_load_explicit(&parked, memory_order_relaxed)) {
                 _mm_pause();
                 continue;
             }
@@ -362,6 +369,7 @@ static void run_job(const job_t *job, int threads) {
         if (ensure_workers(threads - 1) > 0) {
             uint64_t number = (atomic_load(&pool.ticket) >> 32) + 1;
             pool.job = job;
+            atomic_store_explicit(&parked, 0, memory_order_relaxed);
             atomic_store(&pool.parts, job->parts);
             atomic_store(&pool.done, 0);
             pthread_mutex_lock(&pool.lock);
@@ -403,6 +411,8 @@ void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int6
 int nn_gemm_supported(void) { return 0; }
 
 void nn_gemm_set_spin(int64_t ticks) { (void)ticks; }
+
+void nn_gemm_park(void) {}
 
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
