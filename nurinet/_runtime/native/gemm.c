@@ -41,7 +41,9 @@ void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int6
 
 #define G_MR 12   /* rows of the register tile: 12 x 2 accumulators + 2 of B + 1 broadcast of 32 */
 #define G_NR 32   /* columns of the register tile: two 16-float vectors */
-#define G_KC 256  /* depth of one pass: the tile's rows of A (12 KiB) stay in L1 */
+#ifndef G_KC
+#define G_KC 256  /* the deepest pass: the tile's rows of A (12 KiB) stay in L1 */
+#endif
 #define G_NC 1024 /* columns packed at once: a 1 MiB block of B stays in L2 */
 #define G_MAX_THREADS 64
 #ifndef G_PARTS_PER_THREAD
@@ -211,8 +213,11 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
     }
     for (int64_t jc = n0; jc < n1; jc += G_NC) {
         int64_t jend = min64(n1, jc + G_NC);
-        for (int64_t p0 = 0; p0 < job->k; p0 += G_KC) {
-            int64_t kc = min64(G_KC, job->k - p0);
+        /* Passes of equal depth (288 = 2 x 144, not 256 + 32): a shallow last pass costs a whole
+         * load and store of C for little work. */
+        int64_t passes = (job->k + G_KC - 1) / G_KC, depth = (job->k + passes - 1) / passes;
+        for (int64_t p0 = 0; p0 < job->k; p0 += depth) {
+            int64_t kc = min64(depth, job->k - p0);
             if (job->trans_b)
                 pack_columns_of_b(job->b + p0, job->ldb, kc, jc, jend, bp);
             else
