@@ -121,11 +121,12 @@ def _callers_of_the_pool(tree: ast.AST) -> set[str]:
 
 
 def _every_fast_path() -> set[str]:
-    # nurinet's own GEMM is counted as "native.gemm" by nurinet._runtime.gemm, not by the library wrapper.
-    kernels = set(compiled._SIGNATURES) - {"nn_sgemm", "nn_gemm_set_spin", "nn_gemm_park"}
+    # nurinet's own GEMM is counted as "native.gemm" and "native.gemm_gathered" by nurinet._runtime.gemm,
+    # not by the library wrapper; its two settings calls are no fast paths.
+    kernels = set(compiled._SIGNATURES) - {"nn_sgemm", "nn_sgemm_gathered", "nn_gemm_set_spin", "nn_gemm_park"}
     paths = {f"native.{name}" for name in kernels} | _split_call_sites()
     if gemm.native_available():
-        paths.add("native.gemm")
+        paths |= {"native.gemm", "native.gemm_gathered"}
     if blas.available():
         paths |= {f"blas.{name}.{dtype}" for name in ("axpby", "axpy") for dtype in ("float32", "float64")}
     if gemm.mkl_available():

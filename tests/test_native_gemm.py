@@ -199,3 +199,40 @@ def test_a_bias_the_kernel_cannot_take_is_added_after(native_gemm):
     a, b = _operands(rng, 20, 30, 40, False, False)
     for bias in (rng.standard_normal(30), rng.standard_normal((1, 30)).astype(np.float32)):  # float64; 2-D
         np.testing.assert_allclose(gemm.matmul(a, b, bias=bias), _reference(a, b) + bias, rtol=1e-4, atol=1e-4)
+
+
+def _gathered_reference(source, offsets, sample, rows, length):
+    base = source.reshape(-1)[sample * source[0].size:]
+    return np.stack([base[o:o + length] for o in offsets[:rows]]).astype(np.float64)
+
+
+def test_gathered_rows_match_the_built_operand(native_gemm):
+    """A convolution's windows read in place: row r of sample s's operand starts at offsets[r]."""
+    rng = np.random.default_rng(7)
+    samples, rows, length = 3, 37, 70
+    source = rng.standard_normal((samples, 400)).astype(np.float32)
+    offsets = rng.integers(0, 400 - length, rows).astype(np.int64)
+    built = [_gathered_reference(source, offsets, s, rows, length) for s in range(samples)]  # rows x length
+    a = rng.standard_normal((20, rows)).astype(np.float32)
+    out = np.full((20, samples * length), np.nan, np.float32)
+    assert gemm.gathered_products(a, source, offsets, out, k=rows, n=length, samples=samples, a_stride=0,
+                                  source_stride=400, out_stride=length, trans_b=False, accumulate=0)
+    want = np.concatenate([a.astype(np.float64) @ b for b in built], axis=1)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+    # the weight-gradient form: sum over samples of g_s (20 x length) @ built_s.T, then added to it
+    g = rng.standard_normal((20, samples * length)).astype(np.float32)
+    gw = np.full((20, rows), np.nan, np.float32)
+    kwargs = {"k": length, "n": rows, "samples": samples, "a_stride": length, "source_stride": 400, "out_stride": 0,
+              "trans_b": True}
+    assert gemm.gathered_products(g, source, offsets, gw, accumulate=1, **kwargs)
+    want = sum(g[:, s * length:(s + 1) * length].astype(np.float64) @ built[s].T for s in range(samples))
+    np.testing.assert_allclose(gw, want, rtol=1e-4, atol=1e-3)
+    assert gemm.gathered_products(g, source, offsets, gw, accumulate=2, **kwargs)
+    np.testing.assert_allclose(gw, 2 * want, rtol=1e-4, atol=2e-3)
+
+
+def test_gathered_products_decline_what_they_cannot_take(native_gemm):
+    a = np.ones((4, 3), np.float64)
+    assert not gemm.gathered_products(a, np.ones((1, 10)), np.zeros(3, np.int64), np.ones((4, 5)), k=3, n=5,
+                                      samples=1, a_stride=0, source_stride=10, out_stride=5, trans_b=False,
+                                      accumulate=0)

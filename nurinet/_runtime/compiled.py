@@ -72,6 +72,7 @@ _SIGNATURES = {
     "nn_sgemm": [_I64, _I64, _I64, _INT, _P, _I64, _INT, _P, _I64, _P, _P, _I64, _INT],
     "nn_gemm_set_spin": [_I64],
     "nn_gemm_park": [],
+    "nn_sgemm_gathered": [_I64, _I64, _I64, _INT, _P, _I64, _I64, _INT, _P, _P, _I64, _P, _I64, _I64, _I64, _INT, _INT],
 }
 # Exported functions that return an int (the rest return nothing).
 _RETURNS_INT = ("nn_gemm_supported",)

@@ -90,8 +90,8 @@ def _share_cores(active: str) -> None:
     if found is None:
         return
     setter, getter = found
-    if active != "numpy" and "openblas_threads" not in _state:
-        _state["openblas_threads"] = int(getter())
+    if active != "numpy":  # set again at each switch: another library may have changed it meanwhile
+        _state.setdefault("openblas_threads", int(getter()))
         setter(1)
     elif active == "numpy" and "openblas_threads" in _state:
         setter(_state.pop("openblas_threads"))
@@ -206,6 +206,31 @@ def get_num_threads() -> int | None:
         return _native_threads()
     lib = _state.get("mkl")
     return int(lib["get_threads"]()) if lib and active == "mkl" else None
+
+
+def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n: int, samples: int, a_stride: int,
+                      source_stride: int, out_stride: int, trans_b: bool, accumulate: int) -> bool:
+    """Products whose right operand's rows are gathered from ``source``, in the native GEMM on the
+    calling thread; returns whether it ran (False: not the native provider, or arrays it cannot take;
+    the caller then builds the operand and uses :func:`matmul`).
+
+    For each sample ``s``: ``out_s = a_s @ op(b_s)``, where ``a_s`` is ``a``'s first ``k`` columns
+    shifted by ``s * a_stride`` elements, ``out_s`` is ``out`` shifted by ``s * out_stride``, and row
+    ``r`` of the stored ``b_s`` starts at element ``s * source_stride + offsets[r]`` of ``source``
+    (``k`` rows of ``n`` floats; with ``trans_b``, ``n`` rows of ``k`` floats, ``op(b_s)`` being their
+    transpose). ``accumulate``: 0 writes each ``out_s``; 1 sums the samples into ``out`` (stride 0);
+    2 adds that sum to what ``out`` holds. A stride-1 convolution reads its windows this way straight
+    from its padded input (:mod:`nurinet._runtime.fast.conv`).
+    """
+    if (_state.get("active") or provider()) != "native" or not settings.NATIVE:
+        return False
+    if any(type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous for x in (a, source, out)):
+        return False
+    probe.hit("native.gemm_gathered")
+    compiled.raw_library().nn_sgemm_gathered(
+        a.shape[0], n, k, 0, a.ctypes.data, a.shape[1], a_stride, int(trans_b), source.ctypes.data, offsets.ctypes.data,
+        source_stride, out.ctypes.data, out.shape[-1], out_stride, samples, accumulate, 1)
+    return True
 
 
 def park_workers() -> None:

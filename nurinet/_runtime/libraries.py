@@ -128,8 +128,17 @@ def _bind_mkl(lib: ctypes.CDLL) -> dict[str, Any]:
                             _I64, _I64, _I64]
         gemm.restype = batched.restype = None
         routines[np.dtype(dtype)] = (gemm, batched)
-    set_threads, get_threads = lib.MKL_Set_Num_Threads, lib.mkl_get_max_threads
-    set_threads.argtypes, set_threads.restype, get_threads.restype = [_I], None, _I
+    global_threads, get_threads = lib.MKL_Set_Num_Threads, lib.mkl_get_max_threads
+    global_threads.argtypes, global_threads.restype, get_threads.restype = [_I], None, _I
+    local_threads = lib.MKL_Set_Num_Threads_Local
+    local_threads.argtypes, local_threads.restype = [_I], _I
+
+    def set_threads(count: int) -> None:
+        # A thread-local count (threadpoolctl sets one, e.g. under scikit-learn) would shadow the
+        # global one in this thread: 0 drops it.
+        global_threads(count)
+        local_threads(0)
+
     address = ctypes.cast(lib.cblas_sgemm_64, ctypes.c_void_p).value
     return {"lib": lib, "routines": routines, "set_threads": set_threads, "get_threads": get_threads,
             "sgemm_address": (address, 1)}

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nurinet._runtime import buffers, conv_arrays, native, parallel, settings
+from nurinet._runtime import buffers, conv_arrays, gemm, native, parallel, settings
 from nurinet._runtime.fast import conv_wide
 from nurinet._runtime.fast.conv_wide import Wide
 
@@ -93,12 +93,16 @@ def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> An
     wm = w.reshape(o, -1)
     y = np.empty((n, o, lay.ho, lay.wo), dtype=np.result_type(x, w))
 
+    windows = lay.window_offsets()
+
     def work(chunks: list[tuple[int, int]]) -> None:
         for n0, n1 in chunks:
-            cols = lay.cols(xflat[n0:n1])
-            y2 = conv_arrays.grouped_products(wm, cols, geom.groups, pooled=True)
+            y2 = _gathered_forward(wm, xflat[n0:n1], windows, lay, geom.groups)
+            if y2 is None:
+                cols = lay.cols(xflat[n0:n1])
+                y2 = conv_arrays.grouped_products(wm, cols, geom.groups, pooled=True)
+                buffers.give_back(cols)
             conv_wide.outputs_into(y2, b, y[n0:n1], lay)
-            buffers.give_back(cols)
             buffers.give_back(y2)
 
     _over_chunks(work, lay.chunks(n), lay.rows * lay.length * n)
@@ -112,16 +116,14 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
     gxpad = np.empty((n, lay.c, lay.hp, lay.wp), dtype=gy.dtype) if needs_x else None
     wt = conv_arrays.transposed_weight(w, groups)
     offsets, length = lay.offsets(), lay.length
+    windows = lay.window_offsets()
 
     def work(chunks: list[tuple[int, int]]) -> tuple[Any, Any]:
         gw, gb = None, np.zeros(o, dtype=gy.dtype)
         for n0, n1 in chunks:
             g2 = conv_wide.grad_rows(np.ascontiguousarray(gy[n0:n1]), lay, gb)
             if needs_w:
-                cols = lay.cols(xflat[n0:n1])
-                part = conv_arrays.weight_grad(g2, cols, w.shape, groups)
-                gw = part if gw is None else np.add(gw, part, out=gw)
-                buffers.give_back(cols)
+                gw = _weight_grad_chunk(g2, xflat[n0:n1], windows, lay, w.shape, groups, gw)
             if needs_x:
                 gcols = conv_arrays.grouped_products(wt, g2, groups, pooled=True)
                 conv_wide.col2im_into(gcols, gxpad[n0:n1].reshape(n1 - n0, lay.c, -1), offsets, length)
@@ -135,6 +137,37 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
         gw = None if gw is None else gw + more_w
         gb = gb + more_b
     return _unpadded(gxpad, x.shape, geom), gw, gb
+
+
+def _gathered_forward(wm: Any, xflat: Any, windows: Any, lay: Wide, groups: int) -> Any | None:
+    """A chunk's wide product ``wm @ cols`` (a pooled buffer) with the columns read straight from the
+    padded input ``xflat`` (nb, C, plane) by the native GEMM, or None where it does not apply."""
+    nb = xflat.shape[0]
+    if groups != 1 or wm.dtype != xflat.dtype:
+        return None
+    y2 = buffers.take(np, (wm.shape[0], nb * lay.length), wm.dtype)
+    if gemm.gathered_products(wm, xflat, windows, y2, k=lay.rows, n=lay.length, samples=nb, a_stride=0,
+                              source_stride=xflat[0].size, out_stride=lay.length, trans_b=False, accumulate=0):
+        return y2
+    buffers.give_back(y2)
+    return None
+
+
+def _weight_grad_chunk(g2: Any, xflat: Any, windows: Any, lay: Wide, w_shape: tuple[int, ...], groups: int,
+                       gw: Any) -> Any:
+    """``gw`` (None on a thread's first chunk) plus the chunk's weight gradient: by the native GEMM
+    reading the input's windows in place where it applies, else from a rebuilt column matrix."""
+    nb = xflat.shape[0]
+    if groups == 1 and g2.dtype == xflat.dtype:
+        out = np.empty(w_shape, g2.dtype) if gw is None else gw
+        if gemm.gathered_products(g2, xflat, windows, out.reshape(w_shape[0], -1), k=lay.length, n=lay.rows,
+                                  samples=nb, a_stride=lay.length, source_stride=xflat[0].size, out_stride=0,
+                                  trans_b=True, accumulate=1 if gw is None else 2):
+            return out
+    cols = lay.cols(xflat)
+    part = conv_arrays.weight_grad(g2, cols, w_shape, groups)
+    buffers.give_back(cols)
+    return part if gw is None else np.add(gw, part, out=gw)
 
 
 def _unpadded(gxpad: Any, x_shape: tuple[int, ...], geom: ConvGeometry) -> Any:

@@ -57,6 +57,12 @@ class Wide:
         step = max(1, settings.CONV_CHUNK_BYTES // max(1, self.rows * self.length * 4))
         return [(i, min(n, i + step)) for i in range(0, n, step)]
 
+    def window_offsets(self) -> Any:
+        """Where each row of the column matrix starts in one sample's padded input (C, hp * wp), in
+        elements: channel by channel, kernel offset by offset (the rows' order in :meth:`cols`)."""
+        plane = self.hp * self.wp
+        return (np.arange(self.c, dtype=np.int64)[:, None] * plane + np.asarray(self.offsets(), np.int64)).ravel()
+
     def cols(self, xflat: Any) -> Any:
         """The wide column matrix ``(C * kh * kw, nb * L)`` of a chunk ``xflat`` (nb, C, hp * wp)."""
         nb = xflat.shape[0]

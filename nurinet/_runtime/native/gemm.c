@@ -30,6 +30,9 @@
 int nn_gemm_supported(void);
 void nn_gemm_set_spin(int64_t ticks);
 void nn_gemm_park(void);
+void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
+                       int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
+                       int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads);
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads);
 
@@ -61,6 +64,8 @@ typedef struct {
     int64_t m, n, k, lda, ldb, ldc;
     int trans_a, trans_b;
     const float *a, *b, *bias; /* bias: NULL, or n floats added to every row of C */
+    const int64_t *b_offsets;  /* NULL, or where each stored row of B starts, from b */
+    int add_to_c;              /* C += op(A) op(B) rather than C = */
     float *c;
     int parts, by_columns; /* the C is cut into `parts` blocks of column slivers or of row tiles */
 } job_t;
@@ -132,15 +137,22 @@ static void tile_any(int mr, int a_t, int64_t kc, const float *a, int64_t lda, c
 
 /* ---- packing B ---- */
 
+/* Row r of the stored B: b + r * ldb, or b + offsets[r] when B's rows are gathered from elsewhere
+ * (a convolution's windows read straight from its input: see nn_sgemm_gathered). */
+static inline const float *b_row(const float *b, int64_t ldb, const int64_t *offsets, int64_t r) {
+    return offsets ? b + offsets[r] : b + r * ldb;
+}
+
 /* B stored row-major (k x n): each sliver row is a copy of NR floats, zero-padded past column n1. */
-static void pack_rows_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j0, int64_t j1, float *bp) {
+static void pack_rows_of_b(const float *b, int64_t ldb, const int64_t *offsets, int64_t kc, int64_t j0, int64_t j1,
+                           float *bp) {
     for (int64_t s = j0; s < j1; s += G_NR) {
         int64_t w = min64(G_NR, j1 - s);
         __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
         __mmask16 m1 = w >= 32 ? 0xFFFF : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1);
         float *dst = bp + (s - j0) * kc;
         for (int64_t p = 0; p < kc; p++) {
-            const float *src = b + p * ldb + s;
+            const float *src = b_row(b, ldb, offsets, p) + s;
             _mm512_store_ps(dst + p * G_NR, _mm512_maskz_loadu_ps(m0, src));
             _mm512_store_ps(dst + p * G_NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
         }
@@ -173,7 +185,8 @@ static inline void transpose16(__m512 r[16]) {
 
 /* B stored transposed (n x k, op(B)[p][j] = b[j * ldb + p]): 16 x 16 blocks are loaded along k,
  * transposed in registers and stored as sliver rows; missing columns and depths load as zeros. */
-static void pack_columns_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j0, int64_t j1, float *bp) {
+static void pack_columns_of_b(const float *b, int64_t ldb, const int64_t *offsets, int64_t kc, int64_t j0, int64_t j1,
+                              float *bp) {
     __m512 r[16];
     for (int64_t s = j0; s < j1; s += G_NR) {
         float *dst = bp + (s - j0) * kc;
@@ -183,7 +196,8 @@ static void pack_columns_of_b(const float *b, int64_t ldb, int64_t kc, int64_t j
                 int64_t depth = min64(16, kc - p0);
                 __mmask16 mk = depth >= 16 ? 0xFFFF : (__mmask16)((1u << depth) - 1);
                 for (int j = 0; j < 16; j++)
-                    r[j] = j < rows ? _mm512_maskz_loadu_ps(mk, b + (first + j) * ldb + p0) : _mm512_setzero_ps();
+                    r[j] = j < rows ? _mm512_maskz_loadu_ps(mk, b_row(b, ldb, offsets, first + j) + p0)
+                                    : _mm512_setzero_ps();
                 transpose16(r);
                 for (int64_t q = 0; q < depth; q++) _mm512_store_ps(dst + (p0 + q) * G_NR + 16 * half, r[q]);
             }
@@ -205,6 +219,7 @@ static void pack_columns_of_a(const float *a, int64_t lda, int64_t kc, int mr, f
  * aligned) and, when A is stored transposed, the tile's rows of A into ap (KC x MR floats). */
 static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *bp, float *ap) {
     if (job->k == 0) {
+        if (job->add_to_c) return;
         for (int64_t i = m0; i < m1; i++) {
             float *row = job->c + i * job->ldc;
             for (int64_t j = n0; j < n1; j++) row[j] = job->bias ? job->bias[j] : 0.0f;
@@ -219,9 +234,11 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
         for (int64_t p0 = 0; p0 < job->k; p0 += depth) {
             int64_t kc = min64(depth, job->k - p0);
             if (job->trans_b)
-                pack_columns_of_b(job->b + p0, job->ldb, kc, jc, jend, bp);
+                pack_columns_of_b(job->b + p0, job->ldb, job->b_offsets, kc, jc, jend, bp);
+            else if (job->b_offsets)
+                pack_rows_of_b(job->b, 0, job->b_offsets + p0, kc, jc, jend, bp);
             else
-                pack_rows_of_b(job->b + p0 * job->ldb, job->ldb, kc, jc, jend, bp);
+                pack_rows_of_b(job->b + p0 * job->ldb, job->ldb, NULL, kc, jc, jend, bp);
             for (int64_t i0 = m0; i0 < m1; i0 += G_MR) {
                 int mr = (int)min64(G_MR, m1 - i0);
                 const float *a = job->a + i0 * job->lda + p0;
@@ -232,7 +249,8 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
                 }
                 for (int64_t s = jc; s < jend; s += G_NR)
                     tile_any(mr, job->trans_a, kc, a, lda, bp + (s - jc) * kc, job->c + i0 * job->ldc + s,
-                             job->ldc, min64(G_NR, jend - s), p0 > 0, job->bias ? job->bias + s : NULL);
+                             job->ldc, min64(G_NR, jend - s), p0 > 0 || job->add_to_c,
+                             job->bias ? job->bias + s : NULL);
             }
         }
     }
@@ -391,6 +409,21 @@ static void run_job(const job_t *job, int threads) {
     for (int part = 0; part < job->parts; part++) run_part(job, part);
 }
 
+/* The split into parts and the run, for a job whose operands are set. */
+static void run_product(job_t *job, int threads) {
+    int64_t m = job->m, n = job->n;
+    int64_t slivers = (n + G_NR - 1) / G_NR, tiles = (m + G_MR - 1) / G_MR;
+    threads = threads < 1 ? 1 : threads > G_MAX_THREADS ? G_MAX_THREADS : threads;
+    /* Cutting columns makes every part read all of A; cutting rows makes every part pack all of B.
+     * Columns where A is the smaller (m < n) and there are two slivers per thread, else rows. Parts
+     * of two slivers or tiles at least, up to G_PARTS_PER_THREAD per thread, so that a late worker
+     * still finds some left. */
+    job->by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
+    int64_t units = job->by_columns ? slivers : tiles;
+    job->parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
+    run_job(job, threads);
+}
+
 /* c (m x n, row-major, leading dimension ldc) = op(a) @ op(b) (+ bias), op(x) = x or its transpose.
  * a is m x k (k x m stored when trans_a), b is k x n (n x k stored when trans_b), both row-major with
  * leading dimensions lda and ldb; bias is NULL or n floats added to every row (a linear layer's bias,
@@ -398,17 +431,25 @@ static void run_job(const job_t *job, int threads) {
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
     if (m <= 0 || n <= 0) return;
-    job_t job = {m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, c, 1, 1};
-    int64_t slivers = (n + G_NR - 1) / G_NR, tiles = (m + G_MR - 1) / G_MR;
-    threads = threads < 1 ? 1 : threads > G_MAX_THREADS ? G_MAX_THREADS : threads;
-    /* Cutting columns makes every part read all of A; cutting rows makes every part pack all of B.
-     * Columns where A is the smaller (m < n) and there are two slivers per thread, else rows. Parts
-     * of two slivers or tiles at least, up to G_PARTS_PER_THREAD per thread, so that a late worker
-     * still finds some left. */
-    job.by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
-    int64_t units = job.by_columns ? slivers : tiles;
-    job.parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
-    run_job(&job, threads);
+    job_t job = {m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, NULL, 0, c, 1, 1};
+    run_product(&job, threads);
+}
+
+/* For each of `samples` products s: c_s (m x n) = op(a_s) @ op(b_s), where a_s = a + s * a_stride, c_s =
+ * c + s * c_stride, and the stored rows of b_s are gathered: row r starts at b + s * b_stride +
+ * b_offsets[r] (k rows of n floats, or n rows of k floats when trans_b). With sum_samples 1 (c_stride
+ * 0) the products are summed into one c instead, 2: summed and added to what c holds. A stride-1
+ * convolution's products read their windows this way straight from the padded input, with no column
+ * matrix (nurinet._runtime.fast.conv). */
+void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
+                       int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
+                       int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads) {
+    if (m <= 0 || n <= 0) return;
+    for (int64_t s = 0; s < samples; s++) {
+        job_t job = {m, n, k, lda, 0, ldc, trans_a, trans_b, a + s * a_stride, b + s * b_stride, NULL, b_offsets,
+                     sum_samples == 2 || (sum_samples == 1 && s > 0), c + s * c_stride, 1, 1};
+        run_product(&job, threads);
+    }
 }
 
 #else /* no AVX-512: NumPy's BLAS keeps the products */
@@ -418,6 +459,14 @@ int nn_gemm_supported(void) { return 0; }
 void nn_gemm_set_spin(int64_t ticks) { (void)ticks; }
 
 void nn_gemm_park(void) {}
+
+void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
+                       int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
+                       int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads) {
+    (void)m, (void)n, (void)k, (void)trans_a, (void)a, (void)lda, (void)a_stride, (void)trans_b, (void)b,
+        (void)b_offsets, (void)b_stride, (void)c, (void)ldc, (void)c_stride, (void)samples, (void)sum_samples,
+        (void)threads;
+}
 
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
