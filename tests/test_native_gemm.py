@@ -236,3 +236,31 @@ def test_gathered_products_decline_what_they_cannot_take(native_gemm):
     assert not gemm.gathered_products(a, np.ones((1, 10)), np.zeros(3, np.int64), np.ones((4, 5)), k=3, n=5,
                                       samples=1, a_stride=0, source_stride=10, out_stride=5, trans_b=False,
                                       accumulate=0)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_momentum_on_the_pool_matches_numpy(native_gemm, nesterov):
+    """SGD's momentum update split over the GEMM's threads, against NumPy's arithmetic."""
+    from nurinet import nn, optim
+    from nurinet._runtime.modes import reference_only
+
+    settings.NATIVE_POOL_MIN_ELEMENTS = 1
+    gemm.set_num_threads(3)
+
+    def train():
+        rng = np.random.default_rng(8)
+        params = [nn.Parameter(rng.standard_normal(shape).astype(np.float32)) for shape in ((301, 77), (5000,))]
+        opt = optim.SGD(params, lr=0.1, momentum=0.9, dampening=0.0 if nesterov else 0.2, nesterov=nesterov)
+        for step in range(3):
+            for p in params:
+                p.grad = nn.Parameter(np.random.default_rng(step).standard_normal(p.shape).astype(np.float32))
+            opt.step()
+        return [p.array.copy() for p in params]
+
+    with probe.counting() as counts:
+        got = train()
+    assert counts["native.nn_sgd_momentum_update"] >= 4
+    with reference_only():
+        want = train()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -38,8 +38,8 @@ import numpy as np
 from nurinet._runtime import compiled, libraries, probe, settings
 from nurinet.backend import get_array_module
 
-__all__ = ["PROVIDERS", "get_num_threads", "matmul", "mkl_available", "native_available", "park_workers",
-           "provider", "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
+__all__ = ["PROVIDERS", "gathered_products", "get_num_threads", "matmul", "mkl_available", "native_available",
+           "park_workers", "pool_threads", "provider", "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
 
 PROVIDERS = ("auto", "numpy", "mkl", "native")
 
@@ -231,6 +231,15 @@ def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n:
         a.shape[0], n, k, 0, a.ctypes.data, a.shape[1], a_stride, int(trans_b), source.ctypes.data, offsets.ctypes.data,
         source_stride, out.ctypes.data, out.shape[-1], out_stride, samples, accumulate, 1)
     return True
+
+
+def pool_threads(size: int) -> int:
+    """Threads for native work of ``size`` elements on the native GEMM's pool: its thread count where
+    that GEMM is the provider (its workers are then the ones already awake) and the work is at least
+    ``settings.NATIVE_POOL_MIN_ELEMENTS``, else 1."""
+    if size < settings.NATIVE_POOL_MIN_ELEMENTS or (_state.get("active") or provider()) != "native":
+        return 1
+    return _native_threads()
 
 
 def park_workers() -> None:

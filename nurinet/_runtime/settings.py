@@ -35,7 +35,8 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``PARALLEL_MIN_ELEMENTS``: elements from which elementwise work is split over threads.
 * ``NATIVE_RELU_MIN_ELEMENTS``: elements from which ReLU (forward and backward) runs in C.
 * ``NATIVE_ADAM_MIN_ELEMENTS``: elements of a parameter from which Adam's update runs in C.
-* ``NATIVE_SGD_MIN_ELEMENTS``: elements of a parameter from which SGD's momentum update runs in C.
+* ``NATIVE_SGD_MIN_ELEMENTS``: elements of a parameter from which SGD's momentum update runs in C;
+  ``NATIVE_POOL_MIN_ELEMENTS``: from which it runs on the native GEMM's threads.
 * ``NATIVE_NORM_MIN_ELEMENTS``: elements from which a normalization over the last axis (layer norm)
   runs in C, forward and backward.
 * ``NATIVE_SOFTMAX_MIN_ELEMENTS``: elements of the attention scores from which their row softmax
@@ -124,6 +125,7 @@ PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
 NATIVE_RELU_MIN_ELEMENTS: int = _env_int("NATIVE_RELU_MIN_ELEMENTS", 1 << 14)
 NATIVE_ADAM_MIN_ELEMENTS: int = _env_int("NATIVE_ADAM_MIN_ELEMENTS", 1 << 12)
 NATIVE_SGD_MIN_ELEMENTS: int = _env_int("NATIVE_SGD_MIN_ELEMENTS", 1 << 12)
+NATIVE_POOL_MIN_ELEMENTS: int = _env_int("NATIVE_POOL_MIN_ELEMENTS", 1 << 16)
 NATIVE_NORM_MIN_ELEMENTS: int = _env_int("NATIVE_NORM_MIN_ELEMENTS", 1 << 12)
 NATIVE_SOFTMAX_MIN_ELEMENTS: int = _env_int("NATIVE_SOFTMAX_MIN_ELEMENTS", 1 << 11)
 LSTM_MIN_ROWS_PER_THREAD: int = _env_int("LSTM_MIN_ROWS_PER_THREAD", 8)
@@ -142,7 +144,7 @@ KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
 FLOORS = ("GEMM_MIN_MACS", "NATIVE_GEMM_MIN_MACS", "NATIVE_GEMM_THREAD_MIN_MACS", "BLAS_MIN_ELEMENTS",
           "COLUMN_SUMS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
-          "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_SGD_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS",
+          "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_SGD_MIN_ELEMENTS", "NATIVE_POOL_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS",
           "NATIVE_SOFTMAX_MIN_ELEMENTS",
           "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet._runtime import native, parallel, settings
+from nurinet._runtime import gemm, native, parallel, settings
 
 __all__ = ["adam_update", "sgd_momentum_update"]
 
@@ -72,13 +72,13 @@ def sgd_momentum_update(p: Any, grad: Any, buf: Any, lr: float, momentum: float,
     returns whether it ran (False: the caller runs its own code). See ``sgd_momentum_update`` in
     ``native/kernels.c`` for the arithmetic.
 
-    On one thread: the update reads and writes memory at a few flops per element, and split over
-    threads it ran slower (docs/performance.md).
+    A large parameter's slices run on the native GEMM's threads (:func:`gemm.pool_threads`), not on
+    Python threads, whose hand-off cost more than the split saved (docs/performance.md).
     """
     lib = native.for_arrays(p, grad, buf, min_size=settings.NATIVE_SGD_MIN_ELEMENTS)
     if (lib is None or grad.size != p.size or buf.size != p.size or not p.flags.writeable
             or np.may_share_memory(p, grad) or np.may_share_memory(buf, grad) or np.may_share_memory(p, buf)):
         return False
-    lib.sgd_momentum_update(p.size, p.ctypes.data, grad.ctypes.data, buf.ctypes.data, float(lr), float(momentum),
-                            float(dampening), int(bool(nesterov)))
+    lib.nn_sgd_momentum_update(p.size, p.ctypes.data, grad.ctypes.data, buf.ctypes.data, float(lr), float(momentum),
+                               float(dampening), int(bool(nesterov)), gemm.pool_threads(p.size))
     return True

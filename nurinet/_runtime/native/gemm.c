@@ -30,6 +30,8 @@
 int nn_gemm_supported(void);
 void nn_gemm_set_spin(int64_t ticks);
 void nn_gemm_park(void);
+void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
+                            float dampening, int nesterov, int threads);
 void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
                        int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
                        int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads);
@@ -60,14 +62,22 @@ static atomic_uint_fast64_t spin_ticks = 1ULL << 20;
  * which need the cores): idle workers stop spinning and sleep now. Cleared by the next product. */
 static atomic_int parked;
 
+/* Work the pool runs: `parts` independent parts, part i done by run(task, i). A product's job and the
+ * SGD update below each start with one. */
+typedef struct task {
+    void (*run)(const struct task *task, int part);
+    int parts;
+} task_t;
+
 typedef struct {
+    task_t task;
     int64_t m, n, k, lda, ldb, ldc;
     int trans_a, trans_b;
     const float *a, *b, *bias; /* bias: NULL, or n floats added to every row of C */
     const int64_t *b_offsets;  /* NULL, or where each stored row of B starts, from b */
     int add_to_c;              /* C += op(A) op(B) rather than C = */
     float *c;
-    int parts, by_columns; /* the C is cut into `parts` blocks of column slivers or of row tiles */
+    int by_columns; /* the C is cut into task.parts blocks of column slivers or of row tiles */
 } job_t;
 
 int nn_gemm_supported(void) { return 1; }
@@ -284,9 +294,10 @@ static float *packing_buffer(size_t bytes) {
 }
 
 /* Part `part` of the job: an even share of the column slivers or of the row tiles. */
-static void run_part(const job_t *job, int part) {
+static void run_part(const task_t *task, int part) {
+    const job_t *job = (const job_t *)task;
     int64_t units = job->by_columns ? (job->n + G_NR - 1) / G_NR : (job->m + G_MR - 1) / G_MR;
-    int64_t u0 = units * part / job->parts, u1 = units * (part + 1) / job->parts;
+    int64_t u0 = units * part / task->parts, u1 = units * (part + 1) / task->parts;
     if (u0 >= u1) return;
     int64_t m0 = 0, m1 = job->m, n0 = 0, n1 = job->n;
     if (job->by_columns)
@@ -319,7 +330,7 @@ static struct {
     atomic_uint_fast64_t ticket; /* job number << 32 | next unclaimed part */
     atomic_int done;             /* parts of the current job finished */
     atomic_int parts;            /* parts of the current job */
-    const job_t *job;
+    const task_t *job;
     int workers, sleepers;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ATOMIC_FLAG_INIT, 0, 0, 0, NULL, 0, 0};
 
@@ -332,7 +343,7 @@ static void work_on(uint64_t number) {
         if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &ticket, ticket + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
-        run_part(pool.job, part);
+        pool.job->run(pool.job, part);
         atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
     }
 }
@@ -387,7 +398,7 @@ static int ensure_workers(int wanted) {
 
 /* Run the job's parts on the caller and up to threads - 1 workers; all on the caller when the pool
  * is taken by another caller (another Python thread) or no worker can be started. */
-static void run_job(const job_t *job, int threads) {
+static void run_job(const task_t *job, int threads) {
     if (threads > 1 && job->parts > 1 && !atomic_flag_test_and_set(&pool.busy)) {
         if (ensure_workers(threads - 1) > 0) {
             uint64_t number = (atomic_load(&pool.ticket) >> 32) + 1;
@@ -406,7 +417,7 @@ static void run_job(const job_t *job, int threads) {
         }
         atomic_flag_clear(&pool.busy);
     }
-    for (int part = 0; part < job->parts; part++) run_part(job, part);
+    for (int part = 0; part < job->parts; part++) job->run(job, part);
 }
 
 /* The split into parts and the run, for a job whose operands are set. */
@@ -420,8 +431,8 @@ static void run_product(job_t *job, int threads) {
      * still finds some left. */
     job->by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
     int64_t units = job->by_columns ? slivers : tiles;
-    job->parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
-    run_job(job, threads);
+    job->task.parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
+    run_job(&job->task, threads);
 }
 
 /* c (m x n, row-major, leading dimension ldc) = op(a) @ op(b) (+ bias), op(x) = x or its transpose.
@@ -431,7 +442,7 @@ static void run_product(job_t *job, int threads) {
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
     if (m <= 0 || n <= 0) return;
-    job_t job = {m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, NULL, 0, c, 1, 1};
+    job_t job = {{run_part, 1}, m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, NULL, 0, c, 1};
     run_product(&job, threads);
 }
 
@@ -446,10 +457,42 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
                        int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads) {
     if (m <= 0 || n <= 0) return;
     for (int64_t s = 0; s < samples; s++) {
-        job_t job = {m, n, k, lda, 0, ldc, trans_a, trans_b, a + s * a_stride, b + s * b_stride, NULL, b_offsets,
-                     sum_samples == 2 || (sum_samples == 1 && s > 0), c + s * c_stride, 1, 1};
+        job_t job = {{run_part, 1}, m, n, k, lda, 0, ldc, trans_a, trans_b, a + s * a_stride, b + s * b_stride, NULL,
+                     b_offsets, sum_samples == 2 || (sum_samples == 1 && s > 0), c + s * c_stride, 1};
         run_product(&job, threads);
     }
+}
+
+
+/* ---- SGD's momentum update on the pool ---- */
+
+void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
+                         float momentum, float dampening, int nesterov); /* kernels.c */
+
+typedef struct {
+    task_t task;
+    int64_t n;
+    float *p, *buf;
+    const float *g;
+    float lr, momentum, dampening;
+    int nesterov;
+} sgd_task_t;
+
+static void sgd_part(const task_t *task, int part) {
+    const sgd_task_t *t = (const sgd_task_t *)task;
+    int64_t share = ((t->n + task->parts - 1) / task->parts + 15) / 16 * 16; /* whole cache lines */
+    int64_t i0 = share * part, i1 = min64(t->n, i0 + share);
+    if (i0 < i1) sgd_momentum_update(i1 - i0, t->p + i0, t->g + i0, t->buf + i0, t->lr, t->momentum, t->dampening,
+                                     t->nesterov);
+}
+
+/* sgd_momentum_update (kernels.c) over n floats, its slices on the pool's threads: the update streams
+ * five arrays through memory, and the workers are then awake for the next step's first product.
+ * Python threads cost more to hand the slices to than they save (docs/performance.md). */
+void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
+                            float dampening, int nesterov, int threads) {
+    sgd_task_t t = {{sgd_part, threads < 1 ? 1 : threads}, n, p, buf, g, lr, momentum, dampening, nesterov};
+    run_job(&t.task, threads);
 }
 
 #else /* no AVX-512: NumPy's BLAS keeps the products */
@@ -459,6 +502,15 @@ int nn_gemm_supported(void) { return 0; }
 void nn_gemm_set_spin(int64_t ticks) { (void)ticks; }
 
 void nn_gemm_park(void) {}
+
+void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
+                         float momentum, float dampening, int nesterov); /* kernels.c */
+
+void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
+                            float dampening, int nesterov, int threads) {
+    (void)threads;
+    sgd_momentum_update(n, p, g, buf, lr, momentum, dampening, nesterov);
+}
 
 void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
                        int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
