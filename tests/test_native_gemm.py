@@ -26,6 +26,7 @@ def native_gemm():
     old = gemm.set_provider("native")
     saved = settings.snapshot()
     settings.GEMM_MIN_MACS = settings.NATIVE_GEMM_MIN_MACS = settings.NATIVE_GEMM_THREAD_MIN_MACS = 1
+    settings.NATIVE_GEMM_MIN_SIDE = 1
     threads = gemm._native_threads()
     yield
     gemm.set_num_threads(threads)

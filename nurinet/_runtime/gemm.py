@@ -151,9 +151,10 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
             done = _mkl_matmul(a, b, out)
             if done is not None:
                 return _add_bias(done, bias)
-    if out is None:
-        return _add_bias(a @ b, bias)
-    return _add_bias(get_array_module(a).matmul(a, b, out=out), bias)  # CuPy arrays go to cupy.matmul
+    y = a @ b if out is None else get_array_module(a).matmul(a, b, out=out)  # CuPy arrays go to cupy.matmul
+    if bias is not None:
+        y += bias
+    return y
 
 
 def _add_bias(y: Any, bias: Any) -> Any:
@@ -299,7 +300,9 @@ def _native_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
         return None
     (m, k), n = a.shape, b.shape[1]
     macs = m * n * k
-    if macs < settings.NATIVE_GEMM_MIN_MACS or b.shape[0] != k:
+    # Few rows or a shallow depth (a 10-class layer's gradient products) fill the register tile
+    # poorly, and NumPy's BLAS is quicker there; few columns are fine (docs/performance.md).
+    if macs < settings.NATIVE_GEMM_MIN_MACS or b.shape[0] != k or min(m, k) < settings.NATIVE_GEMM_MIN_SIDE:
         return None
     layout_a, layout_b = _layout(a), _layout(b)
     if layout_a is None or layout_b is None:

@@ -29,6 +29,7 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``NATIVE_GEMM_MIN_MACS``: multiply-adds from which a float32 product goes to nurinet's own GEMM
   (``native/gemm.c``) rather than NumPy's ``@``, when that GEMM is the provider; below it the ctypes
   call costs more than it saves. ``NATIVE_GEMM_THREAD_MIN_MACS``: from which it runs on several threads.
+  ``NATIVE_GEMM_MIN_SIDE``: the fewest rows and the shallowest depth it takes.
 * ``COLUMN_SUMS_MIN_ELEMENTS``: elements from which a 2-D array's column sums (a linear layer's bias
   gradient) are a BLAS matrix-vector product rather than NumPy's reduction.
 * ``BLAS_MIN_ELEMENTS``: elements from which ``axpby``/``axpy`` replace NumPy's passes.
@@ -119,6 +120,7 @@ ELEMENTWISE_THREADS: int | None = env_threads()
 GEMM_MIN_MACS: int = _env_int("GEMM_MIN_MACS", 1 << 15)
 NATIVE_GEMM_MIN_MACS: int = _env_int("NATIVE_GEMM_MIN_MACS", 1 << 17)
 NATIVE_GEMM_THREAD_MIN_MACS: int = _env_int("NATIVE_GEMM_THREAD_MIN_MACS", 1 << 18)
+NATIVE_GEMM_MIN_SIDE: int = _env_int("NATIVE_GEMM_MIN_SIDE", 16)
 BLAS_MIN_ELEMENTS: int = _env_int("BLAS_MIN_ELEMENTS", 1 << 14)
 COLUMN_SUMS_MIN_ELEMENTS: int = _env_int("COLUMN_SUMS_MIN_ELEMENTS", 1 << 10)
 PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
@@ -142,7 +144,7 @@ KEPT_MMAP_THRESHOLD: int = _env_int("KEPT_MMAP_THRESHOLD", 32 << 20)  # glibc's 
 KEPT_TRIM_THRESHOLD: int = _env_int("KEPT_TRIM_THRESHOLD", 1 << 30)
 
 # The floors that forced() sets to their minimum (1: any non-empty array qualifies).
-FLOORS = ("GEMM_MIN_MACS", "NATIVE_GEMM_MIN_MACS", "NATIVE_GEMM_THREAD_MIN_MACS", "BLAS_MIN_ELEMENTS",
+FLOORS = ("GEMM_MIN_MACS", "NATIVE_GEMM_MIN_MACS", "NATIVE_GEMM_THREAD_MIN_MACS", "NATIVE_GEMM_MIN_SIDE", "BLAS_MIN_ELEMENTS",
           "COLUMN_SUMS_MIN_ELEMENTS", "PARALLEL_MIN_ELEMENTS", "NATIVE_RELU_MIN_ELEMENTS",
           "NATIVE_ADAM_MIN_ELEMENTS", "NATIVE_SGD_MIN_ELEMENTS", "NATIVE_POOL_MIN_ELEMENTS", "NATIVE_NORM_MIN_ELEMENTS",
           "NATIVE_SOFTMAX_MIN_ELEMENTS",
