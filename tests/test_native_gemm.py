@@ -265,3 +265,35 @@ def test_sgd_momentum_on_the_pool_matches_numpy(native_gemm, nesterov):
         want = train()
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_a_read_only_out_is_refused_as_numpy_does(native_gemm):
+    rng = np.random.default_rng(9)
+    a, b = _operands(rng, 20, 30, 40, False, False)
+    out = np.zeros((20, 30), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError):
+        gemm.matmul(a, b, out=out)
+    assert not out.any()
+
+
+def test_a_bias_inside_out_is_added_as_numpy_adds_it(native_gemm):
+    """A bias that is a row of `out` must be read before the product overwrites it (NumPy: y += bias)."""
+    rng = np.random.default_rng(10)
+    a, b = _operands(rng, 40, 70, 50, False, True)
+    out = np.full((40, 70), np.nan, np.float32)
+    product = _reference(a, b)
+    got = gemm.matmul(a, b, out=out, bias=out[0])
+    np.testing.assert_allclose(got, product + product[0], rtol=1e-4, atol=1e-3)
+
+
+def test_gathered_products_decline_offsets_they_would_misread(native_gemm):
+    source, out = np.ones((1, 10), np.float32), np.empty((4, 5), np.float32)
+    kwargs = {"k": 3, "n": 5, "samples": 1, "a_stride": 0, "source_stride": 10, "out_stride": 5, "trans_b": False,
+              "accumulate": 0}
+    for offsets in (np.zeros(3, np.int32), [0, 1, 2], np.zeros(6, np.int64)[::2]):
+        assert not gemm.gathered_products(np.ones((4, 3), np.float32), source, offsets, out, **kwargs)
+    read_only = np.empty((4, 5), np.float32)
+    read_only.flags.writeable = False
+    assert not gemm.gathered_products(np.ones((4, 3), np.float32), source, np.zeros(3, np.int64), read_only,
+                                      **kwargs)

@@ -22,8 +22,8 @@ count, so its results do not depend on the number of threads.
 Two BLAS libraries each with its own thread pool must not spin against each other: MKL's idle
 threads wait ``KMP_BLOCKTIME`` (set to a short wait before MKL loads, unless the environment sets
 it) and NumPy's OpenBLAS gets no work from nurinet while MKL is in use. :func:`set_num_threads` and
-:func:`single_thread` act on MKL's threads; :mod:`nurinet.threads` calls them. Products from
-``settings.GEMM_MIN_MACS`` multiply-adds on go to MKL (:mod:`nurinet._runtime.settings`).
+:func:`single_thread` act on MKL's threads and the native GEMM's; :mod:`nurinet.threads` calls them.
+Products from ``settings.GEMM_MIN_MACS`` multiply-adds on go to MKL (:mod:`nurinet._runtime.settings`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def set_provider(name: str) -> str:
 
 
 def provider() -> str:
-    """The provider in use: ``"mkl"`` or ``"numpy"``."""
+    """The provider in use: ``"mkl"``, ``"native"`` or ``"numpy"``."""
     active = _state.get("active")
     if active is None:
         active = _state["active"] = _resolve()
@@ -227,6 +227,9 @@ def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n:
         return False
     if any(type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous for x in (a, source, out)):
         return False
+    if (not out.flags.writeable or type(offsets) is not np.ndarray or offsets.dtype != np.int64
+            or not offsets.flags.c_contiguous):
+        return False
     probe.hit("native.gemm_gathered")
     compiled.raw_library().nn_sgemm_gathered(
         a.shape[0], n, k, 0, a.ctypes.data, a.shape[1], a_stride, int(trans_b), source.ctypes.data, offsets.ctypes.data,
@@ -310,10 +313,11 @@ def _native_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
     if out is None:
         out = np.empty((m, n), _F32)
     elif (type(out) is not np.ndarray or out.shape != (m, n) or out.dtype != _F32 or not out.flags.c_contiguous
-          or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
+          or not out.flags.writeable or np.may_share_memory(out, a) or np.may_share_memory(out, b)):
         return None
+    # A bias inside `out` would be overwritten by the rows stored before it is read: added after.
     fused = (bias is not None and type(bias) is np.ndarray and bias.dtype == _F32 and bias.shape == (n,)
-             and bias.flags.c_contiguous)
+             and bias.flags.c_contiguous and not np.may_share_memory(bias, out))
     threads = _native_threads() if macs >= settings.NATIVE_GEMM_THREAD_MIN_MACS else 1
     probe.hit("native.gemm")
     _state["native"](m, n, k, layout_a[0] == _TRANS, a.ctypes.data, layout_a[1], layout_b[0] == _TRANS,

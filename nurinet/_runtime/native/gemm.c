@@ -21,7 +21,8 @@
  * number of threads, so the result does not depend on it. The pool is one job at a time: a second
  * caller (another Python thread) runs its product on its own thread.
  *
- * Only C = op(A) op(B) (+ a bias row; alpha 1, beta 0): C is written, never read first. On builds without
+ * Only C = op(A) op(B) (+ a bias row; alpha 1, beta 0): C is written, never read first (but for
+ * nn_sgemm_gathered asked to add to C). On builds without
  * AVX-512, nn_gemm_supported() returns 0 and nurinet keeps NumPy's product. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int6
  * step, short enough not to take a core from other threads for long (docs/performance.md). */
 static atomic_uint_fast64_t spin_ticks = 1ULL << 20;
 /* Set by nn_gemm_park (nurinet calls it before it hands elementwise work to its own Python threads,
- * which need the cores): idle workers stop spinning and sleep now. Cleared by the next product. */
+ * which need the cores): idle workers stop spinning and sleep now. Cleared when the pool next posts
+ * a task to its workers. */
 static atomic_int parked;
 
 /* Work the pool runs: `parts` independent parts, part i done by run(task, i). A product's job and the
@@ -330,9 +332,10 @@ static struct {
     atomic_uint_fast64_t ticket; /* job number << 32 | next unclaimed part */
     atomic_int done;             /* parts of the current job finished */
     atomic_int parts;            /* parts of the current job */
+    atomic_int helpers;          /* workers 0 .. helpers - 1 may claim its parts: the caller's threads - 1 */
     const task_t *job;
     int workers, sleepers;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ATOMIC_FLAG_INIT, 0, 0, 0, NULL, 0, 0};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ATOMIC_FLAG_INIT, 0, 0, 0, 0, NULL, 0, 0};
 
 /* Claim and run parts of job `number` until none is left. */
 static void work_on(uint64_t number) {
@@ -349,12 +352,17 @@ static void work_on(uint64_t number) {
 }
 
 static void *worker_main(void *arg) {
-    uint64_t seen = (uint64_t)(uintptr_t)arg; /* the job number when this worker was started */
+    /* The job number when this worker was started (high bits) and the worker's index (low 8 bits):
+     * a worker past the caller's thread count sits the job out, so that `threads` is a limit even
+     * when an earlier caller asked for more workers. */
+    uint64_t seen = (uint64_t)(uintptr_t)arg >> 8;
+    int index = (int)((uintptr_t)arg & 0xFF);
     for (;;) {
         uint64_t start = __rdtsc();
         while (atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32 == seen) {
             if (__rdtsc() - start < atomic_load_explicit(&spin_ticks, memory_order_relaxed)
-                && !atomic_load_explicit(&parked, memory_order_relaxed)) {
+                && !atomic_load_explicit(&parked, memory_order_relaxed)
+                && index < atomic_load_explicit(&pool.helpers, memory_order_relaxed)) {
                 _mm_pause();
                 continue;
             }
@@ -365,7 +373,7 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&pool.lock);
         }
         seen = atomic_load(&pool.ticket) >> 32;
-        work_on(seen);
+        if (index < atomic_load(&pool.helpers)) work_on(seen);
     }
     return NULL;
 }
@@ -387,7 +395,7 @@ static int ensure_workers(int wanted) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        void *number = (void *)(uintptr_t)(atomic_load(&pool.ticket) >> 32);
+        void *number = (void *)(uintptr_t)((atomic_load(&pool.ticket) >> 32) << 8 | (uint64_t)pool.workers);
         int failed = pthread_create(&thread, &attr, worker_main, number);
         pthread_attr_destroy(&attr);
         if (failed) break;
@@ -405,6 +413,7 @@ static void run_job(const task_t *job, int threads) {
             pool.job = job;
             atomic_store_explicit(&parked, 0, memory_order_relaxed);
             atomic_store(&pool.parts, job->parts);
+            atomic_store(&pool.helpers, threads - 1);
             atomic_store(&pool.done, 0);
             pthread_mutex_lock(&pool.lock);
             atomic_store_explicit(&pool.ticket, number << 32, memory_order_release);
