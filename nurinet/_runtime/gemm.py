@@ -10,8 +10,8 @@ recurrences, attention) goes through :func:`matmul`. It runs the product in one 
 * ``"mkl"``: Intel MKL's ``cblas_?gemm`` through :mod:`ctypes`, from the ``mkl`` package
   (``pip install 'nurinet[mkl]'``), faster than OpenBLAS on some CPUs (``docs/performance.md``).
 
-``NURINET_BLAS`` picks one at import (``auto``, the default: MKL when it can be loaded, else the
-native GEMM when it can be built for this CPU, else NumPy; ``native``; ``numpy``; ``mkl``),
+``NURINET_BLAS`` picks one at import (``auto``, the default: the native GEMM when it can be built for
+this CPU, else MKL when it can be loaded, else NumPy; ``native``; ``numpy``; ``mkl``),
 :func:`set_provider` at run time, and :func:`provider` says which is in use. MKL and the native GEMM
 take NumPy arrays whose matrices are C-contiguous or transposed views of C-contiguous arrays (MKL:
 float32 and float64, stacks of matrices too; native: float32 matrices); anything else (CuPy, integer
@@ -113,16 +113,18 @@ def _resolve() -> str:
         raise ValueError(f"NURINET_BLAS={requested!r} is not a provider; choose one of {PROVIDERS}")
     if requested == "numpy":
         return "numpy"
-    if requested in ("auto", "mkl") and _mkl() is not None:
-        return "mkl"
-    if requested == "mkl":
-        raise RuntimeError(f"NURINET_BLAS=mkl, but MKL cannot be used: {_state['mkl_reason']}. "
-                           "Install it with pip install 'nurinet[mkl]', or unset NURINET_BLAS")
-    if _native() is not None:
+    # auto: nurinet's own GEMM first, where it builds (it ran every workload faster than MKL on the
+    # AVX-512 machine measured: docs/performance.md), then MKL, then NumPy's BLAS.
+    if requested in ("auto", "native") and _native() is not None:
         return "native"
     if requested == "native":
         raise RuntimeError(f"NURINET_BLAS=native, but nurinet's own GEMM cannot be used: "
                            f"{_state['native_reason']}; unset NURINET_BLAS")
+    if _mkl() is not None:
+        return "mkl"
+    if requested == "mkl":
+        raise RuntimeError(f"NURINET_BLAS=mkl, but MKL cannot be used: {_state['mkl_reason']}. "
+                           "Install it with pip install 'nurinet[mkl]', or unset NURINET_BLAS")
     return "numpy"
 
 
