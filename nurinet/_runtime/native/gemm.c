@@ -53,7 +53,7 @@ void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int6
 #define G_NC 1024 /* columns packed at once: a 1 MiB block of B stays in L2 */
 #define G_MAX_THREADS 64
 #ifndef G_PARTS_PER_THREAD
-#define G_PARTS_PER_THREAD 2
+#define G_PARTS_PER_THREAD 1
 #endif
 /* How long an idle worker spins before it sleeps, in TSC ticks (nn_gemm_set_spin; nurinet sets
  * settings.NATIVE_GEMM_SPIN_LOG2): long enough to span the gap between two products of a training
@@ -436,8 +436,8 @@ static void run_product(job_t *job, int threads) {
     threads = threads < 1 ? 1 : threads > G_MAX_THREADS ? G_MAX_THREADS : threads;
     /* Cutting columns makes every part read all of A; cutting rows makes every part pack all of B.
      * Columns where A is the smaller (m < n) and there are two slivers per thread, else rows. Parts
-     * of two slivers or tiles at least, up to G_PARTS_PER_THREAD per thread, so that a late worker
-     * still finds some left. */
+     * of two slivers or tiles at least, G_PARTS_PER_THREAD per thread: one, as more (each smaller)
+     * measured slower in a training step; a worker that is late finds its part taken by the caller. */
     job->by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
     int64_t units = job->by_columns ? slivers : tiles;
     job->task.parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
