@@ -45,7 +45,7 @@ UNREACHED = {
     "native.small_sgemm": ("exported for tests/test_native_small_gemm.py only; the LSTM kernels call the packed "
                            "GEMM inside C"),
     # Optimizer updates are no ops of the registry: the optimizer checks below reach and compare them.
-    "native.adam_update": "an optimizer update",
+    "native.nn_adam_update": "an optimizer update",
     "split.nurinet._runtime.fast.optim:adam_update": "an optimizer update",
     "native.nn_sgd_momentum_update": "an optimizer update",
     "blas.axpby.float32": "optimizer updates (SGD momentum, lerp_)",
@@ -171,7 +171,7 @@ OPTIMIZERS = {
     "nadam": lambda ps: nurinet.optim.NAdam(ps, lr=0.01),
     "adadelta": lambda ps: nurinet.optim.Adadelta(ps),
 }
-OPTIMIZER_PATHS = {"native.adam_update", "split.nurinet._runtime.fast.optim:adam_update", "native.nn_sgd_momentum_update",
+OPTIMIZER_PATHS = {"native.nn_adam_update", "split.nurinet._runtime.fast.optim:adam_update", "native.nn_sgd_momentum_update",
                    "blas.axpby.float32",
                    "blas.axpby.float64", "blas.axpy.float32", "blas.axpy.float64"}
 

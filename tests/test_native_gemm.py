@@ -297,3 +297,31 @@ def test_gathered_products_decline_offsets_they_would_misread(native_gemm):
     read_only.flags.writeable = False
     assert not gemm.gathered_products(np.ones((4, 3), np.float32), source, np.zeros(3, np.int64), read_only,
                                       **kwargs)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_on_the_pool_matches_numpy(native_gemm, amsgrad):
+    """Adam's update split over the GEMM's threads, against NumPy's arithmetic."""
+    from nurinet import nn, optim
+    from nurinet._runtime.modes import reference_only
+
+    settings.NATIVE_POOL_MIN_ELEMENTS = 1
+    gemm.set_num_threads(3)
+
+    def train():
+        rng = np.random.default_rng(9)
+        params = [nn.Parameter(rng.standard_normal(shape).astype(np.float32)) for shape in ((301, 77), (5000,))]
+        opt = optim.Adam(params, lr=0.01, amsgrad=amsgrad)
+        for step in range(3):
+            for p in params:
+                p.grad = nn.Parameter(np.random.default_rng(step).standard_normal(p.shape).astype(np.float32))
+            opt.step()
+        return [p.array.copy() for p in params]
+
+    with probe.counting() as counts:
+        got = train()
+    assert counts["native.nn_adam_update"] >= 6
+    with reference_only():
+        want = train()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

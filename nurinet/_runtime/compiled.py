@@ -54,7 +54,7 @@ _SIGNATURES = {
     "lstm_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _INT, _P, _INT, _INT],
     "lstm_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P, _P, _INT, _INT, _INT, _P, _INT, _INT],
     "small_sgemm": [_I64, _I64, _I64, _P, _I64, _P, _I64, _F, _P, _I64],
-    "adam_update": [_I64, _P, _P, _P, _P, _P, _F, _F, _F, _F, _F],
+    "nn_adam_update": [_I64, _P, _P, _P, _P, _P, _F, _F, _F, _F, _F, _INT],
     "nn_sgd_momentum_update": [_I64, _P, _P, _P, _F, _F, _F, _INT, _INT],
     "maxpool2d_blocks_forward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],
     "maxpool2d_blocks_backward": [_I64, _I64, _I64, _I64, _I64, _P, _P, _P],

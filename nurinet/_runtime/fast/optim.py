@@ -16,7 +16,9 @@ def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float]
                 exp_avg: Any, exp_avg_sq: Any, tmp: Any, max_exp_avg_sq: Any = None) -> bool:
     """One Adam update of ``p`` in place, on threads or in the native kernel; returns whether it ran.
 
-    A large C-contiguous NumPy parameter is cut into flat slices, one per thread, each updated by the
+    Where nurinet's own GEMM is the provider, a large parameter's slices run on its threads in the
+    native kernel. Otherwise a large C-contiguous NumPy parameter is cut into flat slices, one per
+    Python thread, each updated by the
     native kernel where it applies and by ``numpy_update`` (the optimizer's own arithmetic) otherwise.
     A parameter on one thread takes the native kernel or nothing (False: the caller runs its code).
 
@@ -35,6 +37,8 @@ def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float]
         True where the update ran here, False where the caller must run it.
     """
     arrays = [p, grad, exp_avg, exp_avg_sq, tmp] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
+    if gemm.pool_threads(p.size) > 1 and _native_adam(coefficients, *arrays):
+        return True  # its slices ran on the native GEMM's threads, which hand them out cheaper
     if type(p) is np.ndarray and p.flags.c_contiguous and parallel.parts(p.size) > 1:
         # The same arithmetic on flat slices, one per thread (every array but the gradient is
         # C-contiguous, so the flat views write through).
@@ -49,7 +53,8 @@ def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float]
 
 def _native_adam(coefficients: Sequence[float], p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, tmp: Any,
                  max_exp_avg_sq: Any = None) -> bool:
-    """The update in one pass by the native kernel ``adam_update``, if it applies; returns whether it ran.
+    """The update in one pass by the native kernel ``adam_update``, if it applies (its slices on the
+    native GEMM's threads from ``settings.NATIVE_POOL_MIN_ELEMENTS``); returns whether it ran.
 
     It applies to float32 NumPy arrays, all C-contiguous, with enough elements (CuPy, float64 or no
     native kernels: see :mod:`nurinet._runtime.native`).
@@ -61,8 +66,8 @@ def _native_adam(coefficients: Sequence[float], p: Any, grad: Any, exp_avg: Any,
     if not p.flags.writeable or np.may_share_memory(p, grad):
         return False
     top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
-    lib.adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
-                    *coefficients)
+    lib.nn_adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
+                       *coefficients, gemm.pool_threads(p.size))
     return True
 
 

@@ -33,6 +33,8 @@ void nn_gemm_set_spin(int64_t ticks);
 void nn_gemm_park(void);
 void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
                             float dampening, int nesterov, int threads);
+void nn_adam_update(int64_t n, float *p, const float *g, float *m, float *v, float *v_max, float beta1, float beta2,
+                    float sqrt_correction2, float eps, float step_size, int threads);
 void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
                        int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
                        int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads);
@@ -473,10 +475,19 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
 }
 
 
-/* ---- SGD's momentum update on the pool ---- */
+/* ---- optimizer updates on the pool ---- */
 
 void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
                          float momentum, float dampening, int nesterov); /* kernels.c */
+void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
+                 float step_size); /* kernels.c */
+
+/* The slice [*i0, *i1) of n elements that part `part` of `parts` updates (whole cache lines). */
+static void slice_of(int64_t n, int part, int parts, int64_t *i0, int64_t *i1) {
+    int64_t share = ((n + parts - 1) / parts + 15) / 16 * 16;
+    *i0 = min64(n, share * part), *i1 = min64(n, *i0 + share);
+}
 
 typedef struct {
     task_t task;
@@ -489,8 +500,8 @@ typedef struct {
 
 static void sgd_part(const task_t *task, int part) {
     const sgd_task_t *t = (const sgd_task_t *)task;
-    int64_t share = ((t->n + task->parts - 1) / task->parts + 15) / 16 * 16; /* whole cache lines */
-    int64_t i0 = share * part, i1 = min64(t->n, i0 + share);
+    int64_t i0, i1;
+    slice_of(t->n, part, task->parts, &i0, &i1);
     if (i0 < i1) sgd_momentum_update(i1 - i0, t->p + i0, t->g + i0, t->buf + i0, t->lr, t->momentum, t->dampening,
                                      t->nesterov);
 }
@@ -501,6 +512,30 @@ static void sgd_part(const task_t *task, int part) {
 void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
                             float dampening, int nesterov, int threads) {
     sgd_task_t t = {{sgd_part, threads < 1 ? 1 : threads}, n, p, buf, g, lr, momentum, dampening, nesterov};
+    run_job(&t.task, threads);
+}
+
+typedef struct {
+    task_t task;
+    int64_t n;
+    float *p, *m, *v, *v_max;
+    const float *g;
+    float beta1, beta2, sqrt_correction2, eps, step_size;
+} adam_task_t;
+
+static void adam_part(const task_t *task, int part) {
+    const adam_task_t *t = (const adam_task_t *)task;
+    int64_t i0, i1;
+    slice_of(t->n, part, task->parts, &i0, &i1);
+    if (i0 < i1) adam_update(i1 - i0, t->p + i0, t->g + i0, t->m + i0, t->v + i0, t->v_max ? t->v_max + i0 : NULL,
+                             t->beta1, t->beta2, t->sqrt_correction2, t->eps, t->step_size);
+}
+
+/* adam_update (kernels.c) over n floats, its slices on the pool's threads, as nn_sgd_momentum_update. */
+void nn_adam_update(int64_t n, float *p, const float *g, float *m, float *v, float *v_max, float beta1, float beta2,
+                    float sqrt_correction2, float eps, float step_size, int threads) {
+    adam_task_t t = {{adam_part, threads < 1 ? 1 : threads}, n, p, m, v, v_max, g, beta1, beta2, sqrt_correction2, eps,
+                     step_size};
     run_job(&t.task, threads);
 }
 
@@ -519,6 +554,16 @@ void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, flo
                             float dampening, int nesterov, int threads) {
     (void)threads;
     sgd_momentum_update(n, p, g, buf, lr, momentum, dampening, nesterov);
+}
+
+void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
+                 float step_size); /* kernels.c */
+
+void nn_adam_update(int64_t n, float *p, const float *g, float *m, float *v, float *v_max, float beta1, float beta2,
+                    float sqrt_correction2, float eps, float step_size, int threads) {
+    (void)threads;
+    adam_update(n, p, g, m, v, v_max, beta1, beta2, sqrt_correction2, eps, step_size);
 }
 
 void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int64_t a_stride,
