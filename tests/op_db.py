@@ -85,7 +85,7 @@ from nurinet.functional.elementwise import (
 )
 from nurinet.functional.embedding import Embedding, EmbeddingScatter
 from nurinet.functional.indexing import GetItem, PutAlongAxis, ScatterAdd, TakeAlongAxis
-from nurinet.functional.linalg import Einsum, Linear, MatMul
+from nurinet.functional.linalg import Einsum, Linear, LinearReLU, MatMul
 from nurinet.functional.loss import MeanSquaredError
 from nurinet.functional.loss_classification import (
     BCEWithLogits,
@@ -379,6 +379,10 @@ OPS: list[OpSpec] = [
            (Linear,)),
     OpSpec("linear_3d_nobias", F.linear, uniform((2, 5, 3), (4, 3)), lambda x, w: x @ w.T,
            (Linear,)),
+    OpSpec("linear_relu", F.linear_relu, uniform((5, 3), (4, 3), (4,)), lambda x, w, b: np.maximum(x @ w.T + b, 0),
+           (LinearReLU,)),
+    OpSpec("linear_relu_3d_nobias", F.linear_relu, uniform((2, 5, 3), (4, 3)), lambda x, w: np.maximum(x @ w.T, 0),
+           (LinearReLU,)),
     OpSpec("einsum_bmm", lambda a, b: F.einsum("bij,bjk->bik", a, b), uniform((2, 3, 4), (2, 4, 2)),
            lambda a, b: np.einsum("bij,bjk->bik", a, b), (Einsum,)),
     OpSpec("einsum_outer_sum", lambda a, b: F.einsum("ij,k->ik", a, b), uniform((2, 3), (4,)),
@@ -909,6 +913,7 @@ _COMMON = "common layer, no benchmark runs it yet: "
 _PART = "part of a hot op's array backward: "  # called by another op's backward_arrays, not by the engine
 HOT_BACKWARD_ARRAYS: dict[str, str] = {
     "Linear": "the MLP, CNN, LSTM, XOR and Transformer benchmarks",
+    "LinearReLU": "the MLP and CNN benchmarks (Sequential's Linear followed by ReLU)",
     "PlainSoftmaxCrossEntropy": "the MLP, CNN, LSTM and Transformer benchmarks",
     "ReLU": "the MLP, CNN and Transformer benchmarks",
     "Conv2d": "the CNN and conv benchmarks",

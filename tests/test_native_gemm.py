@@ -325,3 +325,23 @@ def test_adam_on_the_pool_matches_numpy(native_gemm, amsgrad):
         want = train()
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_relu_is_applied_as_the_product_is_stored(native_gemm):
+    """A linear layer followed by ReLU: after the last depth pass and the bias; NaN stays NaN."""
+    rng = np.random.default_rng(10)
+    for m, n, k in [(7, 33, 5), (130, 100, 600)]:  # one depth pass; three
+        a, b = _operands(rng, m, n, k, False, True)
+        a[3, 0] = np.nan
+        bias = rng.standard_normal(n).astype(np.float32)
+        want = np.maximum(_reference(a, b) + bias, 0)
+        for given in (bias, bias.reshape(1, n)):  # fused; added after the product
+            got = gemm.matmul(a, b, bias=given, relu=True)
+            assert np.isnan(got[3]).all()
+            np.testing.assert_allclose(np.delete(got, 3, 0), np.delete(want, 3, 0), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(np.delete(gemm.matmul(a, b, relu=True), 3, 0),
+                                   np.delete(np.maximum(_reference(a, b), 0), 3, 0), rtol=1e-4, atol=1e-3)
+    out = np.full((3, 40), np.nan, np.float32)
+    bias = np.linspace(-1, 1, 40, dtype=np.float32)
+    gemm.matmul(np.ones((3, 0), np.float32), np.ones((0, 40), np.float32), out=out, bias=bias, relu=True)
+    np.testing.assert_array_equal(out, np.broadcast_to(np.maximum(bias, 0), (3, 40)))

@@ -127,6 +127,8 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "matmul_vec_vec": torch.matmul,
     "linear": TF.linear,
     "linear_3d_nobias": TF.linear,
+    "linear_relu": lambda x, w, b: torch.relu(TF.linear(x, w, b)),
+    "linear_relu_3d_nobias": lambda x, w: torch.relu(TF.linear(x, w)),
     "einsum_bmm": lambda a, b: torch.einsum("bij,bjk->bik", a, b),
     "einsum_outer_sum": lambda a, b: torch.einsum("ij,k->ik", a, b),
     "einsum_implicit": lambda a, b: torch.einsum("ij,jk", a, b),

@@ -69,7 +69,7 @@ _SIGNATURES = {
     "layer_norm_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
     "softmax_rows_forward": [_I64, _I64, _P, _P],
     "softmax_rows_backward": [_I64, _I64, _P, _P],
-    "nn_sgemm": [_I64, _I64, _I64, _INT, _P, _I64, _INT, _P, _I64, _P, _P, _I64, _INT],
+    "nn_sgemm": [_I64, _I64, _I64, _INT, _P, _I64, _INT, _P, _I64, _P, _INT, _P, _I64, _INT],
     "nn_gemm_set_spin": [_I64],
     "nn_gemm_park": [],
     "nn_sgemm_gathered": [_I64, _I64, _I64, _INT, _P, _I64, _I64, _INT, _P, _P, _I64, _P, _I64, _I64, _I64, _INT, _INT],

@@ -128,9 +128,9 @@ def _resolve() -> str:
     return "numpy"
 
 
-def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
-    """``a @ b`` (NumPy's rules) in the provider in use, plus ``bias`` when it is given; written into
-    ``out`` when it is given.
+def matmul(a: Any, b: Any, out: Any = None, bias: Any = None, relu: bool = False) -> Any:
+    """``a @ b`` (NumPy's rules) in the provider in use, plus ``bias`` when it is given, through a ReLU
+    with ``relu``; written into ``out`` when it is given.
 
     Args:
         a: An array of at least 2 dims.
@@ -138,6 +138,8 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
         out: Optional C-contiguous array of the result's shape and dtype.
         bias: Optional array added to the product (a linear layer's bias, broadcast over the rows);
             the native GEMM adds a float32 row vector as it stores the product, saving a pass.
+        relu: Whether to store ``max(result, 0)`` (NaN stays NaN); the native GEMM applies it as it
+            stores the product, saving another pass.
 
     Returns:
         The product (``out`` when given).
@@ -146,23 +148,24 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None) -> Any:
     if a.size * b.shape[-1] >= settings.GEMM_MIN_MACS:
         active = _state.get("active") or provider()
         if active == "native":
-            done = _native_matmul(a, b, out, bias)
+            done = _native_matmul(a, b, out, bias, relu)
             if done is not None:
                 return done
         elif active == "mkl":
             done = _mkl_matmul(a, b, out)
             if done is not None:
-                return _add_bias(done, bias)
+                return _finish(done, bias, relu)
     y = a @ b if out is None else get_array_module(a).matmul(a, b, out=out)  # CuPy arrays go to cupy.matmul
     if bias is not None:
         y += bias
-    return y
+    return get_array_module(y).maximum(y, 0, out=y) if relu else y
 
 
-def _add_bias(y: Any, bias: Any) -> Any:
+def _finish(y: Any, bias: Any, relu: bool) -> Any:
+    """``y`` plus ``bias``, through a ReLU with ``relu`` (in place)."""
     if bias is not None:
         y += bias
-    return y
+    return np.maximum(y, 0, out=y) if relu else y
 
 
 def column_sums(a: Any) -> Any:
@@ -298,7 +301,7 @@ def single_thread() -> Iterator[None]:
         lib["set_threads"](before)
 
 
-def _native_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
+def _native_matmul(a: Any, b: Any, out: Any, bias: Any, relu: bool) -> Any:
     """The product (plus ``bias``) through nurinet's own GEMM, or None when these arrays must go to NumPy."""
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != _F32 or b.dtype != _F32 or not settings.NATIVE):
@@ -322,9 +325,12 @@ def _native_matmul(a: Any, b: Any, out: Any, bias: Any) -> Any:
              and bias.flags.c_contiguous and not np.may_share_memory(bias, out))
     threads = _native_threads() if macs >= settings.NATIVE_GEMM_THREAD_MIN_MACS else 1
     probe.hit("native.gemm")
+    # The ReLU is applied in the store only together with the bias (a bias added afterwards must come first).
+    rectify = relu and (fused or bias is None)
     _state["native"](m, n, k, layout_a[0] == _TRANS, a.ctypes.data, layout_a[1], layout_b[0] == _TRANS,
-                     b.ctypes.data, layout_b[1], bias.ctypes.data if fused else None, out.ctypes.data, n, threads)
-    return out if fused else _add_bias(out, bias)
+                     b.ctypes.data, layout_b[1], bias.ctypes.data if fused else None, int(rectify), out.ctypes.data, n,
+                     threads)
+    return _finish(out, bias, relu) if bias is not None and not fused else out
 
 
 _F32 = np.dtype(np.float32)

@@ -77,7 +77,7 @@ from nurinet.functional.elementwise import (
 )
 from nurinet.functional.embedding import embedding
 from nurinet.functional.indexing import gather, getitem, take_along_axis
-from nurinet.functional.linalg import einsum, linear, matmul
+from nurinet.functional.linalg import einsum, linear, linear_relu, matmul
 from nurinet.functional.loss import (
     contrastive_loss,
     cosine_embedding_loss,
@@ -253,6 +253,7 @@ __all__ = [
     "less",
     "less_equal",
     "linear",
+    "linear_relu",
     "log",
     "log1p",
     "log_softmax",

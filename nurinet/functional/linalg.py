@@ -1,4 +1,4 @@
-"""Linear algebra: matmul (batched, broadcasting), linear (fused matmul + bias), einsum."""
+"""Linear algebra: matmul (batched, broadcasting), linear (fused matmul + bias), linear_relu, einsum."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from nurinet._runtime import gemm
+from nurinet._runtime.fast import activation as fast_activation
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional._util import check_operand_dtype, operands, xp_of
@@ -47,37 +48,71 @@ class Linear(Function):
         return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        from nurinet.functional.reduction import sum as sum_
-        from nurinet.functional.shape import reshape
-
-        x, weight = self.inputs[0], self.inputs[1]
-        g2 = reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
-        gx = reshape(matmul(g2, weight), x.shape) if self.needs_input_grad[0] else None
-        gw = None
-        if self.needs_input_grad[1]:
-            x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
-            gw = matmul(_t(g2), x2)
-        if len(self.inputs) == 2:
-            return gx, gw
-        gb = sum_(g2, axis=0) if self.needs_input_grad[2] else None
-        return gx, gw, gb
+        return _linear_grads(self.inputs, self.needs_input_grad, gy)
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        inputs, needs = self.inputs, self.needs_input_grad
-        x, weight = inputs[0].array, inputs[1].array
-        if x.ndim == 2:  # gy is 2-D too: no reshapes, and gx is a plain array rather than a view
-            gx = gemm.matmul(gy, weight) if needs[0] else None
-            gw = gemm.matmul(gy.T, x) if needs[1] else None
-            g2 = gy
-        else:
-            g2 = gy.reshape(-1, gy.shape[-1])
-            gx = gemm.matmul(g2, weight).reshape(x.shape) if needs[0] else None
-            gw = gemm.matmul(g2.T, x.reshape(-1, x.shape[-1])) if needs[1] else None
-        if len(needs) == 2:
-            return gx, gw
-        if not needs[2]:
-            return gx, gw, None
-        return gx, gw, gemm.column_sums(g2)
+        return _linear_grad_arrays(self.inputs, self.needs_input_grad, gy)
+
+
+class LinearReLU(Function):
+    """``relu(x @ weight.T + bias)`` in one op: what :class:`~nurinet.nn.Sequential` runs for a
+    ``Linear`` followed by a ``ReLU`` (neither with hooks). The native GEMM applies the bias and the
+    ReLU as it stores the product, saving two passes over the output; the gradient is the linear
+    layer's, of ``gy`` masked where the output is not positive (as ReLU's: 0 at 0, NaN gives 0).
+
+    backward_arrays: the MLP and CNN benchmarks.
+    """
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        if x.ndim == 2:
+            return gemm.matmul(x, weight.T, bias=bias, relu=True)
+        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias=bias, relu=True)
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        y = self.output().array
+        return _linear_grads(self.inputs, self.needs_input_grad, gy * Tensor((y > 0).astype(y.dtype)))
+
+    def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
+        y = self.output().array
+        g = fast_activation.relu_grad(gy, y)
+        return _linear_grad_arrays(self.inputs, self.needs_input_grad, gy * (y > 0) if g is None else g)
+
+
+def _linear_grads(inputs: tuple[Tensor, ...], needs: tuple[bool, ...], gy: Tensor) -> tuple[Tensor | None, ...]:
+    """The gradients of ``x @ weight.T (+ bias)`` as Tensors (recorded, for gradients of gradients)."""
+    from nurinet.functional.reduction import sum as sum_
+    from nurinet.functional.shape import reshape
+
+    x, weight = inputs[0], inputs[1]
+    g2 = reshape(gy, (-1, gy.shape[-1])) if gy.ndim != 2 else gy
+    gx = reshape(matmul(g2, weight), x.shape) if needs[0] else None
+    gw = None
+    if needs[1]:
+        x2 = reshape(x, (-1, x.shape[-1])) if x.ndim != 2 else x
+        gw = matmul(_t(g2), x2)
+    if len(inputs) == 2:
+        return gx, gw
+    gb = sum_(g2, axis=0) if needs[2] else None
+    return gx, gw, gb
+
+
+def _linear_grad_arrays(inputs: tuple[Tensor, ...], needs: tuple[bool, ...], gy: Any) -> tuple[Any, ...]:
+    """The gradients of ``x @ weight.T (+ bias)`` as arrays (a plain backward)."""
+    x, weight = inputs[0].array, inputs[1].array
+    if x.ndim == 2:  # gy is 2-D too: no reshapes, and gx is a plain array rather than a view
+        gx = gemm.matmul(gy, weight) if needs[0] else None
+        gw = gemm.matmul(gy.T, x) if needs[1] else None
+        g2 = gy
+    else:
+        g2 = gy.reshape(-1, gy.shape[-1])
+        gx = gemm.matmul(g2, weight).reshape(x.shape) if needs[0] else None
+        gw = gemm.matmul(g2.T, x.reshape(-1, x.shape[-1])) if needs[1] else None
+    if len(needs) == 2:
+        return gx, gw
+    if not needs[2]:
+        return gx, gw, None
+    return gx, gw, gemm.column_sums(g2)
 
 
 class Einsum(Function):
@@ -163,6 +198,21 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is None:
         return Linear()(x, weight)
     return Linear()(x, weight, bias)
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``relu(x @ weight.T + bias)`` as one op (see :class:`LinearReLU`); :class:`~nurinet.nn.Sequential`
+    runs a ``Linear`` followed by a ``ReLU`` this way.
+
+    Shape:
+        x: (*, in_features); weight: (out_features, in_features); bias: (out_features,);
+        output: (*, out_features).
+    """
+    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.array, weight.array)):
+        _check_linear(x, weight)
+    if bias is None:
+        return LinearReLU()(x, weight)
+    return LinearReLU()(x, weight, bias)
 
 
 def _fits(x: Any, weight: Any) -> bool:

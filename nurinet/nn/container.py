@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nurinet.nn.activation import ReLU
+from nurinet.nn.linear import Linear
 from nurinet.nn.module import Module
 
 if TYPE_CHECKING:
@@ -109,8 +111,18 @@ class Sequential(_ListLike):
         return self
 
     def forward(self, x: Any) -> Any:
-        for position, (name, module) in enumerate(self._modules.items()):
+        """Each layer on the output of the one before; a ``Linear`` followed by a ``ReLU``, neither
+        with hooks, runs as one op (:func:`nurinet.functional.linear_relu`: the same values and
+        gradients, two passes fewer over the output)."""
+        items = list(self._modules.items())
+        position = 0
+        while position < len(items):
+            name, module = items[position]
             try:
+                if position + 1 < len(items) and _fuses_with_relu(module, items[position + 1][1]):
+                    x = module.forward_with_relu(x)
+                    position += 2
+                    continue
                 x = module(x)
             except ValueError as error:
                 if type(error) is not ValueError:  # subclasses carry their own data: leave them alone
@@ -118,7 +130,23 @@ class Sequential(_ListLike):
                 where = f"[{position}]" if name == str(position) else f"[{position}] '{name}'"
                 raise ValueError(f"in Sequential layer {where} ({type(module).__name__}): "
                                  f"{error}") from error
+            position += 1
         return x
+
+
+def _fuses_with_relu(module: Module, following: Module) -> bool:
+    """Whether ``module`` is a plain ``Linear`` and ``following`` a ``ReLU``, neither watched: no hook
+    and no ``forward`` replaced on the instance (a callback that records the ReLU's output does
+    that); such a watcher must see the layer's own output, which the fused op never makes."""
+    return (type(module) is Linear and type(following) is ReLU and module.activation is None
+            and module.activity_regularizer is None and not _watched(module) and not _watched(following))
+
+
+def _watched(module: Module) -> bool:
+    if "forward" in module.__dict__:
+        return True
+    hooks = module.__dict__.get("_call_hooks")
+    return bool(hooks) and any(hooks.values())
 
 
 class ModuleList(_ListLike):

@@ -105,6 +105,14 @@ class Linear(Module):
             record_activity(self, y, self.activity_regularizer)
         return y
 
+    def forward_with_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one op (:func:`nurinet.functional.linear_relu`), for a layer with no
+        activation, activity regularizer or hook; :class:`~nurinet.nn.Sequential` calls it for a
+        ``Linear`` followed by a ``ReLU``."""
+        x = as_tensor(x)
+        _check_input(self, x, self.in_features, self.weight)
+        return F.linear_relu(x, self.weight, self.bias)
+
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         if self.activation is not None and not isinstance(self.activation, Module):

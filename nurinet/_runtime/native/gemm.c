@@ -39,7 +39,7 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
                        int trans_b, const float *b, const int64_t *b_offsets, int64_t b_stride, float *c,
                        int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads);
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
-              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads);
+              const float *b, int64_t ldb, const float *bias, int relu, float *c, int64_t ldc, int threads);
 
 #if defined(__AVX512F__) && defined(__linux__)
 #include <immintrin.h>
@@ -80,6 +80,7 @@ typedef struct {
     const float *a, *b, *bias; /* bias: NULL, or n floats added to every row of C */
     const int64_t *b_offsets;  /* NULL, or where each stored row of B starts, from b */
     int add_to_c;              /* C += op(A) op(B) rather than C = */
+    int relu;                  /* C = max(op(A) op(B) + bias, 0): a linear layer followed by ReLU */
     float *c;
     int by_columns; /* the C is cut into task.parts blocks of column slivers or of row tiles */
 } job_t;
@@ -99,7 +100,8 @@ static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
  * caller (see tile_any), so the compiler unrolls the rows and keeps the accumulators in registers. */
 static inline __attribute__((always_inline)) void tile(const int mr, const int a_t, int64_t kc, const float *a,
                                                        int64_t lda, const float *bp, float *c, int64_t ldc,
-                                                       int64_t cols, int accumulate, const float *bias) {
+                                                       int64_t cols, int accumulate, const float *bias,
+                                                       int rectify) {
     __m512 acc[G_MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -126,6 +128,10 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int a
             acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, row));
             acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, row + 16));
         }
+        if (rectify) { /* max(0, acc) returns acc when it is NaN, so a NaN stays NaN as in relu */
+            acc[i][0] = _mm512_max_ps(_mm512_setzero_ps(), acc[i][0]);
+            acc[i][1] = _mm512_max_ps(_mm512_setzero_ps(), acc[i][1]);
+        }
         _mm512_mask_storeu_ps(row, m0, acc[i][0]);
         _mm512_mask_storeu_ps(row + 16, m1, acc[i][1]);
     }
@@ -134,14 +140,14 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int a
 #define TILE_CASE(R)                                                   \
     case R:                                                            \
         if (a_t)                                                       \
-            tile(R, 1, kc, a, lda, bp, c, ldc, cols, accumulate, bias); \
+            tile(R, 1, kc, a, lda, bp, c, ldc, cols, accumulate, bias, rectify); \
         else                                                           \
-            tile(R, 0, kc, a, lda, bp, c, ldc, cols, accumulate, bias); \
+            tile(R, 0, kc, a, lda, bp, c, ldc, cols, accumulate, bias, rectify); \
         break;
 
 /* The tile for mr rows (1 to MR): one unrolled copy per row count, so edge rows run at full speed. */
 static void tile_any(int mr, int a_t, int64_t kc, const float *a, int64_t lda, const float *bp, float *c,
-                     int64_t ldc, int64_t cols, int accumulate, const float *bias) {
+                     int64_t ldc, int64_t cols, int accumulate, const float *bias, int rectify) {
     switch (mr) {
         TILE_CASE(1) TILE_CASE(2) TILE_CASE(3) TILE_CASE(4) TILE_CASE(5) TILE_CASE(6)
         TILE_CASE(7) TILE_CASE(8) TILE_CASE(9) TILE_CASE(10) TILE_CASE(11) TILE_CASE(12)
@@ -236,7 +242,10 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
         if (job->add_to_c) return;
         for (int64_t i = m0; i < m1; i++) {
             float *row = job->c + i * job->ldc;
-            for (int64_t j = n0; j < n1; j++) row[j] = job->bias ? job->bias[j] : 0.0f;
+            for (int64_t j = n0; j < n1; j++) {
+                float v = job->bias ? job->bias[j] : 0.0f;
+                row[j] = job->relu && v < 0.0f ? 0.0f : v;
+            }
         }
         return;
     }
@@ -264,7 +273,7 @@ static void block(const job_t *job, int64_t m0, int64_t m1, int64_t n0, int64_t 
                 for (int64_t s = jc; s < jend; s += G_NR)
                     tile_any(mr, job->trans_a, kc, a, lda, bp + (s - jc) * kc, job->c + i0 * job->ldc + s,
                              job->ldc, min64(G_NR, jend - s), p0 > 0 || job->add_to_c,
-                             job->bias ? job->bias + s : NULL);
+                             job->bias ? job->bias + s : NULL, job->relu && p0 + kc >= job->k);
             }
         }
     }
@@ -449,11 +458,13 @@ static void run_product(job_t *job, int threads) {
 /* c (m x n, row-major, leading dimension ldc) = op(a) @ op(b) (+ bias), op(x) = x or its transpose.
  * a is m x k (k x m stored when trans_a), b is k x n (n x k stored when trans_b), both row-major with
  * leading dimensions lda and ldb; bias is NULL or n floats added to every row (a linear layer's bias,
- * added as the first depth pass is stored). Up to `threads` threads share the work. */
+ * added as the first depth pass is stored); with relu, negative results are stored as 0 (a linear
+ * layer followed by ReLU, applied as the last depth pass is stored). Up to `threads` threads share
+ * the work. */
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
-              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
+              const float *b, int64_t ldb, const float *bias, int relu, float *c, int64_t ldc, int threads) {
     if (m <= 0 || n <= 0) return;
-    job_t job = {{run_part, 1}, m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, NULL, 0, c, 1};
+    job_t job = {{run_part, 1}, m, n, k, lda, ldb, ldc, trans_a, trans_b, a, b, bias, NULL, 0, relu, c, 1};
     run_product(&job, threads);
 }
 
@@ -469,7 +480,7 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
     if (m <= 0 || n <= 0) return;
     for (int64_t s = 0; s < samples; s++) {
         job_t job = {{run_part, 1}, m, n, k, lda, 0, ldc, trans_a, trans_b, a + s * a_stride, b + s * b_stride, NULL,
-                     b_offsets, sum_samples == 2 || (sum_samples == 1 && s > 0), c + s * c_stride, 1};
+                     b_offsets, sum_samples == 2 || (sum_samples == 1 && s > 0), 0, c + s * c_stride, 1};
         run_product(&job, threads);
     }
 }
@@ -575,9 +586,9 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
 }
 
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
-              const float *b, int64_t ldb, const float *bias, float *c, int64_t ldc, int threads) {
+              const float *b, int64_t ldb, const float *bias, int relu, float *c, int64_t ldc, int threads) {
     (void)m, (void)n, (void)k, (void)trans_a, (void)a, (void)lda, (void)trans_b, (void)b, (void)ldb, (void)bias,
-        (void)c, (void)ldc, (void)threads;
+        (void)relu, (void)c, (void)ldc, (void)threads;
 }
 
 #endif
