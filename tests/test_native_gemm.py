@@ -15,6 +15,7 @@ import threading
 import numpy as np
 import pytest
 
+from nurinet import nn, optim
 from nurinet._runtime import gemm, probe, settings
 
 pytestmark = pytest.mark.skipif(not gemm.native_available(), reason="nurinet's own GEMM needs AVX-512 and a C compiler")
@@ -239,34 +240,6 @@ def test_gathered_products_decline_what_they_cannot_take(native_gemm):
                                       accumulate=0)
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_momentum_on_the_pool_matches_numpy(native_gemm, nesterov):
-    """SGD's momentum update split over the GEMM's threads, against NumPy's arithmetic."""
-    from nurinet import nn, optim
-    from nurinet._runtime.modes import reference_only
-
-    settings.NATIVE_POOL_MIN_ELEMENTS = 1
-    gemm.set_num_threads(3)
-
-    def train():
-        rng = np.random.default_rng(8)
-        params = [nn.Parameter(rng.standard_normal(shape).astype(np.float32)) for shape in ((301, 77), (5000,))]
-        opt = optim.SGD(params, lr=0.1, momentum=0.9, dampening=0.0 if nesterov else 0.2, nesterov=nesterov)
-        for step in range(3):
-            for p in params:
-                p.grad = nn.Parameter(np.random.default_rng(step).standard_normal(p.shape).astype(np.float32))
-            opt.step()
-        return [p.array.copy() for p in params]
-
-    with probe.counting() as counts:
-        got = train()
-    assert counts["native.nn_sgd_momentum_update"] >= 4
-    with reference_only():
-        want = train()
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-
-
 def test_a_read_only_out_is_refused_as_numpy_does(native_gemm):
     rng = np.random.default_rng(9)
     a, b = _operands(rng, 20, 30, 40, False, False)
@@ -299,34 +272,6 @@ def test_gathered_products_decline_offsets_they_would_misread(native_gemm):
                                       **kwargs)
 
 
-@pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_on_the_pool_matches_numpy(native_gemm, amsgrad):
-    """Adam's update split over the GEMM's threads, against NumPy's arithmetic."""
-    from nurinet import nn, optim
-    from nurinet._runtime.modes import reference_only
-
-    settings.NATIVE_POOL_MIN_ELEMENTS = 1
-    gemm.set_num_threads(3)
-
-    def train():
-        rng = np.random.default_rng(9)
-        params = [nn.Parameter(rng.standard_normal(shape).astype(np.float32)) for shape in ((301, 77), (5000,))]
-        opt = optim.Adam(params, lr=0.01, amsgrad=amsgrad)
-        for step in range(3):
-            for p in params:
-                p.grad = nn.Parameter(np.random.default_rng(step).standard_normal(p.shape).astype(np.float32))
-            opt.step()
-        return [p.array.copy() for p in params]
-
-    with probe.counting() as counts:
-        got = train()
-    assert counts["native.nn_adam_update"] >= 6
-    with reference_only():
-        want = train()
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-
-
 def test_relu_is_applied_as_the_product_is_stored(native_gemm):
     """A linear layer followed by ReLU: after the last depth pass and the bias; NaN stays NaN."""
     rng = np.random.default_rng(10)
@@ -345,3 +290,41 @@ def test_relu_is_applied_as_the_product_is_stored(native_gemm):
     bias = np.linspace(-1, 1, 40, dtype=np.float32)
     gemm.matmul(np.ones((3, 0), np.float32), np.ones((0, 40), np.float32), out=out, bias=bias, relu=True)
     np.testing.assert_array_equal(out, np.broadcast_to(np.maximum(bias, 0), (3, 40)))
+
+
+POOL_OPTIMIZERS = {
+    "sgd_momentum": (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.2),
+                     "native.nn_sgd_momentum_update"),
+    "sgd_nesterov": (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+                     "native.nn_sgd_momentum_update"),
+    "adam": (lambda ps: optim.Adam(ps, lr=0.01), "native.nn_adam_update"),
+    "amsgrad": (lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True), "native.nn_adam_update"),
+}
+
+
+@pytest.mark.parametrize("name", list(POOL_OPTIMIZERS))
+def test_optimizer_updates_on_the_pool_match_numpy(native_gemm, name):
+    """SGD's and Adam's one-pass updates split over the GEMM's threads, against NumPy's arithmetic."""
+    from nurinet._runtime.modes import reference_only
+
+    make, kernel = POOL_OPTIMIZERS[name]
+    settings.NATIVE_POOL_MIN_ELEMENTS = 1
+    gemm.set_num_threads(3)
+
+    def train():
+        rng = np.random.default_rng(8)
+        params = [nn.Parameter(rng.standard_normal(shape).astype(np.float32)) for shape in ((301, 77), (5000,))]
+        opt = make(params)
+        for step in range(3):
+            for p in params:
+                p.grad = nn.Parameter(np.random.default_rng(step).standard_normal(p.shape).astype(np.float32))
+            opt.step()
+        return [p.array.copy() for p in params]
+
+    with probe.counting() as counts:
+        got = train()
+    assert counts[kernel] >= 4
+    with reference_only():
+        want = train()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

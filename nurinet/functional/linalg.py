@@ -192,12 +192,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         x: (*, in_features); weight: (out_features, in_features); bias: (out_features,);
         output: (*, out_features).
     """
-    # The common case, checked on the arrays; anything else gets _check_linear's full checks.
-    if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.array, weight.array)):
-        _check_linear(x, weight)
-    if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, bias)
+    return _affine(Linear, x, weight, bias)
 
 
 def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -208,11 +203,16 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
         x: (*, in_features); weight: (out_features, in_features); bias: (out_features,);
         output: (*, out_features).
     """
+    return _affine(LinearReLU, x, weight, bias)
+
+
+def _affine(op: type[Function], x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    # The common case, checked on the arrays; anything else gets _check_linear's full checks.
     if not (isinstance(x, Tensor) and isinstance(weight, Tensor) and _fits(x.array, weight.array)):
         _check_linear(x, weight)
     if bias is None:
-        return LinearReLU()(x, weight)
-    return LinearReLU()(x, weight, bias)
+        return op()(x, weight)
+    return op()(x, weight, bias)
 
 
 def _fits(x: Any, weight: Any) -> bool:
