@@ -93,10 +93,9 @@ def get_num_threads() -> int | None:
 
 
 def set_num_threads(n: int) -> None:
-    """Let the products use ``n`` threads from now on (warns and does nothing when it cannot): MKL when
-    it is :mod:`nurinet.gemm`'s provider (NumPy's OpenBLAS then stays on one thread); nurinet's own GEMM
-    and NumPy's BLAS (which still runs float64 and the other products) when the own GEMM is; else
-    NumPy's BLAS.
+    """Let the products use ``n`` threads from now on (warns and does nothing when it cannot): MKL's or
+    nurinet's own GEMM's when one of them is :mod:`nurinet.gemm`'s provider (NumPy's OpenBLAS then stays
+    on one thread, so that two pools never spin against each other), else NumPy's BLAS.
 
     Args:
         n: A positive number of threads.
@@ -106,11 +105,9 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer number of threads, got {n!r}")
-    if gemm.provider() == "mkl":  # MKL runs the products; NumPy's OpenBLAS stays on one thread
+    if gemm.provider() in ("mkl", "native"):  # they run the products; NumPy's OpenBLAS stays on one thread
         gemm.set_num_threads(n)
         return
-    if gemm.provider() == "native":
-        gemm.set_num_threads(n)
     kind = backend()
     if kind == "threadpoolctl":
         for controller in _threadpoolctl_blas() or []:

@@ -89,3 +89,18 @@ def test_bad_thread_count(bad):
         threads.set_num_threads(bad)
     with pytest.raises(ValueError, match="positive integer"), threads.limit_threads(bad):
         pass
+
+
+@pytest.mark.skipif(not gemm.native_available(), reason="nurinet's own GEMM does not build here")
+def test_with_the_native_gemm_the_counts_are_its_own_and_openblas_keeps_one_thread():
+    provider = gemm.set_provider("native")
+    try:
+        before = threads.get_num_threads()
+        with threads.limit_threads(1):
+            assert gemm.get_num_threads() == 1
+        assert gemm.get_num_threads() == before
+        openblas = threads._openblas()
+        if openblas is not None:
+            assert int(openblas[1]()) == 1
+    finally:
+        gemm.set_provider(provider)

@@ -42,10 +42,7 @@ class Linear(Function):
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
-        if x.ndim == 2:
-            return gemm.matmul(x, weight.T, bias=bias)
-        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias=bias)
-        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+        return _affine_arrays(x, weight, bias, relu=False)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         return _linear_grads(self.inputs, self.needs_input_grad, gy)
@@ -64,19 +61,25 @@ class LinearReLU(Function):
     """
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
-        if x.ndim == 2:
-            return gemm.matmul(x, weight.T, bias=bias, relu=True)
-        y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias=bias, relu=True)
-        return y.reshape(x.shape[:-1] + (weight.shape[0],))
+        return _affine_arrays(x, weight, bias, relu=True)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         y = self.output().array
-        return _linear_grads(self.inputs, self.needs_input_grad, gy * Tensor((y > 0).astype(y.dtype)))
+        return _linear_grads(self.inputs, self.needs_input_grad, gy * Tensor._wrap((y > 0).astype(y.dtype), False))
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         y = self.output().array
         g = fast_activation.relu_grad(gy, y)
         return _linear_grad_arrays(self.inputs, self.needs_input_grad, gy * (y > 0) if g is None else g)
+
+
+def _affine_arrays(x: Any, weight: Any, bias: Any, relu: bool) -> Any:
+    """``x @ weight.T + bias`` (through a ReLU with ``relu``), leading dims of ``x`` folded into one
+    so that the product is a single 2-D GEMM (NumPy's batched matmul on 3-D arrays is much slower)."""
+    if x.ndim == 2:
+        return gemm.matmul(x, weight.T, bias=bias, relu=relu)
+    y = gemm.matmul(x.reshape(-1, x.shape[-1]), weight.T, bias=bias, relu=relu)
+    return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
 def _linear_grads(inputs: tuple[Tensor, ...], needs: tuple[bool, ...], gy: Tensor) -> tuple[Tensor | None, ...]:
