@@ -156,16 +156,14 @@ def matmul(a: Any, b: Any, out: Any = None, bias: Any = None, relu: bool = False
             if done is not None:
                 return _finish(done, bias, relu)
     y = a @ b if out is None else get_array_module(a).matmul(a, b, out=out)  # CuPy arrays go to cupy.matmul
-    if bias is not None:
-        y += bias
-    return get_array_module(y).maximum(y, 0, out=y) if relu else y
+    return _finish(y, bias, relu)
 
 
 def _finish(y: Any, bias: Any, relu: bool) -> Any:
     """``y`` plus ``bias``, through a ReLU with ``relu`` (in place)."""
     if bias is not None:
         y += bias
-    return np.maximum(y, 0, out=y) if relu else y
+    return get_array_module(y).maximum(y, 0, out=y) if relu else y
 
 
 def column_sums(a: Any) -> Any:
@@ -236,7 +234,7 @@ def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n:
             or not offsets.flags.c_contiguous):
         return False
     probe.hit("native.gemm_gathered")
-    compiled.raw_library().nn_sgemm_gathered(
+    _state["gathered"](
         a.shape[0], n, k, 0, a.ctypes.data, a.shape[1], a_stride, int(trans_b), source.ctypes.data, offsets.ctypes.data,
         source_stride, out.ctypes.data, out.shape[-1], out_stride, samples, accumulate, 1)
     return True
@@ -347,7 +345,8 @@ def _native() -> Any:
             _state["native"], _state["native_reason"] = None, "this CPU or compiler has no AVX-512 (x86-64 Linux)"
         else:
             lib.nn_gemm_set_spin(1 << settings.NATIVE_GEMM_SPIN_LOG2)
-            _state["native"], _state["native_reason"], _state["park"] = lib.nn_sgemm, "", lib.nn_gemm_park
+            _state["native"], _state["native_reason"] = lib.nn_sgemm, ""
+            _state["gathered"], _state["park"] = lib.nn_sgemm_gathered, lib.nn_gemm_park
     return _state["native"]
 
 

@@ -40,6 +40,12 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
                        int64_t ldc, int64_t c_stride, int64_t samples, int sum_samples, int threads);
 void nn_sgemm(int64_t m, int64_t n, int64_t k, int trans_a, const float *a, int64_t lda, int trans_b,
               const float *b, int64_t ldb, const float *bias, int relu, float *c, int64_t ldc, int threads);
+/* The optimizer updates in kernels.c, run on slices by nn_sgd_momentum_update and nn_adam_update. */
+void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
+                         float momentum, float dampening, int nesterov); /* kernels.c */
+void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
+                 float step_size); /* kernels.c */
 
 #if defined(__AVX512F__) && defined(__linux__)
 #include <immintrin.h>
@@ -93,6 +99,9 @@ void nn_gemm_park(void) { atomic_store_explicit(&parked, 1, memory_order_relaxed
 
 static int64_t min64(int64_t x, int64_t y) { return x < y ? x : y; }
 
+/* The mask of the first w lanes of a 16-float vector (none for w <= 0, all for w >= 16). */
+static inline __mmask16 lanes(int64_t w) { return w >= 16 ? 0xFFFF : w <= 0 ? 0 : (__mmask16)((1u << w) - 1); }
+
 /* ---- the register tile ---- */
 
 /* c[0:mr, 0:cols] (+)= op(A)[0:mr, 0:kc] @ packed sliver (kc x NR). With a_t (A transposed), element
@@ -114,8 +123,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int a
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
     }
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (bias && !accumulate) bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
 #pragma GCC unroll 12
@@ -168,8 +176,7 @@ static void pack_rows_of_b(const float *b, int64_t ldb, const int64_t *offsets, 
                            float *bp) {
     for (int64_t s = j0; s < j1; s += G_NR) {
         int64_t w = min64(G_NR, j1 - s);
-        __mmask16 m0 = w >= 16 ? 0xFFFF : (__mmask16)((1u << w) - 1);
-        __mmask16 m1 = w >= 32 ? 0xFFFF : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1);
+        __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
         float *dst = bp + (s - j0) * kc;
         for (int64_t p = 0; p < kc; p++) {
             const float *src = b_row(b, ldb, offsets, p) + s;
@@ -214,7 +221,7 @@ static void pack_columns_of_b(const float *b, int64_t ldb, const int64_t *offset
             int64_t first = s + 16 * half, rows = j1 - first; /* source rows (output columns) present */
             for (int64_t p0 = 0; p0 < kc; p0 += 16) {
                 int64_t depth = min64(16, kc - p0);
-                __mmask16 mk = depth >= 16 ? 0xFFFF : (__mmask16)((1u << depth) - 1);
+                __mmask16 mk = lanes(depth);
                 for (int j = 0; j < 16; j++)
                     r[j] = j < rows ? _mm512_maskz_loadu_ps(mk, b_row(b, ldb, offsets, first + j) + p0)
                                     : _mm512_setzero_ps();
@@ -488,12 +495,6 @@ void nn_sgemm_gathered(int64_t m, int64_t n, int64_t k, int trans_a, const float
 
 /* ---- optimizer updates on the pool ---- */
 
-void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
-                         float momentum, float dampening, int nesterov); /* kernels.c */
-void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
-                 float step_size); /* kernels.c */
-
 /* The slice [*i0, *i1) of n elements that part `part` of `parts` updates (whole cache lines). */
 static void slice_of(int64_t n, int part, int parts, int64_t *i0, int64_t *i1) {
     int64_t share = ((n + parts - 1) / parts + 15) / 16 * 16;
@@ -558,18 +559,11 @@ void nn_gemm_set_spin(int64_t ticks) { (void)ticks; }
 
 void nn_gemm_park(void) {}
 
-void sgd_momentum_update(int64_t n, float *restrict p, const float *restrict g, float *restrict buf, float lr,
-                         float momentum, float dampening, int nesterov); /* kernels.c */
-
 void nn_sgd_momentum_update(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
                             float dampening, int nesterov, int threads) {
     (void)threads;
     sgd_momentum_update(n, p, g, buf, lr, momentum, dampening, nesterov);
 }
-
-void adam_update(int64_t n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                 float *restrict v_max, float beta1, float beta2, float sqrt_correction2, float eps,
-                 float step_size); /* kernels.c */
 
 void nn_adam_update(int64_t n, float *p, const float *g, float *m, float *v, float *v_max, float beta1, float beta2,
                     float sqrt_correction2, float eps, float step_size, int threads) {
