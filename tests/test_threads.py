@@ -22,9 +22,16 @@ def fresh(monkeypatch):
     gemm.set_provider(provider)
 
 
-@pytest.mark.skipif(not gemm.mkl_available(), reason="MKL is not installed")
-def test_with_mkl_the_counts_are_mkls_and_openblas_keeps_one_thread():
-    provider = gemm.set_provider("mkl")
+PROVIDERS_WITH_OWN_THREADS = [
+    pytest.param("mkl", marks=pytest.mark.skipif(not gemm.mkl_available(), reason="MKL is not installed")),
+    pytest.param("native", marks=pytest.mark.skipif(not gemm.native_available(),
+                                                    reason="nurinet's own GEMM does not build here")),
+]
+
+
+@pytest.mark.parametrize("name", PROVIDERS_WITH_OWN_THREADS)
+def test_with_mkl_or_the_native_gemm_the_counts_are_theirs_and_openblas_keeps_one_thread(name):
+    provider = gemm.set_provider(name)
     try:
         before = threads.get_num_threads()
         assert before == gemm.get_num_threads()
@@ -89,18 +96,3 @@ def test_bad_thread_count(bad):
         threads.set_num_threads(bad)
     with pytest.raises(ValueError, match="positive integer"), threads.limit_threads(bad):
         pass
-
-
-@pytest.mark.skipif(not gemm.native_available(), reason="nurinet's own GEMM does not build here")
-def test_with_the_native_gemm_the_counts_are_its_own_and_openblas_keeps_one_thread():
-    provider = gemm.set_provider("native")
-    try:
-        before = threads.get_num_threads()
-        with threads.limit_threads(1):
-            assert gemm.get_num_threads() == 1
-        assert gemm.get_num_threads() == before
-        openblas = threads._openblas()
-        if openblas is not None:
-            assert int(openblas[1]()) == 1
-    finally:
-        gemm.set_provider(provider)
