@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,24 @@ def rng() -> np.random.Generator:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     nurinet.manual_seed(0)
+
+
+@pytest.fixture(params=["compiled", "python"])
+def engine_loop(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test twice: with the engine's compiled parts (``Function.__call__`` and a plain
+    backward's node loop in C, native/engine.c) and with its Python code. The C run is skipped where
+    the extension cannot be built."""
+    from nurinet._runtime import extension
+    from nurinet.autograd import compiled as engine
+
+    compiled = request.param == "compiled"
+    if compiled and extension.load("engine") is None:
+        pytest.skip(f"the compiled engine loop cannot be built here: {extension.reason('engine')}")
+    old = engine.use_compiled(compiled)
+    try:
+        yield request.param
+    finally:
+        engine.use_compiled(old)
 
 
 @pytest.fixture

@@ -14,6 +14,9 @@ import nurinet.functional as F
 from nurinet import Function, Tensor
 from nurinet.autograd import GradientError
 
+# Each test runs with the backward's node loop in C and in Python (conftest.engine_loop).
+pytestmark = pytest.mark.usefixtures("engine_loop")
+
 
 def leaf(values, dtype=np.float64) -> Tensor:
     return Tensor(np.asarray(values, dtype=dtype), requires_grad=True)

@@ -17,6 +17,9 @@ from nurinet import Function, Tensor
 from nurinet.autograd import GradientError
 from nurinet.autograd.versions import increment_version
 
+# Each test runs with the backward's node loop in C and in Python (conftest.engine_loop).
+pytestmark = pytest.mark.usefixtures("engine_loop")
+
 
 def leaf(values, dtype=np.float64) -> Tensor:
     return Tensor(np.asarray(values, dtype=dtype), requires_grad=True)

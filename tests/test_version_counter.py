@@ -17,6 +17,9 @@ import nurinet.functional as F
 from nurinet import nn, optim
 from nurinet.autograd import increment_version
 
+# Each test runs with the backward's node loop in C and in Python (conftest.engine_loop).
+pytestmark = pytest.mark.usefixtures("engine_loop")
+
 MODIFIED = "modified by an inplace operation"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from nurinet.autograd import grad_mode
+from nurinet.autograd import compiled, grad_mode
 from nurinet.autograd.checks import (
     GradientError,
     check_count,
@@ -83,7 +83,11 @@ class _Pass:
             self.owned.add(id(data if data.base is None else data.base))
             self.send(root, data if arrays else grad)
         if arrays:
-            self.drain_arrays()
+            module = compiled.engine_module()
+            if module is None:
+                self.drain_arrays()
+            else:
+                module.drain(self)  # drain_arrays in C
         else:
             heap, step, pop = self.heap, self.step, heapq.heappop
             while heap:

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from nurinet.autograd import grad_mode
+from nurinet._runtime import settings
+from nurinet.autograd import compiled, grad_mode
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.autograd.versions import CLOCK
 
@@ -86,9 +87,7 @@ class Function:
             y.generation = generation + 1
             self.outputs = (weakref.ref(y),)
             return y
-        if type(ys) is tuple:
-            return tuple(_wrap(_as_array(y), False) for y in ys)
-        return _wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
+        return _unrecorded(ys)
 
     def _link(self, inputs: tuple[Tensor, ...], needs: tuple[bool, ...]) -> int:
         """Keep the inputs and what backward needs to know of them; returns their highest generation."""
@@ -149,8 +148,44 @@ class Function:
         return f"<{self.name} generation={self.generation}>"
 
 
+def _unrecorded(ys: Any) -> Any:
+    """The outputs of a call that records nothing, as Tensors (what ``Function.__call__`` returns)."""
+    if type(ys) is tuple:
+        return tuple(_wrap(_as_array(y), False) for y in ys)
+    return _wrap(ys if type(ys) is np.ndarray else _as_array(ys), False)
+
+
 def _as_array(y: Any) -> Any:
     # NumPy reductions return scalars (np.float32), not 0-d arrays: keep everything an ndarray.
     if isinstance(y, np.generic):
         return np.asarray(y)
     return y
+
+
+# Function.__call__ runs in C where the engine's extension builds (nurinet.autograd.compiled): the
+# method above is its definition, and what the C code hands anything uncommon back to. The first call
+# chooses, so importing nurinet builds nothing.
+_python_call = Function.__call__
+
+
+def _first_call(self: Function, *inputs: Any) -> Any:
+    """``Function.__call__`` until the first op runs with native code allowed: chooses, then calls."""
+    if settings.NATIVE or not compiled.enabled():
+        _choose_call()
+    return _python_call(self, *inputs)
+
+
+def _choose_call() -> None:
+    """Point ``Function.__call__`` at the C version, or at the Python one where it cannot run."""
+    module = compiled.engine_module()
+    if module is not None:
+        Function.__call__ = module.configure_call(Function, Tensor, np.ndarray, _grad_state, _python_call,
+                                                  Function._record, _unrecorded)
+    elif compiled.enabled() and not settings.NATIVE:
+        Function.__call__ = _first_call  # native code is off for now: choose again when it is back
+    else:
+        Function.__call__ = _python_call
+
+
+Function.__call__ = _first_call
+compiled.on_switch(_choose_call)

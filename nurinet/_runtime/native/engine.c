@@ -1,0 +1,569 @@
+/* The backward engine's inner loop in C: nurinet.autograd.engine._Pass.drain_arrays, line for line.
+ *
+ * A small network's training step is mostly bookkeeping: popping graph nodes off the heap, calling
+ * each node's backward_arrays, checking the gradients it returns and routing them to the inputs'
+ * nodes or leaves. In Python that costs about 3 microseconds a node; here the same steps are calls
+ * into the C API. Everything out of the ordinary (a hook, retain_grad, a captured output, several
+ * outputs, a gradient of the wrong shape, an in-place change since the forward) is handed back to
+ * the Python methods that deal with it, so the semantics are those of drain_arrays; the tests run the
+ * engine's suite through both.
+ *
+ * Built by nurinet._runtime.extension as a CPython extension module named _nurinet_engine.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+/* Set once by configure(): the Tensor class, the version clock and the Python helpers. */
+static PyObject *tensor_type, *clock_obj, *check_versions, *check_count, *check_gradient_array,
+    *heap_push, *heap_pop;
+
+static PyObject *s_heap, *s_pending, *s_leaf_grads, *s_captured, *s_counter, *s_retain_graph, *s_step,
+    *s_enqueue, *s_backward_arrays, *s_recorded_at, *s_ticks, *s_inputs, *s_release, *s_requires_grad,
+    *s_array, *s_shape, *s_dtype, *s_creator, *s_output_index, *s_outputs, *s_generation, *s_hooks,
+    *s_retains_grad, *s_observed;
+
+static int intern_names(void) {
+#define NAME(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1;
+    NAME(s_heap, "heap") NAME(s_pending, "pending") NAME(s_leaf_grads, "leaf_grads")
+    NAME(s_captured, "captured") NAME(s_counter, "counter") NAME(s_retain_graph, "retain_graph")
+    NAME(s_step, "step") NAME(s_enqueue, "enqueue") NAME(s_backward_arrays, "backward_arrays")
+    NAME(s_recorded_at, "recorded_at") NAME(s_ticks, "ticks") NAME(s_inputs, "inputs")
+    NAME(s_release, "release") NAME(s_requires_grad, "_requires_grad") NAME(s_array, "array")
+    NAME(s_shape, "shape") NAME(s_dtype, "dtype") NAME(s_creator, "creator")
+    NAME(s_output_index, "output_index") NAME(s_outputs, "outputs") NAME(s_generation, "generation")
+    NAME(s_hooks, "_hooks") NAME(s_retains_grad, "retains_grad") NAME(s_observed, "observed")
+#undef NAME
+    return 0;
+}
+
+/* The truth of attribute `name` of `obj`: 1, 0, or -1 with an exception set. */
+static int attribute_true(PyObject *obj, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (!value) return -1;
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+/* Whether the node must go to _Pass.step: no array backward, several outputs, or an output that is
+ * watched (hook, retain_grad) or captured by nurinet.grad. 1, 0, or -1 with an exception set. */
+static int needs_step(PyObject *backward, PyObject *out, PyObject *captured) {
+    if (backward == Py_None || PyList_CheckExact(out)) return 1;
+    if (out == Py_None) return 0;
+    int observed = attribute_true(tensor_type, s_observed);
+    if (observed != 0) {
+        if (observed < 0) return -1;
+        int watched = attribute_true(out, s_hooks);
+        if (watched == 0) watched = attribute_true(out, s_retains_grad);
+        if (watched != 0) return watched;
+    }
+    if (PyDict_GET_SIZE(captured) == 0) return 0;
+    PyObject *key = PyLong_FromVoidPtr(out);
+    if (!key) return -1;
+    int found = PyDict_Contains(captured, key);
+    Py_DECREF(key);
+    return found;
+}
+
+/* fn's gradient slots, taken out of `pending` (a new reference), or NULL with an exception set. */
+static PyObject *take_slots(PyObject *pending, PyObject *fn) {
+    PyObject *slots = PyDict_GetItemWithError(pending, fn);
+    if (!slots) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, fn);
+        return NULL;
+    }
+    Py_INCREF(slots);
+    if (PyDict_DelItem(pending, fn) < 0) {
+        Py_DECREF(slots);
+        return NULL;
+    }
+    return slots;
+}
+
+/* What backward_arrays returned, as a tuple (a new reference). */
+static PyObject *as_tuple(PyObject *result) {
+    if (PyTuple_CheckExact(result)) return result;
+    PyObject *tuple = PyList_Check(result) ? PyList_AsTuple(result) : PyTuple_Pack(1, result);
+    Py_DECREF(result);
+    return tuple;
+}
+
+/* Whether gx is an array of data's type, shape and dtype (drain_arrays' inline check). */
+static int matches_input(PyObject *gx, PyObject *data) {
+    if (Py_TYPE(gx) != Py_TYPE(data)) return 0;
+    PyObject *a = PyObject_GetAttr(gx, s_shape), *b = a ? PyObject_GetAttr(data, s_shape) : NULL;
+    int same = b ? PyObject_RichCompareBool(a, b, Py_EQ) : -1;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    if (same != 1) return same;
+    a = PyObject_GetAttr(gx, s_dtype);
+    b = a ? PyObject_GetAttr(data, s_dtype) : NULL;
+    same = !b ? -1 : (a == b ? 1 : PyObject_RichCompareBool(a, b, Py_EQ));
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return same;
+}
+
+/* slots[x.output_index] <- gx, or the sum with the gradient already there. */
+static int accumulate(PyObject *slots, PyObject *x, PyObject *gx) {
+    PyObject *position = PyObject_GetAttr(x, s_output_index);
+    if (!position) return -1;
+    Py_ssize_t index = PyNumber_AsSsize_t(position, PyExc_IndexError);
+    Py_DECREF(position);
+    if (index == -1 && PyErr_Occurred()) return -1;
+    if (!PyList_CheckExact(slots) || index < 0 || index >= PyList_GET_SIZE(slots)) {
+        PyErr_SetString(PyExc_IndexError, "nurinet engine: output index out of range of the node's slots");
+        return -1;
+    }
+    PyObject *current = PyList_GET_ITEM(slots, index), *value;
+    if (current == Py_None) {
+        Py_INCREF(gx);
+        value = gx;
+    } else if (!(value = PyNumber_Add(current, gx))) {
+        return -1;
+    }
+    return PyList_SetItem(slots, index, value);  /* steals value, drops the old item */
+}
+
+/* A leaf's gradient: leaf_grads[id(x)] = (x, gx), summed with what it had. */
+static int add_leaf(PyObject *leaf_grads, PyObject *x, PyObject *gx) {
+    PyObject *key = PyLong_FromVoidPtr(x);
+    if (!key) return -1;
+    PyObject *known = PyDict_GetItemWithError(leaf_grads, key), *value = NULL;
+    if (known) {
+        PyObject *sum = PyNumber_Add(PyTuple_GET_ITEM(known, 1), gx);
+        if (sum) {
+            value = PyTuple_Pack(2, x, sum);
+            Py_DECREF(sum);
+        }
+    } else if (!PyErr_Occurred()) {
+        value = PyTuple_Pack(2, x, gx);
+    }
+    int status = value ? PyDict_SetItem(leaf_grads, key, value) : -1;
+    Py_XDECREF(value);
+    Py_DECREF(key);
+    return status;
+}
+
+/* Enqueue a one-output node with its first gradient: pending[creator] = [gx] and a heap entry
+ * (-generation, next(counter), creator, its output), as drain_arrays does. */
+static int push_node(PyObject *self, PyObject *creator, PyObject *outputs, PyObject *gx) {
+    PyObject *slots = PyList_New(1), *generation = NULL, *negated = NULL, *order = NULL, *held = NULL,
+             *entry = NULL, *counter = NULL, *heap = NULL, *pending = NULL, *done = NULL;
+    int status = -1;
+    if (!slots) return -1;
+    Py_INCREF(gx);
+    PyList_SET_ITEM(slots, 0, gx);
+    if (!(pending = PyObject_GetAttr(self, s_pending)) || PyDict_SetItem(pending, creator, slots) < 0) goto out;
+    if (!(generation = PyObject_GetAttr(creator, s_generation)) || !(negated = PyNumber_Negative(generation)))
+        goto out;
+    if (!(counter = PyObject_GetAttr(self, s_counter)) || !(order = PyIter_Next(counter))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "nurinet engine: the counter ran out");
+        goto out;
+    }
+    if (!(held = PyObject_CallNoArgs(PyTuple_GET_ITEM(outputs, 0)))) goto out;
+    if (!(entry = PyTuple_Pack(4, negated, order, creator, held))) goto out;
+    if (!(heap = PyObject_GetAttr(self, s_heap))) goto out;
+    done = PyObject_CallFunctionObjArgs(heap_push, heap, entry, NULL);
+    status = done ? 0 : -1;
+out:
+    Py_XDECREF(done); Py_XDECREF(heap); Py_XDECREF(entry); Py_XDECREF(held); Py_XDECREF(order);
+    Py_XDECREF(counter); Py_XDECREF(negated); Py_XDECREF(generation); Py_XDECREF(pending); Py_DECREF(slots);
+    return status;
+}
+
+/* Send gx to input x of fn: to x's leaf gradient, to its creator's pending slots, or enqueue the
+ * creator. `index` is x's position among fn's inputs (for the error messages). */
+static int route(PyObject *self, PyObject *fn, Py_ssize_t index, PyObject *x, PyObject *gx,
+                 PyObject *pending, PyObject *leaf_grads) {
+    PyObject *data = PyObject_GetAttr(x, s_array), *checked = NULL, *creator = NULL;
+    int status = -1;
+    if (!data) return -1;
+    int fits = matches_input(gx, data);
+    if (fits < 0) goto out;
+    if (!fits) {  /* the Python check sums a broadcast gradient back, or raises */
+        PyObject *position = PyLong_FromSsize_t(index);
+        if (!position) goto out;
+        checked = PyObject_CallFunctionObjArgs(check_gradient_array, fn, position, x, gx, NULL);
+        Py_DECREF(position);
+        if (!checked) goto out;
+        gx = checked;
+    }
+    if (!(creator = PyObject_GetAttr(x, s_creator))) goto out;
+    if (creator == Py_None) {
+        status = add_leaf(leaf_grads, x, gx);
+        goto out;
+    }
+    PyObject *slots = PyDict_GetItemWithError(pending, creator);
+    if (slots) {
+        status = accumulate(slots, x, gx);
+        goto out;
+    }
+    if (PyErr_Occurred()) goto out;
+    PyObject *outputs = PyObject_GetAttr(creator, s_outputs), *inputs = NULL;
+    if (!outputs) goto out;
+    if (PyTuple_CheckExact(outputs) && PyTuple_GET_SIZE(outputs) == 1) {
+        inputs = PyObject_GetAttr(creator, s_inputs);
+        if (!inputs) {
+            Py_DECREF(outputs);
+            goto out;
+        }
+    }
+    if (inputs && inputs != Py_None) {
+        status = push_node(self, creator, outputs, gx);
+    } else {  /* several outputs, or a freed graph: _Pass.enqueue makes the slots or raises */
+        PyObject *made = PyObject_CallMethodOneArg(self, s_enqueue, creator);
+        status = made ? accumulate(made, x, gx) : -1;
+        Py_XDECREF(made);
+    }
+    Py_XDECREF(inputs);
+    Py_DECREF(outputs);
+out:
+    Py_XDECREF(creator);
+    Py_XDECREF(checked);
+    Py_DECREF(data);
+    return status;
+}
+
+/* Run one node inline: its backward_arrays on its one gradient, then the gradients to its inputs. */
+static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain, PyObject *pending,
+                    PyObject *leaf_grads) {
+    PyObject *recorded = PyObject_GetAttr(fn, s_recorded_at), *ticks = NULL, *slots = NULL,
+             *result = NULL, *inputs = NULL;
+    int status = -1;
+    if (!recorded || !(ticks = PyObject_GetAttr(clock_obj, s_ticks))) goto out;
+    int same = PyObject_RichCompareBool(recorded, ticks, Py_EQ);
+    if (same < 0) goto out;
+    if (!same) {  /* something changed in place since fn ran: was it fn's input or output? */
+        PyObject *checked = PyObject_CallOneArg(check_versions, fn);
+        if (!checked) goto out;
+        Py_DECREF(checked);
+    }
+    if (!(slots = take_slots(pending, fn))) goto out;
+    if (!PyList_CheckExact(slots) || PyList_GET_SIZE(slots) < 1) {
+        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: a node's gradient slots are not a list");
+        goto out;
+    }
+    result = PyObject_CallOneArg(backward, PyList_GET_ITEM(slots, 0));
+    if (!result || !(result = as_tuple(result))) goto out;
+    if (!(inputs = PyObject_GetAttr(fn, s_inputs))) goto out;
+    if (!PyTuple_Check(inputs) || PyTuple_GET_SIZE(result) != PyTuple_GET_SIZE(inputs)) {
+        PyObject *checked = PyObject_CallFunctionObjArgs(check_count, fn, result, NULL);
+        if (!checked) goto out;
+        Py_DECREF(checked);
+        if (!PyTuple_Check(inputs) || PyTuple_GET_SIZE(result) > PyTuple_GET_SIZE(inputs)) {
+            PyErr_SetString(PyExc_IndexError, "nurinet engine: more gradients than inputs");
+            goto out;
+        }
+    }
+    if (!retain) {  /* let go of fn's inputs now (see _Pass.step) */
+        PyObject *released = PyObject_CallMethodNoArgs(fn, s_release);
+        if (!released) goto out;
+        Py_DECREF(released);
+    }
+    for (Py_ssize_t index = 0; index < PyTuple_GET_SIZE(result); index++) {
+        PyObject *gx = PyTuple_GET_ITEM(result, index), *x = PyTuple_GET_ITEM(inputs, index);
+        if (gx == Py_None) continue;
+        int needed = attribute_true(x, s_requires_grad);
+        if (needed < 0) goto out;
+        if (needed && route(self, fn, index, x, gx, pending, leaf_grads) < 0) goto out;
+    }
+    status = 0;
+out:
+    Py_XDECREF(inputs); Py_XDECREF(result); Py_XDECREF(slots); Py_XDECREF(ticks); Py_XDECREF(recorded);
+    return status;
+}
+
+/* drain(pass): run the pass's heap empty (nurinet.autograd.engine._Pass.drain_arrays). */
+static PyObject *drain(PyObject *module, PyObject *self) {
+    (void)module;
+    if (!tensor_type) {
+        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
+        return NULL;
+    }
+    PyObject *heap = PyObject_GetAttr(self, s_heap), *pending = NULL, *leaf_grads = NULL, *captured = NULL;
+    PyObject *answer = NULL;
+    int retain = -1;
+    if (!heap || !(pending = PyObject_GetAttr(self, s_pending)) ||
+        !(leaf_grads = PyObject_GetAttr(self, s_leaf_grads)) || !(captured = PyObject_GetAttr(self, s_captured)))
+        goto out;
+    if (!PyList_CheckExact(heap) || !PyDict_CheckExact(pending) || !PyDict_CheckExact(leaf_grads) ||
+        !PyDict_CheckExact(captured)) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: the pass's heap, pending, leaf_grads or captured has the wrong type");
+        goto out;
+    }
+    if ((retain = attribute_true(self, s_retain_graph)) < 0) goto out;
+    while (PyList_GET_SIZE(heap) > 0) {
+        /* The entry holds the node's outputs until the node has run. */
+        PyObject *entry = PyObject_CallOneArg(heap_pop, heap);
+        if (!entry) goto out;
+        PyObject *fn = PyTuple_GET_ITEM(entry, 2), *out_ = PyTuple_GET_ITEM(entry, 3);
+        PyObject *backward = PyObject_GetAttr(fn, s_backward_arrays);
+        int status = -1;
+        if (backward) {
+            int slow = needs_step(backward, out_, captured);
+            if (slow > 0) {
+                PyObject *stepped = PyObject_CallMethodOneArg(self, s_step, fn);
+                status = stepped ? 0 : -1;
+                Py_XDECREF(stepped);
+            } else if (slow == 0) {
+                status = run_node(self, fn, backward, retain, pending, leaf_grads);
+            }
+            Py_DECREF(backward);
+        }
+        Py_DECREF(entry);
+        if (status < 0) goto out;
+    }
+    answer = Py_None;
+    Py_INCREF(answer);
+out:
+    Py_XDECREF(captured); Py_XDECREF(leaf_grads); Py_XDECREF(pending); Py_XDECREF(heap);
+    return answer;
+}
+
+/* ----- Function.__call__ -------------------------------------------------------------------------
+ * nurinet.autograd.function.Function.__call__ for its common case: every input a Tensor, and forward
+ * returning one ndarray. Anything else goes to the Python code it follows (the fallbacks given to
+ * configure_call), so both behave the same. Tensor's attributes are __slots__: they are read and
+ * written here at their offsets, as the member descriptors would. */
+static PyTypeObject *tensor_class, *ndarray_class;
+static PyObject *grad_state, *python_call, *record_call, *unrecorded, *zero, *s_forward, *s_enabled,
+    *s_needs_input_grad;
+static Py_ssize_t off_array, off_grad, off_creator, off_generation, off_output_index, off_name, off_hooks,
+    off_retains_grad, off_version, off_requires_grad;
+#define MAX_INPUTS 8
+#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+
+static int slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset) {
+    PyObject *descr = PyDict_GetItemString(type->tp_dict, name);
+    if (!descr || Py_TYPE(descr) != &PyMemberDescr_Type) {
+        PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%s is not a slot", name);
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX) {
+        PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%s is not an object slot", name);
+        return -1;
+    }
+    *offset = member->offset;
+    return 0;
+}
+
+/* Store a new reference to value in obj's slot (dropping the old value). */
+static void put(PyObject *obj, Py_ssize_t offset, PyObject *value) {
+    PyObject *old = SLOT(obj, offset);
+    Py_INCREF(value);
+    SLOT(obj, offset) = value;
+    Py_XDECREF(old);
+}
+
+/* Tensor._wrap(data, requires_grad): a Tensor around data with every slot _wrap sets. */
+static PyObject *wrap(PyObject *data, PyObject *requires_grad) {
+    PyObject *t = tensor_class->tp_alloc(tensor_class, 0);
+    if (!t) return NULL;
+    put(t, off_array, data);
+    put(t, off_grad, Py_None);
+    put(t, off_creator, Py_None);
+    put(t, off_generation, zero);
+    put(t, off_output_index, zero);
+    put(t, off_name, Py_None);
+    put(t, off_hooks, Py_None);
+    put(t, off_retains_grad, Py_False);
+    put(t, off_version, zero);
+    put(t, off_requires_grad, requires_grad);
+    return t;
+}
+
+/* Function._link for a call whose inputs are `inputs`; returns their highest generation, or -1. */
+static long link_inputs(PyObject *self, PyObject *inputs, PyObject *needs) {
+    long highest = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *generation = SLOT(PyTuple_GET_ITEM(inputs, i), off_generation);
+        long value = generation ? PyLong_AsLong(generation) : 0;
+        if (value == -1 && PyErr_Occurred()) return -1;
+        if (value > highest) highest = value;
+    }
+    PyObject *ticks = PyObject_GetAttr(clock_obj, s_ticks), *level = PyLong_FromLong(highest);
+    int failed = !ticks || !level || PyObject_SetAttr(self, s_inputs, inputs) < 0 ||
+                 PyObject_SetAttr(self, s_recorded_at, ticks) < 0 ||
+                 PyObject_SetAttr(self, s_needs_input_grad, needs) < 0 ||
+                 PyObject_SetAttr(self, s_generation, level) < 0;
+    Py_XDECREF(ticks);
+    Py_XDECREF(level);
+    return failed ? -1 : highest;
+}
+
+/* The output of a recorded call: a Tensor that requires a gradient, created by self. */
+static PyObject *recorded_output(PyObject *self, PyObject *ys, long generation) {
+    PyObject *y = wrap(ys, Py_True), *level = PyLong_FromLong(generation + 1), *ref = NULL, *outputs = NULL;
+    if (y && level) {
+        put(y, off_creator, self);
+        put(y, off_generation, level);
+        if ((ref = PyWeakref_NewRef(y, NULL)) && (outputs = PyTuple_Pack(1, ref)) &&
+            PyObject_SetAttr(self, s_outputs, outputs) == 0) {
+            Py_DECREF(outputs);
+            Py_DECREF(ref);
+            Py_DECREF(level);
+            return y;
+        }
+    }
+    Py_XDECREF(outputs); Py_XDECREF(ref); Py_XDECREF(level); Py_XDECREF(y);
+    return NULL;
+}
+
+/* Record the call: self becomes the creator of its output(s). */
+static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *ys) {
+    PyObject *inputs = PyTuple_New(nargs), *needs = PyTuple_New(nargs), *answer = NULL;
+    if (!inputs || !needs) goto out;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(inputs, i, args[i]);
+        PyObject *flag = SLOT(args[i], off_requires_grad);
+        Py_INCREF(flag);
+        PyTuple_SET_ITEM(needs, i, flag);
+    }
+    if (Py_TYPE(ys) != ndarray_class) {  /* several outputs, or a scalar: Function._record */
+        answer = PyObject_CallFunctionObjArgs(record_call, self, inputs, needs, ys, NULL);
+        goto out;
+    }
+    long generation = link_inputs(self, inputs, needs);
+    if (generation >= 0) answer = recorded_output(self, ys, generation);
+out:
+    Py_XDECREF(needs);
+    Py_XDECREF(inputs);
+    return answer;
+}
+
+static PyObject *fallback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *stack[MAX_INPUTS + 2];
+    if (nargs > MAX_INPUTS) {
+        PyObject *all = PyTuple_New(nargs + 1);
+        if (!all) return NULL;
+        Py_INCREF(self);
+        PyTuple_SET_ITEM(all, 0, self);
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            Py_INCREF(args[i]);
+            PyTuple_SET_ITEM(all, i + 1, args[i]);
+        }
+        PyObject *answer = PyObject_Call(python_call, all, NULL);
+        Py_DECREF(all);
+        return answer;
+    }
+    stack[1] = self;
+    for (Py_ssize_t i = 0; i < nargs; i++) stack[i + 2] = args[i];
+    return PyObject_Vectorcall(python_call, stack + 1, (size_t)(nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                               NULL);
+}
+
+/* Function.__call__(self, *inputs) */
+static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *stack[MAX_INPUTS + 1];
+    int needed = 0;
+    if (nargs == 0 || nargs > MAX_INPUTS) return fallback(self, args, nargs);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject *x = args[i];
+        if (!PyObject_TypeCheck(x, tensor_class)) return fallback(self, args, nargs);
+        PyObject *array = SLOT(x, off_array), *flag = SLOT(x, off_requires_grad);
+        if (!array || (flag != Py_True && flag != Py_False)) return fallback(self, args, nargs);
+        needed |= flag == Py_True;
+    }
+    stack[0] = self;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        stack[i + 1] = SLOT(args[i], off_array);
+        Py_INCREF(stack[i + 1]);  /* forward may rebind an input's array */
+    }
+    PyObject *ys = PyObject_VectorcallMethod(s_forward, stack, (size_t)(nargs + 1), NULL);
+    for (Py_ssize_t i = 0; i < nargs; i++) Py_DECREF(stack[i + 1]);
+    if (!ys) return NULL;
+    if (needed) {
+        PyObject *enabled = PyObject_GetAttr(grad_state, s_enabled);
+        needed = enabled ? PyObject_IsTrue(enabled) : -1;
+        Py_XDECREF(enabled);
+        if (needed < 0) {
+            Py_DECREF(ys);
+            return NULL;
+        }
+    }
+    PyObject *answer;
+    if (needed)
+        answer = record(self, args, nargs, ys);
+    else if (Py_TYPE(ys) == ndarray_class)
+        answer = wrap(ys, Py_False);
+    else
+        answer = PyObject_CallOneArg(unrecorded, ys);
+    Py_DECREF(ys);
+    return answer;
+}
+
+static PyMethodDef call_definition = {"__call__", (PyCFunction)(void (*)(void))function_call, METH_FASTCALL,
+                                      "Run the op on Tensors and record it in the graph (Function.__call__)."};
+
+/* configure_call(Function, Tensor, ndarray, grad_state, python_call, record, unrecorded) -> the
+ * __call__ descriptor to set on Function. CLOCK comes from configure(), called first. */
+static PyObject *configure_call(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *function, *tensor, *ndarray, *state, *call, *record_, *unrecorded_;
+    if (!PyArg_UnpackTuple(args, "configure_call", 7, 7, &function, &tensor, &ndarray, &state, &call, &record_,
+                           &unrecorded_))
+        return NULL;
+    if (!clock_obj) {
+        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() first");
+        return NULL;
+    }
+    if (!PyType_Check(function) || !PyType_Check(tensor) || !PyType_Check(ndarray)) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function, Tensor and ndarray must be classes");
+        return NULL;
+    }
+    PyTypeObject *t = (PyTypeObject *)tensor;
+    if (slot_offset(t, "array", &off_array) < 0 || slot_offset(t, "grad", &off_grad) < 0 ||
+        slot_offset(t, "creator", &off_creator) < 0 || slot_offset(t, "generation", &off_generation) < 0 ||
+        slot_offset(t, "output_index", &off_output_index) < 0 || slot_offset(t, "name", &off_name) < 0 ||
+        slot_offset(t, "_hooks", &off_hooks) < 0 || slot_offset(t, "retains_grad", &off_retains_grad) < 0 ||
+        slot_offset(t, "_version", &off_version) < 0 ||
+        slot_offset(t, "_requires_grad", &off_requires_grad) < 0)
+        return NULL;
+    PyObject **kept[6] = {(PyObject **)&tensor_class, (PyObject **)&ndarray_class, &grad_state, &python_call,
+                          &record_call, &unrecorded};
+    PyObject *given[6] = {tensor, ndarray, state, call, record_, unrecorded_};
+    for (int i = 0; i < 6; i++) {
+        Py_INCREF(given[i]);
+        Py_XSETREF(*kept[i], given[i]);
+    }
+    return PyDescr_NewMethod((PyTypeObject *)function, &call_definition);
+}
+
+/* configure(Tensor, CLOCK, check_versions, check_count, check_gradient_array, heappush, heappop) */
+static PyObject *configure(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *given[7];
+    if (!PyArg_UnpackTuple(args, "configure", 7, 7, &given[0], &given[1], &given[2], &given[3], &given[4],
+                           &given[5], &given[6]))
+        return NULL;
+    PyObject **slots[7] = {&tensor_type, &clock_obj, &check_versions, &check_count, &check_gradient_array,
+                           &heap_push, &heap_pop};
+    for (int i = 0; i < 7; i++) {
+        Py_INCREF(given[i]);
+        Py_XSETREF(*slots[i], given[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS, "Give the engine the Tensor class, the clock and the Python helpers."},
+    {"configure_call", configure_call, METH_VARARGS, "Set up Function.__call__ in C; returns its descriptor."},
+    {"drain", drain, METH_O, "Run a backward pass's heap empty (engine._Pass.drain_arrays)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT, "_nurinet_engine", NULL, -1, methods,
+                                        NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__nurinet_engine(void) {
+    if (!s_heap && intern_names() < 0) return NULL;
+    if (!zero && !(zero = PyLong_FromLong(0))) return NULL;
+    if (!(s_forward = PyUnicode_InternFromString("forward")) || !(s_enabled = PyUnicode_InternFromString("enabled")) ||
+        !(s_needs_input_grad = PyUnicode_InternFromString("needs_input_grad")))
+        return NULL;
+    return PyModule_Create(&definition);
+}

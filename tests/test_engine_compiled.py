@@ -1,0 +1,138 @@
+"""The engine's compiled parts (native/engine.c): used by default where they build, and the same results.
+
+tests/test_engine.py, test_engine_fast_paths.py and test_version_counter.py run every case with
+both the C and the Python engine (``conftest.engine_loop``); these tests check that the C parts are
+what runs by default, and compare the two on whole training steps.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import numpy as np
+import pytest
+
+import nurinet as nt
+import nurinet.functional as F
+from nurinet import Function, Tensor, nn
+from nurinet._runtime import extension
+from nurinet._runtime.modes import reference_only
+from nurinet.autograd import compiled, engine, function
+
+needs_extension = pytest.mark.skipif(extension.load("engine") is None,
+                                     reason=f"no compiled engine here: {extension.reason('engine')}")
+
+
+def _step_results(seed: int = 0) -> list[np.ndarray]:
+    """Gradients and output of a small network with a branch, a shared weight and a hook-free graph."""
+    rng = np.random.default_rng(seed)
+    x = Tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    w = Tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = Tensor(rng.standard_normal(3), requires_grad=True)
+    h = F.tanh(F.linear(x, w, b))
+    y = F.sigmoid(F.linear(h, w[:, :3], None)) + h * 2.0  # w used twice: gradients summed at a leaf
+    loss = F.mse_loss(y, Tensor(np.zeros((5, 3))))
+    loss.backward()
+    return [loss.array, x.grad.array, w.grad.array, b.grad.array]
+
+
+@needs_extension
+def test_the_compiled_parts_run_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    _step_results()  # the first op chooses Function.__call__
+    assert type(Function.__dict__["__call__"]).__name__ == "method_descriptor"
+
+    def python_loop(self: object) -> None:
+        raise AssertionError("the Python node loop ran although the compiled one is available")
+
+    monkeypatch.setattr(engine._Pass, "drain_arrays", python_loop)
+    _step_results()
+
+
+@needs_extension
+def test_python_and_compiled_engines_agree() -> None:
+    ours = _step_results()
+    old = compiled.use_compiled(False)
+    try:
+        assert Function.__dict__["__call__"] is function._python_call
+        theirs = _step_results()
+    finally:
+        compiled.use_compiled(old)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_extension
+def test_native_code_switched_off_runs_the_python_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = engine._Pass.drain_arrays
+    monkeypatch.setattr(engine._Pass, "drain_arrays", lambda self: calls.append(1) or original(self))
+    with reference_only():
+        _step_results()
+    assert calls, "NURINET_NATIVE off must run the Python node loop"
+
+
+@needs_extension
+def test_a_training_loop_neither_leaks_nor_keeps_the_graph() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    opt = nt.optim.SGD(model.parameters(), lr=0.1)
+    x, y = nt.tensor(np.ones((6, 4), np.float32)), nt.tensor(np.zeros((6, 1), np.float32))
+    refs = [sys.getrefcount(p) for p in model.parameters()]
+    for _ in range(50):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+    gc.collect()
+    counted = len(gc.get_objects())
+    for _ in range(200):
+        opt.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        opt.step()
+    gc.collect()
+    assert [sys.getrefcount(p) for p in model.parameters()] == refs
+    assert len(gc.get_objects()) <= counted + 10
+
+
+@needs_extension
+def test_errors_raised_inside_the_compiled_parts_propagate() -> None:
+    class Fails(Function):
+        def forward(self, x):
+            raise ValueError("forward failed")
+
+    class FailsBackward(Function):
+        def forward(self, x):
+            return x * 1.0
+
+        def backward(self, gy):
+            return gy
+
+        def backward_arrays(self, gy):
+            raise ValueError("backward failed")
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    with pytest.raises(ValueError, match="forward failed"):
+        Fails()(x)
+    with pytest.raises(ValueError, match="backward failed"):
+        FailsBackward()(x).sum().backward()
+
+
+@needs_extension
+def test_non_tensor_inputs_and_unrecorded_calls_take_the_python_rules() -> None:
+    class Add(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy
+
+    out = Add()(Tensor(np.ones(2), requires_grad=True), 2.0)  # a float: converted as Python's __call__ does
+    assert out.requires_grad and np.array_equal(out.array, [3.0, 3.0])
+    with nt.no_grad():
+        quiet = Add()(Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(2)))
+    assert not quiet.requires_grad and quiet.creator is None
+
+    class Scalar(Function):
+        def forward(self, a):
+            return np.float64(a.sum())  # a NumPy scalar becomes a 0-d array
+
+    assert Scalar()(Tensor(np.ones(3))).array.shape == ()
