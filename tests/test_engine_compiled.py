@@ -136,3 +136,26 @@ def test_non_tensor_inputs_and_unrecorded_calls_take_the_python_rules() -> None:
             return np.float64(a.sum())  # a NumPy scalar becomes a 0-d array
 
     assert Scalar()(Tensor(np.ones(3))).array.shape == ()
+
+
+@needs_extension
+def test_a_tensor_subclass_that_overrides_a_slot_is_served_through_it() -> None:
+    slot = Tensor.__dict__["grad"]
+
+    class Recording(Tensor):
+        __slots__ = ("sets",)
+
+        @property
+        def grad(self):
+            return slot.__get__(self)
+
+        @grad.setter
+        def grad(self, value):
+            self.sets = getattr(self, "sets", 0) + 1
+            slot.__set__(self, value)
+
+    w = Recording(np.ones(3), requires_grad=True)
+    assert w.sets == 1  # __init__
+    (F.tanh(w) * 2.0).sum().backward()
+    assert w.sets == 2 and w.grad is not None
+    np.testing.assert_allclose(w.grad.array, 2.0 / np.cosh(1.0) ** 2)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from nurinet._runtime import extension, settings
 from nurinet.autograd.tensor import Tensor
 
@@ -62,7 +64,7 @@ def engine_module() -> ModuleType | None:
 
         module = extension.load("engine")
         if module is not None:
-            module.configure(Tensor, CLOCK, check_versions, check_count, check_gradient_array,
+            module.configure(Tensor, np.ndarray, CLOCK, check_versions, check_count, check_gradient_array,
                              heapq.heappush, heapq.heappop)
         _state["module"] = module
     return module

@@ -266,30 +266,38 @@ class _Pass:
         return grad
 
     def finish_leaves(self) -> None:
+        """Give each leaf its gradient: into its ``.grad`` (summed with what it holds), or to ``capture``."""
         plain = self.arrays and self.capture is None
-        owned, wrap = self.owned, Tensor._wrap
+        module = compiled.engine_module() if plain else None
+        if module is not None:
+            module.finish_plain(self)  # the loop below in C, which hands uncommon leaves to finish_leaf
+            return
         for tensor, grad in self.leaf_grads.values():
-            if plain and not tensor._hooks:  # Arrays straight into .grad: no hook to show them to.
-                if type(grad) is np.ndarray and grad.base is None and id(grad) not in owned:
-                    owned.add(id(grad))  # _unshared's common case: a fresh array no other leaf holds
-                else:
-                    if isinstance(grad, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
-                        grad = np.asarray(grad)
-                    grad = _unshared(grad, owned)
-                grad = wrap(grad, False)
-                tensor.grad = grad if tensor.grad is None else tensor.grad + grad
-                continue
-            grad = self.apply_hooks(tensor, self.as_tensor(grad))
-            if self.capture is not None:
-                if id(tensor) in self.captured:
-                    self.captured[id(tensor)] = grad
-                continue
-            if not self.create_graph:
-                data = grad.array
-                if isinstance(data, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
-                    data = np.asarray(data)
-                grad = Tensor._wrap(_unshared(data, self.owned), False)
+            self.finish_leaf(tensor, grad, plain)
+
+    def finish_leaf(self, tensor: Tensor, grad: Any, plain: bool) -> None:
+        """One leaf's gradient (``plain``: a backward of arrays that captures nothing)."""
+        if plain and not tensor._hooks:  # Arrays straight into .grad: no hook to show them to.
+            if type(grad) is np.ndarray and grad.base is None and id(grad) not in self.owned:
+                self.owned.add(id(grad))  # _unshared's common case: a fresh array no other leaf holds
+            else:
+                if isinstance(grad, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
+                    grad = np.asarray(grad)
+                grad = _unshared(grad, self.owned)
+            grad = Tensor._wrap(grad, False)
             tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+            return
+        grad = self.apply_hooks(tensor, self.as_tensor(grad))
+        if self.capture is not None:
+            if id(tensor) in self.captured:
+                self.captured[id(tensor)] = grad
+            return
+        if not self.create_graph:
+            data = grad.array
+            if isinstance(data, np.generic):  # A 0-d sum of arrays is a NumPy scalar.
+                data = np.asarray(data)
+            grad = Tensor._wrap(_unshared(data, self.owned), False)
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
 def _unshared(array: Any, owned: set[int]) -> Any:

@@ -179,8 +179,8 @@ def _choose_call() -> None:
     """Point ``Function.__call__`` at the C version, or at the Python one where it cannot run."""
     module = compiled.engine_module()
     if module is not None:
-        Function.__call__ = module.configure_call(Function, Tensor, np.ndarray, _grad_state, _python_call,
-                                                  Function._record, _unrecorded)
+        Function.__call__ = module.configure_call(Function, _grad_state, _python_call, Function._record,
+                                                  _unrecorded)
     elif compiled.enabled() and not settings.NATIVE:
         Function.__call__ = _first_call  # native code is off for now: choose again when it is back
     else:

@@ -15,7 +15,8 @@
 #include <structmember.h>
 
 /* Set once by configure(): the Tensor class, the version clock and the Python helpers. */
-static PyObject *tensor_type, *clock_obj, *check_versions, *check_count, *check_gradient_array,
+static PyTypeObject *tensor_class, *ndarray_class;
+static PyObject *clock_obj, *check_versions, *check_count, *check_gradient_array,
     *heap_push, *heap_pop;
 
 static PyObject *s_heap, *s_pending, *s_leaf_grads, *s_captured, *s_counter, *s_retain_graph, *s_step,
@@ -51,7 +52,7 @@ static int attribute_true(PyObject *obj, PyObject *name) {
 static int needs_step(PyObject *backward, PyObject *out, PyObject *captured) {
     if (backward == Py_None || PyList_CheckExact(out)) return 1;
     if (out == Py_None) return 0;
-    int observed = attribute_true(tensor_type, s_observed);
+    int observed = attribute_true((PyObject *)tensor_class, s_observed);
     if (observed != 0) {
         if (observed < 0) return -1;
         int watched = attribute_true(out, s_hooks);
@@ -278,7 +279,7 @@ out:
 /* drain(pass): run the pass's heap empty (nurinet.autograd.engine._Pass.drain_arrays). */
 static PyObject *drain(PyObject *module, PyObject *self) {
     (void)module;
-    if (!tensor_type) {
+    if (!tensor_class) {
         PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
         return NULL;
     }
@@ -327,7 +328,6 @@ out:
  * returning one ndarray. Anything else goes to the Python code it follows (the fallbacks given to
  * configure_call), so both behave the same. Tensor's attributes are __slots__: they are read and
  * written here at their offsets, as the member descriptors would. */
-static PyTypeObject *tensor_class, *ndarray_class;
 static PyObject *grad_state, *python_call, *record_call, *unrecorded, *zero, *s_forward, *s_enabled,
     *s_needs_input_grad;
 static Py_ssize_t off_array, off_grad, off_creator, off_generation, off_output_index, off_name, off_hooks,
@@ -373,6 +373,35 @@ static PyObject *wrap(PyObject *data, PyObject *requires_grad) {
     put(t, off_version, zero);
     put(t, off_requires_grad, requires_grad);
     return t;
+}
+
+/* Whether instances of `type` are Tensors whose slots read here mean what they mean on Tensor: Tensor
+ * itself, or a subclass that overrides none of them (Parameter). A few answers are remembered. */
+static PyTypeObject *plain_types[4];
+static int plain_count;
+
+static int is_plain_tensor(PyTypeObject *type) {
+    static const char *names[] = {"array", "grad", "creator", "generation", "output_index", "name", "_hooks",
+                                  "retains_grad", "_version", "_requires_grad"};
+    if (type == tensor_class) return 1;
+    for (int i = 0; i < plain_count; i++)
+        if (plain_types[i] == type) return 1;
+    if (!PyType_IsSubtype(type, tensor_class)) return 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        PyObject *name = PyUnicode_InternFromString(names[i]);
+        if (!name) {
+            PyErr_Clear();
+            return 0;
+        }
+        int same = _PyType_Lookup(type, name) == _PyType_Lookup(tensor_class, name);
+        Py_DECREF(name);
+        if (!same) return 0;
+    }
+    if (plain_count < 4) {
+        Py_INCREF(type);
+        plain_types[plain_count++] = type;
+    }
+    return 1;
 }
 
 /* Function._link for a call whose inputs are `inputs`; returns their highest generation, or -1. */
@@ -463,7 +492,7 @@ static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t
     if (nargs == 0 || nargs > MAX_INPUTS) return fallback(self, args, nargs);
     for (Py_ssize_t i = 0; i < nargs; i++) {
         PyObject *x = args[i];
-        if (!PyObject_TypeCheck(x, tensor_class)) return fallback(self, args, nargs);
+        if (!is_plain_tensor(Py_TYPE(x))) return fallback(self, args, nargs);
         PyObject *array = SLOT(x, off_array), *flag = SLOT(x, off_requires_grad);
         if (!array || (flag != Py_True && flag != Py_False)) return fallback(self, args, nargs);
         needed |= flag == Py_True;
@@ -499,52 +528,117 @@ static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t
 static PyMethodDef call_definition = {"__call__", (PyCFunction)(void (*)(void))function_call, METH_FASTCALL,
                                       "Run the op on Tensors and record it in the graph (Function.__call__)."};
 
-/* configure_call(Function, Tensor, ndarray, grad_state, python_call, record, unrecorded) -> the
- * __call__ descriptor to set on Function. CLOCK comes from configure(), called first. */
+/* ----- _Pass.finish_leaves -----------------------------------------------------------------------
+ * finish_plain(pass): each leaf's gradient into its .grad, for a plain backward. The common leaf (no
+ * hook, no gradient yet, a fresh ndarray no other leaf holds) is done here; any other goes to
+ * _Pass.finish_leaf, which this loop follows. */
+static PyObject *s_owned, *s_finish_leaf, *s_base;
+
+static int finish_one(PyObject *self, PyObject *owned, PyObject *tensor, PyObject *grad) {
+    PyObject *hooks = is_plain_tensor(Py_TYPE(tensor)) ? SLOT(tensor, off_hooks) : NULL;
+    if (hooks == Py_None && SLOT(tensor, off_grad) == Py_None && Py_TYPE(grad) == ndarray_class) {
+        PyObject *base = PyObject_GetAttr(grad, s_base), *key = NULL;
+        if (!base) return -1;
+        int fresh = base == Py_None;
+        Py_DECREF(base);
+        if (fresh) {
+            if (!(key = PyLong_FromVoidPtr(grad))) return -1;
+            int held = PySet_Contains(owned, key);
+            if (held == 0) {
+                PyObject *wrapped = PySet_Add(owned, key) < 0 ? NULL : wrap(grad, Py_False);
+                Py_DECREF(key);
+                if (!wrapped) return -1;
+                put(tensor, off_grad, wrapped);
+                Py_DECREF(wrapped);
+                return 0;
+            }
+            Py_DECREF(key);
+            if (held < 0) return -1;
+        }
+    }
+    PyObject *done = PyObject_CallMethodObjArgs(self, s_finish_leaf, tensor, grad, Py_True, NULL);
+    Py_XDECREF(done);
+    return done ? 0 : -1;
+}
+
+static PyObject *finish_plain(PyObject *module, PyObject *self) {
+    (void)module;
+    if (!tensor_class) {
+        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
+        return NULL;
+    }
+    PyObject *leaf_grads = PyObject_GetAttr(self, s_leaf_grads), *owned = NULL, *leaves = NULL, *answer = NULL;
+    if (!leaf_grads || !(owned = PyObject_GetAttr(self, s_owned))) goto out;
+    if (!PyDict_Check(leaf_grads) || !PySet_Check(owned)) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: the pass's leaf_grads or owned has the wrong type");
+        goto out;
+    }
+    if (!(leaves = PyDict_Values(leaf_grads))) goto out;  /* a copy: a hook may run meanwhile */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(leaves); i++) {
+        PyObject *pair = PyList_GET_ITEM(leaves, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "nurinet engine: a leaf gradient is not a (tensor, gradient) pair");
+            goto out;
+        }
+        if (finish_one(self, owned, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) goto out;
+    }
+    answer = Py_None;
+    Py_INCREF(answer);
+out:
+    Py_XDECREF(leaves); Py_XDECREF(owned); Py_XDECREF(leaf_grads);
+    return answer;
+}
+
+/* configure_call(Function, grad_state, python_call, record, unrecorded) -> the __call__ descriptor
+ * to set on Function; configure() comes first. */
 static PyObject *configure_call(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *function, *tensor, *ndarray, *state, *call, *record_, *unrecorded_;
-    if (!PyArg_UnpackTuple(args, "configure_call", 7, 7, &function, &tensor, &ndarray, &state, &call, &record_,
-                           &unrecorded_))
+    PyObject *given[5];
+    if (!PyArg_UnpackTuple(args, "configure_call", 5, 5, &given[0], &given[1], &given[2], &given[3], &given[4]))
         return NULL;
-    if (!clock_obj) {
+    if (!tensor_class) {
         PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() first");
         return NULL;
     }
-    if (!PyType_Check(function) || !PyType_Check(tensor) || !PyType_Check(ndarray)) {
-        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function, Tensor and ndarray must be classes");
+    if (!PyType_Check(given[0])) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function must be a class");
         return NULL;
     }
-    PyTypeObject *t = (PyTypeObject *)tensor;
-    if (slot_offset(t, "array", &off_array) < 0 || slot_offset(t, "grad", &off_grad) < 0 ||
-        slot_offset(t, "creator", &off_creator) < 0 || slot_offset(t, "generation", &off_generation) < 0 ||
-        slot_offset(t, "output_index", &off_output_index) < 0 || slot_offset(t, "name", &off_name) < 0 ||
-        slot_offset(t, "_hooks", &off_hooks) < 0 || slot_offset(t, "retains_grad", &off_retains_grad) < 0 ||
-        slot_offset(t, "_version", &off_version) < 0 ||
-        slot_offset(t, "_requires_grad", &off_requires_grad) < 0)
-        return NULL;
-    PyObject **kept[6] = {(PyObject **)&tensor_class, (PyObject **)&ndarray_class, &grad_state, &python_call,
-                          &record_call, &unrecorded};
-    PyObject *given[6] = {tensor, ndarray, state, call, record_, unrecorded_};
-    for (int i = 0; i < 6; i++) {
-        Py_INCREF(given[i]);
-        Py_XSETREF(*kept[i], given[i]);
+    PyObject **kept[4] = {&grad_state, &python_call, &record_call, &unrecorded};
+    for (int i = 0; i < 4; i++) {
+        Py_INCREF(given[i + 1]);
+        Py_XSETREF(*kept[i], given[i + 1]);
     }
-    return PyDescr_NewMethod((PyTypeObject *)function, &call_definition);
+    return PyDescr_NewMethod((PyTypeObject *)given[0], &call_definition);
 }
 
-/* configure(Tensor, CLOCK, check_versions, check_count, check_gradient_array, heappush, heappop) */
+/* Read the offsets of Tensor's slots (its __slots__ member descriptors). */
+static int read_offsets(PyTypeObject *t) {
+    return (slot_offset(t, "array", &off_array) < 0 || slot_offset(t, "grad", &off_grad) < 0 ||
+            slot_offset(t, "creator", &off_creator) < 0 || slot_offset(t, "generation", &off_generation) < 0 ||
+            slot_offset(t, "output_index", &off_output_index) < 0 || slot_offset(t, "name", &off_name) < 0 ||
+            slot_offset(t, "_hooks", &off_hooks) < 0 || slot_offset(t, "retains_grad", &off_retains_grad) < 0 ||
+            slot_offset(t, "_version", &off_version) < 0 || slot_offset(t, "_requires_grad", &off_requires_grad) < 0)
+               ? -1 : 0;
+}
+
+/* configure(Tensor, ndarray, CLOCK, check_versions, check_count, check_gradient_array, heappush, heappop) */
 static PyObject *configure(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *given[7];
-    if (!PyArg_UnpackTuple(args, "configure", 7, 7, &given[0], &given[1], &given[2], &given[3], &given[4],
-                           &given[5], &given[6]))
+    PyObject *given[8];
+    if (!PyArg_UnpackTuple(args, "configure", 8, 8, &given[0], &given[1], &given[2], &given[3], &given[4],
+                           &given[5], &given[6], &given[7]))
         return NULL;
-    PyObject **slots[7] = {&tensor_type, &clock_obj, &check_versions, &check_count, &check_gradient_array,
-                           &heap_push, &heap_pop};
-    for (int i = 0; i < 7; i++) {
+    if (!PyType_Check(given[0]) || !PyType_Check(given[1])) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: Tensor and ndarray must be classes");
+        return NULL;
+    }
+    if (read_offsets((PyTypeObject *)given[0]) < 0) return NULL;
+    PyObject **kept[8] = {(PyObject **)&tensor_class, (PyObject **)&ndarray_class, &clock_obj, &check_versions,
+                          &check_count, &check_gradient_array, &heap_push, &heap_pop};
+    for (int i = 0; i < 8; i++) {
         Py_INCREF(given[i]);
-        Py_XSETREF(*slots[i], given[i]);
+        Py_XSETREF(*kept[i], given[i]);
     }
     Py_RETURN_NONE;
 }
@@ -552,6 +646,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "Give the engine the Tensor class, the clock and the Python helpers."},
     {"configure_call", configure_call, METH_VARARGS, "Set up Function.__call__ in C; returns its descriptor."},
+    {"finish_plain", finish_plain, METH_O, "Give a plain backward's leaves their gradients (_Pass.finish_leaves)."},
     {"drain", drain, METH_O, "Run a backward pass's heap empty (engine._Pass.drain_arrays)."},
     {NULL, NULL, 0, NULL},
 };
@@ -563,7 +658,9 @@ PyMODINIT_FUNC PyInit__nurinet_engine(void) {
     if (!s_heap && intern_names() < 0) return NULL;
     if (!zero && !(zero = PyLong_FromLong(0))) return NULL;
     if (!(s_forward = PyUnicode_InternFromString("forward")) || !(s_enabled = PyUnicode_InternFromString("enabled")) ||
-        !(s_needs_input_grad = PyUnicode_InternFromString("needs_input_grad")))
+        !(s_needs_input_grad = PyUnicode_InternFromString("needs_input_grad")) ||
+        !(s_owned = PyUnicode_InternFromString("owned")) || !(s_finish_leaf = PyUnicode_InternFromString("finish_leaf")) ||
+        !(s_base = PyUnicode_InternFromString("base")))
         return NULL;
     return PyModule_Create(&definition);
 }
