@@ -159,3 +159,99 @@ def test_a_tensor_subclass_that_overrides_a_slot_is_served_through_it() -> None:
     (F.tanh(w) * 2.0).sum().backward()
     assert w.sets == 2 and w.grad is not None
     np.testing.assert_allclose(w.grad.array, 2.0 / np.cosh(1.0) ** 2)
+
+
+# ----- the C parts follow the Python code in its corners (each test runs with both engines) ---------------
+class _Identity(Function):
+    def forward(self, a):
+        return a * 1.0
+
+    def backward(self, gy):
+        return gy
+
+    def backward_arrays(self, gy):
+        return gy
+
+
+@pytest.mark.usefixtures("engine_loop")
+def test_recording_is_decided_after_forward() -> None:
+    x = Tensor(np.ones(3))
+
+    class Enables(Function):  # a forward that switches on the gradient of the tensor it was given
+        def forward(self, a):
+            x.requires_grad = True
+            return a * 2.0
+
+        def backward(self, gy):
+            return gy * 2.0
+
+    y = Enables()(x)
+    assert y.requires_grad and isinstance(y.creator, Enables)
+    assert y.creator.needs_input_grad == (True,)
+
+
+@pytest.mark.usefixtures("engine_loop")
+def test_an_op_that_overrides_link_or_record_is_called_through_them() -> None:
+    calls = []
+
+    class Linked(_Identity):
+        def _link(self, inputs, needs):
+            calls.append("_link")
+            return super()._link(inputs, needs)
+
+    class Recorded(_Identity):
+        def forward(self, a):
+            return a.sum()  # a NumPy scalar: the output goes through _record
+
+        def _record(self, inputs, needs, ys):
+            calls.append("_record")
+            return super()._record(inputs, needs, ys)
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    Linked()(x)
+    Recorded()(x)
+    assert calls == ["_link", "_record"]
+
+
+@pytest.mark.usefixtures("engine_loop")
+def test_keyword_arguments_get_python_s_error() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        _Identity()(Tensor(np.ones(3), requires_grad=True), foo=1)
+
+
+@pytest.mark.usefixtures("engine_loop")
+def test_a_node_whose_inputs_are_a_list_still_back_propagates() -> None:
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = _Identity()(x)
+    y.creator.inputs = list(y.creator.inputs)
+    F.exp(y).sum().backward()
+    np.testing.assert_allclose(x.grad.array, np.e)
+
+
+@pytest.mark.usefixtures("engine_loop")
+def test_a_node_s_gradient_is_freed_once_its_backward_has_run() -> None:
+    import weakref
+
+    seen: dict[str, object] = {}
+
+    class Watching(np.ndarray):
+        def __add__(self, other):  # in forward, then while the node's second gradient is routed to the leaf
+            if "gy" in seen:
+                seen["alive while routing"] = seen["gy"]() is not None
+            return np.add(np.asarray(self), np.asarray(other)).view(Watching)
+
+    class Twice(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy
+
+        def backward_arrays(self, gy):
+            seen["gy"] = weakref.ref(gy)
+            return np.array(gy).view(Watching), np.array(gy).view(Watching)
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    x.array = x.array.view(Watching)
+    F.exp(Twice()(x, x)).backward(Tensor(np.ones(3)))
+    assert seen["alive while routing"] is False

@@ -12,7 +12,10 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#ifndef Py_T_OBJECT_EX /* before 3.12: the member types and PyMemberDef are in structmember.h */
 #include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
 
 /* Set once by configure(): the Tensor class, the version clock and the Python helpers. */
 static PyTypeObject *tensor_class, *ndarray_class;
@@ -24,6 +27,12 @@ static PyObject *s_heap, *s_pending, *s_leaf_grads, *s_captured, *s_counter, *s_
     *s_array, *s_shape, *s_dtype, *s_creator, *s_output_index, *s_outputs, *s_generation, *s_hooks,
     *s_retains_grad, *s_observed;
 
+/* Declared with the parts that use them, below. */
+static PyObject *s_forward, *s_enabled, *s_needs_input_grad, *s_owned, *s_finish_leaf, *s_base, *s_link, *s_record,
+    *zero, *one;
+#define SLOT_NAMES 10
+static PyObject *slot_names[SLOT_NAMES];
+
 static int intern_names(void) {
 #define NAME(var, text) if (!(var = PyUnicode_InternFromString(text))) return -1;
     NAME(s_heap, "heap") NAME(s_pending, "pending") NAME(s_leaf_grads, "leaf_grads")
@@ -34,7 +43,14 @@ static int intern_names(void) {
     NAME(s_shape, "shape") NAME(s_dtype, "dtype") NAME(s_creator, "creator")
     NAME(s_output_index, "output_index") NAME(s_outputs, "outputs") NAME(s_generation, "generation")
     NAME(s_hooks, "_hooks") NAME(s_retains_grad, "retains_grad") NAME(s_observed, "observed")
+    NAME(s_forward, "forward") NAME(s_enabled, "enabled") NAME(s_needs_input_grad, "needs_input_grad")
+    NAME(s_owned, "owned") NAME(s_finish_leaf, "finish_leaf") NAME(s_base, "base") NAME(s_link, "_link")
+    NAME(s_record, "_record")
+    static const char *slots[SLOT_NAMES] = {"array", "grad", "creator", "generation", "output_index", "name",
+                                            "_hooks", "retains_grad", "_version", "_requires_grad"};
+    for (int i = 0; i < SLOT_NAMES; i++) NAME(slot_names[i], slots[i])
 #undef NAME
+    if (!(zero = PyLong_FromLong(0)) || !(one = PyLong_FromLong(1))) return -1;
     return 0;
 }
 
@@ -106,25 +122,24 @@ static int matches_input(PyObject *gx, PyObject *data) {
     return same;
 }
 
-/* slots[x.output_index] <- gx, or the sum with the gradient already there. */
+/* slots[x.output_index] <- gx, or the sum with the gradient already there (Python's indexing rules).
+ * `slots` and the gradient already there are held here: the sum may run Python code. */
 static int accumulate(PyObject *slots, PyObject *x, PyObject *gx) {
-    PyObject *position = PyObject_GetAttr(x, s_output_index);
-    if (!position) return -1;
-    Py_ssize_t index = PyNumber_AsSsize_t(position, PyExc_IndexError);
-    Py_DECREF(position);
-    if (index == -1 && PyErr_Occurred()) return -1;
-    if (!PyList_CheckExact(slots) || index < 0 || index >= PyList_GET_SIZE(slots)) {
-        PyErr_SetString(PyExc_IndexError, "nurinet engine: output index out of range of the node's slots");
-        return -1;
-    }
-    PyObject *current = PyList_GET_ITEM(slots, index), *value;
+    PyObject *position = NULL, *current = NULL, *value = NULL;
+    int status = -1;
+    Py_INCREF(slots);
+    if (!(position = PyObject_GetAttr(x, s_output_index)) || !(current = PyObject_GetItem(slots, position)))
+        goto out;
     if (current == Py_None) {
         Py_INCREF(gx);
         value = gx;
     } else if (!(value = PyNumber_Add(current, gx))) {
-        return -1;
+        goto out;
     }
-    return PyList_SetItem(slots, index, value);  /* steals value, drops the old item */
+    status = PyObject_SetItem(slots, position, value);
+out:
+    Py_XDECREF(value); Py_XDECREF(current); Py_XDECREF(position); Py_DECREF(slots);
+    return status;
 }
 
 /* A leaf's gradient: leaf_grads[id(x)] = (x, gx), summed with what it had. */
@@ -133,7 +148,9 @@ static int add_leaf(PyObject *leaf_grads, PyObject *x, PyObject *gx) {
     if (!key) return -1;
     PyObject *known = PyDict_GetItemWithError(leaf_grads, key), *value = NULL;
     if (known) {
+        Py_INCREF(known);  /* the sum may run Python code */
         PyObject *sum = PyNumber_Add(PyTuple_GET_ITEM(known, 1), gx);
+        Py_DECREF(known);
         if (sum) {
             value = PyTuple_Pack(2, x, sum);
             Py_DECREF(sum);
@@ -231,7 +248,7 @@ out:
 static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain, PyObject *pending,
                     PyObject *leaf_grads) {
     PyObject *recorded = PyObject_GetAttr(fn, s_recorded_at), *ticks = NULL, *slots = NULL,
-             *result = NULL, *inputs = NULL;
+             *result = NULL, *inputs = NULL, *given = NULL;
     int status = -1;
     if (!recorded || !(ticks = PyObject_GetAttr(clock_obj, s_ticks))) goto out;
     int same = PyObject_RichCompareBool(recorded, ticks, Py_EQ);
@@ -242,19 +259,21 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
         Py_DECREF(checked);
     }
     if (!(slots = take_slots(pending, fn))) goto out;
-    if (!PyList_CheckExact(slots) || PyList_GET_SIZE(slots) < 1) {
-        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: a node's gradient slots are not a list");
-        goto out;
-    }
-    result = PyObject_CallOneArg(backward, PyList_GET_ITEM(slots, 0));
+    PyObject *gy = PySequence_GetItem(slots, 0);
+    Py_CLEAR(slots);  /* the node's gradient lives no longer than its backward, as in Python */
+    if (!gy) goto out;
+    result = PyObject_CallOneArg(backward, gy);
+    Py_DECREF(gy);
     if (!result || !(result = as_tuple(result))) goto out;
-    if (!(inputs = PyObject_GetAttr(fn, s_inputs))) goto out;
-    if (!PyTuple_Check(inputs) || PyTuple_GET_SIZE(result) != PyTuple_GET_SIZE(inputs)) {
+    if (!(given = PyObject_GetAttr(fn, s_inputs))) goto out;
+    if (!(inputs = PySequence_Fast(given, "an op's inputs must be a sequence"))) goto out;
+    Py_ssize_t count = PyTuple_GET_SIZE(result);
+    if (count != PySequence_Fast_GET_SIZE(inputs)) {  /* check_count raises, naming the op */
         PyObject *checked = PyObject_CallFunctionObjArgs(check_count, fn, result, NULL);
         if (!checked) goto out;
         Py_DECREF(checked);
-        if (!PyTuple_Check(inputs) || PyTuple_GET_SIZE(result) > PyTuple_GET_SIZE(inputs)) {
-            PyErr_SetString(PyExc_IndexError, "nurinet engine: more gradients than inputs");
+        if (count > PySequence_Fast_GET_SIZE(inputs)) {
+            PyErr_SetString(PyExc_IndexError, "tuple index out of range");
             goto out;
         }
     }
@@ -263,8 +282,8 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
         if (!released) goto out;
         Py_DECREF(released);
     }
-    for (Py_ssize_t index = 0; index < PyTuple_GET_SIZE(result); index++) {
-        PyObject *gx = PyTuple_GET_ITEM(result, index), *x = PyTuple_GET_ITEM(inputs, index);
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *gx = PyTuple_GET_ITEM(result, index), *x = PySequence_Fast_GET_ITEM(inputs, index);
         if (gx == Py_None) continue;
         int needed = attribute_true(x, s_requires_grad);
         if (needed < 0) goto out;
@@ -272,7 +291,8 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
     }
     status = 0;
 out:
-    Py_XDECREF(inputs); Py_XDECREF(result); Py_XDECREF(slots); Py_XDECREF(ticks); Py_XDECREF(recorded);
+    Py_XDECREF(inputs); Py_XDECREF(given); Py_XDECREF(result); Py_XDECREF(slots); Py_XDECREF(ticks);
+    Py_XDECREF(recorded);
     return status;
 }
 
@@ -299,6 +319,11 @@ static PyObject *drain(PyObject *module, PyObject *self) {
         /* The entry holds the node's outputs until the node has run. */
         PyObject *entry = PyObject_CallOneArg(heap_pop, heap);
         if (!entry) goto out;
+        if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
+            Py_DECREF(entry);
+            PyErr_SetString(PyExc_TypeError, "nurinet engine: a heap entry is not (-generation, order, node, outputs)");
+            goto out;
+        }
         PyObject *fn = PyTuple_GET_ITEM(entry, 2), *out_ = PyTuple_GET_ITEM(entry, 3);
         PyObject *backward = PyObject_GetAttr(fn, s_backward_arrays);
         int status = -1;
@@ -328,8 +353,7 @@ out:
  * returning one ndarray. Anything else goes to the Python code it follows (the fallbacks given to
  * configure_call), so both behave the same. Tensor's attributes are __slots__: they are read and
  * written here at their offsets, as the member descriptors would. */
-static PyObject *grad_state, *python_call, *record_call, *unrecorded, *zero, *s_forward, *s_enabled,
-    *s_needs_input_grad;
+static PyObject *grad_state, *python_call, *record_call, *unrecorded, *function_link, *function_record;
 static Py_ssize_t off_array, off_grad, off_creator, off_generation, off_output_index, off_name, off_hooks,
     off_retains_grad, off_version, off_requires_grad;
 #define MAX_INPUTS 8
@@ -342,7 +366,7 @@ static int slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset)
         return -1;
     }
     PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-    if (member->type != T_OBJECT_EX) {
+    if (member->type != Py_T_OBJECT_EX) {
         PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%s is not an object slot", name);
         return -1;
     }
@@ -375,57 +399,81 @@ static PyObject *wrap(PyObject *data, PyObject *requires_grad) {
     return t;
 }
 
-/* Whether instances of `type` are Tensors whose slots read here mean what they mean on Tensor: Tensor
- * itself, or a subclass that overrides none of them (Parameter). A few answers are remembered. */
-static PyTypeObject *plain_types[4];
-static int plain_count;
+/* Whether instances of `type` are Tensors whose slots read and written here mean what they mean on
+ * Tensor: Tensor itself, or a subclass (Parameter) that overrides none of them and neither attribute
+ * access nor assignment. Answers are remembered per type and version tag: a change to the class (a
+ * property set on it later) gives it a new tag, so it is looked at again. */
+#define REMEMBERED 8
+static struct { PyTypeObject *type; unsigned int tag; } plain_types[REMEMBERED];
+static int plain_next;
 
-static int is_plain_tensor(PyTypeObject *type) {
-    static const char *names[] = {"array", "grad", "creator", "generation", "output_index", "name", "_hooks",
-                                  "retains_grad", "_version", "_requires_grad"};
-    if (type == tensor_class) return 1;
-    for (int i = 0; i < plain_count; i++)
-        if (plain_types[i] == type) return 1;
-    if (!PyType_IsSubtype(type, tensor_class)) return 0;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        PyObject *name = PyUnicode_InternFromString(names[i]);
-        if (!name) {
-            PyErr_Clear();
+static int looked_plain(PyTypeObject *type) {
+    if (type != tensor_class && !PyType_IsSubtype(type, tensor_class)) return 0;
+    if (type->tp_getattro != tensor_class->tp_getattro || type->tp_setattro != tensor_class->tp_setattro)
+        return 0;
+    for (int i = 0; i < SLOT_NAMES; i++) {
+        PyObject *mine = _PyType_Lookup(type, slot_names[i]);
+        if (!mine || Py_TYPE(mine) != &PyMemberDescr_Type || mine != _PyType_Lookup(tensor_class, slot_names[i]))
             return 0;
-        }
-        int same = _PyType_Lookup(type, name) == _PyType_Lookup(tensor_class, name);
-        Py_DECREF(name);
-        if (!same) return 0;
-    }
-    if (plain_count < 4) {
-        Py_INCREF(type);
-        plain_types[plain_count++] = type;
     }
     return 1;
 }
 
-/* Function._link for a call whose inputs are `inputs`; returns their highest generation, or -1. */
-static long link_inputs(PyObject *self, PyObject *inputs, PyObject *needs) {
-    long highest = 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
-        PyObject *generation = SLOT(PyTuple_GET_ITEM(inputs, i), off_generation);
-        long value = generation ? PyLong_AsLong(generation) : 0;
-        if (value == -1 && PyErr_Occurred()) return -1;
-        if (value > highest) highest = value;
+static int is_plain_tensor(PyTypeObject *type) {
+    for (int i = 0; i < REMEMBERED; i++)
+        if (plain_types[i].type == type && type->tp_version_tag != 0 && plain_types[i].tag == type->tp_version_tag)
+            return 1;
+    if (!looked_plain(type)) return 0;
+    if (type->tp_version_tag != 0) {  /* _PyType_Lookup gave it one; without one, look again next time */
+        Py_INCREF(type);
+        Py_XDECREF((PyObject *)plain_types[plain_next].type);
+        plain_types[plain_next].type = type;
+        plain_types[plain_next].tag = type->tp_version_tag;
+        plain_next = (plain_next + 1) % REMEMBERED;
     }
-    PyObject *ticks = PyObject_GetAttr(clock_obj, s_ticks), *level = PyLong_FromLong(highest);
-    int failed = !ticks || !level || PyObject_SetAttr(self, s_inputs, inputs) < 0 ||
+    return 1;
+}
+
+static void forget_plain_types(void) {
+    for (int i = 0; i < REMEMBERED; i++) {
+        Py_CLEAR(plain_types[i].type);
+        plain_types[i].tag = 0;
+    }
+}
+
+/* Function._link for a call whose inputs are `inputs`; returns their highest generation (a new
+ * reference, compared as Python compares them), or NULL. */
+static PyObject *link_inputs(PyObject *self, PyObject *inputs, PyObject *needs) {
+    PyObject *highest = zero;
+    Py_INCREF(highest);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *x = PyTuple_GET_ITEM(inputs, i), *generation = SLOT(x, off_generation);
+        if (!generation) {
+            PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute 'generation'", Py_TYPE(x)->tp_name);
+            goto fail;
+        }
+        int higher = PyObject_RichCompareBool(generation, highest, Py_GT);
+        if (higher < 0) goto fail;
+        if (higher) {
+            Py_INCREF(generation);
+            Py_SETREF(highest, generation);
+        }
+    }
+    PyObject *ticks = PyObject_GetAttr(clock_obj, s_ticks);
+    int failed = !ticks || PyObject_SetAttr(self, s_inputs, inputs) < 0 ||
                  PyObject_SetAttr(self, s_recorded_at, ticks) < 0 ||
                  PyObject_SetAttr(self, s_needs_input_grad, needs) < 0 ||
-                 PyObject_SetAttr(self, s_generation, level) < 0;
+                 PyObject_SetAttr(self, s_generation, highest) < 0;
     Py_XDECREF(ticks);
-    Py_XDECREF(level);
-    return failed ? -1 : highest;
+    if (!failed) return highest;
+fail:
+    Py_DECREF(highest);
+    return NULL;
 }
 
 /* The output of a recorded call: a Tensor that requires a gradient, created by self. */
-static PyObject *recorded_output(PyObject *self, PyObject *ys, long generation) {
-    PyObject *y = wrap(ys, Py_True), *level = PyLong_FromLong(generation + 1), *ref = NULL, *outputs = NULL;
+static PyObject *recorded_output(PyObject *self, PyObject *ys, PyObject *generation) {
+    PyObject *y = wrap(ys, Py_True), *level = PyNumber_Add(generation, one), *ref = NULL, *outputs = NULL;
     if (y && level) {
         put(y, off_creator, self);
         put(y, off_generation, level);
@@ -442,98 +490,111 @@ static PyObject *recorded_output(PyObject *self, PyObject *ys, long generation) 
 }
 
 /* Record the call: self becomes the creator of its output(s). */
-static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *ys) {
-    PyObject *inputs = PyTuple_New(nargs), *needs = PyTuple_New(nargs), *answer = NULL;
-    if (!inputs || !needs) goto out;
+static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *needs, PyObject *ys) {
+    PyObject *inputs = PyTuple_New(nargs), *answer = NULL;
+    if (!inputs) return NULL;
     for (Py_ssize_t i = 0; i < nargs; i++) {
         Py_INCREF(args[i]);
         PyTuple_SET_ITEM(inputs, i, args[i]);
-        PyObject *flag = SLOT(args[i], off_requires_grad);
-        Py_INCREF(flag);
-        PyTuple_SET_ITEM(needs, i, flag);
     }
     if (Py_TYPE(ys) != ndarray_class) {  /* several outputs, or a scalar: Function._record */
         answer = PyObject_CallFunctionObjArgs(record_call, self, inputs, needs, ys, NULL);
-        goto out;
+    } else {
+        PyObject *generation = link_inputs(self, inputs, needs);
+        if (generation) {
+            answer = recorded_output(self, ys, generation);
+            Py_DECREF(generation);
+        }
     }
-    long generation = link_inputs(self, inputs, needs);
-    if (generation >= 0) answer = recorded_output(self, ys, generation);
-out:
-    Py_XDECREF(needs);
-    Py_XDECREF(inputs);
+    Py_DECREF(inputs);
     return answer;
 }
 
-static PyObject *fallback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *stack[MAX_INPUTS + 2];
-    if (nargs > MAX_INPUTS) {
-        PyObject *all = PyTuple_New(nargs + 1);
-        if (!all) return NULL;
-        Py_INCREF(self);
-        PyTuple_SET_ITEM(all, 0, self);
-        for (Py_ssize_t i = 0; i < nargs; i++) {
-            Py_INCREF(args[i]);
-            PyTuple_SET_ITEM(all, i + 1, args[i]);
-        }
-        PyObject *answer = PyObject_Call(python_call, all, NULL);
-        Py_DECREF(all);
-        return answer;
+/* The Python __call__, for every call this file does not take. */
+static PyObject *fallback(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    Py_ssize_t named = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *all = PyTuple_New(nargs + 1), *keywords = named ? PyDict_New() : NULL, *answer = NULL;
+    if (!all || (named && !keywords)) goto out;
+    Py_INCREF(self);
+    PyTuple_SET_ITEM(all, 0, self);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(all, i + 1, args[i]);
     }
-    stack[1] = self;
-    for (Py_ssize_t i = 0; i < nargs; i++) stack[i + 2] = args[i];
-    return PyObject_Vectorcall(python_call, stack + 1, (size_t)(nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                               NULL);
+    for (Py_ssize_t i = 0; i < named; i++)
+        if (PyDict_SetItem(keywords, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) goto out;
+    answer = PyObject_Call(python_call, all, keywords);
+out:
+    Py_XDECREF(keywords);
+    Py_XDECREF(all);
+    return answer;
+}
+
+/* Whether self's class keeps Function's own _link and _record (the steps inlined here). */
+static int keeps_recording_steps(PyObject *self) {
+    return _PyType_Lookup(Py_TYPE(self), s_link) == function_link &&
+           _PyType_Lookup(Py_TYPE(self), s_record) == function_record;
+}
+
+/* The needs tuple (each input's _requires_grad, read after forward as Python does) and whether the
+ * call records: `True in needs` and grad mode on. Returns 1 or 0, or -1 with an exception set. */
+static int needs_of(PyObject *const *args, Py_ssize_t nargs, PyObject **needs) {
+    int any = 0;
+    if (!(*needs = PyTuple_New(nargs))) return -1;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject *flag = SLOT(args[i], off_requires_grad);
+        if (!flag) {
+            PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '_requires_grad'",
+                         Py_TYPE(args[i])->tp_name);
+            return -1;
+        }
+        Py_INCREF(flag);
+        PyTuple_SET_ITEM(*needs, i, flag);
+        if (!any) {
+            any = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_RichCompareBool(flag, Py_True, Py_EQ);
+            if (any < 0) return -1;
+        }
+    }
+    if (!any) return 0;
+    PyObject *enabled = PyObject_GetAttr(grad_state, s_enabled);
+    int on = enabled ? PyObject_IsTrue(enabled) : -1;
+    Py_XDECREF(enabled);
+    return on;
 }
 
 /* Function.__call__(self, *inputs) */
-static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *stack[MAX_INPUTS + 1];
-    int needed = 0;
-    if (nargs == 0 || nargs > MAX_INPUTS) return fallback(self, args, nargs);
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        PyObject *x = args[i];
-        if (!is_plain_tensor(Py_TYPE(x))) return fallback(self, args, nargs);
-        PyObject *array = SLOT(x, off_array), *flag = SLOT(x, off_requires_grad);
-        if (!array || (flag != Py_True && flag != Py_False)) return fallback(self, args, nargs);
-        needed |= flag == Py_True;
-    }
+    if (kwnames || nargs == 0 || nargs > MAX_INPUTS || !keeps_recording_steps(self))
+        return fallback(self, args, nargs, kwnames);
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        if (!is_plain_tensor(Py_TYPE(args[i])) || !SLOT(args[i], off_array)) return fallback(self, args, nargs, NULL);
     stack[0] = self;
     for (Py_ssize_t i = 0; i < nargs; i++) {
         stack[i + 1] = SLOT(args[i], off_array);
         Py_INCREF(stack[i + 1]);  /* forward may rebind an input's array */
     }
-    PyObject *ys = PyObject_VectorcallMethod(s_forward, stack, (size_t)(nargs + 1), NULL);
+    PyObject *ys = PyObject_VectorcallMethod(s_forward, stack, (size_t)(nargs + 1), NULL), *needs = NULL, *answer = NULL;
     for (Py_ssize_t i = 0; i < nargs; i++) Py_DECREF(stack[i + 1]);
     if (!ys) return NULL;
-    if (needed) {
-        PyObject *enabled = PyObject_GetAttr(grad_state, s_enabled);
-        needed = enabled ? PyObject_IsTrue(enabled) : -1;
-        Py_XDECREF(enabled);
-        if (needed < 0) {
-            Py_DECREF(ys);
-            return NULL;
-        }
-    }
-    PyObject *answer;
-    if (needed)
-        answer = record(self, args, nargs, ys);
-    else if (Py_TYPE(ys) == ndarray_class)
-        answer = wrap(ys, Py_False);
-    else
-        answer = PyObject_CallOneArg(unrecorded, ys);
+    int recording = needs_of(args, nargs, &needs);
+    if (recording > 0)
+        answer = record(self, args, nargs, needs, ys);
+    else if (recording == 0)
+        answer = Py_TYPE(ys) == ndarray_class ? wrap(ys, Py_False) : PyObject_CallOneArg(unrecorded, ys);
+    Py_XDECREF(needs);
     Py_DECREF(ys);
     return answer;
 }
 
-static PyMethodDef call_definition = {"__call__", (PyCFunction)(void (*)(void))function_call, METH_FASTCALL,
+static PyMethodDef call_definition = {"__call__", (PyCFunction)(void (*)(void))function_call,
+                                      METH_FASTCALL | METH_KEYWORDS,
                                       "Run the op on Tensors and record it in the graph (Function.__call__)."};
 
 /* ----- _Pass.finish_leaves -----------------------------------------------------------------------
  * finish_plain(pass): each leaf's gradient into its .grad, for a plain backward. The common leaf (no
  * hook, no gradient yet, a fresh ndarray no other leaf holds) is done here; any other goes to
  * _Pass.finish_leaf, which this loop follows. */
-static PyObject *s_owned, *s_finish_leaf, *s_base;
-
 static int finish_one(PyObject *self, PyObject *owned, PyObject *tensor, PyObject *grad) {
     PyObject *hooks = is_plain_tensor(Py_TYPE(tensor)) ? SLOT(tensor, off_hooks) : NULL;
     if (hooks == Py_None && SLOT(tensor, off_grad) == Py_None && Py_TYPE(grad) == ndarray_class) {
@@ -609,6 +670,16 @@ static PyObject *configure_call(PyObject *module, PyObject *args) {
         Py_INCREF(given[i + 1]);
         Py_XSETREF(*kept[i], given[i + 1]);
     }
+    PyObject *link = _PyType_Lookup((PyTypeObject *)given[0], s_link);
+    PyObject *record_ = _PyType_Lookup((PyTypeObject *)given[0], s_record);
+    if (!link || !record_) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function has no _link or _record");
+        return NULL;
+    }
+    Py_INCREF(link);
+    Py_XSETREF(function_link, link);
+    Py_INCREF(record_);
+    Py_XSETREF(function_record, record_);
     return PyDescr_NewMethod((PyTypeObject *)given[0], &call_definition);
 }
 
@@ -634,6 +705,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
         return NULL;
     }
     if (read_offsets((PyTypeObject *)given[0]) < 0) return NULL;
+    forget_plain_types();
     PyObject **kept[8] = {(PyObject **)&tensor_class, (PyObject **)&ndarray_class, &clock_obj, &check_versions,
                           &check_count, &check_gradient_array, &heap_push, &heap_pop};
     for (int i = 0; i < 8; i++) {
@@ -656,11 +728,5 @@ static struct PyModuleDef definition = {PyModuleDef_HEAD_INIT, "_nurinet_engine"
 
 PyMODINIT_FUNC PyInit__nurinet_engine(void) {
     if (!s_heap && intern_names() < 0) return NULL;
-    if (!zero && !(zero = PyLong_FromLong(0))) return NULL;
-    if (!(s_forward = PyUnicode_InternFromString("forward")) || !(s_enabled = PyUnicode_InternFromString("enabled")) ||
-        !(s_needs_input_grad = PyUnicode_InternFromString("needs_input_grad")) ||
-        !(s_owned = PyUnicode_InternFromString("owned")) || !(s_finish_leaf = PyUnicode_InternFromString("finish_leaf")) ||
-        !(s_base = PyUnicode_InternFromString("base")))
-        return NULL;
     return PyModule_Create(&definition);
 }
