@@ -255,3 +255,58 @@ def test_a_node_s_gradient_is_freed_once_its_backward_has_run() -> None:
     x.array = x.array.view(Watching)
     F.exp(Twice()(x, x)).backward(Tensor(np.ones(3)))
     assert seen["alive while routing"] is False
+
+
+# ----- building the extension (nurinet._runtime.extension) ------------------------------------------------
+@pytest.fixture
+def fresh_extensions(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """The extension loader with nothing loaded yet, building into an empty cache folder (the engine in
+    use keeps its own module: only the loader's memory of it is cleared here)."""
+    monkeypatch.setenv("NURINET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(extension, "_modules", {})
+    monkeypatch.setattr(extension, "_reasons", {})
+    return tmp_path
+
+
+def test_a_missing_compiler_gives_none_and_a_reason(fresh_extensions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC", "no-such-compiler-for-nurinet")
+    assert extension.load("engine") is None
+    assert "no-such-compiler-for-nurinet" in extension.reason("engine")
+    assert list(fresh_extensions.iterdir()) == []
+
+
+def test_a_failing_compiler_leaves_no_file(fresh_extensions, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC", "false")  # on PATH, exits 1
+    assert extension.load("engine") is None
+    assert "failed" in extension.reason("engine")
+    assert list(fresh_extensions.iterdir()) == []
+
+
+def test_a_python_without_headers_gives_a_reason(fresh_extensions, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import sysconfig
+
+    paths = dict(sysconfig.get_paths(), include=str(tmp_path / "no-headers"))
+    monkeypatch.setattr(sysconfig, "get_paths", lambda *args, **kwargs: paths)
+    assert extension.load("engine") is None
+    assert "python3-dev" in extension.reason("engine")
+
+
+def test_switched_off_native_code_builds_nothing(fresh_extensions) -> None:
+    with reference_only():
+        assert extension.load("engine") is None
+        assert "disabled" in extension.reason("engine")
+    assert list(fresh_extensions.iterdir()) == []
+
+
+@needs_extension
+def test_the_build_is_cached_and_whole(fresh_extensions, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    module = extension.load("engine")
+    assert module is not None and hasattr(module, "drain") and hasattr(module, "configure_call")
+    built = list(fresh_extensions.iterdir())
+    assert len(built) == 1 and built[0].name.startswith("engine-")  # no temporary file left
+    stamp = os.stat(built[0]).st_mtime_ns
+    monkeypatch.setattr(extension, "_modules", {})
+    assert extension.load("engine") is not None  # from the cache, not rebuilt
+    assert os.stat(built[0]).st_mtime_ns == stamp and list(fresh_extensions.iterdir()) == built
