@@ -24,6 +24,19 @@ needs_extension = pytest.mark.skipif(extension.load("engine") is None,
                                      reason=f"no compiled engine here: {extension.reason('engine')}")
 
 
+class _Identity(Function):
+    """``x * 1`` with both backward forms."""
+
+    def forward(self, a):
+        return a * 1.0
+
+    def backward(self, gy):
+        return gy
+
+    def backward_arrays(self, gy):
+        return gy
+
+
 def _step_results(seed: int = 0) -> list[np.ndarray]:
     """Gradients and output of a small network with a branch, a shared weight and a hook-free graph."""
     rng = np.random.default_rng(seed)
@@ -99,13 +112,7 @@ def test_errors_raised_inside_the_compiled_parts_propagate() -> None:
         def forward(self, x):
             raise ValueError("forward failed")
 
-    class FailsBackward(Function):
-        def forward(self, x):
-            return x * 1.0
-
-        def backward(self, gy):
-            return gy
-
+    class FailsBackward(_Identity):
         def backward_arrays(self, gy):
             raise ValueError("backward failed")
 
@@ -162,17 +169,6 @@ def test_a_tensor_subclass_that_overrides_a_slot_is_served_through_it() -> None:
 
 
 # ----- the C parts follow the Python code in its corners (each test runs with both engines) ---------------
-class _Identity(Function):
-    def forward(self, a):
-        return a * 1.0
-
-    def backward(self, gy):
-        return gy
-
-    def backward_arrays(self, gy):
-        return gy
-
-
 @pytest.mark.usefixtures("engine_loop")
 def test_recording_is_decided_after_forward() -> None:
     x = Tensor(np.ones(3))

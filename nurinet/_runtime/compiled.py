@@ -27,12 +27,13 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from nurinet._runtime import probe, settings
 
-__all__ = ["available", "cache_dir", "library", "raw_library", "reason", "set_enabled"]
+__all__ = ["available", "build_into_cache", "cache_dir", "library", "raw_library", "reason", "set_enabled"]
 
 # The C sources, compiled together into one library.
 SOURCES = (Path(__file__).with_name("native") / "kernels.c", Path(__file__).with_name("native") / "gemm.c")
@@ -165,22 +166,33 @@ def _build() -> Path:
     compiler = _compiler()
     source = b"".join(path.read_bytes() for path in SOURCES)
     digest = hashlib.sha256(source + _machine_id(compiler).encode()).hexdigest()[:16]
-    folder = cache_dir()
-    target = folder / f"kernels-{digest}.so"
+    target = cache_dir() / f"kernels-{digest}.so"
+    sources = [str(path) for path in SOURCES]
+    commands = [lambda out, extra=extra: [compiler, *BASE_FLAGS, *extra, "-o", out, *sources] for extra in FLAG_SETS]
+    return build_into_cache(target, commands, ", ".join(path.name for path in SOURCES))
+
+
+def build_into_cache(target: Path, commands: Sequence[Callable[[str], list[str]]], what: str) -> Path:
+    """``target``, built unless it exists by the first of ``commands`` that succeeds.
+
+    Each command is made for the output path it must write (a temporary file beside ``target``), which is
+    renamed into place when the command succeeds: another process sees no file or a whole one, and a
+    failed or interrupted build leaves nothing behind. ``what`` names the sources in the error.
+    """
     if target.exists():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=".kernels-", suffix=".so", dir=folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.stem.split('-')[0]}-", suffix=target.suffix, dir=target.parent)
     os.close(handle)
     try:
-        for extra in FLAG_SETS:
-            done = subprocess.run([compiler, *BASE_FLAGS, *extra, "-o", temp, *map(str, SOURCES)],
-                                  capture_output=True, text=True, timeout=120, check=False)
+        for command in commands:
+            line = command(temp)
+            done = subprocess.run(line, capture_output=True, text=True, timeout=120, check=False)
             if done.returncode == 0:
                 break
         else:
-            raise RuntimeError(f"{compiler} failed on {', '.join(p.name for p in SOURCES)}: {done.stderr.strip()[:500]}")
-        os.replace(temp, target)  # atomic: another process sees no library or a whole one
+            raise RuntimeError(f"{line[0]} failed on {what}: {done.stderr.strip()[:500]}")
+        os.replace(temp, target)  # atomic
     finally:
         if os.path.exists(temp):
             os.unlink(temp)

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -77,23 +75,9 @@ def _build(name: str) -> Path:
                              check=False).stdout
     identity = f"{version}\n{FLAGS}\n{include}\n{sys.version}\n{suffix}".encode()
     digest = hashlib.sha256(source.read_bytes() + identity).hexdigest()[:16]
-    folder = compiled.cache_dir()
-    target = folder / f"{name}-{digest}{suffix}"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{name}-", suffix=suffix, dir=folder)
-    os.close(handle)
-    try:
-        done = subprocess.run([compiler, *FLAGS, f"-I{include}", "-o", temp, str(source)],
-                              capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{compiler} failed on {source.name}: {done.stderr.strip()[:500]}")
-        os.replace(temp, target)  # atomic: another process sees no module or a whole one
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
+    target = compiled.cache_dir() / f"{name}-{digest}{suffix}"
+    command = lambda out: [compiler, *FLAGS, f"-I{include}", "-o", out, str(source)]
+    return compiled.build_into_cache(target, [command], source.name)
 
 
 def _import(name: str, path: Path) -> ModuleType:

@@ -54,6 +54,12 @@ static int intern_names(void) {
     return 0;
 }
 
+/* Whether configure() has run; else raises. */
+static int configured(void) {
+    if (!tensor_class) PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
+    return tensor_class != NULL;
+}
+
 /* The truth of attribute `name` of `obj`: 1, 0, or -1 with an exception set. */
 static int attribute_true(PyObject *obj, PyObject *name) {
     PyObject *value = PyObject_GetAttr(obj, name);
@@ -299,10 +305,7 @@ out:
 /* drain(pass): run the pass's heap empty (nurinet.autograd.engine._Pass.drain_arrays). */
 static PyObject *drain(PyObject *module, PyObject *self) {
     (void)module;
-    if (!tensor_class) {
-        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
-        return NULL;
-    }
+    if (!configured()) return NULL;
     PyObject *heap = PyObject_GetAttr(self, s_heap), *pending = NULL, *leaf_grads = NULL, *captured = NULL;
     PyObject *answer = NULL;
     int retain = -1;
@@ -624,10 +627,7 @@ static int finish_one(PyObject *self, PyObject *owned, PyObject *tensor, PyObjec
 
 static PyObject *finish_plain(PyObject *module, PyObject *self) {
     (void)module;
-    if (!tensor_class) {
-        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() was not called");
-        return NULL;
-    }
+    if (!configured()) return NULL;
     PyObject *leaf_grads = PyObject_GetAttr(self, s_leaf_grads), *owned = NULL, *leaves = NULL, *answer = NULL;
     if (!leaf_grads || !(owned = PyObject_GetAttr(self, s_owned))) goto out;
     if (!PyDict_Check(leaf_grads) || !PySet_Check(owned)) {
