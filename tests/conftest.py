@@ -27,20 +27,23 @@ def _seed() -> None:
 
 @pytest.fixture(params=["compiled", "python"])
 def engine_loop(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Runs the test twice: with the engine's compiled parts (``Function.__call__`` and a plain
-    backward's node loop in C, native/engine.c) and with its Python code. The C run is skipped where
-    the extension cannot be built."""
+    """Runs the test twice: with the engine's compiled parts (``Function.__call__``, a plain backward's node
+    loop and its leaves' gradients in C, native/engine.c) and with its Python code. The C run is skipped
+    where the extension cannot be built."""
     from nurinet._runtime import extension
-    from nurinet.autograd import compiled as engine
+    from nurinet.autograd import compiled as compiled_engine
+    from nurinet.autograd.function import Function
 
     compiled = request.param == "compiled"
     if compiled and extension.load("engine") is None:
-        pytest.skip(f"the compiled engine loop cannot be built here: {extension.reason('engine')}")
-    old = engine.use_compiled(compiled)
+        pytest.skip(f"the compiled engine cannot be built here: {extension.reason('engine')}")
+    old = compiled_engine.use_compiled(compiled)
     try:
+        in_c = type(Function.__dict__["__call__"]).__name__ == "method_descriptor"
+        assert in_c == compiled and (compiled_engine.engine_module() is not None) == compiled
         yield request.param
     finally:
-        engine.use_compiled(old)
+        compiled_engine.use_compiled(old)
 
 
 @pytest.fixture

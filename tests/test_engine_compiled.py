@@ -37,6 +37,27 @@ class _Identity(Function):
         return gy
 
 
+def _python_call_ran(run) -> bool:
+    """Whether ``run()`` entered the Python ``Function.__call__`` (seen by a profile hook: the C one
+    makes no Python frame)."""
+    seen = []
+
+    def hook(frame, event, arg):
+        if event == "call" and frame.f_code is function._python_call.__code__:
+            seen.append(1)
+
+    sys.setprofile(hook)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return bool(seen)
+
+
+def _uses_c_call() -> bool:
+    return type(Function.__dict__["__call__"]).__name__ == "method_descriptor"
+
+
 def _step_results(seed: int = 0) -> list[np.ndarray]:
     """Gradients and output of a small network with a branch, a shared weight and a hook-free graph."""
     rng = np.random.default_rng(seed)
@@ -53,7 +74,7 @@ def _step_results(seed: int = 0) -> list[np.ndarray]:
 @needs_extension
 def test_the_compiled_parts_run_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     _step_results()  # the first op chooses Function.__call__
-    assert type(Function.__dict__["__call__"]).__name__ == "method_descriptor"
+    assert _uses_c_call() and not _python_call_ran(_step_results)
 
     def python_loop(self: object) -> None:
         raise AssertionError("the Python node loop ran although the compiled one is available")
@@ -64,6 +85,8 @@ def test_the_compiled_parts_run_by_default(monkeypatch: pytest.MonkeyPatch) -> N
 
 @needs_extension
 def test_python_and_compiled_engines_agree() -> None:
+    _step_results()
+    assert _uses_c_call()
     ours = _step_results()
     old = compiled.use_compiled(False)
     try:
@@ -77,12 +100,52 @@ def test_python_and_compiled_engines_agree() -> None:
 
 @needs_extension
 def test_native_code_switched_off_runs_the_python_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    _step_results()
     calls = []
     original = engine._Pass.drain_arrays
     monkeypatch.setattr(engine._Pass, "drain_arrays", lambda self: calls.append(1) or original(self))
     with reference_only():
-        _step_results()
-    assert calls, "NURINET_NATIVE off must run the Python node loop"
+        assert _python_call_ran(_step_results)  # the C __call__ reads the switch and hands over
+    assert calls, "native code off must run the Python node loop"
+    assert not _python_call_ran(_step_results)  # and back in C once it is on again
+
+
+@needs_extension
+def test_where_the_extension_cannot_be_built_the_python_engine_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    original = engine._Pass.drain_arrays
+    monkeypatch.setattr(engine._Pass, "drain_arrays", lambda self: calls.append(1) or original(self))
+    saved = compiled._state["module"]
+    compiled._state["module"] = None  # as after a failed build
+    try:
+        compiled.use_compiled(True)
+        assert Function.__dict__["__call__"] is function._python_call
+        ours = _step_results()
+        assert calls
+    finally:
+        compiled._state["module"] = saved
+        compiled.use_compiled(True)
+    assert _uses_c_call()
+    for a, b in zip(ours, _step_results()):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_extension
+def test_native_code_off_from_the_start_then_on(fresh_python) -> None:
+    done = fresh_python(
+        "import os; os.environ['NURINET_NATIVE'] = '0'\n"
+        "import numpy as np, nurinet as nt, nurinet.functional as F\n"
+        "from nurinet.autograd import function\n"
+        "from nurinet._runtime import native\n"
+        "x = nt.tensor(np.ones(3), requires_grad=True)\n"
+        "F.tanh(x).sum().backward()\n"
+        "assert function.Function.__dict__['__call__'] is function._python_call\n"
+        "native.set_enabled(True)\n"
+        "F.tanh(x).sum().backward()  # the first backward with native code on loads the extension\n"
+        "print(type(function.Function.__dict__['__call__']).__name__)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "method_descriptor"
 
 
 @needs_extension

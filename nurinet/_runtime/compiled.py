@@ -132,11 +132,12 @@ def _load() -> Any:
         return None
 
 
-def _compiler() -> str:
-    compiler = os.environ.get("CC") or "cc"
-    if shutil.which(compiler) is None:
-        raise RuntimeError(f"no C compiler ({compiler!r} is not on PATH; set CC to use another)")
-    return compiler
+def compiler() -> str:
+    """The C compiler to build with: ``$CC`` or ``cc``; raises RuntimeError when it is not on PATH."""
+    name = os.environ.get("CC") or "cc"
+    if shutil.which(name) is None:
+        raise RuntimeError(f"no C compiler ({name!r} is not on PATH; set CC to use another)")
+    return name
 
 
 def _machine_id(compiler: str) -> str:
@@ -163,12 +164,12 @@ def cache_dir() -> Path:
 
 def _build() -> Path:
     """The path of a library built from ``SOURCES`` for this machine, compiling it if needed."""
-    compiler = _compiler()
+    cc = compiler()
     source = b"".join(path.read_bytes() for path in SOURCES)
-    digest = hashlib.sha256(source + _machine_id(compiler).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source + _machine_id(cc).encode()).hexdigest()[:16]
     target = cache_dir() / f"kernels-{digest}.so"
     sources = [str(path) for path in SOURCES]
-    commands = [lambda out, extra=extra: [compiler, *BASE_FLAGS, *extra, "-o", out, *sources] for extra in FLAG_SETS]
+    commands = [lambda out, extra=extra: [cc, *BASE_FLAGS, *extra, "-o", out, *sources] for extra in FLAG_SETS]
     return build_into_cache(target, commands, ", ".join(path.name for path in SOURCES))
 
 
@@ -178,7 +179,13 @@ def build_into_cache(target: Path, commands: Sequence[Callable[[str], list[str]]
     Each command is made for the output path it must write (a temporary file beside ``target``), which is
     renamed into place when the command succeeds: another process sees no file or a whole one, and a
     failed or interrupted build leaves nothing behind. ``what`` names the sources in the error.
+
+    Raises:
+        RuntimeError: Every command failed (the last one's error output is in the message), or there
+            was none.
     """
+    if not commands:
+        raise RuntimeError(f"no command to build {what}")
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

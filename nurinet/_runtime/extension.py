@@ -28,7 +28,9 @@ from nurinet._runtime import compiled, settings
 __all__ = ["load", "reason"]
 
 SOURCE_FOLDER = Path(__file__).with_name("native")
-FLAGS = ("-O2", "-fPIC", "-shared", "-fno-strict-aliasing")
+# macOS links an extension's Python symbols when it is loaded, as the interpreter's own build does.
+FLAGS = ("-O2", "-fPIC", "-shared", "-fno-strict-aliasing") + (
+    ("-undefined", "dynamic_lookup") if sys.platform == "darwin" else ())
 _modules: dict[str, ModuleType | None] = {}
 _reasons: dict[str, str] = {}
 
@@ -44,7 +46,7 @@ def load(name: str) -> ModuleType | None:
     if name not in _modules:
         try:
             _modules[name] = _import(name, _build(name))
-        except (OSError, RuntimeError, ImportError, subprocess.SubprocessError) as error:
+        except (OSError, RuntimeError, ImportError, ValueError, subprocess.SubprocessError) as error:
             _reasons[name] = f"extension {name} unavailable: {error}"
             _modules[name] = None
     return _modules[name]
@@ -68,7 +70,7 @@ def _headers() -> Path:
 
 def _build(name: str) -> Path:
     """The path of ``native/<name>.c`` built as an extension for this interpreter, compiling it if needed."""
-    compiler, include = compiled._compiler(), _headers()
+    include, compiler = _headers(), compiled.compiler()
     source = SOURCE_FOLDER / f"{name}.c"
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30,
@@ -76,7 +78,10 @@ def _build(name: str) -> Path:
     identity = f"{version}\n{FLAGS}\n{include}\n{sys.version}\n{suffix}".encode()
     digest = hashlib.sha256(source.read_bytes() + identity).hexdigest()[:16]
     target = compiled.cache_dir() / f"{name}-{digest}{suffix}"
-    command = lambda out: [compiler, *FLAGS, f"-I{include}", "-o", out, str(source)]
+
+    def command(out: str) -> list[str]:
+        return [compiler, *FLAGS, f"-I{include}", "-o", out, str(source)]
+
     return compiled.build_into_cache(target, [command], source.name)
 
 

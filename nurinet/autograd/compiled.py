@@ -5,15 +5,17 @@ linking it into the graph, then, backwards, popping nodes, routing their gradien
 a few microseconds an op. ``nurinet/_runtime/native/engine.c`` does the same steps through Python's
 C API; it is built as an extension module on first use (:mod:`nurinet._runtime.extension`).
 
-Both parts follow the Python code line for line and hand every uncommon case back to it (inputs that
+The three parts (``Function.__call__``, the node loop of a plain backward, its leaves' gradients) follow
+the Python code line for line and hand every uncommon case back to it (inputs that
 are not Tensors, several outputs, hooks, retained or captured gradients, version mismatches, gradients
 of the wrong shape), so switching between them changes speed only; the engine's tests run both
 (``tests/conftest.py``, ``engine_loop``).
 
 They run wherever the extension builds: a C compiler and the interpreter's headers are needed; without
-them, with ``NURINET_NATIVE=0``, or after :func:`use_compiled` (False), the Python code runs. While the
-native code is switched off at run time (``nurinet._runtime.native.set_enabled(False)``), the Python
-code runs too.
+them, with ``NURINET_NATIVE=0``, or after :func:`use_compiled` (False), the Python code runs. While native
+code is switched off at run time (``nurinet._runtime.native.set_enabled(False)``, ``reference_only()``), the
+Python code runs too: the engine asks :func:`engine_module` at every backward, and the C ``__call__``
+reads the switch at every call.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from nurinet._runtime import extension, settings
 from nurinet.autograd.tensor import Tensor
 
-__all__ = ["engine_module", "on_switch", "use_compiled"]
+__all__ = ["enabled", "engine_module", "on_switch", "reason", "use_compiled"]
 
 # "module": False until looked for, then the configured extension or None (it cannot be built here).
 _state: dict[str, Any] = {"enabled": True, "module": False}
@@ -42,34 +44,67 @@ def use_compiled(enabled: bool) -> bool:
         The previous setting.
     """
     old, _state["enabled"] = _state["enabled"], bool(enabled)
-    for listener in _listeners:
-        listener()
+    _notify()
     return old
-
-
-def on_switch(listener: Callable[[], None]) -> None:
-    """Call ``listener()`` whenever :func:`use_compiled` is called (Function re-chooses its ``__call__``)."""
-    _listeners.append(listener)
-
-
-def engine_module() -> ModuleType | None:
-    """The configured extension, or None where the Python code must run (switched off, or not built)."""
-    if not (_state["enabled"] and settings.NATIVE):
-        return None
-    module = _state["module"]
-    if module is False:
-        # Here, not at the top: checks imports function, which imports this module.
-        from nurinet.autograd.checks import check_count, check_gradient_array
-        from nurinet.autograd.versions import CLOCK, check_versions
-
-        module = extension.load("engine")
-        if module is not None:
-            module.configure(Tensor, np.ndarray, CLOCK, check_versions, check_count, check_gradient_array,
-                             heapq.heappush, heapq.heappop)
-        _state["module"] = module
-    return module
 
 
 def enabled() -> bool:
     """Whether :func:`use_compiled` allows the compiled parts (whether or not they build here)."""
     return _state["enabled"]
+
+
+def on_switch(listener: Callable[[], None]) -> None:
+    """Call ``listener()`` after :func:`use_compiled` and when the extension is first loaded (so that
+    ``Function`` re-chooses its ``__call__``)."""
+    _listeners.append(listener)
+
+
+def reason() -> str:
+    """Why the compiled parts do not run (empty when they do)."""
+    if not _state["enabled"]:
+        return "switched off by use_compiled(False)"
+    if engine_module() is None:
+        return _state.get("reason") or extension.reason("engine") or "native code is switched off"
+    return ""
+
+
+def engine_module(active_only: bool = True) -> ModuleType | None:
+    """The configured extension, or None where the Python code must run.
+
+    Args:
+        active_only: Also None while native code is switched off (``settings.NATIVE``). ``Function``
+            asks with False: its C ``__call__`` reads that switch at every call itself.
+    """
+    if not _state["enabled"]:
+        return None
+    module = _state["module"]
+    if module is False:
+        if not settings.NATIVE:
+            return None  # nothing may be built now; look again when native code is back
+        module = _load()
+    return None if active_only and not settings.NATIVE else module
+
+
+def _load() -> ModuleType | None:
+    """Build, import and configure the extension once; tell the listeners when it is there."""
+    # Here, not at the top: checks imports function, which imports this module.
+    from nurinet.autograd.checks import check_count, check_gradient_array
+    from nurinet.autograd.versions import CLOCK, check_versions
+
+    module = extension.load("engine")
+    if module is not None:
+        try:
+            module.configure(Tensor, np.ndarray, CLOCK, check_versions, check_count, check_gradient_array,
+                             heapq.heappush, heapq.heappop)
+        except (TypeError, RuntimeError, AttributeError) as error:  # a Tensor the C code does not know
+            _state["reason"] = f"the engine's extension does not fit this Tensor class: {error}"
+            module = None
+    _state["module"] = module
+    if module is not None:
+        _notify()
+    return module
+
+
+def _notify() -> None:
+    for listener in _listeners:
+        listener()

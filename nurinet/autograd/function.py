@@ -168,23 +168,21 @@ def _as_array(y: Any) -> Any:
 _python_call = Function.__call__
 
 
-def _first_call(self: Function, *inputs: Any) -> Any:
-    """``Function.__call__`` until the first op runs with native code allowed: chooses, then calls."""
-    if settings.NATIVE or not compiled.enabled():
-        _choose_call()
-    return _python_call(self, *inputs)
+def _first_call(self: Function, *inputs: Any, **keywords: Any) -> Any:
+    """``Function.__call__`` until the first op runs: chooses the C or the Python version, then calls."""
+    _choose_call()
+    return _python_call(self, *inputs, **keywords)
 
 
 def _choose_call() -> None:
-    """Point ``Function.__call__`` at the C version, or at the Python one where it cannot run."""
-    module = compiled.engine_module()
-    if module is not None:
-        Function.__call__ = module.configure_call(Function, _grad_state, _python_call, Function._record,
-                                                  _unrecorded)
-    elif compiled.enabled() and not settings.NATIVE:
-        Function.__call__ = _first_call  # native code is off for now: choose again when it is back
-    else:
+    """Point ``Function.__call__`` at the C version where the extension is loaded (or can be built now),
+    else at the Python one; :mod:`nurinet.autograd.compiled` calls this again when that changes."""
+    module = compiled.engine_module(active_only=False)
+    if module is None:
         Function.__call__ = _python_call
+        return
+    Function.__call__ = module.configure_call(Function, _grad_state, _python_call, Function._record, _unrecorded,
+                                              vars(settings))
 
 
 Function.__call__ = _first_call

@@ -29,7 +29,7 @@ static PyObject *s_heap, *s_pending, *s_leaf_grads, *s_captured, *s_counter, *s_
 
 /* Declared with the parts that use them, below. */
 static PyObject *s_forward, *s_enabled, *s_needs_input_grad, *s_owned, *s_finish_leaf, *s_base, *s_link, *s_record,
-    *zero, *one;
+    *s_NATIVE, *zero, *one;
 #define SLOT_NAMES 10
 static PyObject *slot_names[SLOT_NAMES];
 
@@ -45,7 +45,7 @@ static int intern_names(void) {
     NAME(s_hooks, "_hooks") NAME(s_retains_grad, "retains_grad") NAME(s_observed, "observed")
     NAME(s_forward, "forward") NAME(s_enabled, "enabled") NAME(s_needs_input_grad, "needs_input_grad")
     NAME(s_owned, "owned") NAME(s_finish_leaf, "finish_leaf") NAME(s_base, "base") NAME(s_link, "_link")
-    NAME(s_record, "_record")
+    NAME(s_record, "_record") NAME(s_NATIVE, "NATIVE")
     static const char *slots[SLOT_NAMES] = {"array", "grad", "creator", "generation", "output_index", "name",
                                             "_hooks", "retains_grad", "_version", "_requires_grad"};
     for (int i = 0; i < SLOT_NAMES; i++) NAME(slot_names[i], slots[i])
@@ -356,7 +356,8 @@ out:
  * returning one ndarray. Anything else goes to the Python code it follows (the fallbacks given to
  * configure_call), so both behave the same. Tensor's attributes are __slots__: they are read and
  * written here at their offsets, as the member descriptors would. */
-static PyObject *grad_state, *python_call, *record_call, *unrecorded, *function_link, *function_record;
+static PyObject *grad_state, *python_call, *record_call, *unrecorded, *function_link, *function_record,
+    *settings_dict;
 static Py_ssize_t off_array, off_grad, off_creator, off_generation, off_output_index, off_name, off_hooks,
     off_retains_grad, off_version, off_requires_grad;
 #define MAX_INPUTS 8
@@ -565,10 +566,19 @@ static int needs_of(PyObject *const *args, Py_ssize_t nargs, PyObject **needs) {
     return on;
 }
 
+/* settings.NATIVE: 1, 0, or -1 with an exception set. Off, the Python __call__ runs. */
+static int native_on(void) {
+    PyObject *flag = PyDict_GetItemWithError(settings_dict, s_NATIVE);
+    if (!flag) return PyErr_Occurred() ? -1 : 0;
+    return flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
+}
+
 /* Function.__call__(self, *inputs) */
 static PyObject *function_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     PyObject *stack[MAX_INPUTS + 1];
-    if (kwnames || nargs == 0 || nargs > MAX_INPUTS || !keeps_recording_steps(self))
+    int on = native_on();
+    if (on < 0) return NULL;
+    if (!on || kwnames || nargs == 0 || nargs > MAX_INPUTS || !keeps_recording_steps(self))
         return fallback(self, args, nargs, kwnames);
     for (Py_ssize_t i = 0; i < nargs; i++)
         if (!is_plain_tensor(Py_TYPE(args[i])) || !SLOT(args[i], off_array)) return fallback(self, args, nargs, NULL);
@@ -650,23 +660,25 @@ out:
     return answer;
 }
 
-/* configure_call(Function, grad_state, python_call, record, unrecorded) -> the __call__ descriptor
- * to set on Function; configure() comes first. */
+/* configure_call(Function, grad_state, python_call, record, unrecorded, settings) -> the __call__
+ * descriptor to set on Function; configure() comes first. `settings` is the namespace (a dict) whose
+ * NATIVE switch the C __call__ reads at every call. */
 static PyObject *configure_call(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *given[5];
-    if (!PyArg_UnpackTuple(args, "configure_call", 5, 5, &given[0], &given[1], &given[2], &given[3], &given[4]))
+    PyObject *given[6];
+    if (!PyArg_UnpackTuple(args, "configure_call", 6, 6, &given[0], &given[1], &given[2], &given[3], &given[4],
+                           &given[5]))
         return NULL;
     if (!tensor_class) {
         PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() first");
         return NULL;
     }
-    if (!PyType_Check(given[0])) {
-        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function must be a class");
+    if (!PyType_Check(given[0]) || !PyDict_Check(given[5])) {
+        PyErr_SetString(PyExc_TypeError, "nurinet engine: Function must be a class and settings a dict");
         return NULL;
     }
-    PyObject **kept[4] = {&grad_state, &python_call, &record_call, &unrecorded};
-    for (int i = 0; i < 4; i++) {
+    PyObject **kept[5] = {&grad_state, &python_call, &record_call, &unrecorded, &settings_dict};
+    for (int i = 0; i < 5; i++) {
         Py_INCREF(given[i + 1]);
         Py_XSETREF(*kept[i], given[i + 1]);
     }
