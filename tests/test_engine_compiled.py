@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ import pytest
 import nurinet as nt
 import nurinet.functional as F
 from nurinet import Function, Tensor, nn
-from nurinet._runtime import extension
+from nurinet._runtime import extension, settings
 from nurinet._runtime.modes import reference_only
 from nurinet.autograd import compiled, engine, function
 
@@ -318,10 +319,11 @@ def test_a_node_s_gradient_is_freed_once_its_backward_has_run() -> None:
 
 # ----- building the extension (nurinet._runtime.extension) ------------------------------------------------
 @pytest.fixture
-def fresh_extensions(monkeypatch: pytest.MonkeyPatch, tmp_path):
+def fresh_extensions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """The extension loader with nothing loaded yet, building into an empty cache folder (the engine in
     use keeps its own module: only the loader's memory of it is cleared here)."""
     monkeypatch.setenv("NURINET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(settings, "NATIVE", True)  # also under NURINET_NATIVE=0
     monkeypatch.setattr(extension, "_modules", {})
     monkeypatch.setattr(extension, "_reasons", {})
     return tmp_path
