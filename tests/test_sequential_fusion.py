@@ -82,3 +82,42 @@ def test_nan_and_negative_bias_behave_as_relu(provider):
     want = np.maximum(x @ layer.weight.array.T + layer.bias.array, 0)
     assert np.isnan(y[4]).all() and np.isnan(want[4]).all()
     np.testing.assert_allclose(np.delete(y, 4, 0), np.delete(want, 4, 0), rtol=1e-6, atol=1e-6)
+
+
+# ----- the Transformer layers' feed-forward block fuses linear1 and a ReLU the same way ------------------
+def _encoder_layer(activation) -> nn.TransformerEncoderLayer:
+    nt.manual_seed(3)
+    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, activation=activation,
+                                       batch_first=True)
+    layer.train()
+    return layer
+
+
+def _step(layer: nn.TransformerEncoderLayer, x: np.ndarray) -> tuple[nt.Tensor, bool, list[np.ndarray]]:
+    """The output, whether the graph holds a LinearReLU (looked at before the backward frees it), the grads."""
+    layer.zero_grad()
+    y = layer(nt.tensor(x))
+    fused = any(isinstance(fn, LinearReLU) for fn in _creators(y))
+    (y * y).sum().backward()
+    return y, fused, _grads(layer)
+
+
+@pytest.mark.parametrize("activation", ["relu", nn.ReLU()])
+def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(provider, activation):
+    layer = _encoder_layer(activation)
+    x = np.random.default_rng(4).standard_normal((3, 5, 16)).astype(np.float32)
+    fused, was_fused, fused_grads = _step(layer, x)
+    assert was_fused
+    seen = []
+    layer.linear1.register_forward_hook(lambda module, inputs, output: seen.append(output))  # must see linear1's own output
+    plain, was_fused, plain_grads = _step(layer, x)
+    assert len(seen) == 1 and not was_fused
+    np.testing.assert_allclose(fused.array, plain.array, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fused_grads, plain_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_gelu_feed_forward_is_not_fused():
+    layer = _encoder_layer("gelu")
+    _, was_fused, _ = _step(layer, np.ones((2, 4, 16), np.float32))
+    assert not was_fused

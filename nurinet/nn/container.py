@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import nurinet.functional as F
 from nurinet.nn.activation import ReLU
 from nurinet.nn.linear import Linear
 from nurinet.nn.module import Module
@@ -119,7 +120,7 @@ class Sequential(_ListLike):
         while position < len(items):
             name, module = items[position]
             try:
-                if position + 1 < len(items) and _fuses_with_relu(module, items[position + 1][1]):
+                if position + 1 < len(items) and fuses_with_relu(module, items[position + 1][1]):
                     x = module.forward_with_relu(x)
                     position += 2
                     continue
@@ -134,12 +135,14 @@ class Sequential(_ListLike):
         return x
 
 
-def _fuses_with_relu(module: Module, following: Module) -> bool:
-    """Whether ``module`` is a plain ``Linear`` and ``following`` a ``ReLU``, neither watched: no hook
-    and no ``forward`` replaced on the instance (a callback that records the ReLU's output does
-    that); such a watcher must see the layer's own output, which the fused op never makes."""
-    return (type(module) is Linear and type(following) is ReLU and module.activation is None
-            and module.activity_regularizer is None and not _watched(module) and not _watched(following))
+def fuses_with_relu(module: Module, following: Any) -> bool:
+    """Whether ``module`` is a plain ``Linear`` and ``following`` a ReLU (an ``nn.ReLU`` or ``F.relu``), neither
+    watched: no activation or activity regularizer on the layer, no hook and no ``forward`` replaced on
+    either instance (a callback that records the ReLU's output does that); such a watcher must see the
+    layer's own output, which the fused op (:func:`nurinet.functional.linear_relu`) never makes."""
+    relu = following is F.relu or (type(following) is ReLU and not _watched(following))
+    return (relu and type(module) is Linear and module.activation is None and module.activity_regularizer is None
+            and not _watched(module))
 
 
 def _watched(module: Module) -> bool:
