@@ -70,6 +70,8 @@ _SIGNATURES = {
     "layer_norm_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
     "softmax_rows_forward": [_I64, _I64, _P, _P],
     "softmax_rows_backward": [_I64, _I64, _P, _P],
+    "softmax_xent_forward": [_I64, _I64, _P, _P, _P, _P, _P],
+    "softmax_xent_backward": [_I64, _I64, _P, _P, _F, _P],
     "nn_sgemm": [_I64, _I64, _I64, _INT, _P, _I64, _INT, _P, _I64, _P, _INT, _P, _I64, _INT],
     "nn_gemm_set_spin": [_I64],
     "nn_gemm_park": [],

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nurinet._runtime.fast import loss as fast_loss
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional import elementwise as ew
@@ -191,13 +192,20 @@ class SoftmaxCrossEntropy(Function):
         return grad
 
 
+class _TargetsOutOfRange(Exception):
+    """Raised by :class:`PlainSoftmaxCrossEntropy` before it records anything: a target is not a class
+    index (it may be ``ignore_index``), so :func:`cross_entropy` takes the general op instead."""
+
+
 class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     """:class:`SoftmaxCrossEntropy` in its most common case, with fewer passes: logits ``(N, C)`` on
-    NumPy, every target a class index in range, no class weights, no smoothing, a mean or a sum.
+    NumPy, integer class targets, no class weights, no smoothing, a mean or a sum.
 
     Forward takes the log-softmax only at the targets (``log(sum exp z) - z_t``, ``z = x - max``);
-    backward is ``softmax * g`` with ``g`` taken off at each target; what that saves on the MLP
-    benchmark is in docs/performance.md.
+    backward is ``softmax * g`` with ``g`` taken off at each target. On float32 the native kernels do
+    each in one call (:mod:`nurinet._runtime.fast.loss`); what that saves on the MLP benchmark is in
+    docs/performance.md. A target outside ``[0, C)`` raises :class:`_TargetsOutOfRange` before anything
+    is recorded.
 
     backward_arrays: the MLP, CNN, LSTM and Transformer benchmarks.
     """
@@ -206,32 +214,50 @@ class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
         super().__init__(target, None, -100, reduction, 0.0)
 
     def forward(self, x: Any) -> Any:
-        self.axis, self.rows = 1, np.arange(x.shape[0])
+        self.axis = 1
+        self.scale = 1.0 / x.shape[0] if self.reduction == "mean" else 1.0
+        fused = fast_loss.softmax_cross_entropy(x, self.target)
+        if fused is not None:
+            total, self.probabilities = fused
+            return np.asarray(total * self.scale, dtype=x.dtype)
+        t = self.target
+        if not (0 <= t.min() and t.max() < x.shape[1]):
+            raise _TargetsOutOfRange
+        self.probabilities = None
         z = x - x.max(axis=1, keepdims=True)
         self.exp = np.exp(z)
         self.total = self.exp.sum(axis=1, keepdims=True)
-        loss = np.log(self.total).sum() - z[self.rows, self.target].sum()  # two sums of terms >= 0
-        # What the general op's Tensor backward (for gradients of gradients) reads.
-        self.index, self.wt = self.target[:, None], np.ones(x.shape[0], x.dtype)
-        self.scale = 1.0 / x.shape[0] if self.reduction == "mean" else 1.0
+        loss = np.log(self.total).sum() - z[np.arange(x.shape[0]), t].sum()  # two sums of terms >= 0
         return loss * self.scale
+
+    def backward(self, gy: Tensor) -> Tensor:
+        # What the general op's Tensor backward (for gradients of gradients) reads.
+        self.index, self.wt = self.target[:, None], np.ones(self.target.shape[0], self.inputs[0].dtype)
+        return super().backward(gy)
 
     def backward_arrays(self, gy: Any) -> Any:
         g = gy * self.scale
-        grad = self.exp / self.total
-        grad *= g
-        grad[self.rows, self.target] -= g
+        if self.probabilities is not None:
+            grad = fast_loss.softmax_cross_entropy_backward(self.probabilities, self.target, float(g))
+            if grad is not None:
+                return grad
+            grad = self.probabilities * g
+        else:
+            grad = self.exp / self.total
+            grad *= g
+        grad[np.arange(grad.shape[0]), self.target] -= g
         return grad
 
 
 def _plain_class_targets(input: Tensor, target: Tensor, ignore_index: int) -> Any:
-    """The targets as an array when :class:`PlainSoftmaxCrossEntropy` applies to them, else None."""
+    """The targets as an array when :class:`PlainSoftmaxCrossEntropy` may take them, else None (the op
+    itself checks that they are class indices)."""
     t, classes = target.array, input.shape[-1]
     if type(t) is not np.ndarray or type(input.array) is not np.ndarray or input.ndim != 2:
         return None
     if t.dtype.kind not in "iu" or t.shape != input.shape[:1] or not t.size or 0 <= ignore_index < classes:
         return None
-    return t if 0 <= t.min() and t.max() < classes else None  # else the general op (or its error)
+    return t
 
 
 def nll_loss(
@@ -301,7 +327,10 @@ def cross_entropy(
     if weight is None and not label_smoothing and reduction != "none":
         t = _plain_class_targets(input, target, ignore_index)
         if t is not None:
-            return PlainSoftmaxCrossEntropy(t, reduction)(input)
+            try:
+                return PlainSoftmaxCrossEntropy(t, reduction)(input)
+            except _TargetsOutOfRange:
+                pass  # an ignore_index target, or an error the general op reports
     t = _class_targets(input, target, ignore_index, "cross_entropy")
     w = _class_weights(weight, input, "cross_entropy")
     op = SoftmaxCrossEntropy(t, w, ignore_index, reduction, float(label_smoothing))

@@ -797,6 +797,39 @@ void softmax_rows_forward(int64_t rows, int64_t n, float *s, uint8_t *dead) {
     }
 }
 
+/* Softmax cross-entropy of `rows` rows of n logits x, each with one class index: into *loss the sum
+ * over rows of log(sum(exp(x - max))) - (x[t] - max) (in double), and into p the probabilities
+ * softmax(x) for the backward. *bad is the number of targets outside [0, n); when it is not 0 nothing
+ * else is written (the caller takes its general path). A row holding NaN gives NaN, as in NumPy. */
+void softmax_xent_forward(int64_t rows, int64_t n, const float *x, const int64_t *target, float *p,
+                          double *loss, int64_t *bad) {
+    int64_t wrong = 0;
+    for (int64_t r = 0; r < rows; r++) wrong += target[r] < 0 || target[r] >= n;
+    *bad = wrong;
+    if (wrong) return;
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict xr = x + r * n;
+        float *restrict pr = p + r * n;
+        float m = max_of(xr, n);
+        for (int64_t t = 0; t < n; t++) pr[t] = exp_nonpositive(xr[t] - m);
+        float s = sum16(pr, n), inv = 1.0f / s;
+        for (int64_t t = 0; t < n; t++) pr[t] *= inv;
+        total += (double)logf(s) - (double)(xr[target[r]] - m);
+    }
+    *loss = total;
+}
+
+/* Its gradient for an output gradient g: out = p * g, less g at each row's target. */
+void softmax_xent_backward(int64_t rows, int64_t n, const float *p, const int64_t *target, float g, float *out) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict pr = p + r * n;
+        float *restrict orow = out + r * n;
+        for (int64_t t = 0; t < n; t++) orow[t] = pr[t] * g;
+        orow[target[r]] -= g;
+    }
+}
+
 /* The softmax gradient, in place on gp (rows of n floats) given the weights p:
  * gp = (gp - sum(gp * p)) * p, per row. */
 void softmax_rows_backward(int64_t rows, int64_t n, const float *p, float *gp) {
