@@ -23,6 +23,24 @@ def test_relu_leaves_scalars_and_broadcast_gradients_to_the_op() -> None:
     assert activation.relu_grad(np.ones((3, 1), np.float32), np.ones((3, 4), np.float32)) is None
 
 
+@pytest.mark.skipif(not native.available(), reason="no native kernels here")
+def test_relu_grad_with_column_sums_agrees_with_numpy_and_steps_aside() -> None:
+    gy = RNG.standard_normal((130, 300)).astype(np.float32)
+    y = RNG.standard_normal((130, 300)).astype(np.float32)
+    gy[3, 5], gy[4, 6], y[7, 8] = np.inf, np.nan, np.nan  # inf * 0 and NaN * 0 are NaN, a NaN input masks
+    with forced():
+        g, sums = activation.relu_grad_with_column_sums(gy, y)
+        assert activation.relu_grad_with_column_sums(gy[:, :10].copy(), y[:, :10].copy()) is not None
+        assert activation.relu_grad_with_column_sums(gy.astype(np.float64), y.astype(np.float64)) is None
+        assert activation.relu_grad_with_column_sums(gy[0], y[0]) is None  # 1-D
+    with np.errstate(invalid="ignore"):
+        want = gy * (y > 0)
+    np.testing.assert_array_equal(g, want)
+    np.testing.assert_allclose(sums, want.sum(axis=0), rtol=1e-5, atol=1e-4)
+    with reference_only():
+        assert activation.relu_grad_with_column_sums(gy, y) is None
+
+
 def test_conv_leaves_other_strides_negative_padding_and_the_reference_mode_to_the_op() -> None:
     with forced():
         assert conv.conv2d_forward(X4, W4, None, Geometry((2, 2), ((1, 1), (1, 1)), (1, 1), 1)) is None

@@ -68,9 +68,14 @@ class LinearReLU(Function):
         return _linear_grads(self.inputs, self.needs_input_grad, gy * Tensor._wrap((y > 0).astype(y.dtype), False))
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
-        y = self.output().array
+        y, needs = self.output().array, self.needs_input_grad
+        if len(needs) == 3 and needs[2]:  # the bias gradient in the ReLU gradient's pass
+            fused = fast_activation.relu_grad_with_column_sums(gy, y)
+            if fused is not None:
+                g, gb = fused
+                return (*_linear_grad_arrays(self.inputs, needs[:2], g), gb)
         g = fast_activation.relu_grad(gy, y)
-        return _linear_grad_arrays(self.inputs, self.needs_input_grad, gy * (y > 0) if g is None else g)
+        return _linear_grad_arrays(self.inputs, needs, gy * (y > 0) if g is None else g)
 
 
 def _affine_arrays(x: Any, weight: Any, bias: Any, relu: bool) -> Any:

@@ -8,7 +8,7 @@ import numpy as np
 
 from nurinet._runtime import native, parallel, settings
 
-__all__ = ["relu", "relu_grad"]
+__all__ = ["relu", "relu_grad", "relu_grad_with_column_sums"]
 
 
 def relu(x: Any) -> Any | None:
@@ -43,6 +43,28 @@ def relu_grad(gy: Any, x: Any) -> Any | None:
     gx = np.empty(gy.shape, gy.dtype)
     parallel.split(_relu_grad_into, gy, x, gx)
     return gx
+
+
+def relu_grad_with_column_sums(gy: Any, x: Any) -> tuple[Any, Any] | None:
+    """``gy * (x > 0)`` and its column sums (the bias gradient of the linear layer under the ReLU), in one
+    native pass.
+
+    Args:
+        gy: The gradient of ReLU's output, ``(N, C)``.
+        x: ReLU's input or output (the same signs), ``(N, C)``.
+
+    Returns:
+        ``(gradient, column sums)``, or None where the kernel does not apply (CuPy, not float32 and
+        C-contiguous, another shape, small arrays). One thread, one pass: on (2048, 512) it beat the
+        threaded :func:`relu_grad` and the BLAS's sums (docs/performance.md).
+    """
+    lib = native.for_arrays(gy, x, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
+    if lib is None or gy.ndim != 2 or gy.shape != x.shape:
+        return None
+    gx, sums = np.empty_like(gy), np.empty(gy.shape[1], gy.dtype)
+    lib.relu_backward_column_sums(gy.shape[0], gy.shape[1], gy.ctypes.data, x.ctypes.data, gx.ctypes.data,
+                                  sums.ctypes.data)
+    return gx, sums
 
 
 def _relu_into(x: Any, y: Any) -> None:

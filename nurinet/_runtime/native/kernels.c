@@ -632,6 +632,22 @@ void relu_backward(int64_t n, const float *restrict gy, const float *restrict x,
     for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * (x[i] > 0.0f ? 1.0f : 0.0f);
 }
 
+/* relu_backward on `rows` rows of `cols`, also summing each column of the result into sums (the bias
+ * gradient of the linear layer before the ReLU), in the same pass. */
+void relu_backward_column_sums(int64_t rows, int64_t cols, const float *restrict gy, const float *restrict x,
+                               float *restrict gx, float *restrict sums) {
+    for (int64_t c = 0; c < cols; c++) sums[c] = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *restrict gr = gy + r * cols, *restrict xr = x + r * cols;
+        float *restrict out = gx + r * cols;
+        for (int64_t c = 0; c < cols; c++) {
+            float v = gr[c] * (xr[c] > 0.0f ? 1.0f : 0.0f);
+            out[c] = v;
+            sums[c] += v;
+        }
+    }
+}
+
 /* The wide product y2 (o, nb * length) of a chunk to its outputs y (nb, o, ho, wo), adding the bias
  * b (o, or NULL): row r of output (n, oc) is y2[oc, n * length + r * wp ...] (see _runtime/fast/conv_wide.py). */
 void wide_to_nchw(int64_t nb, int64_t o, int64_t ho, int64_t wo, int64_t wp, int64_t length, const float *y2,
