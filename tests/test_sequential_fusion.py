@@ -8,7 +8,8 @@ import pytest
 
 import nurinet as nt
 from nurinet import nn
-from nurinet._runtime import gemm
+from nurinet._runtime import gemm, native, probe
+from nurinet._runtime.modes import forced
 from nurinet.functional.linalg import LinearReLU
 
 PROVIDERS = ["numpy"] + (["native"] if gemm.native_available() else [])
@@ -85,26 +86,30 @@ def test_nan_and_negative_bias_behave_as_relu(provider):
 
 
 # ----- the Transformer layers' feed-forward block fuses linear1 and a ReLU the same way ------------------
-def _encoder_layer(activation) -> nn.TransformerEncoderLayer:
+def _encoder_layer(activation, norm_first: bool = False, decoder: bool = False) -> nn.Module:
     nt.manual_seed(3)
-    layer = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, dropout=0.0, activation=activation,
-                                       batch_first=True)
+    kind = nn.TransformerDecoderLayer if decoder else nn.TransformerEncoderLayer
+    layer = kind(16, 2, dim_feedforward=32, dropout=0.0, activation=activation, batch_first=True,
+                 norm_first=norm_first)
     layer.train()
     return layer
 
 
-def _step(layer: nn.TransformerEncoderLayer, x: np.ndarray) -> tuple[nt.Tensor, bool, list[np.ndarray]]:
+def _step(layer: nn.Module, x: np.ndarray) -> tuple[nt.Tensor, bool, list[np.ndarray]]:
     """The output, whether the graph holds a LinearReLU (looked at before the backward frees it), the grads."""
     layer.zero_grad()
-    y = layer(nt.tensor(x))
+    inputs = (nt.tensor(x), nt.tensor(x[:, :3])) if isinstance(layer, nn.TransformerDecoderLayer) else (nt.tensor(x),)
+    y = layer(*inputs)
     fused = any(isinstance(fn, LinearReLU) for fn in _creators(y))
     (y * y).sum().backward()
     return y, fused, _grads(layer)
 
 
-@pytest.mark.parametrize("activation", ["relu", nn.ReLU()])
-def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(provider, activation):
-    layer = _encoder_layer(activation)
+@pytest.mark.parametrize(("activation", "norm_first", "decoder"),
+                         [("relu", False, False), (nn.ReLU(), False, False), ("relu", True, False),
+                          ("relu", False, True), ("relu", True, True)])
+def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(provider, activation, norm_first, decoder):
+    layer = _encoder_layer(activation, norm_first, decoder)
     x = np.random.default_rng(4).standard_normal((3, 5, 16)).astype(np.float32)
     fused, was_fused, fused_grads = _step(layer, x)
     assert was_fused
@@ -117,7 +122,31 @@ def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(provider, a
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_a_gelu_feed_forward_is_not_fused():
-    layer = _encoder_layer("gelu")
-    _, was_fused, _ = _step(layer, np.ones((2, 4, 16), np.float32))
+@pytest.mark.parametrize("activation", ["gelu", lambda t: nt.functional.relu(t)])
+def test_other_activations_are_not_fused(activation):
+    _, was_fused, _ = _step(_encoder_layer(activation), np.ones((2, 4, 16), np.float32))
     assert not was_fused
+
+
+def test_a_hook_on_the_relu_module_turns_the_fusion_off():
+    relu = nn.ReLU()
+    seen = []
+    relu.register_forward_hook(lambda module, inputs, output: seen.append(output))
+    _, was_fused, _ = _step(_encoder_layer(relu), np.ones((2, 4, 16), np.float32))
+    assert not was_fused and len(seen) == 1
+
+
+@pytest.mark.skipif(not native.available(), reason="no native kernels here")
+def test_a_3d_linear_relu_takes_the_one_pass_relu_and_bias_gradient():
+    x = nt.tensor(np.random.default_rng(5).standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
+    w = nt.tensor(np.random.default_rng(6).standard_normal((5, 4)).astype(np.float32), requires_grad=True)
+    b = nt.tensor(np.zeros(5, np.float32), requires_grad=True)
+    with forced(), probe.counting() as counts:
+        nt.functional.linear_relu(x, w, b).sum().backward()
+    assert counts["native.relu_backward_column_sums"] == 1
+    with forced(RELU_BIAS_PASS_MAX_ELEMENTS=0), probe.counting() as counts:  # above the ceiling: two steps
+        b.grad = None
+        nt.functional.linear_relu(x, w, b).sum().backward()
+    assert counts["native.relu_backward_column_sums"] == 0
+    want = ((x.array @ w.array.T) > 0).sum(axis=(0, 1)).astype(np.float32)
+    np.testing.assert_allclose(b.grad.array, want)

@@ -35,6 +35,9 @@ Size floors (a fast path runs from this size on) and ceilings:
 * ``BLAS_MIN_ELEMENTS``: elements from which ``axpby``/``axpy`` replace NumPy's passes.
 * ``PARALLEL_MIN_ELEMENTS``: elements from which elementwise work is split over threads.
 * ``NATIVE_RELU_MIN_ELEMENTS``: elements from which ReLU (forward and backward) runs in C.
+* ``RELU_BIAS_PASS_MAX_ELEMENTS``: elements up to which ``LinearReLU``'s backward takes the ReLU gradient
+  and the bias gradient in one native pass on one thread; above, the threaded ReLU gradient and the BLAS's
+  column sums.
 * ``NATIVE_ADAM_MIN_ELEMENTS``: elements of a parameter from which Adam's update runs in C.
 * ``NATIVE_SGD_MIN_ELEMENTS``: elements of a parameter from which SGD's momentum update runs in C;
   ``NATIVE_POOL_MIN_ELEMENTS``: from which it runs on the native GEMM's threads.
@@ -125,6 +128,7 @@ BLAS_MIN_ELEMENTS: int = _env_int("BLAS_MIN_ELEMENTS", 1 << 14)
 COLUMN_SUMS_MIN_ELEMENTS: int = _env_int("COLUMN_SUMS_MIN_ELEMENTS", 1 << 10)
 PARALLEL_MIN_ELEMENTS: int = _env_int("PARALLEL_MIN_ELEMENTS", 1 << 18)
 NATIVE_RELU_MIN_ELEMENTS: int = _env_int("NATIVE_RELU_MIN_ELEMENTS", 1 << 14)
+RELU_BIAS_PASS_MAX_ELEMENTS: int = _env_int("RELU_BIAS_PASS_MAX_ELEMENTS", 1 << 21)
 NATIVE_ADAM_MIN_ELEMENTS: int = _env_int("NATIVE_ADAM_MIN_ELEMENTS", 1 << 12)
 NATIVE_SGD_MIN_ELEMENTS: int = _env_int("NATIVE_SGD_MIN_ELEMENTS", 1 << 12)
 NATIVE_POOL_MIN_ELEMENTS: int = _env_int("NATIVE_POOL_MIN_ELEMENTS", 1 << 16)
@@ -150,7 +154,7 @@ FLOORS = ("GEMM_MIN_MACS", "NATIVE_GEMM_MIN_MACS", "NATIVE_GEMM_THREAD_MIN_MACS"
           "NATIVE_SOFTMAX_MIN_ELEMENTS",
           "LSTM_MIN_ROWS_PER_THREAD", "CONV_CHUNK_BYTES", "BUFFER_MIN_BYTES")
 _NAMES = ("NATIVE", "BLAS_HELPERS", "FUSED_PATHS", "KEEP_FREED_MEMORY", "BLAS_PROVIDER", "ELEMENTWISE_THREADS", *FLOORS, "CONV_DIRECT_MAX_TAPS",
-          "LSTM_SINGLE_THREAD_STEP_MACS", "LSTM_PACKED_GEMM_MAX_HIDDEN", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
+          "LSTM_SINGLE_THREAD_STEP_MACS", "LSTM_PACKED_GEMM_MAX_HIDDEN", "RELU_BIAS_PASS_MAX_ELEMENTS", "MAX_DEFAULT_THREADS", "MKL_BLOCKTIME_MS", "OPENBLAS_SPIN_LOG2", "KEPT_MMAP_THRESHOLD",
           "KEPT_TRIM_THRESHOLD", "NATIVE_GEMM_SPIN_LOG2")
 
 

@@ -69,11 +69,12 @@ class LinearReLU(Function):
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         y, needs = self.output().array, self.needs_input_grad
-        if len(needs) == 3 and needs[2]:  # the bias gradient in the ReLU gradient's pass
-            fused = fast_activation.relu_grad_with_column_sums(gy, y)
+        if len(needs) == 3 and needs[2] and gy.shape == y.shape:  # the bias gradient in the ReLU gradient's pass
+            features = y.shape[-1]
+            fused = fast_activation.relu_grad_with_column_sums(gy.reshape(-1, features), y.reshape(-1, features))
             if fused is not None:
                 g, gb = fused
-                return (*_linear_grad_arrays(self.inputs, needs[:2], g), gb)
+                return (*_linear_grad_arrays(self.inputs, needs[:2], g.reshape(y.shape)), gb)
         g = fast_activation.relu_grad(gy, y)
         return _linear_grad_arrays(self.inputs, needs, gy * (y > 0) if g is None else g)
 

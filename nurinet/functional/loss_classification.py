@@ -192,11 +192,6 @@ class SoftmaxCrossEntropy(Function):
         return grad
 
 
-class _TargetsOutOfRange(Exception):
-    """Raised by :class:`PlainSoftmaxCrossEntropy` before it records anything: a target is not a class
-    index (it may be ``ignore_index``), so :func:`cross_entropy` takes the general op instead."""
-
-
 class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     """:class:`SoftmaxCrossEntropy` in its most common case, with fewer passes: logits ``(N, C)`` on
     NumPy, integer class targets, no class weights, no smoothing, a mean or a sum.
@@ -204,8 +199,8 @@ class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     Forward takes the log-softmax only at the targets (``log(sum exp z) - z_t``, ``z = x - max``);
     backward is ``softmax * g`` with ``g`` taken off at each target. On float32 the native kernels do
     each in one call (:mod:`nurinet._runtime.fast.loss`); what that saves on the MLP benchmark is in
-    docs/performance.md. A target outside ``[0, C)`` raises :class:`_TargetsOutOfRange` before anything
-    is recorded.
+    docs/performance.md. A target outside ``[0, C)`` raises
+    :class:`~nurinet._runtime.fast.loss.TargetsOutOfRange` before anything is recorded.
 
     backward_arrays: the MLP, CNN, LSTM and Transformer benchmarks.
     """
@@ -216,19 +211,24 @@ class PlainSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     def forward(self, x: Any) -> Any:
         self.axis = 1
         self.scale = 1.0 / x.shape[0] if self.reduction == "mean" else 1.0
+        # The op's own copy: the kernels index with the targets, which the caller may change before backward.
+        self.target = np.array(self.target, dtype=np.int64)
         fused = fast_loss.softmax_cross_entropy(x, self.target)
         if fused is not None:
             total, self.probabilities = fused
             return np.asarray(total * self.scale, dtype=x.dtype)
+        self.probabilities = None
+        return self._numpy_forward(x) * self.scale
+
+    def _numpy_forward(self, x: Any) -> Any:
+        """The summed loss in NumPy, keeping ``exp`` and its row sums for the backward."""
         t = self.target
         if not (0 <= t.min() and t.max() < x.shape[1]):
-            raise _TargetsOutOfRange
-        self.probabilities = None
+            raise fast_loss.TargetsOutOfRange(f"targets outside [0, {x.shape[1]})")
         z = x - x.max(axis=1, keepdims=True)
         self.exp = np.exp(z)
         self.total = self.exp.sum(axis=1, keepdims=True)
-        loss = np.log(self.total).sum() - z[np.arange(x.shape[0]), t].sum()  # two sums of terms >= 0
-        return loss * self.scale
+        return np.log(self.total).sum() - z[np.arange(x.shape[0]), t].sum()  # two sums of terms >= 0
 
     def backward(self, gy: Tensor) -> Tensor:
         # What the general op's Tensor backward (for gradients of gradients) reads.
@@ -329,7 +329,7 @@ def cross_entropy(
         if t is not None:
             try:
                 return PlainSoftmaxCrossEntropy(t, reduction)(input)
-            except _TargetsOutOfRange:
+            except fast_loss.TargetsOutOfRange:
                 pass  # an ignore_index target, or an error the general op reports
     t = _class_targets(input, target, ignore_index, "cross_entropy")
     w = _class_weights(weight, input, "cross_entropy")

@@ -55,11 +55,12 @@ def relu_grad_with_column_sums(gy: Any, x: Any) -> tuple[Any, Any] | None:
 
     Returns:
         ``(gradient, column sums)``, or None where the kernel does not apply (CuPy, not float32 and
-        C-contiguous, another shape, small arrays). One thread, one pass: on (2048, 512) it beat the
-        threaded :func:`relu_grad` and the BLAS's sums (docs/performance.md).
+        C-contiguous, another shape, small arrays, or arrays above ``RELU_BIAS_PASS_MAX_ELEMENTS``: the
+        pass runs on one thread, which beat the threaded :func:`relu_grad` and the BLAS's sums on
+        (2048, 512) and lost on (8192, 4096); docs/performance.md).
     """
     lib = native.for_arrays(gy, x, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
-    if lib is None or gy.ndim != 2 or gy.shape != x.shape:
+    if lib is None or gy.ndim != 2 or gy.shape != x.shape or gy.size > settings.RELU_BIAS_PASS_MAX_ELEMENTS:
         return None
     gx, sums = np.empty_like(gy), np.empty(gy.shape[1], gy.dtype)
     lib.relu_backward_column_sums(gy.shape[0], gy.shape[1], gy.ctypes.data, x.ctypes.data, gx.ctypes.data,

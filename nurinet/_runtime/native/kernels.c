@@ -633,19 +633,26 @@ void relu_backward(int64_t n, const float *restrict gy, const float *restrict x,
 }
 
 /* relu_backward on `rows` rows of `cols`, also summing each column of the result into sums (the bias
- * gradient of the linear layer before the ReLU), in the same pass. */
+ * gradient of the linear layer before the ReLU), in the same pass. The sums are kept in double while
+ * they grow (float for each row's terms), so that a tall array loses no more than the BLAS's sums. */
 void relu_backward_column_sums(int64_t rows, int64_t cols, const float *restrict gy, const float *restrict x,
                                float *restrict gx, float *restrict sums) {
-    for (int64_t c = 0; c < cols; c++) sums[c] = 0.0f;
+    double *restrict total = calloc((size_t)cols, sizeof(double));
     for (int64_t r = 0; r < rows; r++) {
         const float *restrict gr = gy + r * cols, *restrict xr = x + r * cols;
         float *restrict out = gx + r * cols;
-        for (int64_t c = 0; c < cols; c++) {
-            float v = gr[c] * (xr[c] > 0.0f ? 1.0f : 0.0f);
-            out[c] = v;
-            sums[c] += v;
-        }
+        for (int64_t c = 0; c < cols; c++) out[c] = gr[c] * (xr[c] > 0.0f ? 1.0f : 0.0f);
+        if (total)
+            for (int64_t c = 0; c < cols; c++) total[c] += out[c];
     }
+    if (total) {
+        for (int64_t c = 0; c < cols; c++) sums[c] = (float)total[c];
+        free(total);
+        return;
+    }
+    for (int64_t c = 0; c < cols; c++) sums[c] = 0.0f; /* no memory for the doubles: float sums */
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) sums[c] += gx[r * cols + c];
 }
 
 /* The wide product y2 (o, nb * length) of a chunk to its outputs y (nb, o, ho, wo), adding the bias
