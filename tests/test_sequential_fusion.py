@@ -150,3 +150,28 @@ def test_a_3d_linear_relu_takes_the_one_pass_relu_and_bias_gradient():
     assert counts["native.relu_backward_column_sums"] == 0
     want = ((x.array @ w.array.T) > 0).sum(axis=(0, 1)).astype(np.float32)
     np.testing.assert_allclose(b.grad.array, want)
+
+
+@pytest.mark.parametrize("activation", ["relu", nn.ReLU(), nt.functional.relu])
+def test_a_linear_layer_with_a_relu_activation_runs_as_one_op(provider, activation):
+    nt.manual_seed(7)
+    fused = nn.Linear(6, 9, activation=activation)
+    plain = nn.Linear(6, 9)
+    plain.load_state_dict(fused.state_dict())
+    x = nt.tensor(np.random.default_rng(8).standard_normal((5, 6)).astype(np.float32))
+    y = fused(x)
+    assert isinstance(y.creator, LinearReLU)
+    y.sum().backward()
+    z = nn.ReLU()(plain(x))
+    z.sum().backward()
+    np.testing.assert_allclose(y.array, z.array, rtol=1e-6, atol=1e-6)
+    for a, b in zip(_grads(fused), _grads(plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_hook_on_a_linear_layer_s_relu_activation_sees_its_input():
+    relu = nn.ReLU()
+    seen = []
+    relu.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].array.copy()))
+    y = nn.Linear(6, 9, activation=relu)(nt.tensor(-np.ones((2, 6), np.float32)))
+    assert len(seen) == 1 and not isinstance(y.creator, LinearReLU)

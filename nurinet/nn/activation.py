@@ -447,6 +447,19 @@ class Activation(Module):
         return repr(self.name)
 
 
+def is_plain_relu(activation: Any) -> bool:
+    """Whether ``activation`` computes exactly ``F.relu`` and nothing watches its output: ``F.relu``, or an
+    :class:`ReLU` or ``Activation("relu")`` with no hook and no ``forward`` replaced. A linear layer may
+    then run with it as one op (:func:`nurinet.functional.linear_relu`)."""
+    if activation is F.relu:
+        return True
+    if type(activation) is ReLU:
+        return not activation.is_watched()
+    if type(activation) is Activation and not activation.is_watched():
+        return is_plain_relu(activation.layer if activation.layer is not None else activation.fn)
+    return False
+
+
 def get_activation(activation: Any) -> Any:
     """An activation layer for ``activation``: a name gives an :class:`Activation`
     module; a callable (function or Module) and ``None`` are returned unchanged.

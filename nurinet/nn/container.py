@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import nurinet.functional as F
-from nurinet.nn.activation import ReLU
 from nurinet.nn.linear import Linear
 from nurinet.nn.module import Module
 
@@ -120,7 +118,7 @@ class Sequential(_ListLike):
         while position < len(items):
             name, module = items[position]
             try:
-                if position + 1 < len(items) and fuses_with_relu(module, items[position + 1][1]):
+                if position + 1 < len(items) and type(module) is Linear and module.runs_fused_with(items[position + 1][1]):
                     x = module.forward_with_relu(x)
                     position += 2
                     continue
@@ -133,23 +131,6 @@ class Sequential(_ListLike):
                                  f"{error}") from error
             position += 1
         return x
-
-
-def fuses_with_relu(module: Module, following: Any) -> bool:
-    """Whether ``module`` is a plain ``Linear`` and ``following`` a ReLU (an ``nn.ReLU`` or ``F.relu``), neither
-    watched: no activation or activity regularizer on the layer, no hook and no ``forward`` replaced on
-    either instance (a callback that records the ReLU's output does that); such a watcher must see the
-    layer's own output, which the fused op (:func:`nurinet.functional.linear_relu`) never makes."""
-    relu = following is F.relu or (type(following) is ReLU and not _watched(following))
-    return (relu and type(module) is Linear and module.activation is None and module.activity_regularizer is None
-            and not _watched(module))
-
-
-def _watched(module: Module) -> bool:
-    if "forward" in module.__dict__:
-        return True
-    hooks = module.__dict__.get("_call_hooks")
-    return bool(hooks) and any(hooks.values())
 
 
 class ModuleList(_ListLike):

@@ -12,6 +12,7 @@ import nurinet.functional as F
 from nurinet.autograd.tensor import Parameter, Tensor, as_tensor
 from nurinet.functional._util import check_input_dtype
 from nurinet.nn import init
+from nurinet.nn.activation import is_plain_relu
 from nurinet.nn.module import Module
 from nurinet.nn.regularizers import (
     Regularizer,
@@ -97,21 +98,32 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = as_tensor(x)
-        _check_input(self, x, self.in_features, self.weight)
-        y = F.linear(x, self.weight, self.bias)
-        y = y if self.activation is None else self.activation(y)
+        if self.activation is not None and is_plain_relu(self.activation):
+            y = self._affine(x, relu=True)  # the same values, one op (F.linear_relu)
+        else:
+            y = self._affine(x, relu=False)
+            y = y if self.activation is None else self.activation(y)
         if self.activity_regularizer is not None:
             record_activity(self, y, self.activity_regularizer)
         return y
 
+    def runs_fused_with(self, following: Any) -> bool:
+        """Whether ``relu(self(x))``, ``following`` being a ReLU, may run as one op
+        (:meth:`forward_with_relu`): a plain ``Linear`` with no activation or activity regularizer, and
+        neither it nor the ReLU watched (:meth:`~nurinet.nn.Module.is_watched`), since a watcher must see
+        the layer's own output, which the fused op never makes."""
+        return (type(self) is Linear and self.activation is None and self.activity_regularizer is None
+                and not self.is_watched() and is_plain_relu(following))
+
     def forward_with_relu(self, x: Tensor) -> Tensor:
-        """``relu(self(x))`` as one op (:func:`nurinet.functional.linear_relu`), for a layer with no
-        activation, activity regularizer or hook; :class:`~nurinet.nn.Sequential` calls it for a
-        ``Linear`` followed by a ``ReLU``."""
+        """``relu(self(x))`` as one op (:func:`nurinet.functional.linear_relu`), where
+        :meth:`runs_fused_with` allows it; :class:`~nurinet.nn.Sequential` and the Transformer layers call it."""
+        return self._affine(x, relu=True)
+
+    def _affine(self, x: Tensor, relu: bool) -> Tensor:
         x = as_tensor(x)
         _check_input(self, x, self.in_features, self.weight)
-        return F.linear_relu(x, self.weight, self.bias)
+        return (F.linear_relu if relu else F.linear)(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

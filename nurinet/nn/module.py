@@ -125,6 +125,17 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # ----- the call ------------------------------------------------------------------
+    def _hooks_in_use(self) -> dict[str, list] | None:
+        """The module's call hooks when any is registered, else None."""
+        hooks = self.__dict__.get("_call_hooks")
+        return hooks if hooks and any(hooks.values()) else None
+
+    def is_watched(self) -> bool:
+        """Whether something must see this module's own output: a hook, or a ``forward`` replaced on the
+        instance (a callback that records a layer's output does that). Such a module is never fused with
+        its neighbour into one op."""
+        return "forward" in self.__dict__ or self._hooks_in_use() is not None
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The computation of the module; every subclass defines it."""
         raise NotImplementedError(
@@ -133,8 +144,8 @@ class Module:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        hooks = self.__dict__.get("_call_hooks")
-        if not hooks or not any(hooks.values()):  # the common case: no hook
+        hooks = self._hooks_in_use()
+        if hooks is None:  # the common case: no hook
             return self.forward(*args, **kwargs)
         for pre_hook in list(hooks["forward_pre"]):
             changed = pre_hook(self, args)

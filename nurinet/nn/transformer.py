@@ -17,7 +17,7 @@ from nurinet.autograd.tensor import Tensor, as_tensor
 from nurinet.functional._util import check_input_dtype
 from nurinet.functional.dropout import check_probability
 from nurinet.nn.attention import MultiheadAttention, check_divisible_heads
-from nurinet.nn.container import ModuleList, fuses_with_relu
+from nurinet.nn.container import ModuleList
 from nurinet.nn.dropout import Dropout
 from nurinet.nn.linear import Linear, _check_size
 from nurinet.nn.module import Module
@@ -77,7 +77,7 @@ class _Layer(Module):
     def _ff_block(self, x: Tensor, dropout: Dropout) -> Tensor:
         # With a ReLU, linear1 and the activation run as one op when nothing watches either (as in
         # Sequential): the same values, and the pre-activation array is never kept for the backward.
-        if fuses_with_relu(self.linear1, self.activation):
+        if type(self.linear1) is Linear and self.linear1.runs_fused_with(self.activation):
             hidden = self.linear1.forward_with_relu(x)
         else:
             hidden = self.activation(self.linear1(x))
