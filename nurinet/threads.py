@@ -81,7 +81,7 @@ def _warn_unavailable() -> None:
 def get_num_threads() -> int | None:
     """The number of threads that run nurinet's products (MKL's or nurinet's own GEMM's when it is
     :mod:`nurinet.gemm`'s provider, else NumPy's BLAS's), or None when it cannot be read (with a warning)."""
-    if gemm.provider() in ("mkl", "native"):
+    if gemm.owns_threads():
         return gemm.get_num_threads()
     kind = backend()
     if kind == "threadpoolctl":
@@ -105,7 +105,7 @@ def set_num_threads(n: int) -> None:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer number of threads, got {n!r}")
-    if gemm.provider() in ("mkl", "native"):  # they run the products; NumPy's OpenBLAS stays on one thread
+    if gemm.owns_threads():  # they run the products; NumPy's OpenBLAS stays on one thread
         gemm.set_num_threads(n)
         return
     kind = backend()

@@ -21,6 +21,7 @@ interrupted build never leaves a half-written library behind.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -33,7 +34,7 @@ from typing import Any
 
 from nurinet._runtime import probe, settings
 
-__all__ = ["available", "build_into_cache", "cache_dir", "library", "raw_library", "reason", "set_enabled"]
+__all__ = ["available", "build_into_cache", "cache_dir", "compiler", "compiler_version", "library", "raw_library", "reason", "set_enabled"]
 
 # The C sources, compiled together into one library.
 SOURCES = (Path(__file__).with_name("native") / "kernels.c", Path(__file__).with_name("native") / "gemm.c")
@@ -78,8 +79,8 @@ _SIGNATURES = {
     "nn_gemm_park": [],
     "nn_sgemm_gathered": [_I64, _I64, _I64, _INT, _P, _I64, _I64, _INT, _P, _P, _I64, _P, _I64, _I64, _I64, _INT, _INT],
 }
-# Exported functions that return an int (the rest return nothing).
-_RETURNS_INT = ("nn_gemm_supported",)
+# Exported functions that return an int, with their argument types (the rest return nothing).
+_RETURNING_INT = {"nn_gemm_supported": []}
 _state: dict[str, Any] = {}
 
 
@@ -123,12 +124,10 @@ def _load() -> Any:
     try:
         path = _build()
         lib = ctypes.CDLL(str(path))
-        for name, argtypes in _SIGNATURES.items():
-            func = getattr(lib, name)
-            func.argtypes, func.restype = argtypes, None
-        for name in _RETURNS_INT:
-            func = getattr(lib, name)
-            func.argtypes, func.restype = [], ctypes.c_int
+        for table, restype in ((_SIGNATURES, None), (_RETURNING_INT, ctypes.c_int)):
+            for name, argtypes in table.items():
+                func = getattr(lib, name)
+                func.argtypes, func.restype = argtypes, restype
         return lib
     except (OSError, RuntimeError, subprocess.SubprocessError, AttributeError) as error:
         _state["reason"] = f"native kernels unavailable: {error}"
@@ -143,9 +142,15 @@ def compiler() -> str:
     return name
 
 
+@functools.cache
+def compiler_version(compiler: str) -> str:
+    """``compiler --version`` (part of every build's cache key), asked once per process."""
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+
+
 def _machine_id(compiler: str) -> str:
     """What a build depends on besides the source: compiler version, flags, platform and CPU."""
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    version = compiler_version(compiler)
     cpu = ""
     try:
         with open("/proc/cpuinfo") as info:  # Linux: the model and the instruction-set flags

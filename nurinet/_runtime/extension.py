@@ -73,8 +73,7 @@ def _build(name: str) -> Path:
     include, compiler = _headers(), compiled.compiler()
     source = SOURCE_FOLDER / f"{name}.c"
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30,
-                             check=False).stdout
+    version = compiled.compiler_version(compiler)
     identity = f"{version}\n{FLAGS}\n{include}\n{sys.version}\n{suffix}".encode()
     digest = hashlib.sha256(source.read_bytes() + identity).hexdigest()[:16]
     target = compiled.cache_dir() / f"{name}-{digest}{suffix}"

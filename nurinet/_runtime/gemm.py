@@ -93,8 +93,14 @@ def _share_cores(active: str) -> None:
     if active != "numpy":  # set again at each switch: another library may have changed it meanwhile
         _state.setdefault("openblas_threads", int(getter()))
         setter(1)
-    elif active == "numpy" and "openblas_threads" in _state:
+    elif "openblas_threads" in _state:
         setter(_state.pop("openblas_threads"))
+
+
+def owns_threads() -> bool:
+    """Whether the provider in use runs the products on threads of its own (MKL's, or nurinet's GEMM's
+    pool), NumPy's OpenBLAS being held to one thread; False when NumPy's BLAS runs them."""
+    return provider() != "numpy"
 
 
 def mkl_available() -> bool:

@@ -30,7 +30,7 @@ import numpy as np
 from nurinet._runtime import extension, settings
 from nurinet.autograd.tensor import Tensor
 
-__all__ = ["enabled", "engine_module", "on_switch", "reason", "use_compiled"]
+__all__ = ["engine_module", "on_switch", "reason", "use_compiled"]
 
 # "module": False until looked for, then the configured extension or None (it cannot be built here).
 _state: dict[str, Any] = {"enabled": True, "module": False}
@@ -46,11 +46,6 @@ def use_compiled(enabled: bool) -> bool:
     old, _state["enabled"] = _state["enabled"], bool(enabled)
     _notify()
     return old
-
-
-def enabled() -> bool:
-    """Whether :func:`use_compiled` allows the compiled parts (whether or not they build here)."""
-    return _state["enabled"]
 
 
 def on_switch(listener: Callable[[], None]) -> None:

@@ -82,18 +82,17 @@ class _Pass:
             # The caller keeps the gradients it passed: a leaf's .grad must not alias them.
             self.owned.add(id(data if data.base is None else data.base))
             self.send(root, data if arrays else grad)
-        if arrays:
-            module = compiled.engine_module()
-            if module is None:
-                self.drain_arrays()
-            else:
-                module.drain(self)  # drain_arrays in C
+        module = compiled.engine_module() if arrays else None
+        if module is not None:
+            module.drain(self)  # drain_arrays in C
+        elif arrays:
+            self.drain_arrays()
         else:
             heap, step, pop = self.heap, self.step, heapq.heappop
             while heap:
                 entry = pop(heap)  # kept until step returns: it holds the node's outputs
                 step(entry[2])
-        self.finish_leaves()
+        self.finish_leaves(module)
         if self.capture is not None:
             return [self.captured[id(t)] for t in self.capture]
         return None
@@ -265,11 +264,13 @@ class _Pass:
                 grad = check_gradient_like(tensor, changed, "a hook registered on it")
         return grad
 
-    def finish_leaves(self) -> None:
-        """Give each leaf its gradient: into its ``.grad`` (summed with what it holds), or to ``capture``."""
+    def finish_leaves(self, module: Any = None) -> None:
+        """Give each leaf its gradient: into its ``.grad`` (summed with what it holds), or to ``capture``.
+
+        ``module``: the engine's extension when the pass runs in C (:mod:`nurinet.autograd.compiled`).
+        """
         plain = self.arrays and self.capture is None
-        module = compiled.engine_module() if plain else None
-        if module is not None:
+        if plain and module is not None:
             module.finish_plain(self)  # the loop below in C, which hands uncommon leaves to finish_leaf
             return
         for tensor, grad in self.leaf_grads.values():

@@ -170,7 +170,9 @@ _python_call = Function.__call__
 
 def _first_call(self: Function, *inputs: Any, **keywords: Any) -> Any:
     """``Function.__call__`` until the first op runs: chooses the C or the Python version, then calls."""
-    _choose_call()
+    compiled.engine_module(active_only=False)  # a first load chooses, through the on_switch listener
+    if Function.__dict__["__call__"] is _first_call:
+        _choose_call()
     return _python_call(self, *inputs, **keywords)
 
 

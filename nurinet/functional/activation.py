@@ -119,13 +119,22 @@ class ReLU(Function):
         return xp_of(x).maximum(x, 0) if y is None else y
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0].array
-        return gy * _const((x > 0).astype(x.dtype))
+        return relu_grad(gy, self.inputs[0].array)
 
     def backward_arrays(self, gy: Any) -> Any:
-        x = self.inputs[0].array
-        gx = fast_activation.relu_grad(gy, x)
-        return gy * (x > 0) if gx is None else gx
+        return relu_grad_array(gy, self.inputs[0].array)
+
+
+def relu_grad(gy: Tensor, x: Any) -> Tensor:
+    """ReLU's gradient ``gy * (x > 0)`` as a recorded Tensor op; ``x`` is ReLU's input or output (the
+    same signs) as an array. 0 at 0, and a NaN ``x`` masks."""
+    return gy * _const((x > 0).astype(x.dtype))
+
+
+def relu_grad_array(gy: Any, x: Any) -> Any:
+    """:func:`relu_grad` on arrays: the native pass where it applies, else NumPy."""
+    gx = fast_activation.relu_grad(gy, x)
+    return gy * (x > 0) if gx is None else gx
 
 
 class LeakyReLU(Function):

@@ -10,6 +10,7 @@ from nurinet._runtime.fast import activation as fast_activation
 from nurinet.autograd.function import Function
 from nurinet.autograd.tensor import Tensor
 from nurinet.functional._util import check_operand_dtype, operands, xp_of
+from nurinet.functional.activation import relu_grad, relu_grad_array
 
 
 class MatMul(Function):
@@ -64,8 +65,7 @@ class LinearReLU(Function):
         return _affine_arrays(x, weight, bias, relu=True)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        y = self.output().array
-        return _linear_grads(self.inputs, self.needs_input_grad, gy * Tensor._wrap((y > 0).astype(y.dtype), False))
+        return _linear_grads(self.inputs, self.needs_input_grad, relu_grad(gy, self.output().array))
 
     def backward_arrays(self, gy: Any) -> tuple[Any, ...]:
         y, needs = self.output().array, self.needs_input_grad
@@ -75,8 +75,7 @@ class LinearReLU(Function):
             if fused is not None:
                 g, gb = fused
                 return (*_linear_grad_arrays(self.inputs, needs[:2], g.reshape(y.shape)), gb)
-        g = fast_activation.relu_grad(gy, y)
-        return _linear_grad_arrays(self.inputs, needs, gy * (y > 0) if g is None else g)
+        return _linear_grad_arrays(self.inputs, needs, relu_grad_array(gy, y))
 
 
 def _affine_arrays(x: Any, weight: Any, bias: Any, relu: bool) -> Any:

@@ -37,7 +37,8 @@ def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float]
         True where the update ran here, False where the caller must run it.
     """
     arrays = [p, grad, exp_avg, exp_avg_sq, tmp] + ([] if max_exp_avg_sq is None else [max_exp_avg_sq])
-    if gemm.pool_threads(p.size) > 1 and _native_adam(coefficients, *arrays):
+    threads = gemm.pool_threads(p.size)
+    if threads > 1 and _native_adam(coefficients, *arrays, threads=threads):
         return True  # its slices ran on the native GEMM's threads, which hand them out cheaper
     if type(p) is np.ndarray and p.flags.c_contiguous and parallel.parts(p.size) > 1:
         # The same arithmetic on flat slices, one per thread (every array but the gradient is
@@ -48,13 +49,13 @@ def adam_update(numpy_update: Callable[..., None], coefficients: Sequence[float]
 
         parallel.split(update_slice, *(a.reshape(-1) for a in arrays))
         return True
-    return _native_adam(coefficients, *arrays)
+    return threads <= 1 and _native_adam(coefficients, *arrays)  # a refusal above would be repeated
 
 
 def _native_adam(coefficients: Sequence[float], p: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, tmp: Any,
-                 max_exp_avg_sq: Any = None) -> bool:
-    """The update in one pass by the native kernel ``adam_update``, if it applies (its slices on the
-    native GEMM's threads from ``settings.NATIVE_POOL_MIN_ELEMENTS``); returns whether it ran.
+                 max_exp_avg_sq: Any = None, threads: int = 1) -> bool:
+    """The update in one pass by the native kernel ``adam_update``, if it applies (its slices on
+    ``threads`` of the native GEMM's pool: :func:`gemm.pool_threads`); returns whether it ran.
 
     It applies to float32 NumPy arrays, all C-contiguous, with enough elements (CuPy, float64 or no
     native kernels: see :mod:`nurinet._runtime.native`).
@@ -67,7 +68,7 @@ def _native_adam(coefficients: Sequence[float], p: Any, grad: Any, exp_avg: Any,
         return False
     top = None if max_exp_avg_sq is None else max_exp_avg_sq.ctypes.data
     lib.nn_adam_update(p.size, p.ctypes.data, grad.ctypes.data, exp_avg.ctypes.data, exp_avg_sq.ctypes.data, top,
-                       *coefficients, gemm.pool_threads(p.size))
+                       *coefficients, threads)
     return True
 
 
