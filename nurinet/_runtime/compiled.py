@@ -67,7 +67,7 @@ _SIGNATURES = {
     "nchw_to_wide": [_I64] * 6 + [_P] * 3,
     "relu_forward": [_I64, _P, _P],
     "relu_backward": [_I64, _P, _P, _P],
-    "relu_backward_column_sums": [_I64, _I64, _P, _P, _P, _P],
+    "relu_backward_column_sums": [_I64, _I64, _P, _P, _P, _P, _P],
     "layer_norm_forward": [_I64, _I64, _P, _P, _P, _F, _P, _P, _P, _P, _P],
     "layer_norm_backward": [_I64, _I64, _P, _P, _P, _P, _P, _P, _P, _P],
     "softmax_rows_forward": [_I64, _I64, _P, _P],

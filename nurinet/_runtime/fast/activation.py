@@ -62,9 +62,9 @@ def relu_grad_with_column_sums(gy: Any, x: Any) -> tuple[Any, Any] | None:
     lib = native.for_arrays(gy, x, min_size=settings.NATIVE_RELU_MIN_ELEMENTS)
     if lib is None or gy.ndim != 2 or gy.shape != x.shape or gy.size > settings.RELU_BIAS_PASS_MAX_ELEMENTS:
         return None
-    gx, sums = np.empty_like(gy), np.empty(gy.shape[1], gy.dtype)
+    gx, sums, total = np.empty_like(gy), np.empty(gy.shape[1], gy.dtype), np.empty(gy.shape[1], np.float64)
     lib.relu_backward_column_sums(gy.shape[0], gy.shape[1], gy.ctypes.data, x.ctypes.data, gx.ctypes.data,
-                                  sums.ctypes.data)
+                                  total.ctypes.data, sums.ctypes.data)
     return gx, sums
 
 

@@ -170,37 +170,41 @@ static int add_leaf(PyObject *leaf_grads, PyObject *x, PyObject *gx) {
     return status;
 }
 
+/* What the node loop reads of the pass, looked up once per drain (drain_arrays hoists the same). */
+typedef struct {
+    PyObject *self, *heap, *pending, *leaf_grads, *captured, *counter;
+    int retain;
+} walk_t;
+
 /* Enqueue a one-output node with its first gradient: pending[creator] = [gx] and a heap entry
  * (-generation, next(counter), creator, its output), as drain_arrays does. */
-static int push_node(PyObject *self, PyObject *creator, PyObject *outputs, PyObject *gx) {
+static int push_node(const walk_t *w, PyObject *creator, PyObject *outputs, PyObject *gx) {
     PyObject *slots = PyList_New(1), *generation = NULL, *negated = NULL, *order = NULL, *held = NULL,
-             *entry = NULL, *counter = NULL, *heap = NULL, *pending = NULL, *done = NULL;
+             *entry = NULL, *done = NULL;
     int status = -1;
     if (!slots) return -1;
     Py_INCREF(gx);
     PyList_SET_ITEM(slots, 0, gx);
-    if (!(pending = PyObject_GetAttr(self, s_pending)) || PyDict_SetItem(pending, creator, slots) < 0) goto out;
+    if (PyDict_SetItem(w->pending, creator, slots) < 0) goto out;
     if (!(generation = PyObject_GetAttr(creator, s_generation)) || !(negated = PyNumber_Negative(generation)))
         goto out;
-    if (!(counter = PyObject_GetAttr(self, s_counter)) || !(order = PyIter_Next(counter))) {
+    if (!(order = PyIter_Next(w->counter))) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "nurinet engine: the counter ran out");
         goto out;
     }
     if (!(held = PyObject_CallNoArgs(PyTuple_GET_ITEM(outputs, 0)))) goto out;
     if (!(entry = PyTuple_Pack(4, negated, order, creator, held))) goto out;
-    if (!(heap = PyObject_GetAttr(self, s_heap))) goto out;
-    done = PyObject_CallFunctionObjArgs(heap_push, heap, entry, NULL);
+    done = PyObject_CallFunctionObjArgs(heap_push, w->heap, entry, NULL);
     status = done ? 0 : -1;
 out:
-    Py_XDECREF(done); Py_XDECREF(heap); Py_XDECREF(entry); Py_XDECREF(held); Py_XDECREF(order);
-    Py_XDECREF(counter); Py_XDECREF(negated); Py_XDECREF(generation); Py_XDECREF(pending); Py_DECREF(slots);
+    Py_XDECREF(done); Py_XDECREF(entry); Py_XDECREF(held); Py_XDECREF(order); Py_XDECREF(negated);
+    Py_XDECREF(generation); Py_DECREF(slots);
     return status;
 }
 
 /* Send gx to input x of fn: to x's leaf gradient, to its creator's pending slots, or enqueue the
  * creator. `index` is x's position among fn's inputs (for the error messages). */
-static int route(PyObject *self, PyObject *fn, Py_ssize_t index, PyObject *x, PyObject *gx,
-                 PyObject *pending, PyObject *leaf_grads) {
+static int route(const walk_t *w, PyObject *fn, Py_ssize_t index, PyObject *x, PyObject *gx) {
     PyObject *data = PyObject_GetAttr(x, s_array), *checked = NULL, *creator = NULL;
     int status = -1;
     if (!data) return -1;
@@ -216,10 +220,10 @@ static int route(PyObject *self, PyObject *fn, Py_ssize_t index, PyObject *x, Py
     }
     if (!(creator = PyObject_GetAttr(x, s_creator))) goto out;
     if (creator == Py_None) {
-        status = add_leaf(leaf_grads, x, gx);
+        status = add_leaf(w->leaf_grads, x, gx);
         goto out;
     }
-    PyObject *slots = PyDict_GetItemWithError(pending, creator);
+    PyObject *slots = PyDict_GetItemWithError(w->pending, creator);
     if (slots) {
         status = accumulate(slots, x, gx);
         goto out;
@@ -235,9 +239,9 @@ static int route(PyObject *self, PyObject *fn, Py_ssize_t index, PyObject *x, Py
         }
     }
     if (inputs && inputs != Py_None) {
-        status = push_node(self, creator, outputs, gx);
+        status = push_node(w, creator, outputs, gx);
     } else {  /* several outputs, or a freed graph: _Pass.enqueue makes the slots or raises */
-        PyObject *made = PyObject_CallMethodOneArg(self, s_enqueue, creator);
+        PyObject *made = PyObject_CallMethodOneArg(w->self, s_enqueue, creator);
         status = made ? accumulate(made, x, gx) : -1;
         Py_XDECREF(made);
     }
@@ -251,8 +255,7 @@ out:
 }
 
 /* Run one node inline: its backward_arrays on its one gradient, then the gradients to its inputs. */
-static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain, PyObject *pending,
-                    PyObject *leaf_grads) {
+static int run_node(const walk_t *w, PyObject *fn, PyObject *backward) {
     PyObject *recorded = PyObject_GetAttr(fn, s_recorded_at), *ticks = NULL, *slots = NULL,
              *result = NULL, *inputs = NULL, *given = NULL;
     int status = -1;
@@ -264,7 +267,7 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
         if (!checked) goto out;
         Py_DECREF(checked);
     }
-    if (!(slots = take_slots(pending, fn))) goto out;
+    if (!(slots = take_slots(w->pending, fn))) goto out;
     PyObject *gy = PySequence_GetItem(slots, 0);
     Py_CLEAR(slots);  /* the node's gradient lives no longer than its backward, as in Python */
     if (!gy) goto out;
@@ -283,7 +286,7 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
             goto out;
         }
     }
-    if (!retain) {  /* let go of fn's inputs now (see _Pass.step) */
+    if (!w->retain) {  /* let go of fn's inputs now (see _Pass.step) */
         PyObject *released = PyObject_CallMethodNoArgs(fn, s_release);
         if (!released) goto out;
         Py_DECREF(released);
@@ -293,7 +296,7 @@ static int run_node(PyObject *self, PyObject *fn, PyObject *backward, int retain
         if (gx == Py_None) continue;
         int needed = attribute_true(x, s_requires_grad);
         if (needed < 0) goto out;
-        if (needed && route(self, fn, index, x, gx, pending, leaf_grads) < 0) goto out;
+        if (needed && route(w, fn, index, x, gx) < 0) goto out;
     }
     status = 0;
 out:
@@ -306,21 +309,22 @@ out:
 static PyObject *drain(PyObject *module, PyObject *self) {
     (void)module;
     if (!configured()) return NULL;
-    PyObject *heap = PyObject_GetAttr(self, s_heap), *pending = NULL, *leaf_grads = NULL, *captured = NULL;
+    walk_t w = {self, NULL, NULL, NULL, NULL, NULL, -1};
     PyObject *answer = NULL;
-    int retain = -1;
-    if (!heap || !(pending = PyObject_GetAttr(self, s_pending)) ||
-        !(leaf_grads = PyObject_GetAttr(self, s_leaf_grads)) || !(captured = PyObject_GetAttr(self, s_captured)))
+    if (!(w.heap = PyObject_GetAttr(self, s_heap)) || !(w.pending = PyObject_GetAttr(self, s_pending)) ||
+        !(w.leaf_grads = PyObject_GetAttr(self, s_leaf_grads)) || !(w.captured = PyObject_GetAttr(self, s_captured)) ||
+        !(w.counter = PyObject_GetAttr(self, s_counter)))
         goto out;
-    if (!PyList_CheckExact(heap) || !PyDict_CheckExact(pending) || !PyDict_CheckExact(leaf_grads) ||
-        !PyDict_CheckExact(captured)) {
-        PyErr_SetString(PyExc_TypeError, "nurinet engine: the pass's heap, pending, leaf_grads or captured has the wrong type");
+    if (!PyList_CheckExact(w.heap) || !PyDict_CheckExact(w.pending) || !PyDict_CheckExact(w.leaf_grads) ||
+        !PyDict_CheckExact(w.captured) || !PyIter_Check(w.counter)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "nurinet engine: the pass's heap, pending, leaf_grads, captured or counter has the wrong type");
         goto out;
     }
-    if ((retain = attribute_true(self, s_retain_graph)) < 0) goto out;
-    while (PyList_GET_SIZE(heap) > 0) {
+    if ((w.retain = attribute_true(self, s_retain_graph)) < 0) goto out;
+    while (PyList_GET_SIZE(w.heap) > 0) {
         /* The entry holds the node's outputs until the node has run. */
-        PyObject *entry = PyObject_CallOneArg(heap_pop, heap);
+        PyObject *entry = PyObject_CallOneArg(heap_pop, w.heap);
         if (!entry) goto out;
         if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
             Py_DECREF(entry);
@@ -331,13 +335,13 @@ static PyObject *drain(PyObject *module, PyObject *self) {
         PyObject *backward = PyObject_GetAttr(fn, s_backward_arrays);
         int status = -1;
         if (backward) {
-            int slow = needs_step(backward, out_, captured);
+            int slow = needs_step(backward, out_, w.captured);
             if (slow > 0) {
                 PyObject *stepped = PyObject_CallMethodOneArg(self, s_step, fn);
                 status = stepped ? 0 : -1;
                 Py_XDECREF(stepped);
             } else if (slow == 0) {
-                status = run_node(self, fn, backward, retain, pending, leaf_grads);
+                status = run_node(&w, fn, backward);
             }
             Py_DECREF(backward);
         }
@@ -347,7 +351,8 @@ static PyObject *drain(PyObject *module, PyObject *self) {
     answer = Py_None;
     Py_INCREF(answer);
 out:
-    Py_XDECREF(captured); Py_XDECREF(leaf_grads); Py_XDECREF(pending); Py_XDECREF(heap);
+    Py_XDECREF(w.counter); Py_XDECREF(w.captured); Py_XDECREF(w.leaf_grads); Py_XDECREF(w.pending);
+    Py_XDECREF(w.heap);
     return answer;
 }
 
@@ -363,15 +368,15 @@ static Py_ssize_t off_array, off_grad, off_creator, off_generation, off_output_i
 #define MAX_INPUTS 8
 #define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
-static int slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset) {
-    PyObject *descr = PyDict_GetItemString(type->tp_dict, name);
+static int slot_offset(PyTypeObject *type, PyObject *name, Py_ssize_t *offset) {
+    PyObject *descr = PyDict_GetItemWithError(type->tp_dict, name);
     if (!descr || Py_TYPE(descr) != &PyMemberDescr_Type) {
-        PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%s is not a slot", name);
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%U is not a slot", name);
         return -1;
     }
     PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
     if (member->type != Py_T_OBJECT_EX) {
-        PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%s is not an object slot", name);
+        PyErr_Format(PyExc_TypeError, "nurinet engine: Tensor.%U is not an object slot", name);
         return -1;
     }
     *offset = member->offset;
@@ -669,10 +674,7 @@ static PyObject *configure_call(PyObject *module, PyObject *args) {
     if (!PyArg_UnpackTuple(args, "configure_call", 6, 6, &given[0], &given[1], &given[2], &given[3], &given[4],
                            &given[5]))
         return NULL;
-    if (!tensor_class) {
-        PyErr_SetString(PyExc_RuntimeError, "nurinet engine: configure() first");
-        return NULL;
-    }
+    if (!configured()) return NULL;
     if (!PyType_Check(given[0]) || !PyDict_Check(given[5])) {
         PyErr_SetString(PyExc_TypeError, "nurinet engine: Function must be a class and settings a dict");
         return NULL;
@@ -697,12 +699,11 @@ static PyObject *configure_call(PyObject *module, PyObject *args) {
 
 /* Read the offsets of Tensor's slots (its __slots__ member descriptors). */
 static int read_offsets(PyTypeObject *t) {
-    return (slot_offset(t, "array", &off_array) < 0 || slot_offset(t, "grad", &off_grad) < 0 ||
-            slot_offset(t, "creator", &off_creator) < 0 || slot_offset(t, "generation", &off_generation) < 0 ||
-            slot_offset(t, "output_index", &off_output_index) < 0 || slot_offset(t, "name", &off_name) < 0 ||
-            slot_offset(t, "_hooks", &off_hooks) < 0 || slot_offset(t, "retains_grad", &off_retains_grad) < 0 ||
-            slot_offset(t, "_version", &off_version) < 0 || slot_offset(t, "_requires_grad", &off_requires_grad) < 0)
-               ? -1 : 0;
+    Py_ssize_t *offsets[SLOT_NAMES] = {&off_array, &off_grad, &off_creator, &off_generation, &off_output_index,
+                                       &off_name, &off_hooks, &off_retains_grad, &off_version, &off_requires_grad};
+    for (int i = 0; i < SLOT_NAMES; i++)  /* in the order of slot_names */
+        if (slot_offset(t, slot_names[i], offsets[i]) < 0) return -1;
+    return 0;
 }
 
 /* configure(Tensor, ndarray, CLOCK, check_versions, check_count, check_gradient_array, heappush, heappop) */

@@ -55,14 +55,9 @@ void adam_update(int64_t n, float *restrict p, const float *restrict g, float *r
 
 #define G_MR 12   /* rows of the register tile: 12 x 2 accumulators + 2 of B + 1 broadcast of 32 */
 #define G_NR 32   /* columns of the register tile: two 16-float vectors */
-#ifndef G_KC
 #define G_KC 256  /* the deepest pass: the tile's rows of A (12 KiB) stay in L1 */
-#endif
 #define G_NC 1024 /* columns packed at once: a 1 MiB block of B stays in L2 */
 #define G_MAX_THREADS 64
-#ifndef G_PARTS_PER_THREAD
-#define G_PARTS_PER_THREAD 1
-#endif
 /* How long an idle worker spins before it sleeps, in TSC ticks (nn_gemm_set_spin; nurinet sets
  * settings.NATIVE_GEMM_SPIN_LOG2): long enough to span the gap between two products of a training
  * step, short enough not to take a core from other threads for long (docs/performance.md). */
@@ -454,11 +449,11 @@ static void run_product(job_t *job, int threads) {
     threads = threads < 1 ? 1 : threads > G_MAX_THREADS ? G_MAX_THREADS : threads;
     /* Cutting columns makes every part read all of A; cutting rows makes every part pack all of B.
      * Columns where A is the smaller (m < n) and there are two slivers per thread, else rows. Parts
-     * of two slivers or tiles at least, G_PARTS_PER_THREAD per thread: one, as more (each smaller)
-     * measured slower in a training step; a worker that is late finds its part taken by the caller. */
+     * of two slivers or tiles at least, one per thread: more (each smaller) measured slower in a
+     * training step; a worker that is late finds its part taken by the caller. */
     job->by_columns = (m < n && slivers >= 2 * threads) || tiles < 2 * threads;
     int64_t units = job->by_columns ? slivers : tiles;
-    job->task.parts = threads == 1 ? 1 : (int)min64(threads * G_PARTS_PER_THREAD, units / 2 > 1 ? units / 2 : 1);
+    job->task.parts = threads == 1 ? 1 : (int)min64(threads, units / 2 > 1 ? units / 2 : 1);
     run_job(&job->task, threads);
 }
 

@@ -633,26 +633,17 @@ void relu_backward(int64_t n, const float *restrict gy, const float *restrict x,
 }
 
 /* relu_backward on `rows` rows of `cols`, also summing each column of the result into sums (the bias
- * gradient of the linear layer before the ReLU), in the same pass. The sums are kept in double while
- * they grow (float for each row's terms), so that a tall array loses no more than the BLAS's sums. */
+ * gradient of the linear layer before the ReLU), in the same pass. The sums grow in the caller's
+ * double scratch `total` (cols of them), so that a tall array loses no more than the BLAS's sums. */
 void relu_backward_column_sums(int64_t rows, int64_t cols, const float *restrict gy, const float *restrict x,
-                               float *restrict gx, float *restrict sums) {
-    double *restrict total = calloc((size_t)cols, sizeof(double));
+                               float *restrict gx, double *restrict total, float *restrict sums) {
+    for (int64_t c = 0; c < cols; c++) total[c] = 0.0;
     for (int64_t r = 0; r < rows; r++) {
-        const float *restrict gr = gy + r * cols, *restrict xr = x + r * cols;
         float *restrict out = gx + r * cols;
-        for (int64_t c = 0; c < cols; c++) out[c] = gr[c] * (xr[c] > 0.0f ? 1.0f : 0.0f);
-        if (total)
-            for (int64_t c = 0; c < cols; c++) total[c] += out[c];
+        relu_backward(cols, gy + r * cols, x + r * cols, out);
+        for (int64_t c = 0; c < cols; c++) total[c] += out[c];
     }
-    if (total) {
-        for (int64_t c = 0; c < cols; c++) sums[c] = (float)total[c];
-        free(total);
-        return;
-    }
-    for (int64_t c = 0; c < cols; c++) sums[c] = 0.0f; /* no memory for the doubles: float sums */
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < cols; c++) sums[c] += gx[r * cols + c];
+    for (int64_t c = 0; c < cols; c++) sums[c] = (float)total[c];
 }
 
 /* The wide product y2 (o, nb * length) of a chunk to its outputs y (nb, o, ho, wo), adding the bias
@@ -798,6 +789,14 @@ static int all_neg_inf(const float *a, int64_t n) {
     return 1;
 }
 
+/* p = exp(x - m) / sum(exp(x - m)) over a row of n (p may be x); returns the sum. */
+static float softmax_row(int64_t n, const float *x, float m, float *p) {
+    for (int64_t t = 0; t < n; t++) p[t] = exp_nonpositive(x[t] - m);
+    float s = sum16(p, n), inv = 1.0f / s;
+    for (int64_t t = 0; t < n; t++) p[t] *= inv;
+    return s;
+}
+
 /* Softmax of each of `rows` rows of n floats, in place: s = exp(s - max) / sum(exp(s - max)).
  * A row that is entirely -inf (a query every key of which is masked) becomes zeros and gets
  * dead[r] = 1 (else 0). A row holding NaN becomes NaN, as in NumPy (its max is NaN). */
@@ -814,9 +813,7 @@ void softmax_rows_forward(int64_t rows, int64_t n, float *s, uint8_t *dead) {
             }
             m = NAN;
         }
-        for (int64_t t = 0; t < n; t++) sr[t] = exp_nonpositive(sr[t] - m);
-        float inv = 1.0f / sum16(sr, n);
-        for (int64_t t = 0; t < n; t++) sr[t] *= inv;
+        softmax_row(n, sr, m, sr);
     }
 }
 
@@ -834,10 +831,7 @@ void softmax_xent_forward(int64_t rows, int64_t n, const float *x, const int64_t
     for (int64_t r = 0; r < rows; r++) {
         const float *restrict xr = x + r * n;
         float *restrict pr = p + r * n;
-        float m = max_of(xr, n);
-        for (int64_t t = 0; t < n; t++) pr[t] = exp_nonpositive(xr[t] - m);
-        float s = sum16(pr, n), inv = 1.0f / s;
-        for (int64_t t = 0; t < n; t++) pr[t] *= inv;
+        float m = max_of(xr, n), s = softmax_row(n, xr, m, pr);
         total += (double)logf(s) - (double)(xr[target[r]] - m);
     }
     *loss = total;
