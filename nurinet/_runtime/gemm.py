@@ -38,7 +38,7 @@ import numpy as np
 from nurinet._runtime import compiled, libraries, probe, settings
 from nurinet.backend import get_array_module
 
-__all__ = ["PROVIDERS", "gathered_products", "get_num_threads", "matmul", "mkl_available", "native_available",
+__all__ = ["PROVIDERS", "gathered_products", "gathers", "get_num_threads", "matmul", "mkl_available", "native_available",
            "park_workers", "pool_threads", "provider", "set_num_threads", "set_provider", "sgemm_function", "single_thread"]
 
 PROVIDERS = ("auto", "numpy", "mkl", "native")
@@ -232,7 +232,7 @@ def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n:
     2 adds that sum to what ``out`` holds. A stride-1 convolution reads its windows this way straight
     from its padded input (:mod:`nurinet._runtime.fast.conv`).
     """
-    if (_state.get("active") or provider()) != "native" or not settings.NATIVE:
+    if not gathers():
         return False
     if any(type(x) is not np.ndarray or x.dtype != _F32 or not x.flags.c_contiguous for x in (a, source, out)):
         return False
@@ -244,6 +244,12 @@ def gathered_products(a: Any, source: Any, offsets: Any, out: Any, *, k: int, n:
         a.shape[0], n, k, 0, a.ctypes.data, a.shape[1], a_stride, int(trans_b), source.ctypes.data, offsets.ctypes.data,
         source_stride, out.ctypes.data, out.shape[-1], out_stride, samples, accumulate, 1)
     return True
+
+
+def gathers() -> bool:
+    """Whether :func:`gathered_products` can run now (nurinet's own GEMM is the provider and native code
+    is on), so that a caller prepares its offset table and output only then."""
+    return (_state.get("active") or provider()) == "native" and settings.NATIVE
 
 
 def pool_threads(size: int) -> int:

@@ -93,11 +93,11 @@ def _forward_chunks(x: Any, w: Any, b: Any, geom: ConvGeometry, lay: Wide) -> An
     wm = w.reshape(o, -1)
     y = np.empty((n, o, lay.ho, lay.wo), dtype=np.result_type(x, w))
 
-    windows = lay.window_offsets()
+    windows = _gather_windows(lay, geom.groups, w, x)
 
     def work(chunks: list[tuple[int, int]]) -> None:
         for n0, n1 in chunks:
-            y2 = _gathered_forward(wm, xflat[n0:n1], windows, lay, geom.groups)
+            y2 = _gathered_forward(wm, xflat[n0:n1], windows, lay)
             if y2 is None:
                 cols = lay.cols(xflat[n0:n1])
                 y2 = conv_arrays.grouped_products(wm, cols, geom.groups, pooled=True)
@@ -116,7 +116,7 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
     gxpad = np.empty((n, lay.c, lay.hp, lay.wp), dtype=gy.dtype) if needs_x else None
     wt = conv_arrays.transposed_weight(w, groups)
     offsets, length = lay.offsets(), lay.length
-    windows = lay.window_offsets()
+    windows = _gather_windows(lay, groups, w, x) if needs_w else None
 
     def work(chunks: list[tuple[int, int]]) -> tuple[Any, Any]:
         gw, gb = None, np.zeros(o, dtype=gy.dtype)
@@ -139,11 +139,20 @@ def _backward_chunks(gy: Any, x: Any, w: Any, geom: ConvGeometry, lay: Wide, nee
     return _unpadded(gxpad, x.shape, geom), gw, gb
 
 
-def _gathered_forward(wm: Any, xflat: Any, windows: Any, lay: Wide, groups: int) -> Any | None:
+def _gather_windows(lay: Wide, groups: int, w: Any, x: Any) -> Any | None:
+    """The offset table of the input's windows where the native GEMM will read them in place (one group,
+    one dtype, the native provider), else None: the chunks then build column matrices."""
+    if groups != 1 or w.dtype != x.dtype or not gemm.gathers():
+        return None
+    return lay.window_offsets()
+
+
+def _gathered_forward(wm: Any, xflat: Any, windows: Any, lay: Wide) -> Any | None:
     """A chunk's wide product ``wm @ cols`` (a pooled buffer) with the columns read straight from the
-    padded input ``xflat`` (nb, C, plane) by the native GEMM, or None where it does not apply."""
+    padded input ``xflat`` (nb, C, plane) by the native GEMM, or None where it does not apply (no
+    ``windows``: see :func:`_gather_windows`)."""
     nb = xflat.shape[0]
-    if groups != 1 or wm.dtype != xflat.dtype:
+    if windows is None:
         return None
     y2 = buffers.take(np, (wm.shape[0], nb * lay.length), wm.dtype)
     if gemm.gathered_products(wm, xflat, windows, y2, k=lay.rows, n=lay.length, samples=nb, a_stride=0,
@@ -158,7 +167,7 @@ def _weight_grad_chunk(g2: Any, xflat: Any, windows: Any, lay: Wide, w_shape: tu
     """``gw`` (None on a thread's first chunk) plus the chunk's weight gradient: by the native GEMM
     reading the input's windows in place where it applies, else from a rebuilt column matrix."""
     nb = xflat.shape[0]
-    if groups == 1 and g2.dtype == xflat.dtype:
+    if windows is not None:
         out = np.empty(w_shape, g2.dtype) if gw is None else gw
         if gemm.gathered_products(g2, xflat, windows, out.reshape(w_shape[0], -1), k=lay.length, n=lay.rows,
                                   samples=nb, a_stride=lay.length, source_stride=xflat[0].size, out_stride=0,
