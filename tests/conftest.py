@@ -46,6 +46,25 @@ def engine_loop(request: pytest.FixtureRequest) -> Iterator[str]:
         compiled_engine.use_compiled(old)
 
 
+def _gemm_providers() -> list[str]:
+    from nurinet._runtime import gemm
+
+    return ["numpy"] + (["mkl"] if gemm.mkl_available() else []) + (["native"] if gemm.native_available() else [])
+
+
+@pytest.fixture(params=_gemm_providers())
+def gemm_provider(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test with each matrix-product provider this machine has (NumPy's BLAS, MKL, nurinet's own
+    GEMM), restoring the provider after; ``parametrize("gemm_provider", ["numpy"], indirect=True)`` picks one."""
+    from nurinet._runtime import gemm
+
+    old = gemm.set_provider(request.param)
+    try:
+        yield request.param
+    finally:
+        gemm.set_provider(old)
+
+
 @pytest.fixture
 def fresh_python() -> Callable[[str], subprocess.CompletedProcess]:
     """Runs ``python -c code`` in a new interpreter from the repository root, with this checkout first

@@ -45,16 +45,10 @@ def test_disjoint_max_pool_routes_nan_windows_to_their_first_nan() -> None:
     assert gx[0, 0, 0, 1] != 0 and gx[0, 0, 1, 0] == 0
 
 
-@pytest.fixture
-def column_matrices() -> object:
-    """NumPy's products, so that the convolutions build column matrices (the native GEMM reads the
-    input's windows in place and needs none)."""
-    old = gemm.set_provider("numpy")
-    yield
-    gemm.set_provider(old)
-
-
-def test_conv_buffers_are_recycled_without_corrupting_live_graphs(column_matrices: object) -> None:
+# NumPy's products, so that the convolutions build column matrices (the native GEMM reads the input's
+# windows in place and needs none).
+@pytest.mark.parametrize("gemm_provider", ["numpy"], indirect=True)
+def test_conv_buffers_are_recycled_without_corrupting_live_graphs(gemm_provider: str) -> None:
     rng = np.random.default_rng(0)
     # 4 channels: 36 input taps, more than the native direct convolution takes, so the column-matrix path runs.
     w = nt.tensor(rng.standard_normal((4, 4, 3, 3)).astype(np.float32))

@@ -8,18 +8,9 @@ import pytest
 
 import nurinet as nt
 from nurinet import nn
-from nurinet._runtime import gemm, native, probe
+from nurinet._runtime import native, probe
 from nurinet._runtime.modes import forced
 from nurinet.functional.linalg import LinearReLU
-
-PROVIDERS = ["numpy"] + (["native"] if gemm.native_available() else [])
-
-
-@pytest.fixture(params=PROVIDERS)
-def provider(request):
-    old = gemm.set_provider(request.param)
-    yield request.param
-    gemm.set_provider(old)
 
 
 def _model() -> nn.Sequential:
@@ -38,7 +29,7 @@ def _grads(model: nn.Sequential) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("shape", [(50, 40), (4, 6, 40)])
-def test_fused_layers_give_the_values_and_gradients_of_the_two(provider, shape):
+def test_fused_layers_give_the_values_and_gradients_of_the_two(gemm_provider, shape):
     model = _model()
     x = nt.tensor(np.random.default_rng(1).standard_normal(shape).astype(np.float32))
     y = model(x)
@@ -65,7 +56,7 @@ def _creators(y: nt.Tensor) -> list[object]:
     return seen
 
 
-def test_a_hook_on_the_linear_sees_its_own_output(provider):
+def test_a_hook_on_the_linear_sees_its_own_output(gemm_provider):
     model = _model()
     seen = []
     model[0].register_forward_hook(lambda module, inputs, output: seen.append(output.array.copy()))
@@ -74,7 +65,7 @@ def test_a_hook_on_the_linear_sees_its_own_output(provider):
     assert len(seen) == 1 and (seen[0] < 0).any()  # the pre-activation, not relu of it
 
 
-def test_nan_and_negative_bias_behave_as_relu(provider):
+def test_nan_and_negative_bias_behave_as_relu(gemm_provider):
     layer = nn.Linear(3, 40)
     layer.bias.array[...] = -5.0
     x = np.ones((20, 3), np.float32)
@@ -108,7 +99,7 @@ def _step(layer: nn.Module, x: np.ndarray) -> tuple[nt.Tensor, bool, list[np.nda
 @pytest.mark.parametrize(("activation", "norm_first", "decoder"),
                          [("relu", False, False), (nn.ReLU(), False, False), ("relu", True, False),
                           ("relu", False, True), ("relu", True, True)])
-def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(provider, activation, norm_first, decoder):
+def test_the_transformer_feed_forward_runs_linear_and_relu_as_one_op(gemm_provider, activation, norm_first, decoder):
     layer = _encoder_layer(activation, norm_first, decoder)
     x = np.random.default_rng(4).standard_normal((3, 5, 16)).astype(np.float32)
     fused, was_fused, fused_grads = _step(layer, x)
@@ -153,7 +144,7 @@ def test_a_3d_linear_relu_takes_the_one_pass_relu_and_bias_gradient():
 
 
 @pytest.mark.parametrize("activation", ["relu", nn.ReLU(), nt.functional.relu])
-def test_a_linear_layer_with_a_relu_activation_runs_as_one_op(provider, activation):
+def test_a_linear_layer_with_a_relu_activation_runs_as_one_op(gemm_provider, activation):
     nt.manual_seed(7)
     fused = nn.Linear(6, 9, activation=activation)
     plain = nn.Linear(6, 9)
